@@ -1,0 +1,48 @@
+# synth_pipelines: `make demo` and `make test` are all a new machine needs (Python 3.11 + pip).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# One local home for the factory DB, objects and the Dagster instance: demo runs show in `make ui`.
+export SYNTH_HOME ?= $(CURDIR)/.synth
+export DAGSTER_HOME ?= $(SYNTH_HOME)/dagster
+export HF_HUB_OFFLINE ?= 1
+PYTEST_ARGS ?=
+
+.PHONY: install demo test ui lint format bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU build first: anything that pulls a plain `torch` would fetch a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[ml,dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+$(DAGSTER_HOME):
+	mkdir -p $(DAGSTER_HOME)
+
+demo: install $(DAGSTER_HOME)
+	$(BIN)/synth demo
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+ui: install $(DAGSTER_HOME)
+	$(BIN)/dagster dev
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install
+	$(BIN)/python benchmarks/faces.py
+
+clean:
+	rm -rf $(VENV) .synth .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,32 @@
+"""Errors a user can act on. Every message names the problem and, where there is one, the fix."""
+
+
+class SynthError(Exception):
+    """Base class for errors that carry a message meant for the user."""
+
+
+class InvalidInputError(SynthError, ValueError):
+    """Bad input from a user: unknown bucket, absurd count, bad format. Maps to HTTP 422."""
+
+
+class UnknownBucketError(InvalidInputError):
+    """A bucket name that is not one of gender/age_group."""
+
+
+class MissingBackendError(SynthError, ImportError):
+    """An optional backend whose extra is not installed or whose local weights are missing."""
+
+
+class MissingCheckpointError(SynthError, FileNotFoundError):
+    """A model checkpoint path that does not exist or does not hold a loadable model."""
+
+
+class StorageError(SynthError):
+    """The object store or factory database cannot be reached or used."""
+
+
+class ObjectNotFoundError(StorageError, KeyError):
+    """A key that is not in the object store."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly.
+        return str(self.args[0]) if self.args else "object not found"

@@ -1,0 +1,1 @@
+"""Face generation, classification and inventory bookkeeping."""

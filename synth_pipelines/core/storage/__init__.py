@@ -1,0 +1,1 @@
+"""Persistence: the factory database (SQLAlchemy + Alembic) and the object store."""

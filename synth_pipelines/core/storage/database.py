@@ -1,0 +1,139 @@
+"""The factory database: engine creation, sessions and migrations for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from synth_pipelines.core.errors import StorageError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def _redact(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def create_factory_engine(url: str) -> Engine:
+    """An engine for `url` (sqlite:/// or postgresql+psycopg://), tuned for concurrent runs."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            # WAL lets the sensor read while a run writes; busy_timeout waits out writer locks.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+            # pysqlite's implicit transactions are off (above): SQLAlchemy's BEGIN is the real one.
+            conn.exec_driver_sql("BEGIN")
+
+        return engine
+    return create_engine(
+        url, pool_pre_ping=True, connect_args={"connect_timeout": 10} if "psycopg" in url else {}
+    )
+
+
+class FactoryDatabase:
+    """The factory database at `url`: sessions, schema migration and a health check."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = create_factory_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def describe(self) -> str:
+        return _redact(self.url)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any error."""
+        with self._sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def check(self) -> None:
+        """Connect and run a trivial query; raise StorageError naming the database if not."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError as exc:
+            raise StorageError(
+                f"factory database {self.describe()} is not reachable: {exc.__class__.__name__}: "
+                f"{str(exc.orig if isinstance(exc, OperationalError) else exc).strip()}"
+            ) from exc
+
+    def _alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["engine"] = self.engine
+        return config
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    def upgrade(self) -> None:
+        """Migrate to the latest schema; a no-op when already there. Safe to call concurrently."""
+        self.check()
+        if self.current_revision() == self.head_revision():
+            return
+        with self._migration_lock():
+            command.upgrade(self._alembic_config(), "head")
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        # Several runs may start on a fresh database at once: only one migrates, others wait.
+        if self.is_sqlite:
+            database = self.engine.url.database
+            if not database or database == ":memory:":
+                yield
+                return
+            with open(f"{database}.migrate.lock", "w") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+        else:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT pg_advisory_lock(804211)")
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.exec_driver_sql("SELECT pg_advisory_unlock(804211)")
+                    conn.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,95 @@
+"""SQLAlchemy models of the factory database: the contract between API, sensors and assets.
+
+Schema changes go through an Alembic migration in `migrations/versions/`; a test checks that the
+models and the migrated schema agree.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+FACE_STATUSES = ("available", "reserved", "delivered")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Face(Base):
+    """One stored face image: its object, its labels (intended, classified, used) and status."""
+
+    __tablename__ = "faces"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    # The label used for the inventory: which bucket this face serves.
+    gender: Mapped[str] = mapped_column(String(16))
+    age_group: Mapped[str] = mapped_column(String(16))
+    label_source: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="available")
+    object_key: Mapped[str] = mapped_column(String(512))
+    sha256: Mapped[str] = mapped_column(String(64))
+    phash: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    # Provenance: which generator made it, with which per-face seed, in which batch.
+    generator: Mapped[str] = mapped_column(String(128))
+    seed: Mapped[int] = mapped_column(BigInteger)
+    batch_id: Mapped[str] = mapped_column(String(128))
+    intended_gender: Mapped[str] = mapped_column(String(16))
+    intended_age_group: Mapped[str] = mapped_column(String(16))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The classifier's reading; label fields are null when no face was detected.
+    classifier: Mapped[str] = mapped_column(String(64))
+    face_detected: Mapped[bool] = mapped_column(Boolean)
+    predicted_gender: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    gender_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    predicted_age: Mapped[float | None] = mapped_column(Float, nullable=True)
+    predicted_age_group: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    age_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reserved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("sha256"),
+        Index("ix_faces_bucket_status", "gender", "age_group", "status"),
+        Index("ix_faces_batch_id", "batch_id"),
+        Index("ix_faces_request_id", "request_id"),
+    )
+
+    @property
+    def bucket_key(self) -> str:
+        return f"{self.gender}/{self.age_group}"

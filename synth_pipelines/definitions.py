@@ -1,0 +1,64 @@
+"""The one Definitions object: every line's assets, checks, sensors, schedules and resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from synth_pipelines.assets.faces import build_face_inventory
+from synth_pipelines.partitions import face_buckets
+from synth_pipelines.resources.database import FactoryDatabaseResource
+from synth_pipelines.resources.faces import AttributeClassifierResource, FaceGeneratorResource
+from synth_pipelines.resources.object_store import ObjectStoreResource
+from synth_pipelines.sensors.inventory import (
+    REFILL_JOB,
+    build_inventory_refill_sensor,
+    build_inventory_top_up_schedule,
+)
+from synth_pipelines.settings import Settings
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """Resources for `settings`: embedded defaults locally, production backends by env."""
+    return {
+        "factory_db": FactoryDatabaseResource(url=settings.database_url),
+        "object_store": ObjectStoreResource(
+            backend=settings.store_backend,
+            root=str(settings.store_root),
+            bucket=settings.s3_bucket,
+            prefix=settings.s3_prefix,
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.s3_region,
+        ),
+        "face_generator": FaceGeneratorResource(
+            backend=settings.face_generator,
+            size=settings.face_size,
+            checkpoint_path=settings.diffusers_checkpoint,
+        ),
+        "face_classifier": AttributeClassifierResource(
+            backend=settings.classifier, weights_path=settings.classifier_weights
+        ),
+    }
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    """Every asset, sensor, schedule and resource, configured from `settings` (default: env)."""
+    settings = settings or Settings.from_env()
+    face_inventory = build_face_inventory(
+        settings, pool="gpu" if settings.face_generator == "diffusers" else None
+    )
+    refill_job = dg.define_asset_job(
+        REFILL_JOB,
+        selection=[face_inventory],
+        partitions_def=face_buckets,
+        description="Refill one face bucket (one partition of face_inventory).",
+    )
+    return dg.Definitions(
+        assets=[face_inventory],
+        jobs=[refill_job],
+        sensors=[build_inventory_refill_sensor(settings, refill_job)],
+        schedules=[build_inventory_top_up_schedule(settings, refill_job)],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,1 @@
+"""Dagster ConfigurableResource classes wrapping core/ backends, one module per concern."""

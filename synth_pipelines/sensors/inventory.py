@@ -1,0 +1,111 @@
+"""Keep the face inventory full: a refill sensor reacting to levels, and a nightly top-up."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from synth_pipelines.core.faces.buckets import ALL_BUCKETS
+from synth_pipelines.core.faces.inventory import inventory_levels
+from synth_pipelines.partitions import bucket_for_partition, partition_for_bucket
+from synth_pipelines.resources.database import FactoryDatabaseResource
+from synth_pipelines.settings import Settings
+
+FACE_INVENTORY = dg.AssetKey("face_inventory")
+REFILL_JOB = "face_inventory_refill"
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def buckets_in_flight(instance: dg.DagsterInstance) -> set[str]:
+    """Bucket keys with a face_inventory run queued or in progress, however it was launched."""
+    busy: set[str] = set()
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT)):
+        refills = run.job_name == REFILL_JOB or FACE_INVENTORY in (run.asset_selection or ())
+        partition = run.tags.get("dagster/partition")
+        if refills and partition:
+            busy.add(bucket_for_partition(partition).key)
+    return busy
+
+
+def refill_run_config(count: int | None, seed: int | None = None) -> dict:
+    config = {} if count is None else {"count": count}
+    if seed is not None:
+        config["seed"] = seed
+    return {"ops": {"face_inventory": {"config": config}}}
+
+
+def build_inventory_refill_sensor(
+    settings: Settings, job: dg.UnresolvedAssetJobDefinition
+) -> dg.SensorDefinition:
+    """A sensor that requests a refill run for each bucket below its low-water mark."""
+
+    @dg.sensor(
+        name="inventory_refill_sensor",
+        job=job,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Requests a face_inventory run for each bucket whose available faces fall below the "
+            "low-water mark, sized to bring it back to target; skips buckets already refilling."
+        ),
+    )
+    def inventory_refill_sensor(
+        context: dg.SensorEvaluationContext, factory_db: FactoryDatabaseResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        levels = inventory_levels(factory_db.get_db())
+        busy = buckets_in_flight(context.instance)
+        requests = []
+        for bucket in ALL_BUCKETS:
+            level, target = levels[bucket.key], settings.targets[bucket.key]
+            if level >= settings.low_water_mark(bucket.key) or level >= target:
+                continue
+            if bucket.key in busy:
+                context.log.info(f"{bucket}: below low-water mark, refill already in flight")
+                continue
+            requests.append(
+                dg.RunRequest(
+                    partition_key=partition_for_bucket(bucket),
+                    run_config=refill_run_config(target - level),
+                    tags={"synth/trigger": "refill_sensor", "synth/bucket": bucket.key},
+                )
+            )
+        if not requests:
+            return dg.SkipReason(
+                f"every bucket at or above its low-water mark, or refilling ({len(busy)} in flight)"
+            )
+        context.log.info(f"requesting refills: {[r.tags['synth/bucket'] for r in requests]}")
+        return dg.SensorResult(run_requests=requests)
+
+    return inventory_refill_sensor
+
+
+def build_inventory_top_up_schedule(
+    settings: Settings, job: dg.UnresolvedAssetJobDefinition
+) -> dg.ScheduleDefinition:
+    """Nightly: one run per bucket (not already refilling) that tops it up to target."""
+
+    @dg.schedule(
+        name="nightly_inventory_top_up",
+        cron_schedule=settings.refill_cron,
+        job=job,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Tops every face bucket up to its target (the run computes the deficit).",
+    )
+    def nightly_inventory_top_up(context: dg.ScheduleEvaluationContext):
+        busy = buckets_in_flight(context.instance)
+        return [
+            dg.RunRequest(
+                partition_key=partition_for_bucket(bucket),
+                run_config=refill_run_config(None),
+                tags={"synth/trigger": "nightly_top_up", "synth/bucket": bucket.key},
+            )
+            for bucket in ALL_BUCKETS
+            if bucket.key not in busy
+        ]
+
+    return nightly_inventory_top_up

