@@ -17,7 +17,7 @@ from synth_pipelines.core.faces.inventory import (
     seeds_in_batch,
     to_signed64,
 )
-from synth_pipelines.core.storage.database import FactoryDatabase
+from synth_pipelines.core.storage.database import VERSION_TABLE, FactoryDatabase
 from synth_pipelines.core.storage.models import Base
 
 
@@ -51,7 +51,8 @@ def face_row(n: int, gender="female", age_group="adult", status="available", bat
 def test_migrated_schema_matches_models(factory_db: FactoryDatabase) -> None:
     assert factory_db.current_revision() == factory_db.head_revision()
     with factory_db.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        diffs = compare_metadata(context, Base.metadata)
     assert diffs == []
 
 

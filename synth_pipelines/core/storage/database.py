@@ -18,6 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from synth_pipelines.core.errors import StorageError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Not `alembic_version`: Dagster's own storage keeps its revision there, and production may put
+# the factory tables and the Dagster instance in one PostgreSQL database.
+VERSION_TABLE = "synth_alembic_version"
 
 
 def _redact(url: str) -> str:
@@ -98,7 +101,8 @@ class FactoryDatabase:
 
     def current_revision(self) -> str | None:
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            return context.get_current_revision()
 
     def head_revision(self) -> str | None:
         return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
