@@ -236,8 +236,9 @@ def refill_bucket(
         report.timings["dedup_and_store"] += time.perf_counter() - tick
         tick = time.perf_counter()
         inserted = insert_faces(db, rows)
-        # A concurrent writer may have stored the same image between our check and insert.
-        report.rejected[REJECT_EXACT_DUP] += len(rows) - inserted
+        if inserted < len(rows):
+            # A concurrent writer stored the same image between our check and our insert.
+            report.rejected[REJECT_EXACT_DUP] += len(rows) - inserted
         report.added += inserted
         stored_seeds.update(row["seed"] for row in rows)
         report.timings["database"] += time.perf_counter() - tick
