@@ -21,7 +21,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="The factory database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def _settings():
