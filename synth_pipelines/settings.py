@@ -89,6 +89,7 @@ class Settings:
     max_batch: int = 5_000
     phash_distance: int = 4
     refill_cron: str = "0 2 * * *"
+    refill_backoff_seconds: int = 900
 
     @property
     def dagster_home(self) -> Path:
@@ -125,4 +126,5 @@ class Settings:
             max_batch=_int("SYNTH_MAX_BATCH", 5_000, 1, 1_000_000),
             phash_distance=_int("SYNTH_PHASH_DISTANCE", 4, 0, 64),
             refill_cron=os.environ.get("SYNTH_REFILL_CRON", "0 2 * * *"),
+            refill_backoff_seconds=_int("SYNTH_REFILL_BACKOFF_SECONDS", 900, 0, 7 * 24 * 3600),
         )

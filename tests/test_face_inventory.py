@@ -171,3 +171,23 @@ def test_definitions_load_and_backfill_covers_all_buckets(settings) -> None:
     asset = defs.resolve_assets_def("face_inventory")
     assert len(asset.partitions_def.get_partition_keys()) == 10
     assert asset.op.pool is None  # the simulator needs no GPU slot
+
+
+def test_refill_sensor_backs_off_a_bucket_whose_last_refill_fell_short(
+    settings, instance, monkeypatch
+) -> None:
+    # Every face is a near-duplicate of any other: a refill of 3 stores 1 and runs out of tries.
+    monkeypatch.setenv("SYNTH_PHASH_DISTANCE", "64")
+    defs = build_definitions(Settings.from_env())
+    result = run_refill(defs, instance, FEMALE_ADULT, refill_run_config(3))
+    assert materialization(result)["added"] == 1
+    sensor = defs.get_sensor_def("inventory_refill_sensor")
+    tick = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    requested = {r.tags["synth/bucket"] for r in tick.run_requests}
+    assert requested == set(ALL_BUCKET_KEYS) - {"female/adult"}
+
+    monkeypatch.setenv("SYNTH_REFILL_BACKOFF_SECONDS", "0")
+    defs = build_definitions(Settings.from_env())
+    sensor = defs.get_sensor_def("inventory_refill_sensor")
+    tick = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    assert "female/adult" in {r.tags["synth/bucket"] for r in tick.run_requests}

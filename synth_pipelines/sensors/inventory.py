@@ -1,10 +1,11 @@
 """Keep the face inventory full: a refill sensor reacting to levels, and a nightly top-up."""
 
+import time
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from synth_pipelines.core.faces.buckets import ALL_BUCKETS
+from synth_pipelines.core.faces.buckets import ALL_BUCKETS, Bucket
 from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.partitions import bucket_for_partition, partition_for_bucket
 from synth_pipelines.resources.database import FactoryDatabaseResource
@@ -37,6 +38,38 @@ def buckets_in_flight(instance: dg.DagsterInstance) -> set[str]:
     return busy
 
 
+def starved_buckets(
+    instance: dg.DagsterInstance, bucket_keys: list[str], backoff_seconds: int
+) -> dict[str, str]:
+    """Buckets whose latest refill, within the back-off window, ran out of attempts.
+
+    A bucket the classifier rarely agrees with would otherwise be re-requested every tick;
+    the value says why, for the sensor's log and the UI.
+    """
+    since = time.time() - backoff_seconds
+    starved = {}
+    for key in bucket_keys:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=FACE_INVENTORY,
+                asset_partitions=[str(partition_for_bucket(Bucket.parse(key)))],
+                after_timestamp=since,
+            ),
+            limit=1,
+        ).records
+        if not records or records[0].asset_materialization is None:
+            continue
+        metadata = records[0].asset_materialization.metadata
+        requested = metadata["requested"].value if "requested" in metadata else 0
+        accepted = metadata["added"].value + metadata["already_stored"].value
+        if accepted < requested:
+            starved[key] = (
+                f"last refill accepted {accepted} of {requested} after "
+                f"{metadata['generated'].value} attempts; retrying after {backoff_seconds} s"
+            )
+    return starved
+
+
 def refill_run_config(count: int | None, seed: int | None = None) -> dict:
     config = {} if count is None else {"count": count}
     if seed is not None:
@@ -63,14 +96,22 @@ def build_inventory_refill_sensor(
         context: dg.SensorEvaluationContext, factory_db: FactoryDatabaseResource
     ) -> dg.SensorResult | dg.SkipReason:
         levels = inventory_levels(factory_db.get_db())
-        busy = buckets_in_flight(context.instance)
+        low = [
+            bucket.key
+            for bucket in ALL_BUCKETS
+            if levels[bucket.key]
+            < min(settings.low_water_mark(bucket.key), settings.targets[bucket.key])
+        ]
+        busy = buckets_in_flight(context.instance) if low else set()
+        starved = starved_buckets(context.instance, low, settings.refill_backoff_seconds)
         requests = []
-        for bucket in ALL_BUCKETS:
-            level, target = levels[bucket.key], settings.targets[bucket.key]
-            if level >= settings.low_water_mark(bucket.key) or level >= target:
-                continue
-            if bucket.key in busy:
+        for key in low:
+            bucket, level, target = Bucket.parse(key), levels[key], settings.targets[key]
+            if key in busy:
                 context.log.info(f"{bucket}: below low-water mark, refill already in flight")
+                continue
+            if key in starved:
+                context.log.warning(f"{bucket}: below low-water mark, backing off: {starved[key]}")
                 continue
             requests.append(
                 dg.RunRequest(
@@ -81,7 +122,8 @@ def build_inventory_refill_sensor(
             )
         if not requests:
             return dg.SkipReason(
-                f"every bucket at or above its low-water mark, or refilling ({len(busy)} in flight)"
+                f"{len(low)} bucket(s) below low-water mark; {len(busy)} refilling, "
+                f"{len(starved)} backing off"
             )
         context.log.info(f"requesting refills: {[r.tags['synth/bucket'] for r in requests]}")
         return dg.SensorResult(run_requests=requests)
