@@ -122,7 +122,7 @@ def demo(
     console.print(
         f"SYNTH_HOME={settings.home}\nDAGSTER_HOME={home}\n"
         f"generator={settings.face_generator} classifier={settings.classifier} "
-        f"label_source={settings.label_source}"
+        f"label_source={settings.effective_label_source}"
     )
     levels = inventory_levels(db)
     results: dict[str, dict[str, str]] = {}

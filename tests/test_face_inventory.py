@@ -21,8 +21,6 @@ FEMALE_ADULT = partition_for_bucket(Bucket("female", "adult"))
 def settings(synth_home, database_url, monkeypatch) -> Settings:
     monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
     monkeypatch.setenv("SYNTH_TARGET_PER_BUCKET", "4")
-    # Labels by construction keep these tests about Dagster, not about classifier agreement.
-    monkeypatch.setenv("SYNTH_LABEL_SOURCE", "generator")
     monkeypatch.setenv("SYNTH_FACE_SIZE", "128")
     return Settings.from_env()
 
@@ -62,6 +60,8 @@ def test_materializing_a_partition_fills_that_bucket(settings, instance) -> None
     assert metadata["added"] == 3
     assert metadata["level_after"] == 3
     assert metadata["acceptance_rate"] == 1.0
+    assert metadata["label_source"] == "generator"  # `auto` for the simulator
+    assert 0 <= metadata["classifier_agreement"] <= metadata["classifier_detection_rate"] <= 1
     assert metadata["seconds_per_face"] > 0
     assert "preview" in metadata
     db = FactoryDatabase(settings.database_url)

@@ -82,7 +82,8 @@ def build_face_inventory(settings: Settings, pool: str | None = None) -> dg.Asse
                 store=store,
                 db=db,
                 policy=RefillPolicy(
-                    label_source=settings.label_source, phash_distance=settings.phash_distance
+                    label_source=settings.effective_label_source,
+                    phash_distance=settings.phash_distance,
                 ),
                 progress=log_progress,
             )
@@ -113,6 +114,9 @@ def _metadata(report: RefillReport, store, settings: Settings, bucket: str) -> d
             "| reason | faces |\n|---|---|\n" + (rejected_rows or "| (none) | 0 |")
         ),
         "acceptance_rate": round(report.acceptance_rate, 4),
+        "label_source": settings.effective_label_source,
+        "classifier_detection_rate": round(report.detection_rate, 4),
+        "classifier_agreement": round(report.classifier_agreement, 4),
         "level_before": report.level_before,
         "level_after": report.level_after,
         "target": settings.targets[bucket],

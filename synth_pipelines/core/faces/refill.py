@@ -82,6 +82,10 @@ class RefillReport:
     added: int = 0
     already_stored: int = 0
     generated: int = 0
+    # Classifier readings of the faces that reached it: detected, and agreeing with intent.
+    classified: int = 0
+    detected: int = 0
+    agreed: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     level_after: int = 0
     seconds: float = 0.0
@@ -97,6 +101,15 @@ class RefillReport:
     @property
     def acceptance_rate(self) -> float:
         return self.accepted / self.generated if self.generated else 0.0
+
+    @property
+    def classifier_agreement(self) -> float:
+        """Share of classified faces whose detected bucket is the one the generator intended."""
+        return self.agreed / self.classified if self.classified else 0.0
+
+    @property
+    def detection_rate(self) -> float:
+        return self.detected / self.classified if self.classified else 0.0
 
     @property
     def seconds_per_face(self) -> float:
@@ -138,7 +151,7 @@ def batch_seed_for(batch_id: str) -> int:
 def encode_png(face: GeneratedFace) -> bytes:
     buffer = io.BytesIO()
     # Fast zlib level: PNG size matters less than refill throughput; bytes stay deterministic.
-    face.image.save(buffer, format="PNG", compress_level=3)
+    face.image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
@@ -208,6 +221,13 @@ def refill_bucket(
         tick = time.perf_counter()
         candidates = []
         for face, reading in zip(fresh, readings, strict=True):
+            report.classified += 1
+            if reading.detected:
+                report.detected += 1
+                report.agreed += (reading.gender, reading.age_group) == (
+                    face.bucket.gender,
+                    face.bucket.age_group,
+                )
             label, reason = choose_label(bucket, face, reading, policy.label_source)
             if label is None:
                 report.rejected[reason or "unknown"] += 1
