@@ -66,7 +66,7 @@ def test_insert_is_idempotent_on_sha256(factory_db: FactoryDatabase) -> None:
     rows = [face_row(i) for i in range(5)]
     assert insert_faces(factory_db, rows) == 5
     # A retried batch re-inserting the same images adds nothing.
-    assert insert_faces(factory_db, rows + [face_row(9)]) == 1
+    assert insert_faces(factory_db, [*rows, face_row(9)]) == 1
     assert inventory_levels(factory_db)["female/adult"] == 6
     assert existing_sha256(factory_db, [f"{1:064x}", "nope"]) == {f"{1:064x}"}
     assert seeds_in_batch(factory_db, "b1") == {2**62 + n for n in (0, 1, 2, 3, 4, 9)}
