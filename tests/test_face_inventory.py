@@ -191,3 +191,35 @@ def test_refill_sensor_backs_off_a_bucket_whose_last_refill_fell_short(
     sensor = defs.get_sensor_def("inventory_refill_sensor")
     tick = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
     assert "female/adult" in {r.tags["synth/bucket"] for r in tick.run_requests}
+
+
+def test_refill_writes_to_s3(settings, instance, moto_endpoint, aws_credentials, monkeypatch):
+    from tests.conftest import make_bucket
+
+    bucket = make_bucket(moto_endpoint)
+    monkeypatch.setenv("SYNTH_STORE", "s3")
+    monkeypatch.setenv("SYNTH_S3_BUCKET", bucket)
+    monkeypatch.setenv("SYNTH_S3_PREFIX", "factory")
+    monkeypatch.setenv("SYNTH_S3_ENDPOINT_URL", moto_endpoint)
+    defs = build_definitions(Settings.from_env())
+    result = run_refill(defs, instance, FEMALE_ADULT, refill_run_config(2))
+    assert result.success
+    assert materialization(result)["preview"].startswith(moto_endpoint)
+    store = defs.resources["object_store"].get_store()
+    keys = list(store.list_keys("faces/female/adult/"))
+    assert len(keys) == 2
+    assert all(store.get_bytes(key).startswith(b"\x89PNG") for key in keys)
+
+
+def test_missing_bucket_fails_the_run_naming_it_and_stores_nothing(
+    settings, instance, moto_endpoint, aws_credentials, monkeypatch
+):
+    monkeypatch.setenv("SYNTH_STORE", "s3")
+    monkeypatch.setenv("SYNTH_S3_BUCKET", "no-such-bucket")
+    monkeypatch.setenv("SYNTH_S3_ENDPOINT_URL", moto_endpoint)
+    defs = build_definitions(Settings.from_env())
+    result = run_refill(defs, instance, FEMALE_ADULT, refill_run_config(2))
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "no-such-bucket" in failure.message
+    assert sum(levels(settings).values()) == 0

@@ -6,15 +6,12 @@ import os
 import socket
 import time
 import urllib.request
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import dagster as dg
 import pytest
 from boto3.s3.transfer import TransferConfig
-from moto.server import ThreadedMotoServer
 
 from synth_pipelines.core.errors import InvalidInputError, ObjectNotFoundError, StorageError
 from synth_pipelines.core.storage.object_store import (
@@ -23,37 +20,14 @@ from synth_pipelines.core.storage.object_store import (
     S3ObjectStore,
 )
 from synth_pipelines.resources.object_store import ObjectStoreResource
+from tests.conftest import REGION, make_bucket
 
 MB = 1024 * 1024
-REGION = "us-east-1"
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture(autouse=True)
-def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Fake credentials, and no ~/.aws files, so nothing can reach a real account."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def make_bucket(endpoint: str) -> str:
-    name = f"test-{uuid.uuid4().hex[:16]}"
-    boto3.client("s3", endpoint_url=endpoint, region_name=REGION).create_bucket(Bucket=name)
-    return name
+def _fake_aws(aws_credentials) -> None:
+    """Every test here runs with fake credentials and no ~/.aws files."""
 
 
 def closed_port_endpoint() -> str:

@@ -61,8 +61,12 @@ def build_face_inventory(settings: Settings, pool: str | None = None) -> dg.Asse
             )
         # The root run id is shared by a run and its re-executions: a retry resumes the batch.
         batch_id = f"{context.run.root_run_id or context.run_id}:{bucket}"
-        db = factory_db.get_db()
-        store = object_store.get_store()
+        try:
+            db = factory_db.get_db()
+            store = object_store.get_store()
+            store.check()  # fail before any work when the bucket or directory is unusable
+        except SynthError as exc:
+            raise dg.Failure(f"refill of {bucket} cannot start: {exc}") from exc
 
         def log_progress(report: RefillReport) -> None:
             context.log.info(
