@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export SYNTH_HOME ?= $(CURDIR)/.synth
 export DAGSTER_HOME ?= $(SYNTH_HOME)/dagster
 export HF_HUB_OFFLINE ?= 1
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 .PHONY: install demo test ui lint format bench clean
 

@@ -8,12 +8,11 @@ import pytest
 pytest.importorskip("diffusers", reason="needs the 'ml' extra")
 pytest.importorskip("torch", reason="needs the 'ml' extra")
 
-from tiny_models import build_tiny_text_to_image_pipeline
-
 from synth_pipelines.core.errors import InvalidInputError, MissingCheckpointError
 from synth_pipelines.core.faces.buckets import AGE_RANGES, Bucket
 from synth_pipelines.core.faces.diffusers_generator import DiffusersFaceGenerator
 from synth_pipelines.core.faces.generation import FaceGenerator
+from tests.tiny_models import build_tiny_text_to_image_pipeline
 
 SENIOR_WOMEN = Bucket("female", "senior")
 

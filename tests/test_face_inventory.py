@@ -97,7 +97,7 @@ def test_absurd_counts_fail_with_the_accepted_range(settings, instance, count) -
 
 def test_refill_sensor_fills_every_bucket_then_rests(settings, instance) -> None:
     defs = build_definitions(settings)
-    sensor = defs.get_sensor_def("inventory_refill_sensor")
+    sensor = defs.resolve_sensor_def("inventory_refill_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     context = dg.build_sensor_context(instance=instance, resources=defs.resources)
     result = sensor(context)
@@ -128,7 +128,7 @@ def test_refill_sensor_skips_buckets_with_a_refill_in_flight(settings, instance)
                 asset_selection=frozenset({dg.AssetKey("face_inventory")}),
             )
         )
-    sensor = defs.get_sensor_def("inventory_refill_sensor")
+    sensor = defs.resolve_sensor_def("inventory_refill_sensor")
     result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
     requested = {r.tags["synth/bucket"] for r in result.run_requests}
     assert requested == set(ALL_BUCKET_KEYS) - {"male/senior", "male/teen"}
@@ -139,7 +139,7 @@ def test_refill_sensor_requests_only_below_low_water(settings, instance) -> None
     # Target 4, low-water mark 2: a bucket holding 2 is fine, one holding 1 is refilled.
     run_refill(defs, instance, FEMALE_ADULT, refill_run_config(2))
     run_refill(defs, instance, partition_for_bucket(Bucket("male", "child")), refill_run_config(1))
-    sensor = defs.get_sensor_def("inventory_refill_sensor")
+    sensor = defs.resolve_sensor_def("inventory_refill_sensor")
     result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
     counts = {
         r.tags["synth/bucket"]: r.run_config["ops"]["face_inventory"]["config"]["count"]
@@ -152,7 +152,7 @@ def test_refill_sensor_requests_only_below_low_water(settings, instance) -> None
 
 def test_nightly_schedule_requests_every_bucket_not_in_flight(settings, instance) -> None:
     defs = build_definitions(settings)
-    schedule = defs.get_schedule_def("nightly_inventory_top_up")
+    schedule = defs.resolve_schedule_def("nightly_inventory_top_up")
     assert schedule.cron_schedule == "0 2 * * *"
     instance.create_run_for_job(
         job_def=defs.resolve_job_def(REFILL_JOB),
@@ -181,14 +181,14 @@ def test_refill_sensor_backs_off_a_bucket_whose_last_refill_fell_short(
     defs = build_definitions(Settings.from_env())
     result = run_refill(defs, instance, FEMALE_ADULT, refill_run_config(3))
     assert materialization(result)["added"] == 1
-    sensor = defs.get_sensor_def("inventory_refill_sensor")
+    sensor = defs.resolve_sensor_def("inventory_refill_sensor")
     tick = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
     requested = {r.tags["synth/bucket"] for r in tick.run_requests}
     assert requested == set(ALL_BUCKET_KEYS) - {"female/adult"}
 
     monkeypatch.setenv("SYNTH_REFILL_BACKOFF_SECONDS", "0")
     defs = build_definitions(Settings.from_env())
-    sensor = defs.get_sensor_def("inventory_refill_sensor")
+    sensor = defs.resolve_sensor_def("inventory_refill_sensor")
     tick = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
     assert "female/adult" in {r.tags["synth/bucket"] for r in tick.run_requests}
 

@@ -130,7 +130,8 @@ def _metadata(report: RefillReport, store, settings: Settings, bucket: str) -> d
         "batch_id": report.batch_id,
     }
     if report.previews:
-        preview_key = f"previews/face_inventory/{bucket}/{report.batch_id.replace(':', '_')}.png"
+        run_id = report.batch_id.split(":")[0]
+        preview_key = f"previews/face_inventory/{bucket}/{run_id}.png"
         buffer = io.BytesIO()
         contact_sheet(report.previews, columns=10, thumb=96).save(buffer, format="PNG")
         store.put_bytes(preview_key, buffer.getvalue(), content_type="image/png")
