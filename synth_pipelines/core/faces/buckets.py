@@ -13,8 +13,8 @@ AGE_GROUPS: tuple[str, ...] = ("child", "teen", "young_adult", "adult", "senior"
 AGE_RANGES: dict[str, tuple[int, int]] = {
     "child": (4, 12),
     "teen": (13, 19),
-    "young_adult": (20, 34),
-    "adult": (35, 59),
+    "young_adult": (20, 29),
+    "adult": (30, 59),
     "senior": (60, 85),
 }
 
