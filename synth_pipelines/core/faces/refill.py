@@ -1,28 +1,42 @@
 """Refill one inventory bucket: generate, classify, label, deduplicate, store.
 
 `refill_bucket` is the whole of what the `face_inventory` asset does for one partition, with no
-Dagster import. It is idempotent per batch: faces are generated from (batch seed, chunk) so a
-retried batch regenerates the same faces, finds the ones an earlier attempt stored, and only adds
-the rest. Objects are written before their rows, so no row ever points at a missing object.
+Dagster import. The CPU-heavy part of each chunk (`candidates.process_chunk`) can run in worker
+processes; results are consumed in chunk order, so the outcome does not depend on the number of
+workers. It is idempotent per batch: faces are generated from (batch seed, chunk) with chunk
+sizes fixed by the batch's count, so a retried batch regenerates the same faces, finds the ones
+an earlier attempt stored, and only adds the rest. Objects are written before their rows, so no
+row ever points at a missing object.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import imagehash
 import numpy as np
 from PIL import Image
 
 from synth_pipelines.core.errors import InvalidInputError
 from synth_pipelines.core.faces.buckets import Bucket
-from synth_pipelines.core.faces.classification import AttributeClassifier, Classification
-from synth_pipelines.core.faces.generation import FaceGenerator, GeneratedFace
+from synth_pipelines.core.faces.candidates import (
+    REJECT_DISAGREE,
+    REJECT_EXACT_DUP,
+    REJECT_NEAR_DUP,
+    REJECT_NO_FACE,
+    REJECT_OTHER_BUCKET,
+    Candidate,
+    ChunkRunner,
+    ChunkSpec,
+    choose_label,
+)
+from synth_pipelines.core.faces.classification import AttributeClassifier
+from synth_pipelines.core.faces.generation import FaceGenerator
 from synth_pipelines.core.faces.inventory import (
     all_phashes,
     existing_sha256,
@@ -35,21 +49,26 @@ from synth_pipelines.core.faces.inventory import (
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.object_store import ObjectStore
 
+__all__ = [
+    "REJECT_DISAGREE",
+    "REJECT_EXACT_DUP",
+    "REJECT_NEAR_DUP",
+    "REJECT_NO_FACE",
+    "REJECT_OTHER_BUCKET",
+    "RefillPolicy",
+    "RefillReport",
+    "choose_label",
+    "refill_bucket",
+]
+
 LABEL_SOURCES = ("classifier", "generator", "agree")
-
-# Why a generated face was not stored; every rejection is counted under one of these.
-REJECT_NO_FACE = "no_face_detected"
-REJECT_DISAGREE = "label_disagreement"
-REJECT_OTHER_BUCKET = "classified_outside_bucket"
-REJECT_EXACT_DUP = "exact_duplicate"
-REJECT_NEAR_DUP = "near_duplicate"
-
 PREVIEW_FACES = 20
+FACES_PER_WORKER = 50
 
 
 @dataclass(frozen=True)
 class RefillPolicy:
-    """How faces are labelled and filtered.
+    """How faces are labelled, filtered and produced.
 
     label_source: `classifier` uses the classifier's labels (the generator's when no face is
     detected), `generator` the intended labels, `agree` keeps only faces where both agree.
@@ -61,6 +80,8 @@ class RefillPolicy:
     # Stop after this many generated faces per requested face, so a bucket the classifier
     # rarely agrees with cannot spin forever.
     max_attempts_factor: float = 4.0
+    # Processes generating and classifying chunks in parallel (1 = in this process).
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.label_source not in LABEL_SOURCES:
@@ -69,6 +90,8 @@ class RefillPolicy:
             )
         if not 0 <= self.phash_distance <= 64:
             raise InvalidInputError(f"phash_distance {self.phash_distance} is not in 0..64")
+        if not 1 <= self.workers <= 64:
+            raise InvalidInputError(f"workers {self.workers} is not in 1..64")
 
 
 @dataclass
@@ -120,24 +143,6 @@ class RefillReport:
         return max(0, self.requested - self.accepted)
 
 
-def choose_label(
-    target: Bucket, face: GeneratedFace, reading: Classification, label_source: str
-) -> tuple[Bucket | None, str | None]:
-    """The bucket a face is stored under, or None and the rejection reason."""
-    if label_source == "generator":
-        return face.bucket, None
-    if not reading.detected or reading.gender is None or reading.age_group is None:
-        if label_source == "agree":
-            return None, REJECT_NO_FACE
-        return face.bucket, None
-    predicted = Bucket(reading.gender, reading.age_group)
-    if label_source == "agree" and predicted != face.bucket:
-        return None, REJECT_DISAGREE
-    if predicted != target:
-        return None, REJECT_OTHER_BUCKET
-    return predicted, None
-
-
 def derive_seed(*parts: int) -> int:
     """A 63-bit seed from integer parts (stable across processes and Python versions)."""
     return int(np.random.SeedSequence(list(parts)).generate_state(1, dtype=np.uint64)[0] >> 1)
@@ -148,15 +153,109 @@ def batch_seed_for(batch_id: str) -> int:
     return int.from_bytes(hashlib.sha256(batch_id.encode()).digest()[:8], "big") >> 1
 
 
-def encode_png(face: GeneratedFace) -> bytes:
-    buffer = io.BytesIO()
-    # Fast zlib level: PNG size matters less than refill throughput; bytes stay deterministic.
-    face.image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
 def object_key_for(bucket: Bucket, digest: str) -> str:
     return f"faces/{bucket.gender}/{bucket.age_group}/{digest}.png"
+
+
+def chunk_size_for(count: int, policy: RefillPolicy) -> int:
+    """Chunk size fixed by the batch's count alone, so a retry on any machine rebuilds the same
+    chunks; about four chunks per batch keeps workers busy without much overshoot."""
+    return max(1, min(policy.chunk_size, math.ceil(count / 4)))
+
+
+class _Batch:
+    """State of one refill while chunks are consumed in order."""
+
+    def __init__(self, report, count, policy, db, store, generator, classifier, batch_id):
+        self.report = report
+        self.count = count
+        self.policy = policy
+        self.db = db
+        self.store = store
+        self.generator_name = generator.name
+        self.classifier_name = classifier.name
+        self.batch_id = batch_id
+        self.known_hashes = all_phashes(db)
+        self.known_digests: set[str] = set()
+
+    def consume(self, bucket: Bucket, candidates: list[Candidate]) -> None:
+        """Deduplicate, store and insert a chunk's candidates, stopping once `count` is met."""
+        report = self.report
+        self.known_digests |= existing_sha256(self.db, [c.sha256 for c in candidates if c.sha256])
+        rows = []
+        tick = time.perf_counter()
+        for candidate in candidates:
+            if report.accepted + len(rows) >= self.count:
+                break
+            report.generated += 1
+            if candidate.already_stored:
+                report.already_stored += 1
+                continue
+            report.classified += 1
+            reading = candidate.reading
+            if reading.detected:
+                report.detected += 1
+                report.agreed += (reading.gender, reading.age_group) == (
+                    candidate.intended.gender,
+                    candidate.intended.age_group,
+                )
+            reason = self._rejection(candidate)
+            if reason:
+                report.rejected[reason] += 1
+                continue
+            self.known_digests.add(candidate.sha256)
+            self.known_hashes = np.append(self.known_hashes, np.uint64(candidate.phash))
+            key = object_key_for(candidate.label, candidate.sha256)
+            self.store.put_bytes(key, candidate.png, content_type="image/png")
+            rows.append(self._row(candidate, key))
+            report.object_keys.append(key)
+            if len(report.previews) < PREVIEW_FACES:
+                report.previews.append(Image.open(io.BytesIO(candidate.png)).convert("RGB"))
+        report.timings["dedup_and_store"] += time.perf_counter() - tick
+        tick = time.perf_counter()
+        inserted = insert_faces(self.db, rows)
+        if inserted < len(rows):
+            # A concurrent writer stored the same image between our check and our insert.
+            report.rejected[REJECT_EXACT_DUP] += len(rows) - inserted
+        report.added += inserted
+        report.timings["database"] += time.perf_counter() - tick
+
+    def _rejection(self, candidate: Candidate) -> str | None:
+        if candidate.label is None:
+            return candidate.reason or "unknown"
+        if candidate.sha256 in self.known_digests:
+            return REJECT_EXACT_DUP
+        if hamming_min(candidate.phash, self.known_hashes) <= self.policy.phash_distance:
+            return REJECT_NEAR_DUP
+        return None
+
+    def _row(self, candidate: Candidate, key: str) -> dict:
+        reading, label = candidate.reading, candidate.label
+        assert label is not None
+        return {
+            "gender": label.gender,
+            "age_group": label.age_group,
+            "label_source": self.policy.label_source,
+            "status": "available",
+            "object_key": key,
+            "sha256": candidate.sha256,
+            "phash": to_signed64(candidate.phash),
+            "width": candidate.width,
+            "height": candidate.height,
+            "generator": self.generator_name,
+            "seed": candidate.seed,
+            "batch_id": self.batch_id,
+            "intended_gender": candidate.intended.gender,
+            "intended_age_group": candidate.intended.age_group,
+            "attributes": candidate.attributes,
+            "classifier": self.classifier_name,
+            "face_detected": reading.detected,
+            "predicted_gender": reading.gender,
+            "gender_confidence": reading.gender_confidence,
+            "predicted_age": reading.age,
+            "predicted_age_group": reading.age_group,
+            "age_confidence": reading.age_confidence,
+        }
 
 
 def refill_bucket(
@@ -191,114 +290,39 @@ def refill_bucket(
         # Faces an earlier attempt of this batch stored already count towards the level.
         count = max(0, (target or 0) - level_before) + len(stored_seeds)
     report = RefillReport(bucket.key, batch_id, count, level_before)
-    known_hashes = all_phashes(db)
+    batch = _Batch(report, count, policy, db, store, generator, classifier, batch_id)
     max_generated = max(count, int(count * policy.max_attempts_factor))
+    chunk_n = chunk_size_for(count, policy)
 
-    chunk_index = 0
-    while report.accepted < count and report.generated < max_generated:
-        # Generators are prefix-stable per seed, so sizing chunks by need keeps retries exact.
-        n = min(policy.chunk_size, count - report.accepted, max_generated - report.generated)
-        tick = time.perf_counter()
-        faces = list(generator.generate(bucket, n, derive_seed(seed, chunk_index)))
-        chunk_index += 1
-        report.generated += len(faces)
-        report.timings["generate"] += time.perf_counter() - tick
-
-        fresh = []
-        for face in faces:
-            if face.seed in stored_seeds:
-                report.already_stored += 1
-            else:
-                fresh.append(face)
-        fresh = fresh[: max(0, count - report.accepted)]
-        if not fresh:
-            continue
-
-        tick = time.perf_counter()
-        readings = classifier.classify([face.image for face in fresh])
-        report.timings["classify"] += time.perf_counter() - tick
-
-        tick = time.perf_counter()
-        candidates = []
-        for face, reading in zip(fresh, readings, strict=True):
-            report.classified += 1
-            if reading.detected:
-                report.detected += 1
-                report.agreed += (reading.gender, reading.age_group) == (
-                    face.bucket.gender,
-                    face.bucket.age_group,
-                )
-            label, reason = choose_label(bucket, face, reading, policy.label_source)
-            if label is None:
-                report.rejected[reason or "unknown"] += 1
-                continue
-            png = encode_png(face)
-            candidates.append((face, reading, label, png, hashlib.sha256(png).hexdigest()))
-        known_digests = existing_sha256(db, [c[4] for c in candidates])
-        rows = []
-        for face, reading, label, png, digest in candidates:
-            if digest in known_digests:
-                report.rejected[REJECT_EXACT_DUP] += 1
-                continue
-            phash = int(str(imagehash.phash(face.image)), 16)
-            if hamming_min(phash, known_hashes) <= policy.phash_distance:
-                report.rejected[REJECT_NEAR_DUP] += 1
-                continue
-            known_digests.add(digest)
-            known_hashes = np.append(known_hashes, np.uint64(phash))
-            key = object_key_for(label, digest)
-            store.put_bytes(key, png, content_type="image/png")
-            rows.append(_face_row(face, reading, label, key, digest, phash, generator, classifier))
-            rows[-1].update(batch_id=batch_id, label_source=policy.label_source)
-            report.object_keys.append(key)
-            if len(report.previews) < PREVIEW_FACES:
-                report.previews.append(face.image)
-        report.timings["dedup_and_store"] += time.perf_counter() - tick
-        tick = time.perf_counter()
-        inserted = insert_faces(db, rows)
-        if inserted < len(rows):
-            # A concurrent writer stored the same image between our check and our insert.
-            report.rejected[REJECT_EXACT_DUP] += len(rows) - inserted
-        report.added += inserted
-        stored_seeds.update(row["seed"] for row in rows)
-        report.timings["database"] += time.perf_counter() - tick
-        if progress is not None:
-            progress(report)
+    pending: deque = deque()
+    in_flight = dispatched = next_chunk = 0
+    # A worker costs ~0.7 s to start (fork, model load): worth it from ~50 faces each.
+    workers = min(policy.workers, max(1, count // FACES_PER_WORKER))
+    with ChunkRunner(generator, classifier, stored_seeds, workers) as runner:
+        while report.accepted < count:
+            # Keep every worker busy while what is in flight may still be needed.
+            rate = report.acceptance_rate if report.generated else 1.0
+            while (
+                len(pending) < runner.workers
+                and dispatched < max_generated
+                and report.accepted + in_flight * rate < count
+            ):
+                n = min(chunk_n, max_generated - dispatched)
+                spec = ChunkSpec(bucket, n, derive_seed(seed, next_chunk), policy.label_source)
+                pending.append((n, runner.submit(spec)))
+                next_chunk += 1
+                dispatched += n
+                in_flight += n
+            if not pending:
+                break
+            n, future = pending.popleft()
+            in_flight -= n
+            candidates, timings = future.result()
+            report.timings.update(timings)
+            batch.consume(bucket, candidates)
+            if progress is not None:
+                progress(report)
 
     report.level_after = inventory_levels(db)[bucket.key]
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _face_row(
-    face: GeneratedFace,
-    reading: Classification,
-    label: Bucket,
-    key: str,
-    digest: str,
-    phash: int,
-    generator: FaceGenerator,
-    classifier: AttributeClassifier,
-) -> dict:
-    return {
-        "gender": label.gender,
-        "age_group": label.age_group,
-        "status": "available",
-        "object_key": key,
-        "sha256": digest,
-        "phash": to_signed64(phash),
-        "width": face.image.width,
-        "height": face.image.height,
-        "generator": generator.name,
-        "seed": face.seed,
-        "intended_gender": face.bucket.gender,
-        "intended_age_group": face.bucket.age_group,
-        "attributes": face.attributes,
-        "classifier": classifier.name,
-        "face_detected": reading.detected,
-        "predicted_gender": reading.gender,
-        "gender_confidence": reading.gender_confidence,
-        "predicted_age": reading.age,
-        "predicted_age_group": reading.age_group,
-        "age_confidence": reading.age_confidence,
-    }
