@@ -172,3 +172,31 @@ def test_label_policy(policy, reading, expected) -> None:
 def test_unknown_label_policy_names_the_accepted_values() -> None:
     with pytest.raises(ValueError, match="classifier, generator, agree"):
         RefillPolicy(label_source="majority")
+
+
+def test_worker_processes_store_exactly_what_one_process_stores(
+    database_url, tmp_path, classifier
+) -> None:
+    from synth_pipelines.core.storage.database import FactoryDatabase
+
+    outcomes = []
+    for workers in (1, 2):
+        db = FactoryDatabase(database_url.replace("factory.db", f"factory{workers}.db"))
+        if db.is_sqlite:
+            db.upgrade()
+        else:  # one PostgreSQL schema per test: empty it between the two runs
+            db.upgrade()
+            with db.session() as session:
+                session.query(Face).delete()
+        policy = RefillPolicy(
+            label_source="classifier", chunk_size=4, workers=workers, faces_per_worker=1
+        )
+        report = refill(
+            db, LocalObjectStore(tmp_path / f"o{workers}"), classifier, 10, policy=policy
+        )
+        with db.session() as session:
+            seeds = sorted(session.scalars(select(Face.seed)))
+        outcomes.append((report.added, report.generated, dict(report.rejected), seeds))
+        db.dispose()
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == 10

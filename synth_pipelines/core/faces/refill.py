@@ -63,7 +63,6 @@ __all__ = [
 
 LABEL_SOURCES = ("classifier", "generator", "agree")
 PREVIEW_FACES = 20
-FACES_PER_WORKER = 50
 
 
 @dataclass(frozen=True)
@@ -80,8 +79,10 @@ class RefillPolicy:
     # Stop after this many generated faces per requested face, so a bucket the classifier
     # rarely agrees with cannot spin forever.
     max_attempts_factor: float = 4.0
-    # Processes generating and classifying chunks in parallel (1 = in this process).
+    # Processes generating and classifying chunks in parallel (1 = in this process); a worker
+    # costs ~0.7 s to start (fork, model load), so one is added per this many faces.
     workers: int = 1
+    faces_per_worker: int = 50
 
     def __post_init__(self) -> None:
         if self.label_source not in LABEL_SOURCES:
@@ -296,8 +297,7 @@ def refill_bucket(
 
     pending: deque = deque()
     in_flight = dispatched = next_chunk = 0
-    # A worker costs ~0.7 s to start (fork, model load): worth it from ~50 faces each.
-    workers = min(policy.workers, max(1, count // FACES_PER_WORKER))
+    workers = min(policy.workers, max(1, count // policy.faces_per_worker))
     with ChunkRunner(generator, classifier, stored_seeds, workers) as runner:
         while report.accepted < count:
             # Keep every worker busy while what is in flight may still be needed.
