@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +21,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The factory database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-console = Console()
+# Piped output (CI logs, `make demo | tee`) gets a table wide enough for bucket names.
+console = Console() if sys.stdout.isatty() else Console(width=130)
 errors = Console(stderr=True, soft_wrap=True)
 
 
@@ -146,7 +148,8 @@ def demo(
             tick = time.perf_counter()
             result = job.execute_in_process(
                 partition_key=str(partition_for_bucket(bucket)),
-                run_config=refill_run_config(need),
+                # The table below is the report; Dagster's step logs are in the UI.
+                run_config={**refill_run_config(need), **QUIET_LOGS},
                 instance=instance,
                 tags={"synth/trigger": "demo"},
                 raise_on_error=False,
@@ -172,6 +175,9 @@ def demo(
         f"Dagster runs included). Objects under {settings.store_root}.\n"
         "Open the runs and the asset's metadata with `make ui`."
     )
+
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _materialization_metadata(result) -> dict:

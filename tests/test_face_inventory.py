@@ -64,6 +64,7 @@ def test_materializing_a_partition_fills_that_bucket(settings, instance) -> None
     assert 0 <= metadata["classifier_agreement"] <= metadata["classifier_detection_rate"] <= 1
     assert metadata["seconds_per_face"] > 0
     assert "preview" in metadata
+    assert metadata["preview_image"].startswith("![faces added to female/adult](data:image/jpeg")
     db = FactoryDatabase(settings.database_url)
     by_bucket = inventory_levels(db)
     assert by_bucket["female/adult"] == 3

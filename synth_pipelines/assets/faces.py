@@ -1,5 +1,6 @@
 """The face inventory: one partition per gender x age-group bucket, refilled ahead of demand."""
 
+import base64
 import io
 
 import dagster as dg
@@ -8,6 +9,7 @@ from pydantic import Field
 from synth_pipelines.core.errors import SynthError
 from synth_pipelines.core.faces.preview import contact_sheet
 from synth_pipelines.core.faces.refill import RefillPolicy, RefillReport, refill_bucket
+from synth_pipelines.core.storage.object_store import ObjectStore
 from synth_pipelines.partitions import bucket_for_partition, face_buckets
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.faces import AttributeClassifierResource, FaceGeneratorResource
@@ -106,7 +108,7 @@ def build_face_inventory(settings: Settings, pool: str | None = None) -> dg.Asse
     return face_inventory
 
 
-def _metadata(report: RefillReport, store, settings: Settings, bucket: str) -> dict:
+def _metadata(report: RefillReport, store: ObjectStore, settings: Settings, bucket: str) -> dict:
     rejected_rows = "\n".join(
         f"| {reason} | {count} |" for reason, count in sorted(report.rejected.items())
     )
@@ -134,9 +136,17 @@ def _metadata(report: RefillReport, store, settings: Settings, bucket: str) -> d
     if report.previews:
         run_id = report.batch_id.split(":")[0]
         preview_key = f"previews/face_inventory/{bucket}/{run_id}.png"
+        sheet = contact_sheet(report.previews, columns=10, thumb=96)
         buffer = io.BytesIO()
-        contact_sheet(report.previews, columns=10, thumb=96).save(buffer, format="PNG")
+        sheet.save(buffer, format="PNG")
         store.put_bytes(preview_key, buffer.getvalue(), content_type="image/png")
+        # A small JPEG inline, so the UI shows the faces without opening the store.
+        inline = io.BytesIO()
+        sheet.reduce(2).save(inline, format="JPEG", quality=80)
+        encoded = base64.b64encode(inline.getvalue()).decode()
+        metadata["preview_image"] = dg.MetadataValue.md(
+            f"![faces added to {bucket}](data:image/jpeg;base64,{encoded})"
+        )
         url = store.url(preview_key, expires_in=7 * 24 * 3600)
         metadata["preview"] = (
             dg.MetadataValue.path(url.removeprefix("file://"))
