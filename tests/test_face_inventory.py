@@ -224,3 +224,39 @@ def test_missing_bucket_fails_the_run_naming_it_and_stores_nothing(
     failure = result.get_step_failure_events()[0].step_failure_data.error
     assert "no-such-bucket" in failure.message
     assert sum(levels(settings).values()) == 0
+
+
+def test_diffusers_backend_fills_a_bucket_in_the_gpu_pool(
+    settings, instance, tmp_path, monkeypatch
+):
+    from tests.tiny_models import build_tiny_text_to_image_pipeline
+
+    checkpoint = build_tiny_text_to_image_pipeline(tmp_path / "tiny-sd")
+    monkeypatch.setenv("SYNTH_FACE_GENERATOR", "diffusers")
+    monkeypatch.setenv("SYNTH_DIFFUSERS_CHECKPOINT", str(checkpoint))
+    monkeypatch.setenv("SYNTH_FACE_SIZE", "64")
+    defs = build_definitions(Settings.from_env())
+    assert defs.resolve_assets_def("face_inventory").op.pool == "gpu"
+    result = run_refill(defs, instance, FEMALE_ADULT, refill_run_config(2))
+    assert result.success
+    metadata = materialization(result)
+    assert metadata["label_source"] == "classifier"
+    # Random tiny weights draw no face: the classifier policy falls back to the intended label.
+    assert metadata["added"] == 2
+    with FactoryDatabase(settings.database_url).session() as session:
+        faces = session.query(Face).all()
+    assert {face.generator for face in faces} == {"diffusers:tiny-sd"}
+    assert all("prompt" in face.attributes for face in faces)
+
+
+def test_missing_checkpoint_fails_the_run_naming_the_path(
+    settings, instance, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SYNTH_FACE_GENERATOR", "diffusers")
+    monkeypatch.setenv("SYNTH_DIFFUSERS_CHECKPOINT", str(tmp_path / "no-such-model"))
+    defs = build_definitions(Settings.from_env())
+    result = run_refill(defs, instance, FEMALE_ADULT, refill_run_config(2))
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "no-such-model" in failure.message
+    assert sum(levels(settings).values()) == 0
