@@ -15,6 +15,10 @@ face_buckets = dg.MultiPartitionsDefinition(
 )
 
 
+# One partition per dataset request, added by dataset_request_sensor; the key is the request id.
+dataset_requests = dg.DynamicPartitionsDefinition(name="dataset_requests")
+
+
 def bucket_for_partition(partition_key: str | dg.MultiPartitionKey) -> Bucket:
     """The Bucket of a face_buckets partition key."""
     if isinstance(partition_key, dg.MultiPartitionKey):

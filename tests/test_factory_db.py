@@ -59,7 +59,7 @@ def test_migrated_schema_matches_models(factory_db: FactoryDatabase) -> None:
 def test_upgrade_is_idempotent(factory_db: FactoryDatabase) -> None:
     factory_db.upgrade()
     factory_db.upgrade()
-    assert factory_db.current_revision() == "0001_faces"
+    assert factory_db.current_revision() == factory_db.head_revision() == "0002_dataset_requests"
 
 
 def test_insert_is_idempotent_on_sha256(factory_db: FactoryDatabase) -> None:
@@ -82,7 +82,7 @@ def test_levels_count_available_faces_per_bucket(factory_db: FactoryDatabase) ->
     assert levels["male/senior"] == 2
     assert levels["female/child"] == 0
     counts = inventory_status_counts(factory_db)
-    assert counts["male/senior"] == {"available": 2, "reserved": 1, "delivered": 0}
+    assert counts["male/senior"] == {"available": 2, "reserved": 1, "delivered": 0, "shared": 0}
 
 
 def test_phashes_round_trip_through_bigint(factory_db: FactoryDatabase) -> None:

@@ -30,3 +30,15 @@ class ObjectNotFoundError(StorageError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly.
         return str(self.args[0]) if self.args else "object not found"
+
+
+class NotFoundError(SynthError, LookupError):
+    """A request, dataset or object id that does not exist. Maps to HTTP 404."""
+
+
+class ConflictError(SynthError):
+    """An action the current state does not allow (e.g. retrying a ready request). HTTP 409."""
+
+
+class GoneError(SynthError):
+    """Something that existed but has expired (a download link). Maps to HTTP 410."""

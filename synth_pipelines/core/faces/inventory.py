@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -15,12 +16,21 @@ from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import Face, new_id
 
 
-def inventory_levels(db: FactoryDatabase, status: str = "available") -> dict[str, int]:
-    """Count of faces with `status` per bucket key (`female/adult`), every bucket present."""
+def free_for_exclusive(now: datetime):
+    """Faces an exclusive request may take: available, or reserved under an expired lease."""
+    return or_(
+        Face.status == "available",
+        and_(Face.status == "reserved", Face.reserved_until < now),
+    )
+
+
+def inventory_levels(db: FactoryDatabase) -> dict[str, int]:
+    """Faces free for exclusive delivery per bucket key (`female/adult`), every bucket present:
+    available ones, and reserved ones whose lease has expired (their packaging run died)."""
     levels = dict.fromkeys(ALL_BUCKET_KEYS, 0)
     query = (
         select(Face.gender, Face.age_group, func.count())
-        .where(Face.status == status)
+        .where(free_for_exclusive(datetime.now(UTC)))
         .group_by(Face.gender, Face.age_group)
     )
     with db.session() as session:
@@ -31,7 +41,9 @@ def inventory_levels(db: FactoryDatabase, status: str = "available") -> dict[str
 
 def inventory_status_counts(db: FactoryDatabase) -> dict[str, dict[str, int]]:
     """Per bucket, the number of faces in each status (available, reserved, delivered)."""
-    table = {key: {"available": 0, "reserved": 0, "delivered": 0} for key in ALL_BUCKET_KEYS}
+    table = {
+        key: {"available": 0, "reserved": 0, "delivered": 0, "shared": 0} for key in ALL_BUCKET_KEYS
+    }
     query = select(Face.gender, Face.age_group, Face.status, func.count()).group_by(
         Face.gender, Face.age_group, Face.status
     )

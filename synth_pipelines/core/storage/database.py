@@ -48,7 +48,10 @@ def create_factory_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
             # pysqlite's implicit transactions are off (above): SQLAlchemy's BEGIN is the real one.
-            conn.exec_driver_sql("BEGIN")
+            # IMMEDIATE takes the write lock up front: SQLite's stand-in for row locks, so
+            # read-then-write transactions (reservations) serialise instead of racing.
+            immediate = conn.get_execution_options().get("synth_immediate", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(
@@ -63,6 +66,9 @@ class FactoryDatabase:
         self.url = url
         self.engine = create_factory_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._locking_sessions = sessionmaker(
+            self.engine.execution_options(synth_immediate=True), expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -72,9 +78,13 @@ class FactoryDatabase:
         return _redact(self.url)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on any error."""
-        with self._sessions() as session:
+    def session(self, *, locking: bool = False) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any error.
+
+        `locking=True` is for read-then-write transactions: on SQLite it takes the database
+        write lock at BEGIN; on PostgreSQL use row locks (FOR UPDATE SKIP LOCKED) inside it.
+        """
+        with (self._locking_sessions if locking else self._sessions)() as session:
             try:
                 yield session
                 session.commit()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -32,7 +33,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-FACE_STATUSES = ("available", "reserved", "delivered")
+# `shared` faces went out in non-exclusive datasets: other non-exclusive requests may reuse them,
+# exclusive ones never receive them.
+FACE_STATUSES = ("available", "reserved", "delivered", "shared")
+REQUEST_STATUSES = ("pending", "packaging", "backordered", "ready", "failed", "expired")
 
 
 def utcnow() -> datetime:
@@ -81,6 +85,8 @@ class Face(Base):
     request_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     reserved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # A reservation is a lease: past this time a killed packaging run's faces are free again.
+    reserved_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (
@@ -93,3 +99,32 @@ class Face(Base):
     @property
     def bucket_key(self) -> str:
         return f"{self.gender}/{self.age_group}"
+
+
+class DatasetRequest(Base):
+    """A request for a face dataset, from submission to an expiring download link."""
+
+    __tablename__ = "dataset_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    # {"buckets": {"female/adult": 10}, "format": "zip", "image_size": 256, "exclusive": true}
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    total: Mapped[int] = mapped_column(Integer)
+    # Packaging attempts started; a retry's run key is (id, attempts).
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    delivered: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    archive_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    archive_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    code_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    downloads: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_dataset_requests_status", "status", "created_at"),)

@@ -1,0 +1,1 @@
+"""Dataset delivery: requests, reservations, archives and download links."""
