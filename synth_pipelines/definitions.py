@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import dagster as dg
 
+from synth_pipelines.assets.datasets import build_dataset_package, expire_datasets_job
 from synth_pipelines.assets.faces import build_face_inventory
-from synth_pipelines.partitions import face_buckets
+from synth_pipelines.partitions import dataset_requests, face_buckets
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.faces import AttributeClassifierResource, FaceGeneratorResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
+from synth_pipelines.sensors.datasets import (
+    PACKAGE_JOB,
+    build_dataset_request_sensor,
+    build_expire_datasets_schedule,
+)
 from synth_pipelines.sensors.inventory import (
     REFILL_JOB,
     build_inventory_refill_sensor,
@@ -54,11 +60,25 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         executor_def=dg.in_process_executor,
         description="Refill one face bucket (one partition of face_inventory).",
     )
+    dataset_package = build_dataset_package(settings)
+    package_job = dg.define_asset_job(
+        PACKAGE_JOB,
+        selection=[dataset_package],
+        partitions_def=dataset_requests,
+        executor_def=dg.in_process_executor,
+        description="Package one dataset request (one partition of dataset_package).",
+    )
     return dg.Definitions(
-        assets=[face_inventory],
-        jobs=[refill_job],
-        sensors=[build_inventory_refill_sensor(settings, refill_job)],
-        schedules=[build_inventory_top_up_schedule(settings, refill_job)],
+        assets=[face_inventory, dataset_package],
+        jobs=[refill_job, package_job, expire_datasets_job],
+        sensors=[
+            build_inventory_refill_sensor(settings, refill_job),
+            build_dataset_request_sensor(settings, package_job),
+        ],
+        schedules=[
+            build_inventory_top_up_schedule(settings, refill_job),
+            build_expire_datasets_schedule(expire_datasets_job),
+        ],
         resources=build_resources(settings),
     )
 

@@ -142,7 +142,7 @@ class Settings:
             refill_cron=os.environ.get("SYNTH_REFILL_CRON", "0 2 * * *"),
             max_dataset_size=_int("SYNTH_MAX_DATASET_SIZE", 10_000, 1, 10_000_000),
             dataset_ttl_seconds=_int("SYNTH_DATASET_TTL_SECONDS", 24 * 3600, 60, 365 * 86400),
-            reservation_lease_seconds=_int("SYNTH_RESERVATION_LEASE_SECONDS", 900, 10, 86400),
+            reservation_lease_seconds=_int("SYNTH_RESERVATION_LEASE_SECONDS", 900, 1, 86400),
             request_sensor_interval=_int("SYNTH_REQUEST_SENSOR_INTERVAL", 5, 1, 3600),
             refill_workers=_int("SYNTH_REFILL_WORKERS", min(4, os.cpu_count() or 1), 1, 64),
             refill_backoff_seconds=_int("SYNTH_REFILL_BACKOFF_SECONDS", 900, 0, 7 * 24 * 3600),

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from synth_pipelines.core.delivery.requests import backordered_demand
 from synth_pipelines.core.faces.buckets import ALL_BUCKETS, Bucket
 from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.partitions import bucket_for_partition, partition_for_bucket
@@ -89,18 +90,23 @@ def build_inventory_refill_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             "Requests a face_inventory run for each bucket whose available faces fall below the "
-            "low-water mark, sized to bring it back to target; skips buckets already refilling."
+            "low-water mark or below backordered demand, sized to bring it back to target plus "
+            "that demand; skips buckets already refilling."
         ),
     )
     def inventory_refill_sensor(
         context: dg.SensorEvaluationContext, factory_db: FactoryDatabaseResource
     ) -> dg.SensorResult | dg.SkipReason:
-        levels = inventory_levels(factory_db.get_db())
+        db = factory_db.get_db()
+        levels = inventory_levels(db)
+        # Backordered requests are demand on top of the target: they wait for these faces.
+        demand = backordered_demand(db)
         low = [
             bucket.key
             for bucket in ALL_BUCKETS
             if levels[bucket.key]
             < min(settings.low_water_mark(bucket.key), settings.targets[bucket.key])
+            or levels[bucket.key] < demand[bucket.key]
         ]
         busy = buckets_in_flight(context.instance) if low else set()
         starved = starved_buckets(context.instance, low, settings.refill_backoff_seconds)
@@ -116,7 +122,7 @@ def build_inventory_refill_sensor(
             requests.append(
                 dg.RunRequest(
                     partition_key=partition_for_bucket(bucket),
-                    run_config=refill_run_config(target - level),
+                    run_config=refill_run_config(target + demand[key] - level),
                     tags={"synth/trigger": "refill_sensor", "synth/bucket": bucket.key},
                 )
             )

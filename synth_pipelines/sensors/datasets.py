@@ -1,0 +1,92 @@
+"""React to dataset requests: package new ones, retry backordered ones when stock allows,
+and expire old archives on a schedule."""
+
+import json
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from synth_pipelines.core.delivery.requests import requests_in
+from synth_pipelines.core.faces.inventory import inventory_levels
+from synth_pipelines.partitions import dataset_requests
+from synth_pipelines.resources.database import FactoryDatabaseResource
+from synth_pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
+
+PACKAGE_JOB = "dataset_package_job"
+
+
+def build_dataset_request_sensor(
+    settings: Settings, job: "UnresolvedAssetJobDefinition"
+) -> dg.SensorDefinition:
+    """New pending requests, and backordered ones the inventory now covers, become runs."""
+
+    @dg.sensor(
+        name="dataset_request_sensor",
+        job=job,
+        minimum_interval_seconds=settings.request_sensor_interval,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Adds a dataset_requests partition per new request and requests a dataset_package "
+            "run for it; re-requests backordered requests once the inventory covers them."
+        ),
+    )
+    def dataset_request_sensor(
+        context: dg.SensorEvaluationContext, factory_db: FactoryDatabaseResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        db = factory_db.get_db()
+        # The cursor maps each request still waiting to the attempt number already requested,
+        # so a request is picked once per attempt, across ticks and daemon restarts.
+        requested: dict[str, int] = json.loads(context.cursor or "{}")
+        waiting: dict[str, int] = {}
+        run_requests, new_partitions = [], []
+        for request in requests_in(db, ("pending",)):
+            waiting[request.id] = request.attempts
+            if requested.get(request.id) != request.attempts:
+                new_partitions.append(request.id)
+                run_requests.append(_run_request(request.id, request.attempts, "new"))
+        free = inventory_levels(db)
+        for request in requests_in(db, ("backordered",)):  # oldest first: first come, first served
+            waiting[request.id] = request.attempts
+            needs = request.spec["buckets"]
+            covered = all(free[key] >= count for key, count in needs.items())
+            if request.spec.get("exclusive", True):
+                for key, count in needs.items():
+                    free[key] -= count  # later requests must not count on the same faces
+            if covered and requested.get(request.id) != request.attempts:
+                run_requests.append(_run_request(request.id, request.attempts, "restocked"))
+        cursor = json.dumps(waiting, sort_keys=True)
+        if not run_requests:
+            return dg.SensorResult(skip_reason=f"{len(waiting)} request(s) waiting", cursor=cursor)
+        known = set(context.instance.get_dynamic_partitions(dataset_requests.name))
+        return dg.SensorResult(
+            run_requests=run_requests,
+            dynamic_partitions_requests=[
+                dataset_requests.build_add_request([k for k in new_partitions if k not in known])
+            ],
+            cursor=cursor,
+        )
+
+    return dataset_request_sensor
+
+
+def _run_request(request_id: str, attempt: int, why: str) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=f"{request_id}:{attempt}",
+        partition_key=request_id,
+        tags={"synth/trigger": "dataset_request_sensor", "synth/why": why},
+    )
+
+
+def build_expire_datasets_schedule(job: dg.JobDefinition) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name="expire_datasets_schedule",
+        cron_schedule="17 * * * *",
+        job=job,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Hourly: delete archives whose link expired and mark the requests expired.",
+    )

@@ -1,0 +1,227 @@
+"""Dataset requests through Dagster: sensor → dataset_package run → archive → ready."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+import pytest
+from sqlalchemy import select
+
+from synth_pipelines.core.delivery.archive import verify_archive
+from synth_pipelines.core.delivery.requests import (
+    DatasetSpec,
+    create_request,
+    get_request,
+    retry_request,
+    utcnow,
+)
+from synth_pipelines.core.faces.buckets import Bucket
+from synth_pipelines.core.faces.inventory import inventory_levels
+from synth_pipelines.core.storage.database import FactoryDatabase
+from synth_pipelines.core.storage.models import DatasetRequest, Face
+from synth_pipelines.definitions import build_definitions
+from synth_pipelines.partitions import dataset_requests, partition_for_bucket
+from synth_pipelines.sensors.datasets import PACKAGE_JOB
+from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
+from synth_pipelines.settings import Settings
+
+FEMALE_ADULT = Bucket("female", "adult")
+
+
+@pytest.fixture
+def settings(synth_home, database_url, monkeypatch) -> Settings:
+    monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
+    monkeypatch.setenv("SYNTH_TARGET_PER_BUCKET", "4")
+    monkeypatch.setenv("SYNTH_FACE_SIZE", "64")
+    return Settings.from_env()
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+@pytest.fixture
+def defs(settings) -> dg.Definitions:
+    return build_definitions(settings)
+
+
+@pytest.fixture
+def db(settings) -> FactoryDatabase:
+    database = FactoryDatabase(settings.database_url)
+    database.upgrade()
+    return database
+
+
+def refill(defs, instance, bucket: Bucket, count: int) -> None:
+    result = defs.resolve_job_def(REFILL_JOB).execute_in_process(
+        partition_key=str(partition_for_bucket(bucket)),
+        run_config=refill_run_config(count),
+        instance=instance,
+    )
+    assert result.success
+
+
+def request(db, buckets: dict[str, int], **spec) -> str:
+    return create_request(db, DatasetSpec.parse({"buckets": buckets, **spec}, 10_000)).id
+
+
+def tick(defs, instance, cursor: str | None = None) -> dg.SensorResult:
+    sensor = defs.resolve_sensor_def("dataset_request_sensor")
+    context = dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor)
+    result = sensor(context)
+    for partitions_request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(dataset_requests.name, partitions_request.partition_keys)
+    return result
+
+
+def package(defs, instance, request_id: str, raise_on_error: bool = True):
+    instance.add_dynamic_partitions(dataset_requests.name, [request_id])
+    return defs.resolve_job_def(PACKAGE_JOB).execute_in_process(
+        partition_key=request_id, instance=instance, raise_on_error=raise_on_error
+    )
+
+
+def test_request_is_packaged_into_a_verified_archive(defs, instance, db, tmp_path) -> None:
+    refill(defs, instance, FEMALE_ADULT, 4)
+    request_id = request(db, {"female/adult": 3})
+    result = tick(defs, instance)
+    assert [r.partition_key for r in result.run_requests] == [request_id]
+    assert result.run_requests[0].run_key == f"{request_id}:0"
+    # The cursor remembers the request: the next tick does not pick it again.
+    assert tick(defs, instance, result.cursor).run_requests == []
+
+    run = package(defs, instance, request_id)
+    (event,) = run.get_asset_materialization_events()
+    metadata = event.event_specific_data.materialization.metadata
+    assert metadata["faces"].value == 3
+    assert metadata["bytes"].value > 0
+    assert metadata["queue_to_ready_seconds"].value > 0
+
+    ready = get_request(db, request_id)
+    assert ready.status == "ready"
+    assert ready.delivered == {"female/adult": 3}
+    assert ready.code_hash and ready.expires_at
+    store = defs.resources["object_store"].get_store()
+    archive = tmp_path / "dataset.zip"
+    archive.write_bytes(store.get_bytes(ready.archive_key))
+    manifest = verify_archive(archive)
+    assert manifest["request_id"] == request_id
+    with db.session() as session:
+        statuses = sorted(session.scalars(select(Face.status)))
+    assert statuses == ["available", "delivered", "delivered", "delivered"]
+    assert inventory_levels(db)["female/adult"] == 1
+
+
+def test_shortfall_backorders_then_refill_sensor_restocks_and_delivers(defs, instance, db) -> None:
+    refill(defs, instance, FEMALE_ADULT, 4)
+    request_id = request(db, {"female/adult": 6})
+    cursor = tick(defs, instance).cursor
+    assert package(defs, instance, request_id).get_asset_materialization_events() == []
+    backordered = get_request(db, request_id)
+    assert backordered.status == "backordered"
+    assert "female/adult short by 2" in backordered.reason
+    assert inventory_levels(db)["female/adult"] == 4  # nothing stays reserved
+
+    refill_sensor = defs.resolve_sensor_def("inventory_refill_sensor")
+    refills = refill_sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    by_bucket = {
+        r.tags["synth/bucket"]: r.run_config["ops"]["face_inventory"]["config"]["count"]
+        for r in refills.run_requests
+    }
+    assert by_bucket["female/adult"] == 6  # target 4 + backordered 6 - level 4
+    refill(defs, instance, FEMALE_ADULT, by_bucket["female/adult"])
+
+    restocked = tick(defs, instance, cursor)
+    assert [r.tags["synth/why"] for r in restocked.run_requests] == ["restocked"]
+    package(defs, instance, request_id)
+    assert get_request(db, request_id).status == "ready"
+    assert inventory_levels(db)["female/adult"] == 4
+
+
+def test_exclusive_requests_never_share_a_face(defs, instance, db) -> None:
+    refill(defs, instance, FEMALE_ADULT, 4)
+    ids = [request(db, {"female/adult": 2}) for _ in range(3)]
+    for request_id in ids:
+        package(defs, instance, request_id)
+    statuses = [get_request(db, request_id).status for request_id in ids]
+    assert statuses == ["ready", "ready", "backordered"]
+    with db.session() as session:
+        owners = dict(session.execute(select(Face.id, Face.request_id)).all())
+    assert sorted(owners.values()) == sorted(ids[:2] * 2)
+
+
+def test_non_exclusive_requests_reuse_faces_exclusive_ones_do_not(defs, instance, db) -> None:
+    refill(defs, instance, FEMALE_ADULT, 3)
+    shared = [request(db, {"female/adult": 2}, exclusive=False) for _ in range(2)]
+    for request_id in shared:
+        package(defs, instance, request_id)
+    assert {get_request(db, r).status for r in shared} == {"ready"}
+    exclusive = request(db, {"female/adult": 2})
+    package(defs, instance, exclusive)
+    assert get_request(db, exclusive).status == "backordered"  # only 1 face never shared
+
+
+def test_failed_packaging_releases_faces_and_a_retry_delivers(defs, instance, db) -> None:
+    refill(defs, instance, FEMALE_ADULT, 3)
+    store = defs.resources["object_store"].get_store()
+    with db.session() as session:
+        victim = session.scalars(select(Face.object_key)).first()
+    saved = store.get_bytes(victim)
+    store.delete(victim)
+    request_id = request(db, {"female/adult": 3})
+    cursor = tick(defs, instance).cursor
+    run = package(defs, instance, request_id, raise_on_error=False)
+    assert not run.success
+    failed = get_request(db, request_id)
+    assert failed.status == "failed"
+    assert victim in failed.error
+    assert inventory_levels(db)["female/adult"] == 3  # reservations released
+
+    store.put_bytes(victim, saved)
+    retry_request(db, request_id)
+    again = tick(defs, instance, cursor)
+    assert [r.run_key for r in again.run_requests] == [f"{request_id}:1"]
+    package(defs, instance, request_id)
+    assert get_request(db, request_id).status == "ready"
+
+
+def test_expired_archives_are_deleted_and_marked(defs, instance, db) -> None:
+    refill(defs, instance, FEMALE_ADULT, 1)
+    request_id = request(db, {"female/adult": 1})
+    package(defs, instance, request_id)
+    key = get_request(db, request_id).archive_key
+    store = defs.resources["object_store"].get_store()
+    assert store.exists(key)
+    with db.session() as session:
+        session.get(DatasetRequest, request_id).expires_at = utcnow() - timedelta(seconds=1)
+    result = defs.resolve_job_def("expire_datasets_job").execute_in_process(instance=instance)
+    assert result.success
+    assert get_request(db, request_id).status == "expired"
+    assert not store.exists(key)
+
+
+def test_a_stale_lease_frees_faces_of_a_killed_run(defs, instance, db, settings) -> None:
+    from synth_pipelines.core.delivery.requests import reserve_faces
+
+    refill(defs, instance, FEMALE_ADULT, 2)
+    dead = request(db, {"female/adult": 2})
+    # A run reserves and then dies without releasing: only its lease remains.
+    assert reserve_faces(db, dead, DatasetSpec(buckets={"female/adult": 2}), 1).complete
+    assert inventory_levels(db)["female/adult"] == 0
+    with db.session() as session:
+        for face in session.scalars(select(Face)):
+            face.reserved_until = utcnow() - timedelta(seconds=1)
+        session.get(DatasetRequest, dead).lease_until = utcnow() - timedelta(seconds=1)
+    assert inventory_levels(db)["female/adult"] == 2
+    assert get_request(db, dead).status == "packaging"
+    other = request(db, {"female/adult": 2})
+    package(defs, instance, other)
+    assert get_request(db, other).status == "ready"
+    # The dead request reads as failed and can be retried.
+    from synth_pipelines.core.delivery.requests import effective_status
+
+    assert effective_status(get_request(db, dead)) == "failed"
+    assert retry_request(db, dead).status == "pending"
