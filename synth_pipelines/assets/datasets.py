@@ -61,7 +61,8 @@ def build_dataset_package(settings: Settings) -> dg.AssetsDefinition:
         partitions_def=dataset_requests,
         group_name="datasets",
         kinds={"python", "sql"},
-        deps=["face_inventory"],
+        # Any request may draw on every bucket of the inventory.
+        deps=[dg.AssetDep("face_inventory", partition_mapping=dg.AllPartitionMapping())],
         output_required=False,
         description=(
             "One requested face dataset: faces reserved from the inventory in one transaction, "
