@@ -189,6 +189,73 @@ def _materialization_metadata(result) -> dict:
     return {}
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """Run the HTTP API (dataset requests, downloads, admin) with uvicorn."""
+    from synth_pipelines.api import serve as run_server
+
+    run_server(host=host, port=port)
+
+
+@app.command()
+def request(
+    buckets: list[str] = typer.Argument(..., help="Faces per bucket, e.g. female/adult=10"),
+    api: str = typer.Option("http://127.0.0.1:8000", envvar="SYNTH_API_URL", help="API base URL."),
+    fmt: str = typer.Option("zip", "--format", help="zip or webdataset"),
+    image_size: int = typer.Option(256, help="Side of the delivered images in pixels."),
+    shared: bool = typer.Option(False, "--shared", help="Allow faces other datasets also get."),
+    wait: bool = typer.Option(False, help="Wait until ready, download and verify."),
+    out: Path = typer.Option(Path("datasets"), help="Where --wait puts the dataset."),
+    timeout: float = typer.Option(600, help="Seconds --wait waits for the dataset."),
+) -> None:
+    """Request a face dataset from the API; with --wait, download and verify it."""
+    from synth_pipelines.core.delivery.client import DatasetClient
+
+    counts: dict[str, int] = {}
+    for item in buckets:
+        name, sep, value = item.partition("=")
+        if not sep or not value.isdigit():
+            _fail(f"{item!r} is not of the form gender/age_group=N (e.g. female/adult=10)")
+        counts[name] = counts.get(name, 0) + int(value)
+    client = DatasetClient(api)
+    try:
+        created = client.submit(
+            {"buckets": counts, "format": fmt, "image_size": image_size, "exclusive": not shared}
+        )
+        console.print(f"request [bold]{created['id']}[/] {created['status']}")
+        if not wait:
+            console.print(f"download link (shown once): {created['download_url']}")
+            return
+        started = time.perf_counter()
+        with console.status("waiting for the dataset") as status:
+            final = client.wait(
+                created["id"],
+                timeout=timeout,
+                on_update=lambda r: status.update(f"dataset {r['id']}: {r['status']}"),
+            )
+        ready_seconds = time.perf_counter() - started
+        with Progress(
+            TextColumn("downloading"), BarColumn(), MofNCompleteColumn(), console=console
+        ) as progress:
+            task = progress.add_task("download", total=None)
+            archive = client.download(
+                created["download_url"],
+                out,
+                on_bytes=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        manifest, folder = client.verify_and_extract(archive, out)
+    except SynthError as exc:
+        _fail(str(exc))
+    console.print(
+        f"dataset {final['id']} ready in {ready_seconds:.1f} s: "
+        f"{manifest['counts']['total']} faces, manifest verified\n"
+        f"archive: {archive}\nfiles:   {folder}"
+    )
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the factory database to the latest schema."""

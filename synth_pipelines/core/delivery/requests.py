@@ -113,9 +113,14 @@ class DatasetSpec:
         }
 
 
-def create_request(db: FactoryDatabase, spec: DatasetSpec) -> DatasetRequest:
+def create_request(
+    db: FactoryDatabase, spec: DatasetSpec, code_hash: str | None = None
+) -> DatasetRequest:
+    """A new pending request; `code_hash` is the sha256 of the download code given out."""
     with db.session() as session:
-        request = DatasetRequest(spec=spec.as_dict(), status="pending", total=spec.total)
+        request = DatasetRequest(
+            spec=spec.as_dict(), status="pending", total=spec.total, code_hash=code_hash
+        )
         session.add(request)
         session.flush()
         return request

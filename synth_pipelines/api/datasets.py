@@ -1,0 +1,134 @@
+"""Dataset endpoints: request, status, download, retry (and the Personix-compatible aliases)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, StreamingResponse
+
+from synth_pipelines.api.schemas import DatasetRequestBody, DatasetStatus, ErrorBody
+from synth_pipelines.core.delivery.requests import (
+    DatasetSpec,
+    authorize_download,
+    aware,
+    create_request,
+    effective_status,
+    get_request,
+    hash_code,
+    retry_request,
+    utcnow,
+)
+from synth_pipelines.core.errors import ConflictError
+from synth_pipelines.core.storage.models import DatasetRequest
+
+router = APIRouter(tags=["datasets"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (404, 409, 410, 422, 503)
+}
+MEDIA = {"zip": ("application/zip", "zip"), "webdataset": ("application/x-tar", "tar")}
+
+
+def _state(request: Request):
+    return request.app.state.synth
+
+
+def _status(row: DatasetRequest, download_url: str | None = None) -> DatasetStatus:
+    status = effective_status(row)
+    counts = {"requested": row.spec["buckets"]}
+    if row.delivered:
+        counts["delivered"] = row.delivered
+    queue = None
+    if row.completed_at is not None:
+        queue = (aware(row.completed_at) - aware(row.created_at)).total_seconds()
+    error = row.error
+    if status == "failed" and row.status == "packaging":
+        error = "the packaging run stopped without finishing (its lease expired); retry it"
+    return DatasetStatus(
+        id=row.id,
+        status=status,
+        counts=counts,
+        format=row.spec["format"],
+        image_size=row.spec["image_size"],
+        exclusive=row.spec["exclusive"],
+        created_at=aware(row.created_at),
+        started_at=aware(row.started_at),
+        completed_at=aware(row.completed_at),
+        queue_to_ready_seconds=queue,
+        expires_at=aware(row.expires_at) if status in ("ready", "expired") else None,
+        download_url=download_url,
+        downloads=row.downloads,
+        reason=row.reason if status == "backordered" else None,
+        error=error if status == "failed" else None,
+    )
+
+
+def _public_base(request: Request) -> str:
+    import os
+
+    return (os.environ.get("SYNTH_PUBLIC_URL") or str(request.base_url)).rstrip("/")
+
+
+@router.post("/datasets", status_code=202, response_model=DatasetStatus, responses=ERRORS)
+@router.post(
+    "/dataset/request", status_code=202, response_model=DatasetStatus, responses=ERRORS,
+    include_in_schema=False,
+)  # fmt: skip
+def request_dataset(body: DatasetRequestBody, request: Request) -> DatasetStatus:
+    """Ask for faces per bucket. The answer's `download_url` is shown only here."""
+    state = _state(request)
+    spec = DatasetSpec.parse(body.model_dump(), state.settings.max_dataset_size)
+    code = secrets.token_urlsafe(24)
+    row = create_request(state.db, spec, code_hash=hash_code(code))
+    return _status(row, f"{_public_base(request)}/datasets/{row.id}/download/{code}")
+
+
+@router.get("/datasets/{request_id}", response_model=DatasetStatus, responses=ERRORS)
+@router.get(
+    "/dataset/status/{request_id}", response_model=DatasetStatus, responses=ERRORS,
+    include_in_schema=False,
+)  # fmt: skip
+def dataset_status(request_id: str, request: Request) -> DatasetStatus:
+    return _status(get_request(_state(request).db, request_id))
+
+
+@router.post(
+    "/datasets/{request_id}/retry", status_code=202, response_model=DatasetStatus,
+    responses=ERRORS,
+)  # fmt: skip
+def retry_dataset(request_id: str, request: Request) -> DatasetStatus:
+    """Queue a failed request again (its download link stays the same)."""
+    return _status(retry_request(_state(request).db, request_id))
+
+
+@router.get("/datasets/{request_id}/download/{code}", responses=ERRORS)
+@router.get("/dataset/download/{request_id}/{code}", responses=ERRORS, include_in_schema=False)
+def download_dataset(request_id: str, code: str, request: Request):
+    """The archive: streamed from a local store, or a redirect to a presigned S3 URL."""
+    state = _state(request)
+    row = authorize_download(state.db, request_id, code)
+    status = effective_status(row)
+    if status != "ready" or not row.archive_key:
+        raise ConflictError(f"dataset {request_id} is {status}, not ready to download yet")
+    media, suffix = MEDIA[row.spec["format"]]
+    filename = f"synth-faces-{request_id}.{suffix}"
+    url = state.store.url(row.archive_key, expires_in=3600)
+    if not url.startswith("file://"):
+        remaining = int((aware(row.expires_at) - utcnow()).total_seconds())
+        url = state.store.url(row.archive_key, expires_in=max(1, min(remaining, 3600)))
+        return RedirectResponse(url, status_code=307)
+
+    def chunks():
+        with state.store.open_reader(row.archive_key) as reader:
+            while chunk := reader.read(1 << 20):
+                yield chunk
+
+    return StreamingResponse(
+        chunks(),
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Length": str(state.store.size(row.archive_key)),
+        },
+    )
