@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,17 +10,17 @@ import httpx
 import hypothesis
 import pytest
 import schemathesis
-import uvicorn
 from fastapi.testclient import TestClient
 
 from synth_pipelines.api.app import create_app
+from synth_pipelines.api.server import running_server
 from synth_pipelines.core.delivery.client import DatasetClient
 from synth_pipelines.core.delivery.requests import utcnow
 from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.core.storage.models import DatasetRequest
 from synth_pipelines.definitions import build_definitions
-from synth_pipelines.partitions import dataset_requests, partition_for_bucket
-from synth_pipelines.sensors.datasets import PACKAGE_JOB
+from synth_pipelines.partitions import partition_for_bucket
+from synth_pipelines.sensors.datasets import package_requests_in_process
 from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
 from synth_pipelines.settings import Settings
 
@@ -56,35 +53,15 @@ def fill(settings, instance, bucket: Bucket, count: int) -> dg.Definitions:
 
 
 def run_sensor_and_packages(defs: dg.Definitions, instance) -> int:
-    """One tick of dataset_request_sensor, then each run it asked for (as the daemon would)."""
-    sensor = defs.resolve_sensor_def("dataset_request_sensor")
-    result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
-    for request in result.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(dataset_requests.name, request.partition_keys)
-    for run in result.run_requests or []:
-        defs.resolve_job_def(PACKAGE_JOB).execute_in_process(
-            partition_key=run.partition_key, instance=instance, tags=run.tags
-        )
-    return len(result.run_requests or [])
+    runs, _ = package_requests_in_process(defs, instance)
+    assert all(run.success for run in runs)
+    return len(runs)
 
 
 @pytest.fixture
 def live_server(settings):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with running_server(create_app(settings)) as url:
+        yield url
 
 
 def test_full_flow_over_http(settings, live_server, tmp_path: Path) -> None:

@@ -16,11 +16,13 @@ def test_demo_fills_every_bucket_through_dagster_runs(synth_home, monkeypatch) -
     assert result.exit_code == 0, result.output
     assert "female/young_adult" in result.output
     assert "faces/s end to end" in result.output
+    assert "every file verified against manifest.json" in result.output
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
-    assert len(runs) == 10
+    assert len(runs) == 11  # ten refills and one dataset package
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
-    assert {run.tags["synth/trigger"] for run in runs} == {"demo"}
+    assert sorted(run.job_name for run in runs)[0] == "dataset_package_job"
+    assert len(list((synth_home / "datasets").glob("synth-faces-*.zip"))) == 1
 
     again = runner.invoke(app, ["inventory"])
     assert again.exit_code == 0, again.output
@@ -48,3 +50,56 @@ def test_unknown_bucket_in_targets_lists_the_buckets(synth_home, monkeypatch) ->
     result = runner.invoke(app, ["inventory"])
     assert result.exit_code == 1
     assert "bucket 'female/elderly' is not one of: female/child" in result.output
+
+
+def test_request_waits_downloads_and_verifies(synth_home, monkeypatch, tmp_path) -> None:
+    import threading
+
+    from synth_pipelines.api.app import create_app
+    from synth_pipelines.api.server import running_server
+    from synth_pipelines.core.faces.buckets import Bucket
+    from synth_pipelines.definitions import build_definitions
+    from synth_pipelines.partitions import partition_for_bucket
+    from synth_pipelines.sensors.datasets import package_requests_in_process
+    from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
+    from synth_pipelines.settings import Settings
+
+    monkeypatch.setenv("SYNTH_FACE_SIZE", "64")
+    settings = Settings.from_env()
+    defs = build_definitions(settings)
+    with dg.instance_for_test() as instance, running_server(create_app(settings)) as url:
+        defs.resolve_job_def(REFILL_JOB).execute_in_process(
+            partition_key=str(partition_for_bucket(Bucket("male", "teen"))),
+            run_config=refill_run_config(2),
+            instance=instance,
+        )
+        done = threading.Event()
+
+        def daemon() -> None:  # stands in for the Dagster daemon while the CLI waits
+            cursor = None
+            while not done.is_set():
+                _, cursor = package_requests_in_process(defs, instance, cursor)
+                done.wait(0.2)
+
+        worker = threading.Thread(target=daemon)
+        worker.start()
+        try:
+            result = runner.invoke(
+                app, ["request", "male/teen=2", "--wait", "--out", str(tmp_path), "--api", url]
+            )
+        finally:
+            done.set()
+            worker.join()
+    assert result.exit_code == 0, result.output
+    assert "manifest verified" in result.output
+    assert len(list(tmp_path.glob("synth-faces-*/images/male/teen/*.png"))) == 2
+
+
+def test_request_with_a_bad_bucket_exits_non_zero(synth_home) -> None:
+    from synth_pipelines.api.app import create_app
+    from synth_pipelines.api.server import running_server
+
+    with running_server(create_app()) as url:
+        result = runner.invoke(app, ["request", "male/elder=2", "--api", url])
+    assert result.exit_code == 1
+    assert "bucket 'male/elder' is not one of" in result.output

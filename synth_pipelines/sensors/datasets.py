@@ -90,3 +90,28 @@ def build_expire_datasets_schedule(job: dg.JobDefinition) -> dg.ScheduleDefiniti
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Hourly: delete archives whose link expired and mark the requests expired.",
     )
+
+
+def package_requests_in_process(
+    defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None = None
+) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
+    """One tick of dataset_request_sensor and the runs it asks for, in this process: what the
+    daemon and run launcher do, for `synth demo`, benchmarks and tests. Returns the runs and
+    the sensor's new cursor."""
+    sensor = defs.resolve_sensor_def("dataset_request_sensor")
+    tick = sensor(
+        dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor)
+    )
+    for request in tick.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(dataset_requests.name, request.partition_keys)
+    job = defs.resolve_job_def(PACKAGE_JOB)
+    runs = [
+        job.execute_in_process(
+            partition_key=run.partition_key,
+            instance=instance,
+            tags=run.tags,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+        for run in tick.run_requests or []
+    ]
+    return runs, tick.cursor
