@@ -225,3 +225,42 @@ def test_a_stale_lease_frees_faces_of_a_killed_run(defs, instance, db, settings)
 
     assert effective_status(get_request(db, dead)) == "failed"
     assert retry_request(db, dead).status == "pending"
+
+
+def test_twenty_parallel_requests_then_backorders_fill_after_a_refill(defs, instance, db):
+    from concurrent.futures import ThreadPoolExecutor
+
+    refill(defs, instance, FEMALE_ADULT, 8)
+    ids = [request(db, {"female/adult": 2}) for _ in range(20)]
+
+    def run_alone(request_id: str) -> bool:
+        # One in-memory Dagster instance per thread: Dagster's SQLite event log is not made for
+        # 20 threads at once. The contention under test is in the factory DB, which they share.
+        with dg.DagsterInstance.ephemeral() as own:
+            return package(defs, own, request_id).success
+
+    with ThreadPoolExecutor(20) as pool:
+        assert all(pool.map(run_alone, ids))
+    statuses = [get_request(db, request_id).status for request_id in ids]
+    assert statuses.count("ready") == 4  # 8 faces, 2 per request
+    assert statuses.count("backordered") == 16
+    with db.session() as session:
+        owners = session.execute(select(Face.id, Face.request_id)).all()
+    assert len({face for face, _ in owners}) == len(owners) == 8
+
+    refill_sensor = defs.resolve_sensor_def("inventory_refill_sensor")
+    tick_ = refill_sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    (refill_request,) = [r for r in tick_.run_requests if r.tags["synth/bucket"] == "female/adult"]
+    count = refill_request.run_config["ops"]["face_inventory"]["config"]["count"]
+    assert count == 4 + 32  # target + backordered demand
+    refill(defs, instance, FEMALE_ADULT, count)
+    cursor = None
+    for _ in range(3):  # oldest first, as stock allows
+        result = tick(defs, instance, cursor)
+        cursor = result.cursor
+        for run in result.run_requests:
+            package(defs, instance, run.partition_key)
+    assert {get_request(db, request_id).status for request_id in ids} == {"ready"}
+    with db.session() as session:
+        delivered = session.execute(select(Face.id).where(Face.status == "delivered")).all()
+    assert len(delivered) == 40 == len(set(delivered))

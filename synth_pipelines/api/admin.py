@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import func, select
 
+from synth_pipelines.api.schemas import ErrorBody
 from synth_pipelines.core.delivery.requests import aware, request_counts
 from synth_pipelines.core.errors import SynthError
 from synth_pipelines.core.faces.inventory import inventory_levels
@@ -19,18 +20,25 @@ from synth_pipelines.core.storage.models import DatasetRequest
 bearer = HTTPBearer(auto_error=False)
 
 
-def require_admin(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+def require_admin(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> None:
     """401 without a bearer token, 403 with a wrong one; compared in constant time."""
-    expected = os.environ.get("SYNTH_ADMIN_TOKEN", "")
+    expected = request.app.state.synth.admin_token
     if not expected:
-        raise HTTPException(503, "admin endpoints are off: set SYNTH_ADMIN_TOKEN")
+        raise HTTPException(503, "admin token not configured: set SYNTH_ADMIN_TOKEN to use /admin")
     if credentials is None:
         raise HTTPException(401, "admin token required", {"WWW-Authenticate": "Bearer"})
     if not hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
         raise HTTPException(403, "wrong admin token")
 
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses={code: {"model": ErrorBody} for code in (401, 403, 503)},
+)
 
 
 def _dagster_instance():

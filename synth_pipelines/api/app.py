@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +21,7 @@ from synth_pipelines.core.errors import (
 )
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.object_store import ObjectStore
+from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
 
 STATUS_FOR_ERROR = (
@@ -31,44 +35,82 @@ STATUS_FOR_ERROR = (
 
 @dataclass
 class ApiState:
+    """What every handler shares; built once by `create_app`."""
+
     settings: Settings
     db: FactoryDatabase
     store: ObjectStore
+    admin_token: str | None  # SYNTH_ADMIN_TOKEN; None turns the admin endpoints off (503)
+    public_url: str | None  # SYNTH_PUBLIC_URL; None: download links use the request's base URL
 
 
 def build_store(settings: Settings) -> ObjectStore:
-    from synth_pipelines.definitions import build_resources
+    """The object store the assets use: the same resource fields as `build_resources`."""
+    return ObjectStoreResource(
+        backend=settings.store_backend,
+        root=str(settings.store_root),
+        bucket=settings.s3_bucket,
+        prefix=settings.s3_prefix,
+        endpoint_url=settings.s3_endpoint_url,
+        region_name=settings.s3_region,
+    ).get_store()
 
-    return build_resources(settings)["object_store"].get_store()
+
+def _validation_error(exc: RequestValidationError) -> tuple[str, str | None]:
+    """FastAPI's first validation error as (message naming the field, field)."""
+    first = exc.errors()[0]
+    loc = [str(part) for part in first["loc"]]
+    if first["type"] == "json_invalid":
+        reason = (first.get("ctx") or {}).get("error", "")
+        return f"the body is not valid JSON: {reason}".rstrip(": "), None
+    field = ".".join(loc[1:] if loc[:1] == ["body"] else loc) or None
+    if field is None:
+        return 'the body must be a JSON object, e.g. {"buckets": {"female/adult": 10}}', None
+    if first["type"] == "missing":
+        return f"{field} is required", field
+    try:
+        got = json.dumps(first.get("input"))
+    except TypeError:
+        got = repr(first.get("input"))
+    return f"{field}: {first['msg']}, got {got}", field
+
+
+def _error(status: int, detail: str, field: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"detail": detail, "field": field}
+    return JSONResponse(body, status_code=status)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The API for `settings` (default: from the environment); migrates the factory DB."""
+    """The API for `settings` (default: from the environment); migrates the factory DB.
+
+    SYNTH_ADMIN_TOKEN and SYNTH_PUBLIC_URL are read here, once, like the settings.
+    """
     settings = settings or Settings.from_env()
     db = FactoryDatabase(settings.database_url)
     db.upgrade()
     app = FastAPI(
         title="synth_pipelines",
-        description="Synthetic face datasets from inventory, behind expiring links.",
+        description=(
+            "Synthetic face datasets from a labelled inventory, delivered through expiring links."
+        ),
         version="0.1.0",
     )
-    app.state.synth = ApiState(settings, db, build_store(settings))
+    app.state.synth = ApiState(
+        settings=settings,
+        db=db,
+        store=build_store(settings),
+        admin_token=os.environ.get("SYNTH_ADMIN_TOKEN") or None,
+        public_url=(os.environ.get("SYNTH_PUBLIC_URL") or "").rstrip("/") or None,
+    )
 
     @app.exception_handler(SynthError)
     async def synth_error(_: Request, exc: SynthError) -> JSONResponse:
         status = next((code for kind, code in STATUS_FOR_ERROR if isinstance(exc, kind)), 500)
-        return JSONResponse(
-            {"detail": str(exc), "field": getattr(exc, "field", None)}, status_code=status
-        )
+        return _error(status, str(exc), getattr(exc, "field", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"] if part != "body")
-        return JSONResponse(
-            {"detail": f"{field or 'body'}: {first['msg']}", "field": field or None},
-            status_code=422,
-        )
+        return _error(422, *_validation_error(exc))
 
     from synth_pipelines.api.admin import router as admin_router
     from synth_pipelines.api.datasets import router as datasets_router

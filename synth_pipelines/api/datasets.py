@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,18 +15,27 @@ from synth_pipelines.core.delivery.requests import (
     create_request,
     effective_status,
     get_request,
-    hash_code,
+    new_download_code,
     retry_request,
     utcnow,
 )
-from synth_pipelines.core.errors import ConflictError
+from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import DatasetRequest
+from synth_pipelines.core.storage.object_store import LocalObjectStore
 
 router = APIRouter(tags=["datasets"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (404, 409, 410, 422, 503)
 }
 MEDIA = {"zip": ("application/zip", "zip"), "webdataset": ("application/x-tar", "tar")}
+DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    200: {
+        "description": "The archive, streamed (local object store)",
+        "content": {media: {} for media, _ in MEDIA.values()},
+    },
+    307: {"description": "Redirect to a presigned URL of the archive (S3 object store)"},
+}
 
 
 def _state(request: Request):
@@ -56,6 +64,7 @@ def _status(row: DatasetRequest, download_url: str | None = None) -> DatasetStat
         started_at=aware(row.started_at),
         completed_at=aware(row.completed_at),
         queue_to_ready_seconds=queue,
+        download_ready=status == "ready",
         expires_at=aware(row.expires_at) if status in ("ready", "expired") else None,
         download_url=download_url,
         downloads=row.downloads,
@@ -65,9 +74,13 @@ def _status(row: DatasetRequest, download_url: str | None = None) -> DatasetStat
 
 
 def _public_base(request: Request) -> str:
-    import os
+    return _state(request).public_url or str(request.base_url).rstrip("/")
 
-    return (os.environ.get("SYNTH_PUBLIC_URL") or str(request.base_url)).rstrip("/")
+
+def issue_download_code(db: FactoryDatabase, spec: DatasetSpec) -> tuple[DatasetRequest, str]:
+    """A new pending request and its download code in clear; only the code's hash is stored."""
+    code, code_hash = new_download_code()
+    return create_request(db, spec, code_hash=code_hash), code
 
 
 @router.post("/datasets", status_code=202, response_model=DatasetStatus, responses=ERRORS)
@@ -76,11 +89,10 @@ def _public_base(request: Request) -> str:
     include_in_schema=False,
 )  # fmt: skip
 def request_dataset(body: DatasetRequestBody, request: Request) -> DatasetStatus:
-    """Ask for faces per bucket. The answer's `download_url` is shown only here."""
+    """Ask for faces per bucket. The answer's `download_url` is shown only here: keep it."""
     state = _state(request)
     spec = DatasetSpec.parse(body.model_dump(), state.settings.max_dataset_size)
-    code = secrets.token_urlsafe(24)
-    row = create_request(state.db, spec, code_hash=hash_code(code))
+    row, code = issue_download_code(state.db, spec)
     return _status(row, f"{_public_base(request)}/datasets/{row.id}/download/{code}")
 
 
@@ -102,22 +114,29 @@ def retry_dataset(request_id: str, request: Request) -> DatasetStatus:
     return _status(retry_request(_state(request).db, request_id))
 
 
-@router.get("/datasets/{request_id}/download/{code}", responses=ERRORS)
-@router.get("/dataset/download/{request_id}/{code}", responses=ERRORS, include_in_schema=False)
+@router.get(
+    "/datasets/{request_id}/download/{code}",
+    response_class=StreamingResponse,
+    responses=DOWNLOAD_RESPONSES,
+)
+@router.get(
+    "/dataset/download/{request_id}/{code}",
+    response_class=StreamingResponse,
+    responses=DOWNLOAD_RESPONSES,
+    include_in_schema=False,
+)
 def download_dataset(request_id: str, code: str, request: Request):
     """The archive: streamed from a local store, or a redirect to a presigned S3 URL."""
     state = _state(request)
     row = authorize_download(state.db, request_id, code)
-    status = effective_status(row)
-    if status != "ready" or not row.archive_key:
-        raise ConflictError(f"dataset {request_id} is {status}, not ready to download yet")
-    media, suffix = MEDIA[row.spec["format"]]
-    filename = f"synth-faces-{request_id}.{suffix}"
-    url = state.store.url(row.archive_key, expires_in=3600)
-    if not url.startswith("file://"):
+    if not isinstance(state.store, LocalObjectStore):
+        # The presigned URL must not outlive the link that handed it out.
         remaining = int((aware(row.expires_at) - utcnow()).total_seconds())
         url = state.store.url(row.archive_key, expires_in=max(1, min(remaining, 3600)))
         return RedirectResponse(url, status_code=307)
+    media, suffix = MEDIA[row.spec["format"]]
+    filename = f"synth-faces-{request_id}.{suffix}"
+    size = state.store.size(row.archive_key)  # before streaming: a missing archive is a 503
 
     def chunks():
         with state.store.open_reader(row.archive_key) as reader:
@@ -129,6 +148,6 @@ def download_dataset(request_id: str, code: str, request: Request):
         media_type=media,
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
-            "Content-Length": str(state.store.size(row.archive_key)),
+            "Content-Length": str(size),
         },
     )

@@ -42,3 +42,7 @@ class ConflictError(SynthError):
 
 class GoneError(SynthError):
     """Something that existed but has expired (a download link). Maps to HTTP 410."""
+
+
+class ArchiveIntegrityError(SynthError):
+    """Bytes that do not match their recorded sha256: a stored face or a dataset archive member."""

@@ -126,9 +126,15 @@ def create_request(
         return request
 
 
+def _find(session, request_id: str) -> DatasetRequest | None:
+    """The request with this id, or None; an id with a NUL byte names none (PostgreSQL text
+    cannot hold one, and would answer with an error rather than no row)."""
+    return None if "\x00" in request_id else session.get(DatasetRequest, request_id)
+
+
 def get_request(db: FactoryDatabase, request_id: str) -> DatasetRequest:
     with db.session() as session:
-        request = session.get(DatasetRequest, request_id)
+        request = _find(session, request_id)
     if request is None:
         raise NotFoundError(f"dataset request {request_id!r} does not exist")
     return request
@@ -148,7 +154,7 @@ def effective_status(request: DatasetRequest, now: datetime | None = None) -> st
 def retry_request(db: FactoryDatabase, request_id: str) -> DatasetRequest:
     """Put a failed request (or one whose packaging run died) back in the queue."""
     with db.session(locking=True) as session:
-        request = session.get(DatasetRequest, request_id)
+        request = _find(session, request_id)
         if request is None:
             raise NotFoundError(f"dataset request {request_id!r} does not exist")
         status = effective_status(request)
@@ -305,8 +311,7 @@ def mark_ready(
         request.delivered = delivered
         code = None
         if request.code_hash is None:
-            code = secrets.token_urlsafe(24)
-            request.code_hash = hash_code(code)
+            code, request.code_hash = new_download_code()
         request.expires_at = now + timedelta(seconds=ttl_seconds)
         request.completed_at = now
         request.lease_until = None
@@ -316,20 +321,30 @@ def mark_ready(
         return code, request
 
 
+def new_download_code() -> tuple[str, str]:
+    """A fresh download code in clear (shown once) and its hash (the only thing stored)."""
+    code = secrets.token_urlsafe(24)
+    return code, hash_code(code)
+
+
 def authorize_download(db: FactoryDatabase, request_id: str, code: str) -> DatasetRequest:
     """The ready request `code` unlocks, counting the download.
 
     Unknown request or wrong code → NotFoundError (the same answer, so ids cannot be probed);
-    an expired link → GoneError. Codes are compared as hashes in constant time.
+    an expired link → GoneError; a right code to a dataset not ready yet → ConflictError, not
+    counted. Codes are compared as hashes in constant time.
     """
     with db.session(locking=True) as session:
-        request = session.get(DatasetRequest, request_id)
+        request = _find(session, request_id)
         valid = request is not None and request.code_hash is not None
         expected = request.code_hash if valid else hash_code("")
         if not hmac.compare_digest(expected, hash_code(code)) or not valid:
             raise NotFoundError("no dataset at this download link")
-        if effective_status(request) == "expired" or request.status == "expired":
+        status = effective_status(request)
+        if status == "expired" or request.status == "expired":
             raise GoneError(f"the download link for dataset {request_id} has expired")
+        if status != "ready" or not request.archive_key:
+            raise ConflictError(f"dataset {request_id} is {status}, not ready to download yet")
         request.downloads += 1
         session.flush()
         session.expunge(request)
