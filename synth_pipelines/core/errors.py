@@ -9,6 +9,14 @@ class InvalidInputError(SynthError, ValueError):
     """Bad input from a user: unknown bucket, absurd count, bad format. Maps to HTTP 422."""
 
 
+class FieldError(InvalidInputError):
+    """Bad input in one named field (`field`, dotted: "columns.amount.min"). HTTP 422."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
 class UnknownBucketError(InvalidInputError):
     """A bucket name that is not one of gender/age_group."""
 

@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from synth_pipelines.core.errors import (
     ConflictError,
+    FieldError,
     GoneError,
     InvalidInputError,
     NotFoundError,
@@ -43,12 +44,8 @@ def aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-class SpecError(InvalidInputError):
+class SpecError(FieldError):
     """A request spec that is not valid; `field` names the offending field."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)
