@@ -21,6 +21,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The factory database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+tabular_app = typer.Typer(
+    help="Tabular jobs: draft a schema from plain English, confirm, follow, download.",
+    no_args_is_help=True,
+)
+app.add_typer(tabular_app, name="tabular")
+API_OPTION = typer.Option("http://127.0.0.1:8000", envvar="SYNTH_API_URL", help="API base URL.")
 # Piped output (CI logs, `make demo | tee`) gets a table wide enough for bucket names.
 console = Console() if sys.stdout.isatty() else Console(width=130)
 errors = Console(stderr=True, soft_wrap=True)
@@ -107,6 +113,9 @@ def inventory() -> None:
 def demo(
     per_bucket: int = typer.Option(20, min=1, max=1000, help="Faces to hold in each bucket."),
     dataset: bool = typer.Option(True, help="Then request, package, download and verify one."),
+    tabular_rows: int = typer.Option(
+        100_000, min=0, help="Then draft, confirm and generate a tabular job (0: skip)."
+    ),
 ) -> None:
     """Fill a small inventory through real Dagster runs, then request a dataset over HTTP,
     package it in a real run, download and verify it, and report."""
@@ -178,6 +187,8 @@ def demo(
     )
     if dataset:
         _demo_dataset(settings, instance, per_bucket)
+    if tabular_rows:
+        _demo_tabular(settings, instance, tabular_rows)
     console.print("Open the runs and the assets' metadata with `make ui`.")
 
 
@@ -214,6 +225,45 @@ def _demo_dataset(settings, instance, per_bucket: int) -> None:
     )
 
 
+DEMO_PROMPT = "Generate 10k financial transactions with user ID, amount, currency, and timestamp"
+
+
+def _demo_tabular(settings, instance, rows: int) -> None:
+    """Draft SynthAIx's example over HTTP, confirm it, generate it in a real run, download."""
+    import pyarrow.parquet as pq
+
+    from synth_pipelines.api.app import create_app
+    from synth_pipelines.api.server import running_server
+    from synth_pipelines.core.tabular.client import TabularClient
+    from synth_pipelines.definitions import build_definitions
+    from synth_pipelines.sensors.tabular import run_tabular_jobs_in_process
+
+    defs = build_definitions(settings)
+    with running_server(create_app(settings)) as url:
+        client = TabularClient(url)
+        job = client.draft(DEMO_PROMPT)
+        console.print(f"\nPOST {url}/tabular/jobs {DEMO_PROMPT!r} → {job['id']} (draft)")
+        console.print(schema_table(job))
+        client.confirm(job["id"], total_rows=rows)
+        started = time.perf_counter()
+        runs, _ = run_tabular_jobs_in_process(defs, instance)
+        if not all(run.success for run in runs):
+            _fail("the tabular run failed; see `make ui`")
+        checks = [c for run in runs for c in run.get_asset_check_evaluations()]
+        failed = [c.check_name for c in checks if not c.passed]
+        done = client.wait(job["id"], timeout=600)
+        seconds = time.perf_counter() - started
+        path = client.fetch(job["id"], "parquet", settings.home / "tables")
+    table = pq.read_table(path)
+    console.print(
+        f"Tabular job {job['id']}: {table.num_rows:,} rows in {seconds:.2f} s "
+        f"({table.num_rows / seconds:,.0f} rows/s through a Dagster run; "
+        f"{done['rows_deduplicated']:,} duplicates removed; {len(checks) - len(failed)} of "
+        f"{len(checks)} schema checks passed{': failed ' + ', '.join(failed) if failed else ''}).\n"
+        f"parquet: {path}"
+    )
+
+
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -240,7 +290,7 @@ def serve(
 @app.command()
 def request(
     buckets: list[str] = typer.Argument(..., help="Faces per bucket, e.g. female/adult=10"),
-    api: str = typer.Option("http://127.0.0.1:8000", envvar="SYNTH_API_URL", help="API base URL."),
+    api: str = API_OPTION,
     fmt: str = typer.Option("zip", "--format", help="zip or webdataset"),
     image_size: int = typer.Option(256, help="Side of the delivered images in pixels."),
     shared: bool = typer.Option(False, "--shared", help="Allow faces other datasets also get."),
@@ -291,6 +341,158 @@ def request(
         f"{manifest['counts']['total']} faces, manifest verified\n"
         f"archive: {archive}\nfiles:   {folder}"
     )
+
+
+def _tabular_client(api: str):
+    from synth_pipelines.core.tabular.client import TabularClient
+
+    return TabularClient(api)
+
+
+def schema_table(job: dict) -> Table:
+    """A drafted schema as a table: one row per column."""
+    schema = job["schema"]
+    table = Table(title=f"{schema.get('name', 'table')}: {schema.get('rows') or '?'} rows")
+    for header in ("column", "type", "semantic", "constraints"):
+        table.add_column(header)
+    for column in schema["columns"]:
+        constraints = []
+        if column.get("unique"):
+            constraints.append("unique")
+        if column.get("nullable"):
+            constraints.append(f"nullable {column['nullable']:.0%}")
+        if column.get("min") is not None or column.get("max") is not None:
+            constraints.append(f"[{column.get('min', '')}, {column.get('max', '')}]")
+        if column.get("distribution"):
+            constraints.append(column["distribution"])
+        if column.get("categories"):
+            constraints.append("{" + ", ".join(column["categories"]) + "}")
+        if column.get("pattern"):
+            constraints.append(f"/{column['pattern']}/")
+        if column.get("depends_on"):
+            constraints.append(f"from {column['depends_on']}")
+        table.add_row(
+            column["name"], column["type"], column.get("semantic_type") or "", " ".join(constraints)
+        )
+    return table
+
+
+@tabular_app.command("draft")
+def tabular_draft(
+    prompt: str = typer.Argument(..., help='e.g. "10k customers with name, email, signup date"'),
+    api: str = API_OPTION,
+) -> None:
+    """Draft a schema from a plain-English prompt (nothing is generated yet)."""
+    try:
+        job = _tabular_client(api).draft(prompt)
+    except SynthError as exc:
+        _fail(str(exc))
+    console.print(schema_table(job))
+    rows = job["schema"].get("rows") or 1000
+    console.print(
+        f"job [bold]{job['id']}[/] drafted by {job['drafter']}. Review, then:\n"
+        f"  synth tabular confirm {job['id']} --rows {rows}\n"
+        f"  (edit first: synth tabular edit {job['id']} schema.json)"
+    )
+
+
+@tabular_app.command("edit")
+def tabular_edit(
+    job_id: str = typer.Argument(...),
+    schema_file: Path = typer.Argument(..., exists=True, dir_okay=False, help="schema JSON"),
+    api: str = API_OPTION,
+) -> None:
+    """Replace a draft's schema with the JSON in SCHEMA_FILE."""
+    import json
+
+    try:
+        schema = json.loads(schema_file.read_text())
+    except json.JSONDecodeError as exc:
+        _fail(f"{schema_file} is not valid JSON: {exc}")
+    try:
+        job = _tabular_client(api).edit_schema(job_id, schema)
+    except SynthError as exc:
+        _fail(str(exc))
+    console.print(schema_table(job))
+
+
+@tabular_app.command("confirm")
+def tabular_confirm(
+    job_id: str = typer.Argument(...),
+    rows: int | None = typer.Option(None, "--rows", help="Rows to generate (default: drafted)."),
+    chunk_size: int | None = typer.Option(None, help="Rows per chunk."),
+    workers: int | None = typer.Option(None, help="Processes generating chunks."),
+    dedup_threshold: float | None = typer.Option(None, help="Cosine threshold; 1 = off."),
+    seed: int | None = typer.Option(None, help="Seed (same seed, same table)."),
+    api: str = API_OPTION,
+) -> None:
+    """Confirm a draft: the tabular job sensor starts generating it."""
+    try:
+        job = _tabular_client(api).confirm(
+            job_id,
+            total_rows=rows,
+            chunk_size=chunk_size,
+            max_workers=workers,
+            dedup_threshold=dedup_threshold,
+            seed=seed,
+        )
+    except SynthError as exc:
+        _fail(str(exc))
+    params = job["params"]
+    console.print(
+        f"job [bold]{job_id}[/] confirmed: {params['total_rows']:,} rows in "
+        f"{job['total_chunks']} chunk(s). Follow it: synth tabular status {job_id}"
+    )
+
+
+@tabular_app.command("status")
+def tabular_status(
+    job_id: str = typer.Argument(...),
+    wait: bool = typer.Option(True, help="Follow with a progress bar until it finishes."),
+    out: Path | None = typer.Option(None, help="When done, download the table here."),
+    fmt: str = typer.Option("parquet", "--format", help="parquet or csv"),
+    timeout: float = typer.Option(3600, help="Seconds to follow."),
+    api: str = API_OPTION,
+) -> None:
+    """Show a job's progress; follows it with a progress bar until it completes."""
+    client = _tabular_client(api)
+    try:
+        job = client.status(job_id)
+        if wait and job["status"] in ("confirmed", "running"):
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar:
+                task = bar.add_task(f"job {job_id}", total=job["total_chunks"] or None)
+
+                def update(current: dict) -> None:
+                    bar.update(
+                        task,
+                        completed=current["completed_chunks"],
+                        total=current["total_chunks"] or None,
+                        description=(
+                            f"{current['status']}: {current['rows_generated']:,} rows generated, "
+                            f"{current['rows_deduplicated']:,} deduplicated"
+                        ),
+                    )
+
+                job = client.wait(job_id, timeout=timeout, on_update=update)
+        console.print(
+            f"job [bold]{job_id}[/] {job['status']}: {job['progress_percentage']}% "
+            f"({job['completed_chunks']}/{job['total_chunks']} chunks), "
+            f"{job['rows_generated']:,} rows generated, {job['rows_deduplicated']:,} deduplicated"
+        )
+        if job.get("error"):
+            _fail(job["error"])
+        if job["status"] == "completed":
+            console.print(f"download: {job['download_url']}")
+            if out is not None:
+                console.print(f"saved {client.fetch(job_id, fmt, out)}")
+    except SynthError as exc:
+        _fail(str(exc))
 
 
 @db_app.command("upgrade")

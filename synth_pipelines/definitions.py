@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from synth_pipelines.assets.datasets import build_dataset_package, expire_datasets_job
 from synth_pipelines.assets.faces import build_face_inventory
-from synth_pipelines.partitions import dataset_requests, face_buckets
+from synth_pipelines.assets.tabular import tabular_dataset
+from synth_pipelines.partitions import dataset_requests, face_buckets, tabular_jobs
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.faces import AttributeClassifierResource, FaceGeneratorResource
+from synth_pipelines.resources.llm import LLMResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
+from synth_pipelines.resources.tabular import TextEmbedderResource
 from synth_pipelines.sensors.datasets import (
     PACKAGE_JOB,
     build_dataset_request_sensor,
@@ -20,7 +25,19 @@ from synth_pipelines.sensors.inventory import (
     build_inventory_refill_sensor,
     build_inventory_top_up_schedule,
 )
+from synth_pipelines.sensors.tabular import TABULAR_JOB, build_tabular_job_sensor
 from synth_pipelines.settings import Settings
+
+
+def build_llm(settings: Settings) -> LLMResource:
+    """The LLM for schema drafts and `source: llm` columns; with no SYNTH_LLM_BASE_URL nor
+    OPENAI_API_KEY it is unconfigured and the offline drafter is used."""
+    return LLMResource(
+        base_url=settings.llm_base_url or None,
+        model=settings.llm_model,
+        # EnvVar keeps the key out of the run config and the UI; unset means no key.
+        api_key=dg.EnvVar("OPENAI_API_KEY") if os.environ.get("OPENAI_API_KEY") else "",
+    )
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
@@ -43,6 +60,8 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "face_classifier": AttributeClassifierResource(
             backend=settings.classifier, weights_path=settings.classifier_weights
         ),
+        "text_embedder": TextEmbedderResource(backend=settings.tabular_embedder),
+        "llm": build_llm(settings),
     }
 
 
@@ -68,12 +87,21 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         executor_def=dg.in_process_executor,
         description="Package one dataset request (one partition of dataset_package).",
     )
+    tabular_job = dg.define_asset_job(
+        TABULAR_JOB,
+        selection=dg.AssetSelection.assets(tabular_dataset),
+        partitions_def=tabular_jobs,
+        # Chunks already run in parallel processes inside the step.
+        executor_def=dg.in_process_executor,
+        description="Generate one confirmed tabular job (one partition of tabular_dataset).",
+    )
     return dg.Definitions(
-        assets=[face_inventory, dataset_package],
-        jobs=[refill_job, package_job, expire_datasets_job],
+        assets=[face_inventory, dataset_package, tabular_dataset],
+        jobs=[refill_job, package_job, expire_datasets_job, tabular_job],
         sensors=[
             build_inventory_refill_sensor(settings, refill_job),
             build_dataset_request_sensor(settings, package_job),
+            build_tabular_job_sensor(settings, tabular_job),
         ],
         schedules=[
             build_inventory_top_up_schedule(settings, refill_job),

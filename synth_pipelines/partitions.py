@@ -18,6 +18,9 @@ face_buckets = dg.MultiPartitionsDefinition(
 # One partition per dataset request, added by dataset_request_sensor; the key is the request id.
 dataset_requests = dg.DynamicPartitionsDefinition(name="dataset_requests")
 
+# One partition per confirmed tabular job, added by tabular_job_sensor; the key is the job id.
+tabular_jobs = dg.DynamicPartitionsDefinition(name="tabular_jobs")
+
 
 def bucket_for_partition(partition_key: str | dg.MultiPartitionKey) -> Bucket:
     """The Bucket of a face_buckets partition key."""

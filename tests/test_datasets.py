@@ -23,10 +23,15 @@ from synth_pipelines.core.storage.models import DatasetRequest, Face
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.partitions import dataset_requests, partition_for_bucket
 from synth_pipelines.sensors.datasets import PACKAGE_JOB
+from synth_pipelines.sensors.in_process import evaluate_sensor
 from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
 from synth_pipelines.settings import Settings
 
 FEMALE_ADULT = Bucket("female", "adult")
+
+
+def evaluate(sensor, instance, defs, cursor=None) -> dg.SensorResult:
+    return evaluate_sensor(defs, instance, sensor, cursor)
 
 
 @pytest.fixture
@@ -70,8 +75,7 @@ def request(db, buckets: dict[str, int], **spec) -> str:
 
 def tick(defs, instance, cursor: str | None = None) -> dg.SensorResult:
     sensor = defs.resolve_sensor_def("dataset_request_sensor")
-    context = dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor)
-    result = sensor(context)
+    result = evaluate(sensor, instance, defs, cursor)
     for partitions_request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(dataset_requests.name, partitions_request.partition_keys)
     return result
@@ -126,7 +130,7 @@ def test_shortfall_backorders_then_refill_sensor_restocks_and_delivers(defs, ins
     assert inventory_levels(db)["female/adult"] == 4  # nothing stays reserved
 
     refill_sensor = defs.resolve_sensor_def("inventory_refill_sensor")
-    refills = refill_sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    refills = evaluate(refill_sensor, instance, defs)
     by_bucket = {
         r.tags["synth/bucket"]: r.run_config["ops"]["face_inventory"]["config"]["count"]
         for r in refills.run_requests
@@ -249,7 +253,7 @@ def test_twenty_parallel_requests_then_backorders_fill_after_a_refill(defs, inst
     assert len({face for face, _ in owners}) == len(owners) == 8
 
     refill_sensor = defs.resolve_sensor_def("inventory_refill_sensor")
-    tick_ = refill_sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    tick_ = evaluate(refill_sensor, instance, defs)
     (refill_request,) = [r for r in tick_.run_requests if r.tags["synth/bucket"] == "female/adult"]
     count = refill_request.run_config["ops"]["face_inventory"]["config"]["count"]
     assert count == 4 + 32  # target + backordered demand

@@ -11,10 +11,15 @@ from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import Face
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.partitions import partition_for_bucket
+from synth_pipelines.sensors.in_process import evaluate_sensor
 from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
 from synth_pipelines.settings import Settings
 
 FEMALE_ADULT = partition_for_bucket(Bucket("female", "adult"))
+
+
+def evaluate(sensor, instance, defs, cursor=None) -> dg.SensorResult:
+    return evaluate_sensor(defs, instance, sensor, cursor)
 
 
 @pytest.fixture
@@ -100,8 +105,7 @@ def test_refill_sensor_fills_every_bucket_then_rests(settings, instance) -> None
     defs = build_definitions(settings)
     sensor = defs.resolve_sensor_def("inventory_refill_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    context = dg.build_sensor_context(instance=instance, resources=defs.resources)
-    result = sensor(context)
+    result = evaluate(sensor, instance, defs)
     assert isinstance(result, dg.SensorResult)
     requests = result.run_requests
     assert sorted(r.tags["synth/bucket"] for r in requests) == sorted(ALL_BUCKET_KEYS)
@@ -110,7 +114,7 @@ def test_refill_sensor_fills_every_bucket_then_rests(settings, instance) -> None
         run = run_refill(defs, instance, request.partition_key, request.run_config)
         assert run.success
     assert set(levels(settings).values()) == {4}
-    rested = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    rested = evaluate(sensor, instance, defs)
     assert isinstance(rested, dg.SkipReason)
 
 
@@ -130,7 +134,7 @@ def test_refill_sensor_skips_buckets_with_a_refill_in_flight(settings, instance)
             )
         )
     sensor = defs.resolve_sensor_def("inventory_refill_sensor")
-    result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    result = evaluate(sensor, instance, defs)
     requested = {r.tags["synth/bucket"] for r in result.run_requests}
     assert requested == set(ALL_BUCKET_KEYS) - {"male/senior", "male/teen"}
 
@@ -141,7 +145,7 @@ def test_refill_sensor_requests_only_below_low_water(settings, instance) -> None
     run_refill(defs, instance, FEMALE_ADULT, refill_run_config(2))
     run_refill(defs, instance, partition_for_bucket(Bucket("male", "child")), refill_run_config(1))
     sensor = defs.resolve_sensor_def("inventory_refill_sensor")
-    result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    result = evaluate(sensor, instance, defs)
     counts = {
         r.tags["synth/bucket"]: r.run_config["ops"]["face_inventory"]["config"]["count"]
         for r in result.run_requests
@@ -183,14 +187,14 @@ def test_refill_sensor_backs_off_a_bucket_whose_last_refill_fell_short(
     result = run_refill(defs, instance, FEMALE_ADULT, refill_run_config(3))
     assert materialization(result)["added"] == 1
     sensor = defs.resolve_sensor_def("inventory_refill_sensor")
-    tick = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    tick = evaluate(sensor, instance, defs)
     requested = {r.tags["synth/bucket"] for r in tick.run_requests}
     assert requested == set(ALL_BUCKET_KEYS) - {"female/adult"}
 
     monkeypatch.setenv("SYNTH_REFILL_BACKOFF_SECONDS", "0")
     defs = build_definitions(Settings.from_env())
     sensor = defs.resolve_sensor_def("inventory_refill_sensor")
-    tick = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+    tick = evaluate(sensor, instance, defs)
     assert "female/adult" in {r.tags["synth/bucket"] for r in tick.run_requests}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,16 +16,21 @@ from synth_pipelines.core.errors import (
     ConflictError,
     GoneError,
     InvalidInputError,
+    LLMError,
+    LLMUnavailableError,
     NotFoundError,
     StorageError,
     SynthError,
 )
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.object_store import ObjectStore
+from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
 
 STATUS_FOR_ERROR = (
+    (LLMUnavailableError, 503),
+    (LLMError, 502),
     (InvalidInputError, 422),
     (NotFoundError, 404),
     (ConflictError, 409),
@@ -40,6 +46,7 @@ class ApiState:
     settings: Settings
     db: FactoryDatabase
     store: ObjectStore
+    draft: Callable[[str], tuple[TableSchema, str]]  # prompt → (schema, drafter name)
     admin_token: str | None  # SYNTH_ADMIN_TOKEN; None turns the admin endpoints off (503)
     public_url: str | None  # SYNTH_PUBLIC_URL; None: download links use the request's base URL
 
@@ -54,6 +61,22 @@ def build_store(settings: Settings) -> ObjectStore:
         endpoint_url=settings.s3_endpoint_url,
         region_name=settings.s3_region,
     ).get_store()
+
+
+def build_drafter(settings: Settings) -> Callable[[str], tuple[TableSchema, str]]:
+    """The schema drafter: the configured LLM when SYNTH_LLM_BASE_URL or OPENAI_API_KEY is set,
+    else the offline rule-based drafter."""
+    from synth_pipelines.core.tabular.drafter import draft_schema
+    from synth_pipelines.definitions import build_llm
+
+    llm = build_llm(settings)
+    if not (llm.base_url or llm.api_key):
+        return lambda prompt: (draft_schema(prompt), "offline")
+
+    def draft(prompt: str) -> tuple[TableSchema, str]:
+        return llm.get_llm().draft_schema(prompt), f"llm:{llm.model}"
+
+    return draft
 
 
 def _validation_error(exc: RequestValidationError) -> tuple[str, str | None]:
@@ -99,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         db=db,
         store=build_store(settings),
+        draft=build_drafter(settings),
         admin_token=os.environ.get("SYNTH_ADMIN_TOKEN") or None,
         public_url=(os.environ.get("SYNTH_PUBLIC_URL") or "").rstrip("/") or None,
     )
@@ -114,7 +138,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from synth_pipelines.api.admin import router as admin_router
     from synth_pipelines.api.datasets import router as datasets_router
+    from synth_pipelines.api.tabular import router as tabular_router
 
     app.include_router(datasets_router)
+    app.include_router(tabular_router)
     app.include_router(admin_router)
     return app

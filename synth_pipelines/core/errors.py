@@ -54,3 +54,12 @@ class GoneError(SynthError):
 
 class ArchiveIntegrityError(SynthError):
     """Bytes that do not match their recorded sha256: a stored face or a dataset archive member."""
+
+
+class LLMError(SynthError):
+    """An LLM endpoint answered but gave nothing usable: output still invalid after the retries,
+    a request it refused (bad key, unknown model), errors that outlasted the backoff. HTTP 502."""
+
+
+class LLMUnavailableError(LLMError):
+    """The LLM endpoint cannot be reached: connection refused, DNS failure, timeout. HTTP 503."""

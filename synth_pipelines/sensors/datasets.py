@@ -10,6 +10,7 @@ from synth_pipelines.core.delivery.requests import requests_in
 from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.partitions import dataset_requests
 from synth_pipelines.resources.database import FactoryDatabaseResource
+from synth_pipelines.sensors.in_process import tick_and_run_in_process
 from synth_pipelines.settings import Settings
 
 if TYPE_CHECKING:
@@ -98,20 +99,6 @@ def package_requests_in_process(
     """One tick of dataset_request_sensor and the runs it asks for, in this process: what the
     daemon and run launcher do, for `synth demo`, benchmarks and tests. Returns the runs and
     the sensor's new cursor."""
-    sensor = defs.resolve_sensor_def("dataset_request_sensor")
-    tick = sensor(
-        dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor)
+    return tick_and_run_in_process(
+        defs, instance, "dataset_request_sensor", PACKAGE_JOB, dataset_requests, cursor
     )
-    for request in tick.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(dataset_requests.name, request.partition_keys)
-    job = defs.resolve_job_def(PACKAGE_JOB)
-    runs = [
-        job.execute_in_process(
-            partition_key=run.partition_key,
-            instance=instance,
-            tags=run.tags,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        )
-        for run in tick.run_requests or []
-    ]
-    return runs, tick.cursor

@@ -18,8 +18,9 @@ from synth_pipelines.core.errors import InvalidInputError, StorageError, SynthEr
 FINAL = ("ready", "failed", "expired")
 
 
-class DatasetClient:
-    """Talks to the synth_pipelines API at `base_url`."""
+class ApiClient:
+    """Talks to the synth_pipelines API at `base_url`: JSON calls with clear errors, and
+    streamed downloads."""
 
     def __init__(self, base_url: str, timeout: float = 30.0):
         self.base_url = base_url.rstrip("/")
@@ -36,6 +37,34 @@ class DatasetClient:
             detail = response.json().get("detail") if response.content else response.reason_phrase
             raise SynthError(f"{method} {path} → {response.status_code}: {detail}")
         return response.json()
+
+    def download(
+        self,
+        download_url: str,
+        out: Path,
+        on_bytes: Callable[[int, int | None], None] | None = None,
+    ) -> Path:
+        """Stream a file into `out` (named as the server names it); returns its path."""
+        out.mkdir(parents=True, exist_ok=True)
+        with self._http.stream("GET", download_url) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise SynthError(f"download failed ({response.status_code}): {response.text}")
+            name = response.headers.get("content-disposition", "").partition("filename=")[2]
+            path = out / (name.strip('"') or download_url.rstrip("/").rsplit("/", 2)[-2])
+            total = int(response.headers.get("content-length") or 0) or None
+            done = 0
+            with open(path, "wb") as handle:
+                for chunk in response.iter_bytes(1 << 20):
+                    handle.write(chunk)
+                    done += len(chunk)
+                    if on_bytes is not None:
+                        on_bytes(done, total)
+        return path
+
+
+class DatasetClient(ApiClient):
+    """The dataset endpoints: submit, wait, download, verify."""
 
     def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
         """POST /datasets; the answer holds the id and the one-time download_url."""
@@ -70,30 +99,6 @@ class DatasetClient:
                     + (f" ({current['reason']})" if current.get("reason") else "")
                 )
             time.sleep(poll)
-
-    def download(
-        self,
-        download_url: str,
-        out: Path,
-        on_bytes: Callable[[int, int | None], None] | None = None,
-    ) -> Path:
-        """Stream the archive into `out`; returns its path."""
-        out.mkdir(parents=True, exist_ok=True)
-        with self._http.stream("GET", download_url) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise SynthError(f"download failed ({response.status_code}): {response.text}")
-            name = response.headers.get("content-disposition", "").partition("filename=")[2]
-            path = out / (name.strip('"') or download_url.rstrip("/").rsplit("/", 2)[-2])
-            total = int(response.headers.get("content-length") or 0) or None
-            done = 0
-            with open(path, "wb") as handle:
-                for chunk in response.iter_bytes(1 << 20):
-                    handle.write(chunk)
-                    done += len(chunk)
-                    if on_bytes is not None:
-                        on_bytes(done, total)
-        return path
 
     @staticmethod
     def verify_and_extract(archive: Path, out: Path) -> tuple[dict[str, Any], Path]:

@@ -128,3 +128,34 @@ class DatasetRequest(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (Index("ix_dataset_requests_status", "status", "created_at"),)
+
+
+class TabularJob(Base):
+    """A tabular job: prompt → draft schema → confirmed → generated table, with progress."""
+
+    __tablename__ = "tabular_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    prompt: Mapped[str] = mapped_column(Text)
+    # draft, confirmed, running, completed, failed
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    schema_json: Mapped[dict[str, Any]] = mapped_column(JSON)
+    drafter: Mapped[str] = mapped_column(String(64))  # "offline" or "llm:<model>"
+    # Set at confirm: total_rows, chunk_size, max_workers, dedup_threshold, seed.
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    total_chunks: Mapped[int] = mapped_column(Integer, default=0)
+    completed_chunks: Mapped[int] = mapped_column(Integer, default=0)
+    rows_generated: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_deduplicated: Mapped[int] = mapped_column(BigInteger, default=0)
+    llm_rejects: Mapped[int] = mapped_column(Integer, default=0)
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # format → key
+    stats: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_tabular_jobs_status", "status", "created_at"),)

@@ -9,7 +9,7 @@ cannot hold n distinct values). Both raise `SchemaError` naming the column.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -155,9 +155,12 @@ class Column(BaseModel):
         if not isinstance(raw, str):
             raise ValueError(f"{which} of a {self.type} column must be an ISO 8601 string")
         try:
-            return parse(raw)
+            value = parse(raw)
         except ValueError:
             raise ValueError(f"{which} {raw!r} is not an ISO 8601 {self.type}") from None
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)  # naive datetimes are read as UTC
+        return value
 
     def distinct_capacity(self) -> int | None:
         """How many distinct non-null values the column can hold, when that is bounded."""

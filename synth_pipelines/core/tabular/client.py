@@ -1,0 +1,57 @@
+"""A small client of the tabular endpoints, for `synth tabular` and Python users."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from synth_pipelines.core.delivery.client import ApiClient
+from synth_pipelines.core.errors import SynthError
+
+
+class TabularClient(ApiClient):
+    def draft(self, prompt: str) -> dict[str, Any]:
+        return self._call("POST", "/tabular/jobs", json={"prompt": prompt})
+
+    def edit_schema(self, job_id: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return self._call("PUT", f"/tabular/jobs/{job_id}/schema", json=schema)
+
+    def confirm(self, job_id: str, **params: Any) -> dict[str, Any]:
+        body = {key: value for key, value in params.items() if value is not None}
+        return self._call("POST", f"/tabular/jobs/{job_id}/confirm", json=body)
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/tabular/jobs/{job_id}")
+
+    def wait(
+        self,
+        job_id: str,
+        timeout: float = 3600,
+        poll: float = 0.5,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until completed; raise on failed, on a draft (nothing will run) or timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.status(job_id)
+            if on_update is not None:
+                on_update(current)
+            if current["status"] == "completed":
+                return current
+            if current["status"] == "failed":
+                raise SynthError(f"tabular job {job_id} failed: {current.get('error')}")
+            if current["status"] == "draft":
+                raise SynthError(
+                    f"tabular job {job_id} is a draft: confirm it first "
+                    f"(synth tabular confirm {job_id} --rows N)"
+                )
+            if time.monotonic() > deadline:
+                raise SynthError(
+                    f"tabular job {job_id} still {current['status']} after {timeout:.0f} s"
+                )
+            time.sleep(poll)
+
+    def fetch(self, job_id: str, fmt: str, out: Path) -> Path:
+        return self.download(f"/tabular/jobs/{job_id}/download?format={fmt}", out)

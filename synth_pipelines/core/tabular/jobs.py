@@ -1,0 +1,260 @@
+"""A tabular job's life in the factory DB: draft → (edits) → confirmed → running → completed or
+failed (→ retried). The API writes drafts, edits and confirmations; the sensor reads confirmed
+jobs; the `tabular_dataset` asset runs them and writes progress per chunk."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from synth_pipelines.core.delivery.requests import aware, utcnow
+from synth_pipelines.core.errors import ConflictError, FieldError, NotFoundError
+from synth_pipelines.core.storage.database import FactoryDatabase
+from synth_pipelines.core.storage.models import TabularJob
+from synth_pipelines.core.tabular.generator import check_schema
+from synth_pipelines.core.tabular.schema import TableSchema
+
+STATUSES = ("draft", "confirmed", "running", "completed", "failed")
+MAX_CHUNKS = 100_000
+
+
+@dataclass(frozen=True)
+class JobParams:
+    """What a person confirms: how many rows, in which chunks, with which dedup and seed."""
+
+    total_rows: int
+    chunk_size: int
+    max_workers: int
+    dedup_threshold: float
+    seed: int
+
+    @classmethod
+    def parse(
+        cls,
+        raw: dict[str, Any],
+        *,
+        default_rows: int | None,
+        max_rows: int,
+        default_chunk_size: int,
+        default_workers: int,
+        default_threshold: float,
+    ) -> JobParams:
+        """Validate a confirmation; FieldError names the field and the accepted range."""
+
+        def integer(name: str, default: int | None, low: int, high: int) -> int:
+            value = raw.get(name, default) if raw.get(name) is not None else default
+            if value is None:
+                raise FieldError(name, f"{name} is required (an integer from {low} to {high})")
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                hint = " (SYNTH_TABULAR_MAX_ROWS)" if name == "total_rows" else ""
+                raise FieldError(
+                    name, f"{name} must be an integer from {low} to {high}{hint}, got {value!r}"
+                )
+            return value
+
+        total = integer("total_rows", default_rows, 1, max_rows)
+        chunk = integer("chunk_size", min(default_chunk_size, total), 1, 10_000_000)
+        if math.ceil(total / chunk) > MAX_CHUNKS:
+            raise FieldError(
+                "chunk_size",
+                f"chunk_size {chunk} makes more than {MAX_CHUNKS} chunks of {total} rows: "
+                "use larger chunks",
+            )
+        workers = integer("max_workers", default_workers, 1, 64)
+        seed = integer("seed", 0, 0, 2**63 - 1)
+        threshold = raw.get("dedup_threshold")
+        threshold = default_threshold if threshold is None else threshold
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int | float)
+            or not 0 < threshold <= 1
+        ):
+            raise FieldError(
+                "dedup_threshold",
+                "dedup_threshold must be a cosine similarity in (0, 1] (1 turns semantic "
+                f"dedup off), got {threshold!r}",
+            )
+        return cls(total, chunk, workers, float(threshold), seed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def total_chunks(self) -> int:
+        return math.ceil(self.total_rows / self.chunk_size)
+
+
+def create_job(db: FactoryDatabase, prompt: str, schema: TableSchema, drafter: str) -> TabularJob:
+    with db.session() as session:
+        job = TabularJob(
+            prompt=prompt,
+            status="draft",
+            schema_json=schema.model_dump(mode="json", exclude_none=True),
+            drafter=drafter,
+            attempts=0,
+            total_chunks=0,
+            completed_chunks=0,
+            rows_generated=0,
+            rows_deduplicated=0,
+            llm_rejects=0,
+        )
+        session.add(job)
+        session.flush()
+        session.expunge(job)
+        return job
+
+
+def _find(session, job_id: str) -> TabularJob:
+    job = None if "\x00" in job_id else session.get(TabularJob, job_id)
+    if job is None:
+        raise NotFoundError(f"tabular job {job_id!r} does not exist")
+    return job
+
+
+def get_job(db: FactoryDatabase, job_id: str) -> TabularJob:
+    with db.session() as session:
+        return _find(session, job_id)
+
+
+def job_schema(job: TabularJob) -> TableSchema:
+    return TableSchema.model_validate(job.schema_json)
+
+
+def job_params(job: TabularJob) -> JobParams:
+    if job.params is None:
+        raise ConflictError(f"tabular job {job.id} is not confirmed")
+    return JobParams(**job.params)
+
+
+def update_schema(db: FactoryDatabase, job_id: str, schema: TableSchema) -> TabularJob:
+    """Replace a draft's schema; a confirmed job's schema is fixed (409)."""
+    with db.session(locking=True) as session:
+        job = _find(session, job_id)
+        if job.status != "draft":
+            raise ConflictError(
+                f"tabular job {job_id} is {job.status}: only a draft's schema can be edited"
+            )
+        job.schema_json = schema.model_dump(mode="json", exclude_none=True)
+        return job
+
+
+def confirm_job(db: FactoryDatabase, job_id: str, params: JobParams) -> TabularJob:
+    """draft → confirmed: generation may start. The schema must hold `total_rows` rows."""
+    with db.session(locking=True) as session:
+        job = _find(session, job_id)
+        if job.status != "draft":
+            raise ConflictError(f"tabular job {job_id} is {job.status}, not a draft to confirm")
+        schema = job_schema(job)
+        schema.check_rows(params.total_rows)
+        check_schema(schema)  # what only generation would find (e.g. unsupported regex)
+        job.params = params.as_dict()
+        job.total_chunks = params.total_chunks
+        job.status = "confirmed"
+        job.confirmed_at = utcnow()
+        return job
+
+
+def require_confirmed(job: TabularJob) -> None:
+    """Generation never starts on a draft: 409 with what to do."""
+    if job.status == "draft" or job.params is None:
+        raise ConflictError(
+            f"tabular job {job.id} is a draft: confirm its schema first "
+            f"(POST /tabular/jobs/{job.id}/confirm)"
+        )
+
+
+def start_job(db: FactoryDatabase, job_id: str, run_id: str) -> TabularJob:
+    """confirmed → running, progress reset; a job already completed is not run again."""
+    with db.session(locking=True) as session:
+        job = _find(session, job_id)
+        require_confirmed(job)
+        if job.status == "completed":
+            raise ConflictError(f"tabular job {job_id} is already completed")
+        job.status, job.run_id, job.attempts = "running", run_id, job.attempts + 1
+        job.completed_chunks = job.rows_generated = job.rows_deduplicated = job.llm_rejects = 0
+        job.error, job.started_at, job.completed_at = None, utcnow(), None
+        return job
+
+
+def record_progress(
+    db: FactoryDatabase,
+    job_id: str,
+    *,
+    completed_chunks: int,
+    total_chunks: int,
+    rows_generated: int,
+    rows_deduplicated: int,
+    llm_rejects: int = 0,
+) -> None:
+    with db.session() as session:
+        job = _find(session, job_id)
+        job.completed_chunks, job.total_chunks = completed_chunks, total_chunks
+        job.rows_generated, job.rows_deduplicated = rows_generated, rows_deduplicated
+        job.llm_rejects = llm_rejects
+
+
+def complete_job(
+    db: FactoryDatabase, job_id: str, *, outputs: dict[str, Any], stats: dict[str, Any]
+) -> TabularJob:
+    with db.session() as session:
+        job = _find(session, job_id)
+        job.status, job.outputs, job.stats = "completed", outputs, stats
+        job.completed_chunks = job.total_chunks
+        job.completed_at = utcnow()
+        return job
+
+
+def fail_job(db: FactoryDatabase, job_id: str, error: str) -> None:
+    with db.session() as session:
+        job = _find(session, job_id)
+        job.status, job.error, job.outputs = "failed", error, None
+        job.completed_at = utcnow()
+
+
+def retry_job(db: FactoryDatabase, job_id: str) -> TabularJob:
+    """failed → confirmed: the sensor runs it again."""
+    with db.session(locking=True) as session:
+        job = _find(session, job_id)
+        if job.status != "failed":
+            raise ConflictError(
+                f"tabular job {job_id} is {job.status}; only failed jobs can be retried"
+            )
+        job.status, job.error = "confirmed", None
+        return job
+
+
+def jobs_in(db: FactoryDatabase, statuses: tuple[str, ...]) -> list[TabularJob]:
+    """Jobs in any of `statuses`, oldest first (a sensor's query)."""
+    with db.session() as session:
+        return list(
+            session.scalars(
+                select(TabularJob)
+                .where(TabularJob.status.in_(statuses))
+                .order_by(TabularJob.created_at)
+            )
+        )
+
+
+def progress(job: TabularJob, now: datetime | None = None) -> dict[str, Any]:
+    """What a client sees of a job's progress, with an estimated completion while running."""
+    total = job.total_chunks or 0
+    done = min(job.completed_chunks or 0, total) if total else 0
+    percentage = 100.0 if job.status == "completed" else (100.0 * done / total if total else 0.0)
+    eta = None
+    started, now = aware(job.started_at), now or utcnow()
+    if job.status == "running" and started and 0 < done < total:
+        elapsed = (now - started).total_seconds()
+        eta = now + timedelta(seconds=elapsed * (total - done) / done)
+    return {
+        "completed_chunks": done,
+        "total_chunks": total,
+        "progress_percentage": round(percentage, 1),
+        "rows_generated": job.rows_generated or 0,
+        "rows_deduplicated": job.rows_deduplicated or 0,
+        "llm_rejects": job.llm_rejects or 0,
+        "estimated_completion": eta,
+    }

@@ -1,0 +1,234 @@
+"""Run one confirmed tabular job: parallel chunks → exact dedup → LLM columns → semantic dedup →
+top-up to the requested row count → Parquet (zstd) and CSV in the object store, with stats."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from synth_pipelines.core.errors import InvalidInputError
+from synth_pipelines.core.storage.object_store import ObjectStore
+from synth_pipelines.core.tabular.dedup import Embedder, ExactDeduplicator, SemanticDeduplicator
+from synth_pipelines.core.tabular.generator import generate_chunk, generate_table
+from synth_pipelines.core.tabular.jobs import JobParams
+from synth_pipelines.core.tabular.schema import TableSchema
+
+ROW_GROUP_ROWS = 128 * 1024  # ~1-10 MB groups: large enough to scan fast, small enough to skip
+FREE_TEXT = ("sentence", "paragraph")
+# Top-up chunks in a row that add no new row before the job gives up: the schema cannot hold
+# more distinct rows.
+STALL_LIMIT = 5
+
+# (rows, columns) → (filled rows, rejected rows): an LLM filling the `source: llm` columns.
+LLMFill = Callable[[pa.Table, list[str]], tuple[pa.Table, int]]
+Progress = Callable[["RunProgress"], None]
+
+
+@dataclass
+class RunProgress:
+    completed_chunks: int = 0
+    total_chunks: int = 0
+    rows_generated: int = 0
+    rows_kept: int = 0
+    exact_duplicates: int = 0
+    semantic_duplicates: int = 0
+    llm_rejects: int = 0
+
+    @property
+    def rows_deduplicated(self) -> int:
+        return self.exact_duplicates + self.semantic_duplicates
+
+
+@dataclass
+class TabularResult:
+    rows: int
+    progress: RunProgress
+    seconds: float
+    outputs: dict[str, str]  # format → object key
+    bytes: dict[str, int]
+    stats: dict[str, dict[str, Any]]
+    preview: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def text_columns(schema: TableSchema) -> list[str]:
+    """Columns of free text, where near-duplicates matter: semantic dedup looks at these."""
+    return [
+        column.name
+        for column in schema.columns
+        if column.semantic_type in FREE_TEXT or (column.source == "llm" and column.type == "string")
+    ]
+
+
+def llm_columns(schema: TableSchema) -> list[str]:
+    return [column.name for column in schema.columns if column.source == "llm"]
+
+
+def output_keys(prefix: str) -> dict[str, str]:
+    return {"parquet": f"{prefix}/data.parquet", "csv": f"{prefix}/data.csv"}
+
+
+def run_tabular_job(
+    schema: TableSchema,
+    params: JobParams,
+    *,
+    store: ObjectStore,
+    key_prefix: str,
+    embedder: Embedder | None = None,
+    llm_fill: LLMFill | None = None,
+    on_progress: Progress | None = None,
+) -> TabularResult:
+    """Generate `params.total_rows` distinct rows of `schema` and store them as Parquet and CSV.
+
+    Semantic dedup runs when an embedder is given, the schema has free-text columns and the
+    threshold is below 1. Nothing is written to the store until both files are complete.
+    """
+    started = time.perf_counter()
+    schema.check_rows(params.total_rows)
+    state = RunProgress(total_chunks=params.total_chunks)
+    exact = ExactDeduplicator(schema.unique_columns or None)
+    texts = text_columns(schema)
+    semantic = (
+        SemanticDeduplicator(texts, threshold=params.dedup_threshold, embedder=embedder)
+        if embedder is not None and texts and params.dedup_threshold < 1
+        else None
+    )
+    to_fill = llm_columns(schema)
+    if to_fill and llm_fill is None:
+        raise InvalidInputError(
+            f"columns {', '.join(to_fill)} are filled by an LLM (source: llm), but no LLM is "
+            "configured: set SYNTH_LLM_BASE_URL, or set their source to local"
+        )
+
+    with tempfile.TemporaryDirectory(prefix="synth-tabular-") as tmp:
+        parquet_path = Path(tmp) / "data.parquet"
+        writer: pq.ParquetWriter | None = None
+        pending: list[pa.Table] = []
+        pending_rows = 0
+
+        def flush(final: bool = False) -> None:
+            nonlocal writer, pending, pending_rows
+            if not pending or (pending_rows < ROW_GROUP_ROWS and not final):
+                return
+            table = pa.concat_tables(pending)
+            if writer is None:
+                writer = pq.ParquetWriter(parquet_path, table.schema, compression="zstd")
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            pending, pending_rows = [], 0
+
+        def take(chunk: pa.Table) -> int:
+            """Dedup one chunk and keep what the job still needs; the number of rows kept."""
+            nonlocal pending_rows
+            state.rows_generated += chunk.num_rows
+            chunk, removed = exact.filter(chunk)
+            state.exact_duplicates += removed
+            chunk = chunk.slice(0, params.total_rows - state.rows_kept)
+            if to_fill and chunk.num_rows:
+                chunk, rejects = llm_fill(chunk, to_fill)  # type: ignore[misc]
+                state.llm_rejects += rejects
+            if semantic is not None and chunk.num_rows:
+                chunk, removed = semantic.filter(chunk)
+                state.semantic_duplicates += removed
+            if chunk.num_rows:
+                pending.append(chunk)
+                pending_rows += chunk.num_rows
+                state.rows_kept += chunk.num_rows
+                flush()
+            state.completed_chunks += 1
+            if on_progress is not None:
+                on_progress(state)
+            return chunk.num_rows
+
+        for _, chunk in generate_table(
+            schema,
+            total_rows=params.total_rows,
+            chunk_size=params.chunk_size,
+            seed=params.seed,
+            max_workers=params.max_workers,
+        ):
+            take(chunk)
+        # Top up what dedup removed, with further chunks of the same seed.
+        index, stalled = params.total_chunks, 0
+        while state.rows_kept < params.total_rows:
+            state.total_chunks += 1
+            chunk = generate_chunk(
+                schema,
+                rows=params.chunk_size,
+                seed=params.seed,
+                chunk_index=index,
+                row_offset=index * params.chunk_size,
+            )
+            index += 1
+            stalled = 0 if take(chunk) else stalled + 1
+            if stalled >= STALL_LIMIT:
+                raise InvalidInputError(
+                    f"only {state.rows_kept} distinct rows of {params.total_rows} could be "
+                    "generated: widen the ranges or categories of the unique columns, or ask "
+                    "for fewer rows"
+                )
+        flush(final=True)
+        if writer is None:  # zero rows cannot happen (total_rows ≥ 1), but stay explicit
+            raise InvalidInputError("the job produced no rows")
+        writer.close()
+
+        csv_path = Path(tmp) / "data.csv"
+        parquet = pq.ParquetFile(parquet_path)
+        with pacsv.CSVWriter(csv_path, parquet.schema_arrow) as csv_writer:
+            for batch in parquet.iter_batches(batch_size=ROW_GROUP_ROWS):
+                csv_writer.write_batch(batch)
+
+        table = pq.read_table(parquet_path)
+        stats = column_stats(table)
+        preview = table.slice(0, 10).to_pylist()
+        keys = output_keys(key_prefix)
+        store.put_file(keys["parquet"], parquet_path, "application/vnd.apache.parquet")
+        store.put_file(keys["csv"], csv_path, "text/csv")
+        sizes = {"parquet": parquet_path.stat().st_size, "csv": csv_path.stat().st_size}
+
+    return TabularResult(
+        rows=table.num_rows,
+        progress=state,
+        seconds=time.perf_counter() - started,
+        outputs=keys,
+        bytes=sizes,
+        stats=stats,
+        preview=preview,
+    )
+
+
+def column_stats(table: pa.Table) -> dict[str, dict[str, Any]]:
+    """Per column: type, nulls, distinct values, and min/max/mean where they make sense."""
+    stats: dict[str, dict[str, Any]] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        entry: dict[str, Any] = {
+            "type": str(column.type),
+            "nulls": column.null_count,
+            "distinct": pc.count_distinct(column).as_py(),
+        }
+        kind = column.type
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+            bounds = pc.min_max(column).as_py()
+            entry |= {"min": bounds["min"], "max": bounds["max"], "mean": pc.mean(column).as_py()}
+        elif pa.types.is_temporal(kind):
+            bounds = pc.min_max(column).as_py()
+            entry |= {"min": str(bounds["min"]), "max": str(bounds["max"])}
+        elif pa.types.is_boolean(kind):
+            entry["true_share"] = pc.mean(pc.cast(column, pa.float64())).as_py()
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            lengths = pc.utf8_length(column)
+            entry["mean_length"] = pc.mean(lengths).as_py()
+        stats[name] = entry
+    return stats

@@ -1,0 +1,47 @@
+"""What the daemon and run launcher do, in this process: for `synth demo`, benchmarks and tests."""
+
+import dagster as dg
+
+
+def tick_and_run_in_process(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    sensor_name: str,
+    job_name: str,
+    partitions_def: dg.DynamicPartitionsDefinition,
+    cursor: str | None = None,
+    raise_on_error: bool = True,
+) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
+    """One tick of `sensor_name`, its dynamic partitions added, and the runs it asks for executed
+    in this process. Returns the runs and the sensor's new cursor."""
+    tick = evaluate_sensor(defs, instance, sensor_name, cursor)
+    for request in tick.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(partitions_def.name, request.partition_keys)
+    job = defs.resolve_job_def(job_name)
+    runs = [
+        job.execute_in_process(
+            partition_key=run.partition_key,
+            instance=instance,
+            tags=run.tags,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            raise_on_error=raise_on_error,
+        )
+        for run in tick.run_requests or []
+    ]
+    return runs, tick.cursor
+
+
+def evaluate_sensor(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    sensor: str | dg.SensorDefinition,
+    cursor: str | None = None,
+) -> dg.SensorResult:
+    """One evaluation of `sensor` (a name or the definition) with the definitions' resources,
+    as the daemon runs it: inside the context, so context-manager resources (the LLM) work."""
+    if isinstance(sensor, str):
+        sensor = defs.resolve_sensor_def(sensor)
+    with dg.build_sensor_context(
+        instance=instance, resources=defs.resources, cursor=cursor
+    ) as context:
+        return sensor(context)

@@ -1,0 +1,308 @@
+"""Tabular jobs end to end: draft → edit → confirm → tabular_job_sensor → tabular_dataset run on a
+real Dagster instance → Parquet/CSV in the store, progress in the factory DB, schema checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from synth_pipelines.api.app import create_app
+from synth_pipelines.api.server import running_server
+from synth_pipelines.cli import app as cli
+from synth_pipelines.core.storage.database import FactoryDatabase
+from synth_pipelines.core.tabular.jobs import JobParams, confirm_job, create_job, get_job
+from synth_pipelines.core.tabular.schema import TableSchema
+from synth_pipelines.definitions import build_definitions
+from synth_pipelines.resources.object_store import ObjectStoreResource
+from synth_pipelines.sensors.tabular import run_tabular_jobs_in_process
+from synth_pipelines.settings import Settings
+
+SYNTHAIX = "Generate 10k financial transactions with user ID, amount, currency, and timestamp"
+
+
+@pytest.fixture
+def settings(synth_home, database_url, monkeypatch) -> Settings:
+    monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
+    monkeypatch.setenv("SYNTH_TABULAR_EMBEDDER", "hashing")  # MiniLM is tested in test_dedup
+    monkeypatch.setenv("SYNTH_TABULAR_MAX_ROWS", "100000")
+    monkeypatch.setenv("SYNTH_TABULAR_WORKERS", "1")
+    return Settings.from_env()
+
+
+@pytest.fixture
+def db(settings) -> FactoryDatabase:
+    database = FactoryDatabase(settings.database_url)
+    database.upgrade()
+    return database
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+@pytest.fixture
+def client(settings) -> TestClient:
+    return TestClient(create_app(settings))
+
+
+def params(total_rows: int, chunk_size: int, **overrides) -> JobParams:
+    values = {"max_workers": 1, "dedup_threshold": 0.85, "seed": 7} | overrides
+    return JobParams(total_rows=total_rows, chunk_size=chunk_size, **values)
+
+
+def read_output(settings: Settings, key: str):
+    store = ObjectStoreResource(backend="local", root=str(settings.store_root)).get_store()
+    with store.open_reader(key) as reader:
+        import io
+
+        return pq.read_table(io.BytesIO(reader.read()))
+
+
+SMALL = {
+    "name": "orders",
+    "columns": [
+        {"name": "order_id", "type": "integer", "semantic_type": "id", "unique": True},
+        {"name": "customer", "type": "string", "semantic_type": "full_name"},
+        {"name": "email", "type": "string", "semantic_type": "email", "depends_on": "customer"},
+        {"name": "amount", "type": "float", "min": 1, "max": 500, "decimals": 2},
+        {"name": "status", "type": "category", "categories": ["new", "paid", "shipped"]},
+        {"name": "code", "type": "string", "pattern": "ORD-[0-9]{6}"},
+        {"name": "note", "type": "string", "semantic_type": "sentence", "nullable": 0.2},
+    ],
+}
+
+
+def test_a_confirmed_job_runs_through_the_sensor_into_parquet_and_csv(
+    settings, db, instance
+) -> None:
+    defs = build_definitions(settings)
+    job = create_job(db, "orders", TableSchema.parse(SMALL), "offline")
+    # A draft is never run.
+    runs, cursor = run_tabular_jobs_in_process(defs, instance)
+    assert runs == []
+    confirm_job(db, job.id, params(2_500, 1_000))
+    runs, cursor = run_tabular_jobs_in_process(defs, instance, cursor)
+    assert [run.success for run in runs] == [True]
+    # The cursor remembers the attempt: the next tick asks for nothing.
+    assert run_tabular_jobs_in_process(defs, instance, cursor)[0] == []
+
+    done = get_job(db, job.id)
+    assert done.status == "completed"
+    assert done.completed_chunks == done.total_chunks >= 3
+    assert done.rows_generated >= 2_500
+    table = read_output(settings, done.outputs["parquet"])
+    assert table.num_rows == 2_500
+    assert table.column_names == [c["name"] for c in SMALL["columns"]]
+    assert pc.count_distinct(table["order_id"]).as_py() == 2_500
+    assert pc.min(table["amount"]).as_py() >= 1 and pc.max(table["amount"]).as_py() <= 500
+    assert set(table["status"].to_pylist()) <= {"new", "paid", "shipped"}
+    assert all(code.startswith("ORD-") and len(code) == 10 for code in table["code"].to_pylist())
+    assert 0.1 < table["note"].null_count / 2_500 < 0.3
+    store = ObjectStoreResource(backend="local", root=str(settings.store_root)).get_store()
+    with store.open_reader(done.outputs["csv"]) as reader:
+        csv = pacsv.read_csv(reader)
+    assert csv.num_rows == 2_500
+
+    materialization = instance.get_latest_materialization_event(
+        dg.AssetKey("tabular_dataset")
+    ).asset_materialization
+    metadata = materialization.metadata
+    assert materialization.partition == job.id
+    assert metadata["rows"].value == 2_500
+    assert "order_id" in metadata["preview"].value
+    assert {c.name for c in metadata["dagster/column_schema"].schema.columns} >= {"order_id"}
+    checks = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey("tabular_dataset"), "tabular_dataset__unique"), limit=1
+    )
+    assert checks and checks[0].status.value == "SUCCEEDED"
+
+
+def test_dedup_tops_up_to_the_requested_count(settings, db, instance) -> None:
+    # 3 categories x 2 booleans: 6 distinct rows at most; chunks of 4 repeat rows, the job tops
+    # up with further chunks until it has 6.
+    schema = {
+        "columns": [
+            {"name": "tier", "type": "category", "categories": ["a", "b", "c"]},
+            {"name": "active", "type": "boolean"},
+        ]
+    }
+    defs = build_definitions(settings)
+    job = create_job(db, "tiers", TableSchema.parse(schema), "offline")
+    confirm_job(db, job.id, params(6, 4))
+    (run,), _ = run_tabular_jobs_in_process(defs, instance)
+    assert run.success
+    done = get_job(db, job.id)
+    assert done.rows_deduplicated > 0
+    assert done.rows_generated == 6 + done.rows_deduplicated
+    rows = read_output(settings, done.outputs["parquet"]).to_pylist()
+    assert sorted((row["tier"], row["active"]) for row in rows) == sorted(
+        (tier, active) for tier in "abc" for active in (False, True)
+    )
+
+
+def test_an_impossible_job_fails_clearly_and_can_be_retried(settings, db, instance) -> None:
+    schema = {"columns": [{"name": "flag", "type": "boolean"}]}
+    defs = build_definitions(settings)
+    job = create_job(db, "flags", TableSchema.parse(schema), "offline")
+    confirm_job(db, job.id, params(3, 2))  # only 2 distinct rows exist
+    (run,), cursor = run_tabular_jobs_in_process(defs, instance, raise_on_error=False)
+    assert not run.success
+    failed = get_job(db, job.id)
+    assert failed.status == "failed"
+    assert "only 2 distinct rows of 3" in failed.error
+    assert failed.outputs is None
+
+    client = TestClient(create_app(settings))
+    assert client.get(f"/tabular/jobs/{job.id}/download").status_code == 409
+    assert client.post(f"/tabular/jobs/{job.id}/retry").json()["status"] == "confirmed"
+    (rerun,), _ = run_tabular_jobs_in_process(defs, instance, cursor, raise_on_error=False)
+    assert not rerun.success and get_job(db, job.id).attempts == 2
+
+
+def test_full_flow_over_http_and_the_cli(settings, db, instance, tmp_path: Path) -> None:
+    defs = build_definitions(settings)
+    runner = CliRunner()
+    with running_server(create_app(settings)) as url:
+        drafted = runner.invoke(cli, ["tabular", "draft", SYNTHAIX, "--api", url])
+        assert drafted.exit_code == 0, drafted.output
+        job_id = drafted.output.split("job ")[1].split()[0]
+        schema = get_job(db, job_id).schema_json
+        assert schema["rows"] == 10_000
+        assert [c["name"] for c in schema["columns"]] == [
+            "user_id", "amount", "currency", "timestamp",
+        ]  # fmt: skip
+        assert "confirm" in drafted.output and "user_id" in drafted.output
+
+        confirmed = runner.invoke(
+            cli, ["tabular", "confirm", job_id, "--rows", "3000", "--chunk-size", "1000",
+                  "--api", url],
+        )  # fmt: skip
+        assert confirmed.exit_code == 0, confirmed.output
+        (run,), _ = run_tabular_jobs_in_process(defs, instance)
+        assert run.success
+
+        out = tmp_path / "out"
+        status = runner.invoke(
+            cli, ["tabular", "status", job_id, "--out", str(out), "--format", "csv", "--api", url]
+        )
+        assert status.exit_code == 0, status.output
+        assert "completed: 100.0%" in status.output
+        assert pacsv.read_csv(out / f"{job_id}.csv").num_rows == 3_000
+
+        import httpx
+
+        with httpx.Client(base_url=url) as http:
+            view = http.get(f"/tabular/jobs/{job_id}").json()
+            assert view["status"] == "completed" and view["progress_percentage"] == 100
+            assert view["download_url"].endswith("format=parquet")
+            body = http.get(view["download_url"]).content
+        table = pq.read_table(pa_buffer(body))
+        assert table.num_rows == 3_000
+        assert pc.min(table["amount"]).as_py() > 0
+
+        # Errors reach the terminal with a message and a non-zero exit code.
+        bad = runner.invoke(cli, ["tabular", "confirm", job_id, "--rows", "5", "--api", url])
+        assert bad.exit_code != 0 and "not a draft" in bad.output
+
+
+def pa_buffer(body: bytes):
+    import pyarrow as pa
+
+    return pa.BufferReader(body)
+
+
+def test_schema_edits_and_confirmation_errors_name_what_is_wrong(client) -> None:
+    job = client.post("/tabular/jobs", json={"prompt": SYNTHAIX}).json()
+    assert job["status"] == "draft" and job["drafter"] == "offline"
+    jid = job["id"]
+    # Generation never starts unconfirmed.
+    assert client.post(f"/tabular/jobs/{jid}/generate").status_code == 409
+    assert client.get(f"/tabular/jobs/{jid}/download").status_code == 409
+
+    bad_type = {"columns": [{"name": "amount", "type": "money"}]}
+    response = client.put(f"/tabular/jobs/{jid}/schema", json=bad_type)
+    assert response.status_code == 422
+    assert "amount" in response.json()["detail"] and "money" in response.json()["detail"]
+    min_max = {"columns": [{"name": "age", "type": "integer", "min": 9, "max": 1}]}
+    response = client.put(f"/tabular/jobs/{jid}/schema", json=min_max)
+    assert response.status_code == 422 and "age" in response.json()["detail"]
+
+    edited = dict(job["schema"])
+    edited["columns"] = [*edited["columns"], {"name": "is_refund", "type": "boolean"}]
+    assert client.put(f"/tabular/jobs/{jid}/schema", json=edited).status_code == 200
+
+    for body, field in [
+        ({"total_rows": 10**9}, "total_rows"),
+        ({"total_rows": 10, "chunk_size": 0}, "chunk_size"),
+        ({"total_rows": 10, "dedup_threshold": 1.5}, "dedup_threshold"),
+    ]:
+        response = client.post(f"/tabular/jobs/{jid}/confirm", json=body)
+        assert response.status_code == 422, body
+        assert response.json()["field"] == field
+
+    unique_bool = {"columns": [{"name": "flag", "type": "boolean", "unique": True}]}
+    assert client.put(f"/tabular/jobs/{jid}/schema", json=unique_bool).status_code == 200
+    response = client.post(f"/tabular/jobs/{jid}/confirm", json={"total_rows": 10})
+    assert response.status_code == 422 and "flag" in response.json()["detail"]
+
+    assert client.put(f"/tabular/jobs/{jid}/schema", json=edited).status_code == 200
+    confirmed = client.post(f"/tabular/jobs/{jid}/confirm", json={"total_rows": 50})
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "confirmed"
+    assert client.put(f"/tabular/jobs/{jid}/schema", json=edited).status_code == 409
+    assert client.post(f"/tabular/jobs/{jid}/generate").status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("prompt", "words"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("make me something nice", "column"),
+    ],
+)
+def test_prompts_without_a_table_are_422(client, prompt, words) -> None:
+    response = client.post("/tabular/jobs", json={"prompt": prompt})
+    assert response.status_code == 422
+    assert response.json()["field"] == "prompt"
+    assert words in response.json()["detail"].lower()
+
+
+def test_unknown_jobs_are_404(client) -> None:
+    assert client.get("/tabular/jobs/nope").status_code == 404
+    assert client.post("/tabular/jobs/nope/confirm", json={"total_rows": 1}).status_code == 404
+    assert client.get("/tabular/jobs/nope/download?format=csv").status_code == 404
+
+
+def test_schema_checks_catch_bad_data(tmp_path) -> None:
+    import pyarrow as pa
+
+    from synth_pipelines.core.tabular.checks import schema_checks
+
+    schema = TableSchema.parse(SMALL)
+    good = {
+        "order_id": [1, 2, 2],
+        "customer": ["A B", "C D", None],
+        "email": ["a@x.io", "c@x.io", "e@x.io"],
+        "amount": [1.0, 900.0, 5.0],
+        "status": ["new", "lost", "paid"],
+        "code": ["ORD-000001", "ORD-12", "ORD-000003"],
+        "note": [None, "x", "y"],
+    }
+    outcomes = {o.name: o for o in schema_checks(schema, pa.table(good))}
+    assert outcomes["unique"].failures["order_id"]["unexpected_count"] == 1
+    assert outcomes["not_null"].failures["customer"]["unexpected_count"] == 1
+    assert outcomes["ranges"].failures["amount"]["sample"] == ["900.0"]
+    assert outcomes["accepted_categories"].failures["status"]["sample"] == ["lost"]
+    assert outcomes["pattern"].failures["code"]["sample"] == ["ORD-12"]
+    assert "note" not in outcomes["not_null"].columns_checked  # nullable
+    json.dumps([o.failures for o in outcomes.values()])  # metadata must serialise
