@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from synth_pipelines.assets.datasets import build_dataset_package, expire_datasets_job
@@ -12,8 +10,7 @@ from synth_pipelines.assets.tabular import tabular_dataset
 from synth_pipelines.partitions import dataset_requests, face_buckets, tabular_jobs
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.faces import AttributeClassifierResource, FaceGeneratorResource
-from synth_pipelines.resources.llm import LLMResource
-from synth_pipelines.resources.object_store import ObjectStoreResource
+from synth_pipelines.resources.from_settings import llm_resource, object_store_resource
 from synth_pipelines.resources.tabular import TextEmbedderResource
 from synth_pipelines.sensors.datasets import (
     PACKAGE_JOB,
@@ -29,29 +26,11 @@ from synth_pipelines.sensors.tabular import TABULAR_JOB, build_tabular_job_senso
 from synth_pipelines.settings import Settings
 
 
-def build_llm(settings: Settings) -> LLMResource:
-    """The LLM for schema drafts and `source: llm` columns; with no SYNTH_LLM_BASE_URL nor
-    OPENAI_API_KEY it is unconfigured and the offline drafter is used."""
-    return LLMResource(
-        base_url=settings.llm_base_url or None,
-        model=settings.llm_model,
-        # EnvVar keeps the key out of the run config and the UI; unset means no key.
-        api_key=dg.EnvVar("OPENAI_API_KEY") if os.environ.get("OPENAI_API_KEY") else "",
-    )
-
-
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """Resources for `settings`: embedded defaults locally, production backends by env."""
     return {
         "factory_db": FactoryDatabaseResource(url=settings.database_url),
-        "object_store": ObjectStoreResource(
-            backend=settings.store_backend,
-            root=str(settings.store_root),
-            bucket=settings.s3_bucket,
-            prefix=settings.s3_prefix,
-            endpoint_url=settings.s3_endpoint_url,
-            region_name=settings.s3_region,
-        ),
+        "object_store": object_store_resource(settings),
         "face_generator": FaceGeneratorResource(
             backend=settings.face_generator,
             size=settings.face_size,
@@ -61,7 +40,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             backend=settings.classifier, weights_path=settings.classifier_weights
         ),
         "text_embedder": TextEmbedderResource(backend=settings.tabular_embedder),
-        "llm": build_llm(settings),
+        "llm": llm_resource(settings),
     }
 
 

@@ -306,3 +306,40 @@ def test_schema_checks_catch_bad_data(tmp_path) -> None:
     assert outcomes["pattern"].failures["code"]["sample"] == ["ORD-12"]
     assert "note" not in outcomes["not_null"].columns_checked  # nullable
     json.dumps([o.failures for o in outcomes.values()])  # metadata must serialise
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path: Path):
+    from synth_pipelines.core.storage.object_store import LocalObjectStore
+
+    if request.param == "local":
+        return LocalObjectStore(tmp_path / "objects")
+    from synth_pipelines.core.storage.s3_object_store import S3ObjectStore
+    from tests.conftest import REGION, make_bucket
+
+    request.getfixturevalue("aws_credentials")
+    endpoint = request.getfixturevalue("moto_endpoint")
+    return S3ObjectStore(make_bucket(endpoint), endpoint_url=endpoint, region_name=REGION)
+
+
+def test_runner_streams_both_files_into_the_store_or_neither(store) -> None:
+    import io
+
+    from synth_pipelines.core.errors import InvalidInputError
+    from synth_pipelines.core.tabular.runner import run_tabular_job
+
+    result = run_tabular_job(
+        TableSchema.parse(SMALL), params(300_000, 100_000), store=store, key_prefix="t/ok"
+    )
+    assert result.rows == 300_000 and result.table.num_rows == 300_000
+    with store.open_reader(result.outputs["parquet"]) as reader:
+        assert pq.read_table(io.BytesIO(reader.read())).num_rows == 300_000
+    with store.open_reader(result.outputs["csv"]) as reader:
+        assert pacsv.read_csv(io.BytesIO(reader.read())).num_rows == 300_000
+    assert result.stats["order_id"]["distinct"] == 300_000
+    assert len(result.preview) == 10
+
+    impossible = TableSchema.parse({"columns": [{"name": "flag", "type": "boolean"}]})
+    with pytest.raises(InvalidInputError, match="only 2 distinct rows of 3"):
+        run_tabular_job(impossible, params(3, 2), store=store, key_prefix="t/bad")
+    assert list(store.list_keys("t/bad")) == []

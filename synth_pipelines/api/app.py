@@ -25,7 +25,11 @@ from synth_pipelines.core.errors import (
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.object_store import ObjectStore
 from synth_pipelines.core.tabular.schema import TableSchema
-from synth_pipelines.resources.object_store import ObjectStoreResource
+from synth_pipelines.resources.from_settings import (
+    llm_configured,
+    llm_resource,
+    object_store_resource,
+)
 from synth_pipelines.settings import Settings
 
 STATUS_FOR_ERROR = (
@@ -53,24 +57,16 @@ class ApiState:
 
 def build_store(settings: Settings) -> ObjectStore:
     """The object store the assets use: the same resource fields as `build_resources`."""
-    return ObjectStoreResource(
-        backend=settings.store_backend,
-        root=str(settings.store_root),
-        bucket=settings.s3_bucket,
-        prefix=settings.s3_prefix,
-        endpoint_url=settings.s3_endpoint_url,
-        region_name=settings.s3_region,
-    ).get_store()
+    return object_store_resource(settings).get_store()
 
 
 def build_drafter(settings: Settings) -> Callable[[str], tuple[TableSchema, str]]:
     """The schema drafter: the configured LLM when SYNTH_LLM_BASE_URL or OPENAI_API_KEY is set,
     else the offline rule-based drafter."""
     from synth_pipelines.core.tabular.drafter import draft_schema
-    from synth_pipelines.definitions import build_llm
 
-    llm = build_llm(settings)
-    if not (llm.base_url or llm.api_key):
+    llm = llm_resource(settings)
+    if not llm_configured(llm):
         return lambda prompt: (draft_schema(prompt), "offline")
 
     def draft(prompt: str) -> tuple[TableSchema, str]:

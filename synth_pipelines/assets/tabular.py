@@ -1,13 +1,9 @@
 """Tabular datasets: one partition per confirmed job, generated in parallel chunks, deduplicated,
 validated by checks derived from the job's schema, stored as Parquet and CSV."""
 
-import io
-
 import dagster as dg
-import pyarrow.parquet as pq
 
 from synth_pipelines.core.errors import ConflictError
-from synth_pipelines.core.storage.object_store import ObjectStore
 from synth_pipelines.core.tabular.checks import CHECKS, CheckOutcome, schema_checks
 from synth_pipelines.core.tabular.jobs import (
     complete_job,
@@ -21,6 +17,7 @@ from synth_pipelines.core.tabular.runner import RunProgress, llm_columns, run_ta
 from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.partitions import tabular_jobs
 from synth_pipelines.resources.database import FactoryDatabaseResource
+from synth_pipelines.resources.from_settings import llm_configured
 from synth_pipelines.resources.llm import LLMResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.resources.tabular import TextEmbedderResource
@@ -43,12 +40,6 @@ CHECK_SPECS = [
     )
     for check in CHECKS
 ]
-
-
-def load_output(store: ObjectStore, key: str):
-    """The job's Parquet output as an Arrow table."""
-    with store.open_reader(key) as reader:
-        return pq.read_table(io.BytesIO(reader.read()))
 
 
 def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
@@ -126,7 +117,7 @@ def tabular_dataset(
     schema, params = job_schema(job), job_params(job)
     prefix = f"tabular/{job_id}/attempt-{job.attempts}"
     llm_fill = None
-    if llm_columns(schema) and (llm.base_url or llm.api_key):
+    if llm_columns(schema) and llm_configured(llm):
         model = llm.get_llm()
 
         def llm_fill(table, columns):
@@ -156,17 +147,27 @@ def tabular_dataset(
             llm_fill=llm_fill,
             on_progress=on_progress,
         )
-        outcomes = schema_checks(schema, load_output(store, result.outputs["parquet"]))
+        outcomes = schema_checks(schema, result.table)
     except BaseException as exc:
         fail_job(db, job_id, f"{exc.__class__.__name__}: {exc}")
         raise
     state = result.progress
-    complete_job(
-        db,
-        job_id,
-        outputs=result.outputs,
-        stats={"columns": result.stats, "seconds": round(result.seconds, 3), "bytes": result.bytes},
-    )
+    blocked = [o for o in outcomes if not o.passed and o.name in BLOCKING]
+    if blocked:
+        # The table is stored and its checks are shown, but the job is not marked done: a
+        # failed blocking check means the output breaks its own schema.
+        fail_job(db, job_id, "schema checks failed: " + "; ".join(o.description for o in blocked))
+    else:
+        complete_job(
+            db,
+            job_id,
+            outputs=result.outputs,
+            stats={
+                "columns": result.stats,
+                "seconds": round(result.seconds, 3),
+                "bytes": result.bytes,
+            },
+        )
     yield dg.MaterializeResult(
         metadata={
             "rows": result.rows,

@@ -3,11 +3,11 @@ top-up to the requested row count → Parquet (zstd) and CSV in the object store
 
 from __future__ import annotations
 
-import tempfile
+import contextlib
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -57,6 +57,7 @@ class TabularResult:
     bytes: dict[str, int]
     stats: dict[str, dict[str, Any]]
     preview: list[dict[str, Any]] = field(default_factory=list)
+    table: pa.Table | None = None  # the output, read back once (checks run on it)
 
     @property
     def rows_per_second(self) -> float:
@@ -112,20 +113,44 @@ def run_tabular_job(
             "configured: set SYNTH_LLM_BASE_URL, or set their source to local"
         )
 
-    with tempfile.TemporaryDirectory(prefix="synth-tabular-") as tmp:
-        parquet_path = Path(tmp) / "data.parquet"
-        writer: pq.ParquetWriter | None = None
+    keys = output_keys(key_prefix)
+    # Both files stream straight into the store; each becomes visible only when complete (an
+    # atomic rename locally, the upload's completion on S3), and an error discards both.
+    with contextlib.ExitStack() as stack:
+        writers: dict[str, Any] = {}
         pending: list[pa.Table] = []
         pending_rows = 0
+        kept: list[pa.Table] = []
+        writes: list[Future] = []
+        encoders = {
+            fmt: stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix=f"tabular-{fmt}"))
+            for fmt in ("parquet", "csv")
+        }
 
         def flush(final: bool = False) -> None:
-            nonlocal writer, pending, pending_rows
+            nonlocal pending, pending_rows
             if not pending or (pending_rows < ROW_GROUP_ROWS and not final):
                 return
             table = pa.concat_tables(pending)
-            if writer is None:
-                writer = pq.ParquetWriter(parquet_path, table.schema, compression="zstd")
-            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            kept.append(table)
+            if not writers:
+                parquet_sink = stack.enter_context(
+                    store.open_writer(keys["parquet"], "application/vnd.apache.parquet")
+                )
+                csv_sink = stack.enter_context(store.open_writer(keys["csv"], "text/csv"))
+                writers["parquet"] = stack.enter_context(
+                    pq.ParquetWriter(parquet_sink, table.schema, compression="zstd")
+                )
+                writers["csv"] = stack.enter_context(pacsv.CSVWriter(csv_sink, table.schema))
+                # Unwinding (an error included) first waits for queued writes, then closes.
+                stack.callback(wait, writes)
+            # Each format is encoded on its own thread (Arrow releases the GIL) while this one
+            # deduplicates the next chunk; one thread per format keeps each file in order.
+            for fmt, write in (
+                ("parquet", lambda t: writers["parquet"].write_table(t, ROW_GROUP_ROWS)),
+                ("csv", lambda t: writers["csv"].write_table(t)),
+            ):
+                writes.append(encoders[fmt].submit(write, table))
             pending, pending_rows = [], 0
 
         def take(chunk: pa.Table) -> int:
@@ -179,26 +204,17 @@ def run_tabular_job(
                     "for fewer rows"
                 )
         flush(final=True)
-        if writer is None:  # zero rows cannot happen (total_rows ≥ 1), but stay explicit
-            raise InvalidInputError("the job produced no rows")
-        writer.close()
+        for write in writes:
+            write.result()  # an encoding error fails the job and discards both files
 
-        csv_path = Path(tmp) / "data.csv"
-        parquet = pq.ParquetFile(parquet_path)
-        with pacsv.CSVWriter(csv_path, parquet.schema_arrow) as csv_writer:
-            for batch in parquet.iter_batches(batch_size=ROW_GROUP_ROWS):
-                csv_writer.write_batch(batch)
-
-        table = pq.read_table(parquet_path)
-        stats = column_stats(table)
-        preview = table.slice(0, 10).to_pylist()
-        keys = output_keys(key_prefix)
-        store.put_file(keys["parquet"], parquet_path, "application/vnd.apache.parquet")
-        store.put_file(keys["csv"], csv_path, "text/csv")
-        sizes = {"parquet": parquet_path.stat().st_size, "csv": csv_path.stat().st_size}
+    table = pa.concat_tables(kept)
+    stats = column_stats(table)
+    preview = table.slice(0, 10).to_pylist()
+    sizes = {fmt: store.size(key) for fmt, key in keys.items()}
 
     return TabularResult(
         rows=table.num_rows,
+        table=table,
         progress=state,
         seconds=time.perf_counter() - started,
         outputs=keys,

@@ -1,0 +1,38 @@
+"""Resources built from Settings, shared by the Definitions and the API (which must not import
+`definitions`: that module builds the whole code location at import)."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from synth_pipelines.resources.llm import LLMResource
+from synth_pipelines.resources.object_store import ObjectStoreResource
+from synth_pipelines.settings import Settings
+
+
+def object_store_resource(settings: Settings) -> ObjectStoreResource:
+    return ObjectStoreResource(
+        backend=settings.store_backend,
+        root=str(settings.store_root),
+        bucket=settings.s3_bucket,
+        prefix=settings.s3_prefix,
+        endpoint_url=settings.s3_endpoint_url,
+        region_name=settings.s3_region,
+    )
+
+
+def llm_resource(settings: Settings) -> LLMResource:
+    """The LLM for schema drafts and `source: llm` columns; with neither SYNTH_LLM_BASE_URL nor
+    OPENAI_API_KEY it is unconfigured and the offline drafter is used."""
+    return LLMResource(
+        base_url=settings.llm_base_url or None,
+        model=settings.llm_model,
+        # EnvVar keeps the key out of the run config and the UI; unset means no key.
+        api_key=dg.EnvVar("OPENAI_API_KEY") if os.environ.get("OPENAI_API_KEY") else "",
+    )
+
+
+def llm_configured(llm: LLMResource) -> bool:
+    return bool(llm.base_url or llm.api_key)
