@@ -6,7 +6,7 @@ import dagster as dg
 
 from synth_pipelines.assets.datasets import build_dataset_package, expire_datasets_job
 from synth_pipelines.assets.faces import build_face_inventory
-from synth_pipelines.assets.tabular import tabular_dataset
+from synth_pipelines.assets.tabular import build_tabular_dataset
 from synth_pipelines.partitions import dataset_requests, face_buckets, tabular_jobs
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.faces import AttributeClassifierResource, FaceGeneratorResource
@@ -66,6 +66,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         executor_def=dg.in_process_executor,
         description="Package one dataset request (one partition of dataset_package).",
     )
+    tabular_dataset = build_tabular_dataset(settings)
     tabular_job = dg.define_asset_job(
         TABULAR_JOB,
         selection=dg.AssetSelection.assets(tabular_dataset),

@@ -104,6 +104,7 @@ class Settings:
     tabular_dedup_threshold: float = 0.85
     tabular_embedder: str = "minilm"
     tabular_sensor_interval: int = 5
+    tabular_lease_seconds: int = 1800
     llm_base_url: str = ""  # empty: the offline drafter; else any OpenAI-compatible endpoint
     llm_model: str = "gpt-4o-mini"
 
@@ -163,6 +164,7 @@ class Settings:
             tabular_dedup_threshold=_float("SYNTH_TABULAR_DEDUP_THRESHOLD", 0.85, 0.0, 1.0),
             tabular_embedder=_choice("SYNTH_TABULAR_EMBEDDER", "minilm", TABULAR_EMBEDDERS),
             tabular_sensor_interval=_int("SYNTH_TABULAR_SENSOR_INTERVAL", 5, 1, 3600),
+            tabular_lease_seconds=_int("SYNTH_TABULAR_LEASE_SECONDS", 1800, 1, 7 * 86400),
             llm_base_url=os.environ.get("SYNTH_LLM_BASE_URL", "").strip(),
             llm_model=os.environ.get("SYNTH_LLM_MODEL", "gpt-4o-mini"),
         )

@@ -4,6 +4,7 @@ real Dagster instance → Parquet/CSV in the store, progress in the factory DB, 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -17,8 +18,18 @@ from typer.testing import CliRunner
 from synth_pipelines.api.app import create_app
 from synth_pipelines.api.server import running_server
 from synth_pipelines.cli import app as cli
+from synth_pipelines.core.delivery.requests import utcnow
+from synth_pipelines.core.errors import ConflictError
 from synth_pipelines.core.storage.database import FactoryDatabase
-from synth_pipelines.core.tabular.jobs import JobParams, confirm_job, create_job, get_job
+from synth_pipelines.core.storage.models import TabularJob
+from synth_pipelines.core.tabular.jobs import (
+    JobParams,
+    confirm_job,
+    create_job,
+    effective_status,
+    get_job,
+    start_job,
+)
 from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.resources.object_store import ObjectStoreResource
@@ -343,3 +354,22 @@ def test_runner_streams_both_files_into_the_store_or_neither(store) -> None:
     with pytest.raises(InvalidInputError, match="only 2 distinct rows of 3"):
         run_tabular_job(impossible, params(3, 2), store=store, key_prefix="t/bad")
     assert list(store.list_keys("t/bad")) == []
+
+
+def test_a_killed_run_lapses_its_lease_and_the_job_can_be_retried(settings, db, client) -> None:
+    job = create_job(db, "orders", TableSchema.parse(SMALL), "offline")
+    confirm_job(db, job.id, params(10, 10))
+    start_job(db, job.id, "run-that-will-die", lease_seconds=600)
+    # A second run for the same job while the first holds its lease is refused, and a live
+    # job is not retried.
+    with pytest.raises(ConflictError, match="already running"):
+        start_job(db, job.id, "duplicate-run")
+    assert client.post(f"/tabular/jobs/{job.id}/retry").status_code == 409
+    assert effective_status(get_job(db, job.id), utcnow() + timedelta(seconds=601)) == "failed"
+
+    # A killed process renews nothing: its lease runs out (moved into the past to see it now).
+    with db.session() as session:
+        session.get(TabularJob, job.id).lease_until = utcnow() - timedelta(seconds=1)
+    view = client.get(f"/tabular/jobs/{job.id}").json()
+    assert view["status"] == "failed" and "lease lapsed" in view["error"]
+    assert client.post(f"/tabular/jobs/{job.id}/retry").json()["status"] == "confirmed"

@@ -18,6 +18,7 @@ from synth_pipelines.core.tabular.jobs import (
     JobParams,
     confirm_job,
     create_job,
+    effective_status,
     get_job,
     progress,
     require_confirmed,
@@ -91,12 +92,16 @@ def _state(request: Request):
 
 def _view(job: TabularJob, request: Request) -> JobView:
     url = None
-    if job.status == "completed":
+    status = effective_status(job)
+    error = job.error
+    if status == "failed" and job.status == "running":
+        error = "the generation run stopped without finishing (its lease lapsed); retry it"
+    if status == "completed":
         base = _state(request).public_url or str(request.base_url).rstrip("/")
         url = f"{base}/tabular/jobs/{job.id}/download?format=parquet"
     return JobView(
         id=job.id,
-        status=job.status,
+        status=status,
         prompt=job.prompt,
         drafter=job.drafter,
         schema=job.schema_json,
@@ -107,7 +112,7 @@ def _view(job: TabularJob, request: Request) -> JobView:
         completed_at=aware(job.completed_at),
         download_url=url,
         stats=job.stats,
-        error=job.error,
+        error=error,
         **progress(job),
     )
 

@@ -21,6 +21,7 @@ from synth_pipelines.resources.from_settings import llm_configured
 from synth_pipelines.resources.llm import LLMResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.resources.tabular import TextEmbedderResource
+from synth_pipelines.settings import Settings
 
 ASSET = "tabular_dataset"
 # A failed check of these blocks downstream use; the others warn.
@@ -88,108 +89,115 @@ def schema_table(schema: TableSchema) -> dg.TableSchema:
     )
 
 
-@dg.asset(
-    name=ASSET,
-    partitions_def=tabular_jobs,
-    group_name="tabular",
-    kinds={"python", "parquet"},
-    check_specs=CHECK_SPECS,
-    description=(
-        "One confirmed tabular job: rows generated in parallel chunks from its schema, exact "
-        "and semantic dedup with top-up to the requested count, Parquet (zstd) and CSV in the "
-        "object store; checks derived from the schema run on every materialization."
-    ),
-)
-def tabular_dataset(
-    context: dg.AssetExecutionContext,
-    factory_db: FactoryDatabaseResource,
-    object_store: ObjectStoreResource,
-    text_embedder: TextEmbedderResource,
-    llm: LLMResource,
-):
-    job_id = context.partition_key
-    db, store = factory_db.get_db(), object_store.get_store()
-    try:
-        job = start_job(db, job_id, context.run_id)
-    except ConflictError as exc:
-        context.log.warning(str(exc))
-        raise dg.Failure(str(exc)) from None
-    schema, params = job_schema(job), job_params(job)
-    prefix = f"tabular/{job_id}/attempt-{job.attempts}"
-    llm_fill = None
-    if llm_columns(schema) and llm_configured(llm):
-        model = llm.get_llm()
+def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
+    """The tabular_dataset asset, with the job lease from `settings`."""
 
-        def llm_fill(table, columns):
-            return model.fill(schema, table, columns)
-
-    def on_progress(state: RunProgress) -> None:
-        record_progress(
-            db,
-            job_id,
-            completed_chunks=state.completed_chunks,
-            total_chunks=state.total_chunks,
-            rows_generated=state.rows_generated,
-            rows_deduplicated=state.rows_deduplicated,
-            llm_rejects=state.llm_rejects,
-        )
-        context.log.debug(
-            f"chunk {state.completed_chunks}/{state.total_chunks}: {state.rows_kept} rows kept"
-        )
-
-    try:
-        result = run_tabular_job(
-            schema,
-            params,
-            store=store,
-            key_prefix=prefix,
-            embedder=text_embedder.get_embedder(),
-            llm_fill=llm_fill,
-            on_progress=on_progress,
-        )
-        outcomes = schema_checks(schema, result.table)
-    except BaseException as exc:
-        fail_job(db, job_id, f"{exc.__class__.__name__}: {exc}")
-        raise
-    state = result.progress
-    blocked = [o for o in outcomes if not o.passed and o.name in BLOCKING]
-    if blocked:
-        # The table is stored and its checks are shown, but the job is not marked done: a
-        # failed blocking check means the output breaks its own schema.
-        fail_job(db, job_id, "schema checks failed: " + "; ".join(o.description for o in blocked))
-    else:
-        complete_job(
-            db,
-            job_id,
-            outputs=result.outputs,
-            stats={
-                "columns": result.stats,
-                "seconds": round(result.seconds, 3),
-                "bytes": result.bytes,
-            },
-        )
-    yield dg.MaterializeResult(
-        metadata={
-            "rows": result.rows,
-            "dagster/row_count": result.rows,
-            "dagster/column_schema": schema_table(schema),
-            "rows_generated": state.rows_generated,
-            "rows_deduplicated": state.rows_deduplicated,
-            "exact_duplicates": state.exact_duplicates,
-            "semantic_duplicates": state.semantic_duplicates,
-            "llm_rejects": state.llm_rejects,
-            "chunks": state.completed_chunks,
-            "seconds": round(result.seconds, 3),
-            "rows_per_second": round(result.rows_per_second),
-            "parquet": result.outputs["parquet"],
-            "csv": result.outputs["csv"],
-            "parquet_bytes": result.bytes["parquet"],
-            "preview": dg.MetadataValue.md(_markdown(result.preview)),
-            "column_stats": dg.MetadataValue.json(result.stats),
-        }
+    @dg.asset(
+        name=ASSET,
+        partitions_def=tabular_jobs,
+        group_name="tabular",
+        kinds={"python", "parquet"},
+        check_specs=CHECK_SPECS,
+        description=(
+            "One confirmed tabular job: rows generated in parallel chunks from its schema, exact "
+            "and semantic dedup with top-up to the requested count, Parquet (zstd) and CSV in the "
+            "object store; checks derived from the schema run on every materialization."
+        ),
     )
-    for outcome in outcomes:
-        yield check_result(outcome)
+    def tabular_dataset(
+        context: dg.AssetExecutionContext,
+        factory_db: FactoryDatabaseResource,
+        object_store: ObjectStoreResource,
+        text_embedder: TextEmbedderResource,
+        llm: LLMResource,
+    ):
+        job_id = context.partition_key
+        db, store = factory_db.get_db(), object_store.get_store()
+        try:
+            job = start_job(db, job_id, context.run_id, settings.tabular_lease_seconds)
+        except ConflictError as exc:
+            context.log.warning(str(exc))
+            raise dg.Failure(str(exc)) from None
+        schema, params = job_schema(job), job_params(job)
+        prefix = f"tabular/{job_id}/attempt-{job.attempts}"
+        llm_fill = None
+        if llm_columns(schema) and llm_configured(llm):
+            model = llm.get_llm()
+
+            def llm_fill(table, columns):
+                return model.fill(schema, table, columns)
+
+        def on_progress(state: RunProgress) -> None:
+            record_progress(
+                db,
+                job_id,
+                completed_chunks=state.completed_chunks,
+                total_chunks=state.total_chunks,
+                rows_generated=state.rows_generated,
+                rows_deduplicated=state.rows_deduplicated,
+                llm_rejects=state.llm_rejects,
+                lease_seconds=settings.tabular_lease_seconds,
+            )
+            context.log.debug(
+                f"chunk {state.completed_chunks}/{state.total_chunks}: {state.rows_kept} rows kept"
+            )
+
+        try:
+            result = run_tabular_job(
+                schema,
+                params,
+                store=store,
+                key_prefix=prefix,
+                embedder=text_embedder.get_embedder(),
+                llm_fill=llm_fill,
+                on_progress=on_progress,
+            )
+            outcomes = schema_checks(schema, result.table)
+        except BaseException as exc:
+            fail_job(db, job_id, f"{exc.__class__.__name__}: {exc}")
+            raise
+        state = result.progress
+        blocked = [o for o in outcomes if not o.passed and o.name in BLOCKING]
+        if blocked:
+            # The table is stored and its checks are shown, but the job is not marked done: a
+            # failed blocking check means the output breaks its own schema.
+            reasons = "; ".join(outcome.description for outcome in blocked)
+            fail_job(db, job_id, f"schema checks failed: {reasons}")
+        else:
+            complete_job(
+                db,
+                job_id,
+                outputs=result.outputs,
+                stats={
+                    "columns": result.stats,
+                    "seconds": round(result.seconds, 3),
+                    "bytes": result.bytes,
+                },
+            )
+        yield dg.MaterializeResult(
+            metadata={
+                "rows": result.rows,
+                "dagster/row_count": result.rows,
+                "dagster/column_schema": schema_table(schema),
+                "rows_generated": state.rows_generated,
+                "rows_deduplicated": state.rows_deduplicated,
+                "exact_duplicates": state.exact_duplicates,
+                "semantic_duplicates": state.semantic_duplicates,
+                "llm_rejects": state.llm_rejects,
+                "chunks": state.completed_chunks,
+                "seconds": round(result.seconds, 3),
+                "rows_per_second": round(result.rows_per_second),
+                "parquet": result.outputs["parquet"],
+                "csv": result.outputs["csv"],
+                "parquet_bytes": result.bytes["parquet"],
+                "preview": dg.MetadataValue.md(_markdown(result.preview)),
+                "column_stats": dg.MetadataValue.json(result.stats),
+            }
+        )
+        for outcome in outcomes:
+            yield check_result(outcome)
+
+    return tabular_dataset
 
 
 def _markdown(rows: list[dict]) -> str:

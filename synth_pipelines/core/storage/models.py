@@ -145,6 +145,8 @@ class TabularJob(Base):
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # While running: renewed at every chunk; past it, the run is taken for dead (killed).
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     total_chunks: Mapped[int] = mapped_column(Integer, default=0)
     completed_chunks: Mapped[int] = mapped_column(Integer, default=0)
     rows_generated: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -167,14 +167,27 @@ def require_confirmed(job: TabularJob) -> None:
         )
 
 
-def start_job(db: FactoryDatabase, job_id: str, run_id: str) -> TabularJob:
-    """confirmed → running, progress reset; a job already completed is not run again."""
+def effective_status(job: TabularJob, now: datetime | None = None) -> str:
+    """What a client sees: a running job whose lease ran out (its run was killed) is failed,
+    even before anything has written that."""
+    lease = aware(job.lease_until)
+    if job.status == "running" and lease is not None and lease < (now or utcnow()):
+        return "failed"
+    return job.status
+
+
+def start_job(
+    db: FactoryDatabase, job_id: str, run_id: str, lease_seconds: int = 1800
+) -> TabularJob:
+    """confirmed → running, progress reset, under a lease renewed at every chunk; a job already
+    completed, or running under a live lease, is not started again."""
     with db.session(locking=True) as session:
         job = _find(session, job_id)
         require_confirmed(job)
-        if job.status == "completed":
-            raise ConflictError(f"tabular job {job_id} is already completed")
+        if job.status == "completed" or effective_status(job) == "running":
+            raise ConflictError(f"tabular job {job_id} is already {job.status}")
         job.status, job.run_id, job.attempts = "running", run_id, job.attempts + 1
+        job.lease_until = utcnow() + timedelta(seconds=lease_seconds)
         job.completed_chunks = job.rows_generated = job.rows_deduplicated = job.llm_rejects = 0
         job.error, job.started_at, job.completed_at = None, utcnow(), None
         return job
@@ -189,9 +202,11 @@ def record_progress(
     rows_generated: int,
     rows_deduplicated: int,
     llm_rejects: int = 0,
+    lease_seconds: int = 1800,
 ) -> None:
     with db.session() as session:
         job = _find(session, job_id)
+        job.lease_until = utcnow() + timedelta(seconds=lease_seconds)
         job.completed_chunks, job.total_chunks = completed_chunks, total_chunks
         job.rows_generated, job.rows_deduplicated = rows_generated, rows_deduplicated
         job.llm_rejects = llm_rejects
@@ -203,6 +218,7 @@ def complete_job(
     with db.session() as session:
         job = _find(session, job_id)
         job.status, job.outputs, job.stats = "completed", outputs, stats
+        job.lease_until = None
         job.completed_chunks = job.total_chunks
         job.completed_at = utcnow()
         return job
@@ -212,18 +228,20 @@ def fail_job(db: FactoryDatabase, job_id: str, error: str) -> None:
     with db.session() as session:
         job = _find(session, job_id)
         job.status, job.error, job.outputs = "failed", error, None
+        job.lease_until = None
         job.completed_at = utcnow()
 
 
 def retry_job(db: FactoryDatabase, job_id: str) -> TabularJob:
-    """failed → confirmed: the sensor runs it again."""
+    """failed (or running under a lapsed lease) → confirmed: the sensor runs it again."""
     with db.session(locking=True) as session:
         job = _find(session, job_id)
-        if job.status != "failed":
+        status = effective_status(job)
+        if status != "failed":
             raise ConflictError(
-                f"tabular job {job_id} is {job.status}; only failed jobs can be retried"
+                f"tabular job {job_id} is {status}; only failed jobs can be retried"
             )
-        job.status, job.error = "confirmed", None
+        job.status, job.error, job.lease_until = "confirmed", None, None
         return job
 
 
@@ -242,11 +260,12 @@ def jobs_in(db: FactoryDatabase, statuses: tuple[str, ...]) -> list[TabularJob]:
 def progress(job: TabularJob, now: datetime | None = None) -> dict[str, Any]:
     """What a client sees of a job's progress, with an estimated completion while running."""
     total = job.total_chunks or 0
+    status = effective_status(job, now)
     done = min(job.completed_chunks or 0, total) if total else 0
-    percentage = 100.0 if job.status == "completed" else (100.0 * done / total if total else 0.0)
+    percentage = 100.0 if status == "completed" else (100.0 * done / total if total else 0.0)
     eta = None
     started, now = aware(job.started_at), now or utcnow()
-    if job.status == "running" and started and 0 < done < total:
+    if status == "running" and started and 0 < done < total:
         elapsed = (now - started).total_seconds()
         eta = now + timedelta(seconds=elapsed * (total - done) / done)
     return {

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("params", sa.JSON(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("run_id", sa.String(64), nullable=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("total_chunks", sa.Integer(), nullable=False),
         sa.Column("completed_chunks", sa.Integer(), nullable=False),
         sa.Column("rows_generated", sa.BigInteger(), nullable=False),
