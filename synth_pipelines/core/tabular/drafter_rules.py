@@ -1,0 +1,366 @@
+"""The offline drafter's rule table: a snake_case column name → a column spec.
+
+`_rule` reads a column's type, semantic type and bounds off the words of its name ("amount" →
+positive float with 2 decimals, "created_at" → datetime, "status" → a category that depends on
+the table); unknown names fall back to a string of words. `_apply_hints` lays what the prompt
+said about a column (categories, a range, optional, unique) over the rule's spec, and `_finish`
+sets what depends on the other columns (primary-key uniqueness, e-mail from a name column,
+foreign-key id ranges). The vocabulary the rules use is in `drafter_words`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from synth_pipelines.core.tabular.drafter_words import (
+    _BOOLEAN_WORDS,
+    _COUNTS,
+    _DURATION,
+    _MONEY,
+    _NAMED_CATEGORIES,
+    _STATUS_BY_CONTEXT,
+    _TEXT_PARAGRAPH,
+    _TEXT_SENTENCE,
+    _TYPE_BY_CONTEXT,
+    _US_STATES,
+)
+
+Spec = dict[str, Any]
+
+
+def _category(*values: str, weights: list[float] | None = None) -> Spec:
+    spec: Spec = {"type": "category", "categories": list(values)}
+    if weights is not None:
+        spec["weights"] = weights
+    return spec
+
+
+def _money(high: float = 10_000.0) -> Spec:
+    return {
+        "type": "float",
+        "min": 0.01,
+        "max": high,
+        "distribution": "lognormal",
+        "decimals": 2,
+    }
+
+
+def _text(kind: str) -> Spec:
+    return {"type": "string", "semantic_type": kind}
+
+
+def _recent(days: int = 730) -> tuple[date, date]:
+    today = date.today()
+    return today - timedelta(days=days), today
+
+
+def _datetime_spec() -> Spec:
+    low, high = _recent()
+    return {
+        "type": "datetime",
+        "min": datetime.combine(low, time.min).isoformat(),
+        "max": datetime.combine(high, time.max).replace(microsecond=0).isoformat(),
+    }
+
+
+def _date_spec(low: date | None = None, high: date | None = None) -> Spec:
+    recent_low, recent_high = _recent()
+    return {
+        "type": "date",
+        "min": (low or recent_low).isoformat(),
+        "max": (high or recent_high).isoformat(),
+    }
+
+
+def _birth_date() -> Spec:
+    today = date.today()
+    return _date_spec(today.replace(year=today.year - 90), today.replace(year=today.year - 18))
+
+
+def _rule(name: str, words: list[str], table: str) -> Spec:
+    """The column spec for a snake_case name (without `name`)."""
+    last = words[-1]
+    first = words[0]
+    has = set(words).__contains__
+
+    # identifiers
+    if has("uuid") or has("guid"):
+        return {"type": "uuid", "semantic_type": "id"}
+    if name in ("id", "pk", "key") or last == "id" or name.endswith("_id") or last in ("ids",):
+        return {"type": "integer", "semantic_type": "id"}
+    if last in ("number", "no", "num", "code", "ref", "reference") and any(
+        has(w) for w in ("account", "order", "invoice", "transaction", "reference", "serial")
+    ):
+        if has("account") and has("iban"):
+            return _text("iban")
+        return {"type": "integer", "semantic_type": "id"}
+    if has("iban"):
+        return _text("iban")
+    if last in ("sku", "isbn", "barcode", "ean", "upc"):
+        return {"type": "integer", "semantic_type": "id"}
+
+    # time
+    if has("birthday") or has("dob") or has("birthdate") or (has("birth") and not has("place")):
+        return _birth_date()
+    if any(has(w) for w in _DURATION) or name in ("response_time", "processing_time", "wait_time"):
+        return {
+            "type": "float",
+            "min": 0.0,
+            "max": 10_000.0,
+            "distribution": "lognormal",
+            "decimals": 2,
+        }
+    if (
+        has("timestamp")
+        or has("datetime")
+        or has("ts")
+        or has("time")
+        or (last == "at" and len(words) > 1)
+        or name in ("created", "updated", "modified")
+    ):
+        return _datetime_spec()
+    if has("date") or has("day") or (last == "on" and len(words) > 1):
+        return _date_spec()
+    if has("year"):
+        today = date.today()
+        return {"type": "integer", "min": today.year - 30, "max": today.year}
+    if has("month"):
+        return {"type": "integer", "min": 1, "max": 12}
+
+    # people, contact, places
+    if has("email") or has("mail"):
+        return _text("email")
+    if has("phone") or has("mobile") or has("telephone") or has("cell") or has("fax"):
+        return _text("phone")
+    if (
+        has("username")
+        or has("login")
+        or has("handle")
+        or has("nickname")
+        or name
+        in (
+            "user_name",
+            "screen_name",
+        )
+    ):
+        return _text("username")
+    if has("ip") or has("ipv4"):
+        return _text("ipv4")
+    if has("url") or has("website") or has("homepage") or has("link") or has("uri"):
+        return _text("url")
+    if has("domain") or has("hostname"):
+        return _text("domain")
+    if name in ("first_name", "firstname", "given_name", "forename", "first"):
+        return _text("first_name")
+    if name in ("last_name", "lastname", "surname", "family_name", "last"):
+        return _text("last_name")
+    if (
+        has("company")
+        or has("employer")
+        or has("organization")
+        or has("organisation")
+        or has("business")
+        or has("vendor")
+        or has("merchant")
+        or has("supplier")
+        or has("brand")
+        or has("manufacturer")
+        or has("bank")
+    ) and not (has("type") or has("category") or has("size")):
+        return _text("company")
+    if has("country") and (has("code") or has("iso")):
+        return _text("country_code")
+    if has("country") or has("nationality") or has("nation"):
+        return _text("country")
+    if has("city") or has("town"):
+        return _text("city")
+    if has("zip") or has("zipcode") or has("postcode") or has("postal"):
+        return _text("postcode")
+    if has("address") or has("street"):
+        return _text("street_address")
+    if has("latitude") or name == "lat":
+        return {"type": "float", "min": -90.0, "max": 90.0, "decimals": 6}
+    if has("longitude") or name in ("lon", "lng", "long"):
+        return {"type": "float", "min": -180.0, "max": 180.0, "decimals": 6}
+    if has("job") or has("occupation") or has("profession") or name in ("title", "position"):
+        return _text("job")
+    if has("currency"):
+        return _text("currency_code")
+
+    # booleans
+    if first in ("is", "has", "can", "should", "was", "did", "does", "opted") and len(words) > 1:
+        return {"type": "boolean"}
+    if last == "flag" or name in _BOOLEAN_WORDS:
+        return {"type": "boolean"}
+
+    # numbers
+    if has("age"):
+        return {"type": "integer", "min": 18, "max": 90}
+    if has("credit") and has("score"):
+        return {
+            "type": "integer",
+            "min": 300,
+            "max": 850,
+            "distribution": "normal",
+            "mean": 680.0,
+            "std": 80.0,
+        }
+    if has("rating") or has("stars"):
+        return {"type": "integer", "min": 1, "max": 5}
+    if has("score"):
+        return {"type": "integer", "min": 0, "max": 100}
+    if has("ratio") or has("probability"):
+        return {"type": "float", "min": 0.0, "max": 1.0, "decimals": 4}
+    if (
+        has("percent")
+        or has("battery")
+        or has("humidity")
+        or has("percentage")
+        or has("pct")
+        or has("rate")
+        or has("share")
+    ):
+        return {"type": "float", "min": 0.0, "max": 100.0, "decimals": 2}
+    if first in ("num", "number", "total", "n", "count") and any(w in _COUNTS for w in words[1:]):
+        return {"type": "integer", "min": 0, "max": 1_000}
+    if any(has(w) for w in _MONEY):
+        high = {"salary": 250_000.0, "income": 250_000.0, "balance": 100_000.0}
+        return _money(next((high[w] for w in words if w in high), 10_000.0))
+    if has("height"):
+        return {
+            "type": "float",
+            "min": 140.0,
+            "max": 210.0,
+            "distribution": "normal",
+            "mean": 170.0,
+            "std": 10.0,
+            "decimals": 1,
+        }
+    if has("weight"):
+        return {
+            "type": "float",
+            "min": 40.0,
+            "max": 150.0,
+            "distribution": "normal",
+            "mean": 75.0,
+            "std": 15.0,
+            "decimals": 1,
+        }
+    if has("temperature") or has("temp"):
+        return {"type": "float", "min": -20.0, "max": 45.0, "decimals": 1}
+    if has("distance") or has("mileage") or has("area") or has("size_sqft") or has("sqft"):
+        return {
+            "type": "float",
+            "min": 0.0,
+            "max": 10_000.0,
+            "distribution": "lognormal",
+            "decimals": 1,
+        }
+    if any(has(w) for w in _COUNTS) or first in ("num", "number", "total", "n"):
+        if has("quantity") or has("qty") or has("units"):
+            return {"type": "integer", "min": 1, "max": 20}
+        return {"type": "integer", "min": 0, "max": 1_000}
+
+    # categories
+    if name == "state":
+        return _category(*_US_STATES)
+    for word in reversed(words):
+        if word in _NAMED_CATEGORIES and word != "state":
+            return _category(*_NAMED_CATEGORIES[word])
+    if has("status") or (has("state") and len(words) > 1):
+        for word in words:
+            if word in _STATUS_BY_CONTEXT:
+                return _category(*_STATUS_BY_CONTEXT[word])
+        context = next((w for w in table.split("_") if w.rstrip("s") in _STATUS_BY_CONTEXT), "")
+        if context:
+            return _category(*_STATUS_BY_CONTEXT[context.rstrip("s")])
+        return _category("active", "inactive", "pending")
+    if has("type") or has("kind") or has("method"):
+        for word in words:
+            if word in _TYPE_BY_CONTEXT:
+                return _category(*_TYPE_BY_CONTEXT[word])
+        if has("method"):
+            return _category(*_NAMED_CATEGORIES["method"])
+        context = next((w for w in table.split("_") if w.rstrip("s") in _TYPE_BY_CONTEXT), "")
+        if context:
+            return _category(*_TYPE_BY_CONTEXT[context.rstrip("s")])
+        return _category("standard", "premium", "basic")
+
+    # names (after company/username/file names etc.)
+    if (
+        has("name")
+        or has("customer")
+        or has("employee")
+        or has("person")
+        or has("owner")
+        or has("author")
+        or has("patient")
+        or has("contact")
+        or has("manager")
+    ):
+        if any(has(w) for w in ("product", "item", "file", "project", "team", "store", "app")):
+            return _text("word")
+        return _text("full_name")
+
+    # free text
+    if any(has(w) for w in _TEXT_PARAGRAPH):
+        return _text("paragraph")
+    if any(has(w) for w in _TEXT_SENTENCE) or has("title"):
+        return _text("sentence")
+    return _text("word")
+
+
+def _apply_hints(spec: Spec, hints: dict[str, Any]) -> Spec:
+    spec = dict(spec)
+    if "categories" in hints:
+        spec = {"type": "category", "categories": list(dict.fromkeys(hints["categories"]))}
+    if "range" in hints and spec["type"] in ("integer", "float"):
+        low, high = sorted(hints["range"])
+        if spec["type"] == "integer":
+            low, high = int(low), int(high)
+        spec["min"], spec["max"] = low, high
+        if spec.get("mean") is not None and not low <= spec["mean"] <= high:
+            spec.pop("mean", None)
+            spec.pop("std", None)
+            spec.pop("distribution", None)
+    if "nullable" in hints:
+        spec["nullable"] = hints["nullable"]
+    if hints.get("unique"):
+        spec["unique"] = True
+    if hints.get("description"):
+        spec["description"] = hints["description"][:200]
+    return spec
+
+
+def _singular(word: str) -> str:
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith("ses"):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
+def _finish(columns: list[Spec], table: str, rows: int) -> list[Spec]:
+    """What depends on the other columns: primary key uniqueness, email from a name column,
+    foreign-key id ranges."""
+    names = [column["name"] for column in columns]
+    entity = _singular(table.split("_")[-1]) if table != "table" else ""
+    name_column = next(
+        (c["name"] for c in columns if c.get("semantic_type") == "full_name"),
+        next((c["name"] for c in columns if c.get("semantic_type") == "first_name"), None),
+    )
+    for column in columns:
+        semantic = column.get("semantic_type")
+        if semantic == "id" and column["type"] == "integer":
+            if column["name"] in ("id", f"{entity}_id"):
+                column["unique"] = True
+                column.setdefault("min", 1)
+            else:
+                column.setdefault("min", 1)
+                column.setdefault("max", max(10, rows // 10))
+        elif semantic == "id" and column["type"] == "uuid" and column["name"] == names[0]:
+            column["unique"] = True
+        if semantic == "email" and name_column and name_column != column["name"]:
+            column["depends_on"] = name_column
+    return columns
