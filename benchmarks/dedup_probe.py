@@ -14,8 +14,8 @@ import pyarrow as pa
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from synth_pipelines.core.tabular.dedup import (
-    ExactDeduplicator,
+from synth_pipelines.core.tabular.dedup import ExactDeduplicator
+from synth_pipelines.core.tabular.semantic_dedup import (
     HashingEmbedder,
     MiniLMEmbedder,
     SemanticDeduplicator,

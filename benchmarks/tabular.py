@@ -118,9 +118,9 @@ def semantic(sentences: int) -> dict:
     import numpy as np
     import pyarrow as pa
 
-    from synth_pipelines.core.tabular.dedup import MiniLMEmbedder, SemanticDeduplicator
     from synth_pipelines.core.tabular.generator import generate_chunk
     from synth_pipelines.core.tabular.schema import TableSchema
+    from synth_pipelines.core.tabular.semantic_dedup import MiniLMEmbedder, SemanticDeduplicator
 
     schema = TableSchema.parse(
         {"columns": [{"name": "note", "type": "string", "semantic_type": "sentence"}]}

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from synth_pipelines.core.tabular.dedup import (
-    ExactDeduplicator,
+from synth_pipelines.core.tabular.dedup import ExactDeduplicator
+from synth_pipelines.core.tabular.semantic_dedup import (
     HashingEmbedder,
     MiniLMEmbedder,
     SemanticDeduplicator,

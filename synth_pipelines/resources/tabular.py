@@ -7,7 +7,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from synth_pipelines.core.tabular.dedup import Embedder
+from synth_pipelines.core.tabular.semantic_dedup import Embedder
 
 
 class TextEmbedderResource(dg.ConfigurableResource):
@@ -23,7 +23,7 @@ class TextEmbedderResource(dg.ConfigurableResource):
         if self.backend == "off":
             return None
         if self._embedder is None:
-            from synth_pipelines.core.tabular import dedup
+            from synth_pipelines.core.tabular import semantic_dedup as dedup
 
             if self.backend == "hashing":
                 self._embedder = dedup.HashingEmbedder()

@@ -17,10 +17,11 @@ import pyarrow.parquet as pq
 
 from synth_pipelines.core.errors import InvalidInputError
 from synth_pipelines.core.storage.object_store import ObjectStore
-from synth_pipelines.core.tabular.dedup import Embedder, ExactDeduplicator, SemanticDeduplicator
+from synth_pipelines.core.tabular.dedup import ExactDeduplicator
 from synth_pipelines.core.tabular.generator import generate_chunk, generate_table
 from synth_pipelines.core.tabular.jobs import JobParams
 from synth_pipelines.core.tabular.schema import TableSchema
+from synth_pipelines.core.tabular.semantic_dedup import Embedder, SemanticDeduplicator
 
 ROW_GROUP_ROWS = 128 * 1024  # ~1-10 MB groups: large enough to scan fast, small enough to skip
 FREE_TEXT = ("sentence", "paragraph")
