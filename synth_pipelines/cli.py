@@ -351,28 +351,18 @@ def _tabular_client(api: str):
 
 def schema_table(job: dict) -> Table:
     """A drafted schema as a table: one row per column."""
-    schema = job["schema"]
-    table = Table(title=f"{schema.get('name', 'table')}: {schema.get('rows') or '?'} rows")
+    from synth_pipelines.core.tabular.schema import TableSchema
+
+    schema = TableSchema.model_validate(job["schema"])
+    table = Table(title=f"{schema.name}: {schema.rows or '?'} rows")
     for header in ("column", "type", "semantic", "constraints"):
         table.add_column(header)
-    for column in schema["columns"]:
-        constraints = []
-        if column.get("unique"):
-            constraints.append("unique")
-        if column.get("nullable"):
-            constraints.append(f"nullable {column['nullable']:.0%}")
-        if column.get("min") is not None or column.get("max") is not None:
-            constraints.append(f"[{column.get('min', '')}, {column.get('max', '')}]")
-        if column.get("distribution"):
-            constraints.append(column["distribution"])
-        if column.get("categories"):
-            constraints.append("{" + ", ".join(column["categories"]) + "}")
-        if column.get("pattern"):
-            constraints.append(f"/{column['pattern']}/")
-        if column.get("depends_on"):
-            constraints.append(f"from {column['depends_on']}")
+    for column in schema.columns:
         table.add_row(
-            column["name"], column["type"], column.get("semantic_type") or "", " ".join(constraints)
+            column.name,
+            column.type,
+            column.semantic_type or "",
+            " ".join(column.constraint_labels()),
         )
     return table
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
+from synth_pipelines.api.common import api_state, public_base, serve_object
 from synth_pipelines.api.schemas import DatasetRequestBody, DatasetStatus, ErrorBody
 from synth_pipelines.core.delivery.requests import (
     DatasetSpec,
@@ -21,7 +22,6 @@ from synth_pipelines.core.delivery.requests import (
 )
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import DatasetRequest
-from synth_pipelines.core.storage.object_store import LocalObjectStore
 
 router = APIRouter(tags=["datasets"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -36,10 +36,6 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     307: {"description": "Redirect to a presigned URL of the archive (S3 object store)"},
 }
-
-
-def _state(request: Request):
-    return request.app.state.synth
 
 
 def _status(row: DatasetRequest, download_url: str | None = None) -> DatasetStatus:
@@ -73,10 +69,6 @@ def _status(row: DatasetRequest, download_url: str | None = None) -> DatasetStat
     )
 
 
-def _public_base(request: Request) -> str:
-    return _state(request).public_url or str(request.base_url).rstrip("/")
-
-
 def issue_download_code(db: FactoryDatabase, spec: DatasetSpec) -> tuple[DatasetRequest, str]:
     """A new pending request and its download code in clear; only the code's hash is stored."""
     code, code_hash = new_download_code()
@@ -90,10 +82,10 @@ def issue_download_code(db: FactoryDatabase, spec: DatasetSpec) -> tuple[Dataset
 )  # fmt: skip
 def request_dataset(body: DatasetRequestBody, request: Request) -> DatasetStatus:
     """Ask for faces per bucket. The answer's `download_url` is shown only here: keep it."""
-    state = _state(request)
+    state = api_state(request)
     spec = DatasetSpec.parse(body.model_dump(), state.settings.max_dataset_size)
     row, code = issue_download_code(state.db, spec)
-    return _status(row, f"{_public_base(request)}/datasets/{row.id}/download/{code}")
+    return _status(row, f"{public_base(request)}/datasets/{row.id}/download/{code}")
 
 
 @router.get("/datasets/{request_id}", response_model=DatasetStatus, responses=ERRORS)
@@ -102,7 +94,7 @@ def request_dataset(body: DatasetRequestBody, request: Request) -> DatasetStatus
     include_in_schema=False,
 )  # fmt: skip
 def dataset_status(request_id: str, request: Request) -> DatasetStatus:
-    return _status(get_request(_state(request).db, request_id))
+    return _status(get_request(api_state(request).db, request_id))
 
 
 @router.post(
@@ -111,7 +103,7 @@ def dataset_status(request_id: str, request: Request) -> DatasetStatus:
 )  # fmt: skip
 def retry_dataset(request_id: str, request: Request) -> DatasetStatus:
     """Queue a failed request again (its download link stays the same)."""
-    return _status(retry_request(_state(request).db, request_id))
+    return _status(retry_request(api_state(request).db, request_id))
 
 
 @router.get(
@@ -127,27 +119,15 @@ def retry_dataset(request_id: str, request: Request) -> DatasetStatus:
 )
 def download_dataset(request_id: str, code: str, request: Request):
     """The archive: streamed from a local store, or a redirect to a presigned S3 URL."""
-    state = _state(request)
+    state = api_state(request)
     row = authorize_download(state.db, request_id, code)
-    if not isinstance(state.store, LocalObjectStore):
-        # The presigned URL must not outlive the link that handed it out.
-        remaining = int((aware(row.expires_at) - utcnow()).total_seconds())
-        url = state.store.url(row.archive_key, expires_in=max(1, min(remaining, 3600)))
-        return RedirectResponse(url, status_code=307)
     media, suffix = MEDIA[row.spec["format"]]
-    filename = f"synth-faces-{request_id}.{suffix}"
-    size = state.store.size(row.archive_key)  # before streaming: a missing archive is a 503
-
-    def chunks():
-        with state.store.open_reader(row.archive_key) as reader:
-            while chunk := reader.read(1 << 20):
-                yield chunk
-
-    return StreamingResponse(
-        chunks(),
+    # A presigned URL must not outlive the link that handed it out.
+    remaining = int((aware(row.expires_at) - utcnow()).total_seconds())
+    return serve_object(
+        state.store,
+        row.archive_key,
         media_type=media,
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Content-Length": str(size),
-        },
+        filename=f"synth-faces-{request_id}.{suffix}",
+        expires_in=max(1, min(remaining, 3600)),
     )

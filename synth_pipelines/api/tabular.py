@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from synth_pipelines.api.common import api_state, public_base, serve_object
 from synth_pipelines.api.schemas import ErrorBody
 from synth_pipelines.core.delivery.requests import aware
 from synth_pipelines.core.errors import ConflictError, FieldError
 from synth_pipelines.core.storage.models import TabularJob
-from synth_pipelines.core.storage.object_store import LocalObjectStore
 from synth_pipelines.core.tabular.jobs import (
     JobParams,
     confirm_job,
@@ -86,10 +86,6 @@ class JobView(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-def _state(request: Request):
-    return request.app.state.synth
-
-
 def _view(job: TabularJob, request: Request) -> JobView:
     url = None
     status = effective_status(job)
@@ -97,8 +93,7 @@ def _view(job: TabularJob, request: Request) -> JobView:
     if status == "failed" and job.status == "running":
         error = "the generation run stopped without finishing (its lease lapsed); retry it"
     if status == "completed":
-        base = _state(request).public_url or str(request.base_url).rstrip("/")
-        url = f"{base}/tabular/jobs/{job.id}/download?format=parquet"
+        url = f"{public_base(request)}/tabular/jobs/{job.id}/download?format=parquet"
     return JobView(
         id=job.id,
         status=status,
@@ -124,14 +119,14 @@ def draft_job(body: DraftBody, request: Request) -> JobView:
     prompt = body.prompt.strip()
     if not prompt:
         raise FieldError("prompt", "prompt is empty: describe the table and name its columns")
-    state = _state(request)
+    state = api_state(request)
     schema, drafter = state.draft(prompt)
     return _view(create_job(state.db, prompt, schema, drafter), request)
 
 
 @router.get("/jobs/{job_id}", response_model=JobView, responses=ERRORS)
 def job_status(job_id: str, request: Request) -> JobView:
-    return _view(get_job(_state(request).db, job_id), request)
+    return _view(get_job(api_state(request).db, job_id), request)
 
 
 @router.put(
@@ -140,13 +135,13 @@ def job_status(job_id: str, request: Request) -> JobView:
 def edit_schema(job_id: str, request: Request, body: Any = Body(...)) -> JobView:
     """Replace a draft's schema; 422 names the column at fault, 409 once confirmed."""
     schema = TableSchema.parse(body)
-    return _view(update_schema(_state(request).db, job_id, schema), request)
+    return _view(update_schema(api_state(request).db, job_id, schema), request)
 
 
 @router.post("/jobs/{job_id}/confirm", response_model=JobView, responses=ERRORS)
 def confirm(job_id: str, request: Request, body: ConfirmBody | None = None) -> JobView:
     """Confirm the schema and the run parameters: the job sensor starts generation."""
-    state = _state(request)
+    state = api_state(request)
     job = get_job(state.db, job_id)
     settings = state.settings
     params = JobParams.parse(
@@ -164,7 +159,7 @@ def confirm(job_id: str, request: Request, body: ConfirmBody | None = None) -> J
 def generate(job_id: str, request: Request) -> JobView:
     """Ask for generation: 409 for a draft (confirm it first); a confirmed job is already queued
     for the job sensor, so this only reports where it stands."""
-    job = get_job(_state(request).db, job_id)
+    job = get_job(api_state(request).db, job_id)
     require_confirmed(job)
     return _view(job, request)
 
@@ -172,7 +167,7 @@ def generate(job_id: str, request: Request) -> JobView:
 @router.post("/jobs/{job_id}/retry", response_model=JobView, responses=ERRORS)
 def retry(job_id: str, request: Request) -> JobView:
     """Queue a failed job again."""
-    return _view(retry_job(_state(request).db, job_id), request)
+    return _view(retry_job(api_state(request).db, job_id), request)
 
 
 @router.get(
@@ -186,26 +181,15 @@ def retry(job_id: str, request: Request) -> JobView:
 )
 def download(job_id: str, request: Request, format: Literal["parquet", "csv"] = Query("parquet")):
     """The generated table as Parquet (zstd) or CSV."""
-    state = _state(request)
+    state = api_state(request)
     job = get_job(state.db, job_id)
     require_confirmed(job)
     if job.status != "completed" or not job.outputs:
         raise ConflictError(f"tabular job {job_id} is {job.status}, not completed yet")
-    key = job.outputs[format]
-    if not isinstance(state.store, LocalObjectStore):
-        return RedirectResponse(state.store.url(key, expires_in=3600), status_code=307)
-    size = state.store.size(key)
-
-    def chunks():
-        with state.store.open_reader(key) as reader:
-            while block := reader.read(1024 * 1024):
-                yield block
-
-    return StreamingResponse(
-        chunks(),
+    return serve_object(
+        state.store,
+        job.outputs[format],
         media_type=MEDIA[format],
-        headers={
-            "Content-Disposition": f'attachment; filename="{job_id}.{format}"',
-            "Content-Length": str(size),
-        },
+        filename=f"{job_id}.{format}",
+        expires_in=3600,
     )

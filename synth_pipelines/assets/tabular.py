@@ -13,7 +13,7 @@ from synth_pipelines.core.tabular.jobs import (
     record_progress,
     start_job,
 )
-from synth_pipelines.core.tabular.runner import RunProgress, llm_columns, run_tabular_job
+from synth_pipelines.core.tabular.runner import RunProgress, run_tabular_job
 from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.partitions import tabular_jobs
 from synth_pipelines.resources.database import FactoryDatabaseResource
@@ -67,18 +67,8 @@ def schema_table(schema: TableSchema) -> dg.TableSchema:
                 name=column.name,
                 type=column.type,
                 description=" ".join(
-                    part
-                    for part in (
-                        column.semantic_type and f"semantic: {column.semantic_type}",
-                        column.unique and "unique",
-                        column.nullable and f"nullable {column.nullable:.0%}",
-                        (column.min is not None or column.max is not None)
-                        and f"range [{column.min}, {column.max}]",
-                        column.categories and f"categories {column.categories}",
-                        column.pattern and f"pattern {column.pattern}",
-                        column.source == "llm" and "LLM-filled",
-                    )
-                    if part
+                    ([f"semantic: {column.semantic_type}"] if column.semantic_type else [])
+                    + column.constraint_labels()
                 ),
                 constraints=dg.TableColumnConstraints(
                     nullable=column.nullable > 0, unique=column.unique
@@ -121,7 +111,7 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
         schema, params = job_schema(job), job_params(job)
         prefix = f"tabular/{job_id}/attempt-{job.attempts}"
         llm_fill = None
-        if llm_columns(schema) and llm_configured(llm):
+        if schema.llm_columns and llm_configured(llm):
             model = llm.get_llm()
 
             def llm_fill(table, columns):

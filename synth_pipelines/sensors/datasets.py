@@ -1,7 +1,6 @@
 """React to dataset requests: package new ones, retry backordered ones when stock allows,
 and expire old archives on a schedule."""
 
-import json
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -10,6 +9,11 @@ from synth_pipelines.core.delivery.requests import requests_in
 from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.partitions import dataset_requests
 from synth_pipelines.resources.database import FactoryDatabaseResource
+from synth_pipelines.sensors.dynamic import (
+    attempt_run_request,
+    partitioned_runs,
+    requested_attempts,
+)
 from synth_pipelines.sensors.in_process import tick_and_run_in_process
 from synth_pipelines.settings import Settings
 
@@ -42,13 +46,12 @@ def build_dataset_request_sensor(
         db = factory_db.get_db()
         # The cursor maps each request still waiting to the attempt number already requested,
         # so a request is picked once per attempt, across ticks and daemon restarts.
-        requested: dict[str, int] = json.loads(context.cursor or "{}")
+        requested: dict[str, int] = requested_attempts(context)
         waiting: dict[str, int] = {}
-        run_requests, new_partitions = [], []
+        run_requests: list[dg.RunRequest] = []
         for request in requests_in(db, ("pending",)):
             waiting[request.id] = request.attempts
             if requested.get(request.id) != request.attempts:
-                new_partitions.append(request.id)
                 run_requests.append(_run_request(request.id, request.attempts, "new"))
         free = inventory_levels(db)
         for request in requests_in(db, ("backordered",)):  # oldest first: first come, first served
@@ -60,26 +63,14 @@ def build_dataset_request_sensor(
                     free[key] -= count  # later requests must not count on the same faces
             if covered and requested.get(request.id) != request.attempts:
                 run_requests.append(_run_request(request.id, request.attempts, "restocked"))
-        cursor = json.dumps(waiting, sort_keys=True)
-        if not run_requests:
-            return dg.SensorResult(skip_reason=f"{len(waiting)} request(s) waiting", cursor=cursor)
-        known = set(context.instance.get_dynamic_partitions(dataset_requests.name))
-        return dg.SensorResult(
-            run_requests=run_requests,
-            dynamic_partitions_requests=[
-                dataset_requests.build_add_request([k for k in new_partitions if k not in known])
-            ],
-            cursor=cursor,
-        )
+        return partitioned_runs(context, dataset_requests, run_requests, waiting, "request")
 
     return dataset_request_sensor
 
 
 def _run_request(request_id: str, attempt: int, why: str) -> dg.RunRequest:
-    return dg.RunRequest(
-        run_key=f"{request_id}:{attempt}",
-        partition_key=request_id,
-        tags={"synth/trigger": "dataset_request_sensor", "synth/why": why},
+    return attempt_run_request(
+        request_id, attempt, {"synth/trigger": "dataset_request_sensor", "synth/why": why}
     )
 
 

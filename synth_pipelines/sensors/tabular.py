@@ -1,6 +1,5 @@
 """React to confirmed tabular jobs: one tabular_jobs partition and one tabular_dataset run each."""
 
-import json
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -8,6 +7,11 @@ import dagster as dg
 from synth_pipelines.core.tabular.jobs import jobs_in
 from synth_pipelines.partitions import tabular_jobs
 from synth_pipelines.resources.database import FactoryDatabaseResource
+from synth_pipelines.sensors.dynamic import (
+    attempt_run_request,
+    partitioned_runs,
+    requested_attempts,
+)
 from synth_pipelines.sensors.in_process import tick_and_run_in_process
 from synth_pipelines.settings import Settings
 
@@ -37,29 +41,18 @@ def build_tabular_job_sensor(
     ) -> dg.SensorResult:
         # The cursor maps each confirmed job to the attempt already requested: one run per
         # attempt, across ticks and daemon restarts; run keys `<id>:<attempt>` dedupe too.
-        requested: dict[str, int] = json.loads(context.cursor or "{}")
+        requested: dict[str, int] = requested_attempts(context)
         waiting: dict[str, int] = {}
         run_requests = []
         for job_row in jobs_in(factory_db.get_db(), ("confirmed",)):
             waiting[job_row.id] = job_row.attempts
             if requested.get(job_row.id) != job_row.attempts:
                 run_requests.append(
-                    dg.RunRequest(
-                        run_key=f"{job_row.id}:{job_row.attempts}",
-                        partition_key=job_row.id,
-                        tags={"synth/trigger": "tabular_job_sensor"},
+                    attempt_run_request(
+                        job_row.id, job_row.attempts, {"synth/trigger": "tabular_job_sensor"}
                     )
                 )
-        cursor = json.dumps(waiting, sort_keys=True)
-        if not run_requests:
-            return dg.SensorResult(skip_reason=f"{len(waiting)} job(s) waiting", cursor=cursor)
-        known = set(context.instance.get_dynamic_partitions(tabular_jobs.name))
-        new = [run.partition_key for run in run_requests if run.partition_key not in known]
-        return dg.SensorResult(
-            run_requests=run_requests,
-            dynamic_partitions_requests=[tabular_jobs.build_add_request(new)] if new else [],
-            cursor=cursor,
-        )
+        return partitioned_runs(context, tabular_jobs, run_requests, waiting, "job")
 
     return tabular_job_sensor
 

@@ -38,6 +38,28 @@ class ApiClient:
             raise SynthError(f"{method} {path} → {response.status_code}: {detail}")
         return response.json()
 
+    @staticmethod
+    def _poll(
+        status: Callable[[], dict[str, Any]],
+        finished: Callable[[dict[str, Any]], bool],
+        late: Callable[[dict[str, Any]], str],
+        timeout: float,
+        poll: float,
+        on_update: Callable[[dict[str, Any]], None] | None,
+    ) -> dict[str, Any]:
+        """Call `status` every `poll` s until `finished` (which raises for a dead end) says so;
+        past `timeout`, SynthError with `late`'s message."""
+        deadline = time.monotonic() + timeout
+        while True:
+            current = status()
+            if on_update is not None:
+                on_update(current)
+            if finished(current):
+                return current
+            if time.monotonic() > deadline:
+                raise SynthError(late(current))
+            time.sleep(poll)
+
     def download(
         self,
         download_url: str,
@@ -81,24 +103,21 @@ class DatasetClient(ApiClient):
         on_update: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """Poll until the request is ready; raise on failed, expired or timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            current = self.status(request_id)
-            if on_update is not None:
-                on_update(current)
-            if current["status"] == "ready":
-                return current
-            if current["status"] in FINAL:
+
+        def finished(current: dict[str, Any]) -> bool:
+            if current["status"] in FINAL and current["status"] != "ready":
                 raise SynthError(
                     f"dataset {request_id} is {current['status']}: "
                     f"{current.get('error') or current.get('reason') or 'no reason given'}"
                 )
-            if time.monotonic() > deadline:
-                raise SynthError(
-                    f"dataset {request_id} still {current['status']} after {timeout:.0f} s"
-                    + (f" ({current['reason']})" if current.get("reason") else "")
-                )
-            time.sleep(poll)
+            return current["status"] == "ready"
+
+        def late(current: dict[str, Any]) -> str:
+            return f"dataset {request_id} still {current['status']} after {timeout:.0f} s" + (
+                f" ({current['reason']})" if current.get("reason") else ""
+            )
+
+        return self._poll(lambda: self.status(request_id), finished, late, timeout, poll, on_update)
 
     @staticmethod
     def verify_and_extract(archive: Path, out: Path) -> tuple[dict[str, Any], Path]:

@@ -37,6 +37,7 @@ NAMING_CONVENTION = {
 # exclusive ones never receive them.
 FACE_STATUSES = ("available", "reserved", "delivered", "shared")
 REQUEST_STATUSES = ("pending", "packaging", "backordered", "ready", "failed", "expired")
+TABULAR_JOB_STATUSES = ("draft", "confirmed", "running", "completed", "failed")
 
 
 def utcnow() -> datetime:
@@ -137,8 +138,7 @@ class TabularJob(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     prompt: Mapped[str] = mapped_column(Text)
-    # draft, confirmed, running, completed, failed
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # TABULAR_JOB_STATUSES
     schema_json: Mapped[dict[str, Any]] = mapped_column(JSON)
     drafter: Mapped[str] = mapped_column(String(64))  # "offline" or "llm:<model>"
     # Set at confirm: total_rows, chunk_size, max_workers, dedup_threshold, seed.

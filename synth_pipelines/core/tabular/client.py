@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,13 +32,8 @@ class TabularClient(ApiClient):
         on_update: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """Poll until completed; raise on failed, on a draft (nothing will run) or timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            current = self.status(job_id)
-            if on_update is not None:
-                on_update(current)
-            if current["status"] == "completed":
-                return current
+
+        def finished(current: dict[str, Any]) -> bool:
             if current["status"] == "failed":
                 raise SynthError(f"tabular job {job_id} failed: {current.get('error')}")
             if current["status"] == "draft":
@@ -47,11 +41,12 @@ class TabularClient(ApiClient):
                     f"tabular job {job_id} is a draft: confirm it first "
                     f"(synth tabular confirm {job_id} --rows N)"
                 )
-            if time.monotonic() > deadline:
-                raise SynthError(
-                    f"tabular job {job_id} still {current['status']} after {timeout:.0f} s"
-                )
-            time.sleep(poll)
+            return current["status"] == "completed"
+
+        def late(current: dict[str, Any]) -> str:
+            return f"tabular job {job_id} still {current['status']} after {timeout:.0f} s"
+
+        return self._poll(lambda: self.status(job_id), finished, late, timeout, poll, on_update)
 
     def fetch(self, job_id: str, fmt: str, out: Path) -> Path:
         return self.download(f"/tabular/jobs/{job_id}/download?format={fmt}", out)

@@ -18,7 +18,6 @@ from synth_pipelines.core.storage.models import TabularJob
 from synth_pipelines.core.tabular.generator import check_schema
 from synth_pipelines.core.tabular.schema import TableSchema
 
-STATUSES = ("draft", "confirmed", "running", "completed", "failed")
 MAX_CHUNKS = 100_000
 
 
@@ -46,7 +45,7 @@ class JobParams:
         """Validate a confirmation; FieldError names the field and the accepted range."""
 
         def integer(name: str, default: int | None, low: int, high: int) -> int:
-            value = raw.get(name, default) if raw.get(name) is not None else default
+            value = default if raw.get(name) is None else raw[name]
             if value is None:
                 raise FieldError(name, f"{name} is required (an integer from {low} to {high})")
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:

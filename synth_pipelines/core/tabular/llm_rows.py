@@ -35,7 +35,7 @@ Progress = Callable[[int, int], None]
 
 def llm_columns(schema: TableSchema) -> list[str]:
     """The columns an LLM fills: those with source "llm"."""
-    return [column.name for column in schema.columns if column.source == "llm"]
+    return schema.llm_columns
 
 
 # ---------------------------------------------------------------------------------------------

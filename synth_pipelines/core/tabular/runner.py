@@ -51,14 +51,17 @@ class RunProgress:
 
 @dataclass
 class TabularResult:
-    rows: int
+    table: pa.Table  # the output, as written (the checks run on it)
     progress: RunProgress
     seconds: float
     outputs: dict[str, str]  # format → object key
     bytes: dict[str, int]
     stats: dict[str, dict[str, Any]]
     preview: list[dict[str, Any]] = field(default_factory=list)
-    table: pa.Table | None = None  # the output, read back once (checks run on it)
+
+    @property
+    def rows(self) -> int:
+        return self.table.num_rows
 
     @property
     def rows_per_second(self) -> float:
@@ -72,10 +75,6 @@ def text_columns(schema: TableSchema) -> list[str]:
         for column in schema.columns
         if column.semantic_type in FREE_TEXT or (column.source == "llm" and column.type == "string")
     ]
-
-
-def llm_columns(schema: TableSchema) -> list[str]:
-    return [column.name for column in schema.columns if column.source == "llm"]
 
 
 def output_keys(prefix: str) -> dict[str, str]:
@@ -107,7 +106,7 @@ def run_tabular_job(
         if embedder is not None and texts and params.dedup_threshold < 1
         else None
     )
-    to_fill = llm_columns(schema)
+    to_fill = schema.llm_columns
     if to_fill and llm_fill is None:
         raise InvalidInputError(
             f"columns {', '.join(to_fill)} are filled by an LLM (source: llm), but no LLM is "
@@ -214,7 +213,6 @@ def run_tabular_job(
     sizes = {fmt: store.size(key) for fmt, key in keys.items()}
 
     return TabularResult(
-        rows=table.num_rows,
         table=table,
         progress=state,
         seconds=time.perf_counter() - started,

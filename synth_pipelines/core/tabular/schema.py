@@ -162,6 +162,21 @@ class Column(BaseModel):
             value = value.replace(tzinfo=UTC)  # naive datetimes are read as UTC
         return value
 
+    def constraint_labels(self) -> list[str]:
+        """The column's constraints in short words, for tables in the CLI and the Dagster UI."""
+        labels = [
+            self.unique and "unique",
+            self.nullable and f"nullable {self.nullable:.0%}",
+            (self.min is not None or self.max is not None)
+            and f"[{'' if self.min is None else self.min}, {'' if self.max is None else self.max}]",
+            self.distribution,
+            self.categories and "{" + ", ".join(self.categories) + "}",
+            self.pattern and f"/{self.pattern}/",
+            self.depends_on and f"from {self.depends_on}",
+            self.source == "llm" and "LLM-filled",
+        ]
+        return [label for label in labels if label]
+
     def distinct_capacity(self) -> int | None:
         """How many distinct non-null values the column can hold, when that is bounded."""
         if self.type == "boolean":
@@ -218,6 +233,11 @@ class TableSchema(BaseModel):
     @property
     def unique_columns(self) -> list[str]:
         return [column.name for column in self.columns if column.unique]
+
+    @property
+    def llm_columns(self) -> list[str]:
+        """The columns an LLM fills: those with source "llm"."""
+        return [column.name for column in self.columns if column.source == "llm"]
 
     def check_rows(self, rows: int) -> None:
         """SchemaError when `rows` cannot be generated: a unique column with fewer possible

@@ -1,0 +1,39 @@
+"""What the sensors over dynamic partitions (one per request or job) share: one run per attempt,
+remembered in a cursor, with the partitions the runs need added in the same SensorResult."""
+
+import json
+
+import dagster as dg
+
+
+def requested_attempts(context: dg.SensorEvaluationContext) -> dict[str, int]:
+    """The cursor: each waiting key → the attempt a run was already requested for."""
+    return json.loads(context.cursor or "{}")
+
+
+def attempt_run_request(key: str, attempt: int, tags: dict[str, str]) -> dg.RunRequest:
+    """The run for one attempt at partition `key`: its run key dedupes repeats of the attempt."""
+    return dg.RunRequest(run_key=f"{key}:{attempt}", partition_key=key, tags=tags)
+
+
+def partitioned_runs(
+    context: dg.SensorEvaluationContext,
+    partitions_def: dg.DynamicPartitionsDefinition,
+    run_requests: list[dg.RunRequest],
+    waiting: dict[str, int],
+    noun: str,
+) -> dg.SensorResult:
+    """The tick's answer: `run_requests`, with their partitions not yet known added, and the
+    cursor `waiting` (key → attempt already requested), so nothing is picked twice across ticks
+    and daemon restarts; a skip reason naming how many `noun`s wait when there is nothing to run.
+    """
+    cursor = json.dumps(waiting, sort_keys=True)
+    if not run_requests:
+        return dg.SensorResult(skip_reason=f"{len(waiting)} {noun}(s) waiting", cursor=cursor)
+    known = set(context.instance.get_dynamic_partitions(partitions_def.name))
+    new = [run.partition_key for run in run_requests if run.partition_key not in known]
+    return dg.SensorResult(
+        run_requests=run_requests,
+        dynamic_partitions_requests=[partitions_def.build_add_request(new)] if new else [],
+        cursor=cursor,
+    )
