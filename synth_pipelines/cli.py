@@ -57,6 +57,17 @@ def _database(settings):
     return db
 
 
+def _progress() -> Progress:
+    """A progress bar: what, a bar, done/total, time elapsed."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 def _dagster_home(settings) -> Path:
     # DagsterInstance.get() needs DAGSTER_HOME; default it inside SYNTH_HOME, like `make ui`.
     home = settings.dagster_home
@@ -141,13 +152,7 @@ def demo(
     results: dict[str, dict[str, str]] = {}
     started = time.perf_counter()
     added_total = 0
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with _progress() as progress:
         task = progress.add_task("refilling buckets", total=len(ALL_BUCKETS))
         for bucket in ALL_BUCKETS:
             need = per_bucket - levels[bucket.key]
@@ -449,13 +454,7 @@ def tabular_status(
     try:
         job = client.status(job_id)
         if wait and job["status"] in ("confirmed", "running"):
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as bar:
+            with _progress() as bar:
                 task = bar.add_task(f"job {job_id}", total=job["total_chunks"] or None)
 
                 def update(current: dict) -> None:

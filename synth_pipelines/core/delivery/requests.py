@@ -368,14 +368,7 @@ def mark_expired(db: FactoryDatabase, request_id: str) -> None:
 
 def requests_in(db: FactoryDatabase, statuses: tuple[str, ...]) -> list[DatasetRequest]:
     """Requests in any of `statuses`, oldest first (a sensor's query)."""
-    with db.session() as session:
-        return list(
-            session.scalars(
-                select(DatasetRequest)
-                .where(DatasetRequest.status.in_(statuses))
-                .order_by(DatasetRequest.created_at, DatasetRequest.id)
-            )
-        )
+    return db.in_status(DatasetRequest, statuses)
 
 
 def backordered_demand(db: FactoryDatabase) -> dict[str, int]:

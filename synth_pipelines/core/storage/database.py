@@ -6,16 +6,19 @@ import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from synth_pipelines.core.errors import StorageError
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Not `alembic_version`: Dagster's own storage keeps its revision there, and production may put
@@ -93,6 +96,18 @@ class FactoryDatabase:
             except BaseException:
                 session.rollback()
                 raise
+
+    def in_status(self, model: type[T], statuses: tuple[str, ...]) -> list[T]:
+        """Rows of `model` (a table with status, created_at, id) in any of `statuses`, oldest
+        first: what a sensor polls for."""
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(model)
+                    .where(model.status.in_(statuses))  # type: ignore[attr-defined]
+                    .order_by(model.created_at, model.id)  # type: ignore[attr-defined]
+                )
+            )
 
     def check(self) -> None:
         """Connect and run a trivial query; raise StorageError naming the database if not."""

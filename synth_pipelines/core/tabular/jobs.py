@@ -9,8 +9,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from synth_pipelines.core.delivery.requests import aware, utcnow
 from synth_pipelines.core.errors import ConflictError, FieldError, NotFoundError
 from synth_pipelines.core.storage.database import FactoryDatabase
@@ -246,14 +244,7 @@ def retry_job(db: FactoryDatabase, job_id: str) -> TabularJob:
 
 def jobs_in(db: FactoryDatabase, statuses: tuple[str, ...]) -> list[TabularJob]:
     """Jobs in any of `statuses`, oldest first (a sensor's query)."""
-    with db.session() as session:
-        return list(
-            session.scalars(
-                select(TabularJob)
-                .where(TabularJob.status.in_(statuses))
-                .order_by(TabularJob.created_at)
-            )
-        )
+    return db.in_status(TabularJob, statuses)
 
 
 def progress(job: TabularJob, now: datetime | None = None) -> dict[str, Any]:
