@@ -6,12 +6,20 @@ import dagster as dg
 
 from synth_pipelines.assets.datasets import build_dataset_package, expire_datasets_job
 from synth_pipelines.assets.faces import build_face_inventory
+from synth_pipelines.assets.tabular import CHECK_SPECS as TABULAR_SCHEMA_CHECKS
 from synth_pipelines.assets.tabular import build_tabular_dataset
+from synth_pipelines.dbt_like_checks.compiler import build_yaml_checks, load_yaml_specs
+from synth_pipelines.dbt_like_checks.image_checks import build_image_checks
+from synth_pipelines.dbt_like_checks.validation import (
+    build_validation_job,
+    build_validation_schedule,
+)
 from synth_pipelines.partitions import dataset_requests, face_buckets, tabular_jobs
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.faces import AttributeClassifierResource, FaceGeneratorResource
 from synth_pipelines.resources.from_settings import llm_resource, object_store_resource
 from synth_pipelines.resources.tabular import TextEmbedderResource
+from synth_pipelines.sensors.checks import build_check_failure_sensor
 from synth_pipelines.sensors.datasets import (
     PACKAGE_JOB,
     build_dataset_request_sensor,
@@ -52,7 +60,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     )
     refill_job = dg.define_asset_job(
         REFILL_JOB,
-        selection=[face_inventory],
+        # Checks on the whole inventory run in validation_job, not in every bucket's refill.
+        selection=dg.AssetSelection.assets(face_inventory).without_checks(),
         partitions_def=face_buckets,
         # One step: running it in the run's own process saves a second process and its imports.
         executor_def=dg.in_process_executor,
@@ -61,7 +70,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     dataset_package = build_dataset_package(settings)
     package_job = dg.define_asset_job(
         PACKAGE_JOB,
-        selection=[dataset_package],
+        selection=dg.AssetSelection.assets(dataset_package).without_checks(),
         partitions_def=dataset_requests,
         executor_def=dg.in_process_executor,
         description="Package one dataset request (one partition of dataset_package).",
@@ -75,17 +84,27 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         executor_def=dg.in_process_executor,
         description="Generate one confirmed tabular job (one partition of tabular_dataset).",
     )
+    in_step_checks = [spec.key for spec in TABULAR_SCHEMA_CHECKS]
+    asset_checks = [
+        *build_yaml_checks(load_yaml_specs(settings), settings),
+        *build_image_checks(settings),
+    ]
+    check_keys = [*in_step_checks, *(key for c in asset_checks for key in c.check_keys)]
+    validation_job = build_validation_job(in_step_checks)
     return dg.Definitions(
         assets=[face_inventory, dataset_package, tabular_dataset],
-        jobs=[refill_job, package_job, expire_datasets_job, tabular_job],
+        asset_checks=asset_checks,
+        jobs=[refill_job, package_job, expire_datasets_job, tabular_job, validation_job],
         sensors=[
             build_inventory_refill_sensor(settings, refill_job),
             build_dataset_request_sensor(settings, package_job),
             build_tabular_job_sensor(settings, tabular_job),
+            build_check_failure_sensor(settings, check_keys),
         ],
         schedules=[
             build_inventory_top_up_schedule(settings, refill_job),
             build_expire_datasets_schedule(expire_datasets_job),
+            build_validation_schedule(settings, validation_job),
         ],
         resources=build_resources(settings),
     )

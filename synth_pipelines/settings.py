@@ -55,6 +55,11 @@ def _choice(name: str, default: str, accepted: tuple[str, ...]) -> str:
     return value
 
 
+def _path(name: str) -> Path | None:
+    raw = (os.environ.get(name) or "").strip()
+    return Path(raw).expanduser().absolute() if raw else None
+
+
 def _targets(default: int) -> dict[str, int]:
     """SYNTH_TARGET_PER_BUCKET sets every bucket; SYNTH_TARGETS='female/adult=200,…' overrides."""
     per_bucket = _int("SYNTH_TARGET_PER_BUCKET", default, 0, 1_000_000)
@@ -107,6 +112,19 @@ class Settings:
     tabular_lease_seconds: int = 1800
     llm_base_url: str = ""  # empty: the offline drafter; else any OpenAI-compatible endpoint
     llm_model: str = "gpt-4o-mini"
+    # dbt_like_checks
+    checks_dir: Path | None = None  # extra YAML tests beside the shipped ones
+    validation_cron: str = "30 3 * * *"
+    check_tabular_jobs: int = 3  # newest completed jobs the validation job re-checks
+    check_sensor_interval: int = 30
+    freshness_hours: float = 24.0  # a bucket below target must have been refilled this recently
+    min_blur: float = 40.0  # variance of the Laplacian below which a face is blurry
+    max_near_duplicate_rate: float = 0.01
+    min_label_agreement: float = 0.5
+    protected_faces_dir: Path | None = None  # real photos no synthetic face may match
+    identity_threshold: float = 0.6
+    max_same_identity_rate: float = 0.05
+    check_dataset_limit: int = 20  # newest ready datasets whose archives are re-verified
 
     @property
     def effective_label_source(self) -> str:
@@ -167,4 +185,16 @@ class Settings:
             tabular_lease_seconds=_int("SYNTH_TABULAR_LEASE_SECONDS", 1800, 1, 7 * 86400),
             llm_base_url=os.environ.get("SYNTH_LLM_BASE_URL", "").strip(),
             llm_model=os.environ.get("SYNTH_LLM_MODEL", "gpt-4o-mini"),
+            checks_dir=_path("SYNTH_CHECKS_DIR"),
+            validation_cron=os.environ.get("SYNTH_VALIDATION_CRON") or "30 3 * * *",
+            check_tabular_jobs=_int("SYNTH_CHECK_TABULAR_JOBS", 3, 0, 1000),
+            check_sensor_interval=_int("SYNTH_CHECK_SENSOR_INTERVAL", 30, 1, 3600),
+            freshness_hours=_float("SYNTH_FRESHNESS_HOURS", 24.0, 0.01, 24 * 365),
+            min_blur=_float("SYNTH_MIN_BLUR", 40.0, 0.0, 1e9),
+            max_near_duplicate_rate=_float("SYNTH_MAX_NEAR_DUPLICATE_RATE", 0.01, 0.0, 1.0),
+            min_label_agreement=_float("SYNTH_MIN_LABEL_AGREEMENT", 0.5, 0.0, 1.0),
+            protected_faces_dir=_path("SYNTH_PROTECTED_FACES_DIR"),
+            identity_threshold=_float("SYNTH_IDENTITY_THRESHOLD", 0.6, 0.0, 4.0),
+            max_same_identity_rate=_float("SYNTH_MAX_SAME_IDENTITY_RATE", 0.05, 0.0, 1.0),
+            check_dataset_limit=_int("SYNTH_CHECK_DATASET_LIMIT", 20, 0, 100_000),
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import dagster as dg
 from typer.testing import CliRunner
 
@@ -25,7 +27,10 @@ def test_demo_fills_every_bucket_through_dagster_runs(synth_home, monkeypatch) -
     assert jobs[0] == "dataset_package_job" and jobs[-1] == "tabular_dataset_job"
     assert len(list((synth_home / "datasets").glob("synth-faces-*.zip"))) == 1
     flat = " ".join(result.output.split())  # rich wraps long lines
-    assert "5,000 rows in" in flat and "5 of 5 schema checks passed" in flat
+    assert "5,000 rows in" in flat
+    # the job's five schema checks and the YAML tests on tabular_dataset, all passing
+    passed = re.search(r"(\d+) of (\d+) checks passed", flat)
+    assert passed and passed.group(1) == passed.group(2) and int(passed.group(2)) >= 8
     assert len(list((synth_home / "tables").glob("*.parquet"))) == 1
 
     again = runner.invoke(app, ["inventory"])
@@ -107,3 +112,31 @@ def test_request_with_a_bad_bucket_exits_non_zero(synth_home) -> None:
         result = runner.invoke(app, ["request", "male/elder=2", "--api", url])
     assert result.exit_code == 1
     assert "bucket 'male/elder' is not one of" in result.output
+
+
+def test_checks_run_prints_results_and_fails_on_error_severity(synth_home, monkeypatch) -> None:
+    from sqlalchemy import update
+
+    from synth_pipelines.core.storage.database import FactoryDatabase
+    from synth_pipelines.core.storage.models import Face
+    from synth_pipelines.settings import Settings
+
+    monkeypatch.setenv("SYNTH_FACE_SIZE", "64")
+    demo = runner.invoke(app, ["demo", "--per-bucket", "1", "--no-dataset", "--tabular-rows", "0"])
+    assert demo.exit_code == 0, demo.output
+    selection = ["--select", "face_inventory__gender*", "--select", "face_inventory__sha256__*"]
+    ok = runner.invoke(app, ["checks", "run", *selection])
+    assert ok.exit_code == 0, ok.output
+    flat = " ".join(ok.output.split())
+    assert "face_inventory__gender__accepted_values" in flat and "FAIL" not in flat
+    assert "face_inventory__row_count" not in flat  # not selected
+
+    db = FactoryDatabase(Settings.from_env().database_url)
+    with db.session() as session:
+        session.execute(update(Face).values(gender_confidence=-1.0))
+    bad = runner.invoke(app, ["checks", "run", "-s", "face_inventory__gender_confidence__range"])
+    assert bad.exit_code == 1
+    assert "FAIL" in bad.output and "1 error-severity check(s) failed" in bad.output
+
+    unknown = runner.invoke(app, ["checks", "run", "--select", "no_such_check"])
+    assert unknown.exit_code == 1 and "matches no check" in unknown.output

@@ -128,6 +128,10 @@ def test_shortfall_backorders_then_refill_sensor_restocks_and_delivers(defs, ins
     assert backordered.status == "backordered"
     assert "female/adult short by 2" in backordered.reason
     assert inventory_levels(db)["female/adult"] == 4  # nothing stays reserved
+    # ticks while stock is short request nothing, and must not forget the request
+    short = tick(defs, instance, cursor)
+    assert not short.run_requests
+    cursor = short.cursor
 
     refill_sensor = defs.resolve_sensor_def("inventory_refill_sensor")
     refills = evaluate(refill_sensor, instance, defs)

@@ -4,6 +4,7 @@ import time
 
 import dagster as dg
 
+from synth_pipelines.core.checks.holds import pause_reason, paused_buckets
 from synth_pipelines.core.delivery.archive import ArchiveFace, write_dataset_archive
 from synth_pipelines.core.delivery.requests import (
     DatasetSpec,
@@ -13,6 +14,7 @@ from synth_pipelines.core.delivery.requests import (
     mark_expired,
     mark_failed,
     mark_ready,
+    mark_waiting,
     release_reservations,
     reserve_faces,
     start_packaging,
@@ -84,6 +86,18 @@ def build_dataset_package(settings: Settings) -> dg.AssetsDefinition:
             context.log.warning(str(exc))
             return
         spec = DatasetSpec.parse(request.spec, max_total=max(request.total, 1))
+        held = pause_reason(paused_buckets(db), list(spec.buckets))
+        if held:
+            mark_waiting(db, request_id, held)
+            context.log.warning(f"dataset {request_id} backordered: {held}")
+            context.log_event(
+                dg.AssetObservation(
+                    asset_key="dataset_package",
+                    partition=request_id,
+                    metadata={"status": "backordered", "reason": held},
+                )
+            )
+            return
         started = time.perf_counter()
         reservation = reserve_faces(
             db, request_id, spec, settings.reservation_lease_seconds, context.run_id

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from synth_pipelines.core.checks.holds import pause_reason, paused_buckets
 from synth_pipelines.core.delivery.requests import requests_in
 from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.partitions import dataset_requests
@@ -54,14 +55,21 @@ def build_dataset_request_sensor(
             if requested.get(request.id) != request.attempts:
                 run_requests.append(_run_request(request.id, request.attempts, "new"))
         free = inventory_levels(db)
+        paused = paused_buckets(db)
         for request in requests_in(db, ("backordered",)):  # oldest first: first come, first served
-            waiting[request.id] = request.attempts
+            # Remember only attempts actually requested (-1: none), so a request seen while
+            # short of stock or held is still requested once it can be served.
+            waiting[request.id] = requested.get(request.id, -1)
             needs = request.spec["buckets"]
-            covered = all(free[key] >= count for key, count in needs.items())
+            # Buckets a failed check holds stay out of delivery until the check passes again.
+            covered = all(free[key] >= count for key, count in needs.items()) and not pause_reason(
+                paused, list(needs)
+            )
             if request.spec.get("exclusive", True):
                 for key, count in needs.items():
                     free[key] -= count  # later requests must not count on the same faces
             if covered and requested.get(request.id) != request.attempts:
+                waiting[request.id] = request.attempts
                 run_requests.append(_run_request(request.id, request.attempts, "restocked"))
         return partitioned_runs(context, dataset_requests, run_requests, waiting, "request")
 

@@ -263,9 +263,15 @@ def start_packaging(db: FactoryDatabase, request_id: str, run_id: str) -> Datase
 
 
 def mark_backordered(db: FactoryDatabase, request_id: str, shortfall: dict[str, int]) -> None:
-    reason = "waiting for inventory: " + ", ".join(
-        f"{k} short by {n}" for k, n in shortfall.items()
+    mark_waiting(
+        db,
+        request_id,
+        "waiting for inventory: " + ", ".join(f"{k} short by {n}" for k, n in shortfall.items()),
     )
+
+
+def mark_waiting(db: FactoryDatabase, request_id: str, reason: str) -> None:
+    """Backorder a request with `reason` (short stock, or a delivery hold on its buckets)."""
     with db.session() as session:
         request = session.get(DatasetRequest, request_id)
         request.status, request.reason, request.lease_until = "backordered", reason, None

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -161,3 +162,41 @@ class TabularJob(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (Index("ix_tabular_jobs_status", "status", "created_at"),)
+
+
+class CheckFailure(Base):
+    """A failed error-severity asset check, recorded by check_failure_sensor. While unresolved,
+    delivery from its `buckets` is paused; a later passing run of the check resolves it."""
+
+    __tablename__ = "check_failures"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    check_name: Mapped[str] = mapped_column(String(256))
+    asset: Mapped[str] = mapped_column(String(256))
+    buckets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    run_id: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolved_by_run: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (Index("ix_check_failures_open", "resolved_at", "check_name"),)
+
+
+class FaceScan(Base):
+    """What the image checks measured on a stored face, kept so each face is decoded and
+    embedded once: quality figures and its dlib identity embedding (128 float32)."""
+
+    __tablename__ = "face_scans"
+
+    face_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    decodable: Mapped[bool] = mapped_column(Boolean)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))
+    blur: Mapped[float] = mapped_column(Float)
+    brightness: Mapped[float] = mapped_column(Float)
+    clipped: Mapped[float] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    scanned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

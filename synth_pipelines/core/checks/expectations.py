@@ -1,0 +1,288 @@
+"""Run YAML tests on a table through Great Expectations 1.x (an ephemeral context and a pandas
+datasource), one validation per `where` filter, and read each result back as a `TestOutcome`."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from synth_pipelines.core.checks.spec import TestSpec, parse_duration
+
+SAMPLE = 10
+# Tables with these columns are face rows: a failure names the buckets it touches.
+BUCKET_COLUMNS = ("gender", "age_group")
+
+
+@dataclass
+class TestOutcome:
+    """The result of one test: what the check shows in the UI."""
+
+    spec: TestSpec
+    passed: bool
+    element_count: int = 0
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    sample: list[Any] = field(default_factory=list)  # failing values
+    observed: Any = None  # aggregate tests: the value measured
+    expectation: dict[str, Any] = field(default_factory=dict)  # GE type + kwargs
+    buckets: list[str] = field(default_factory=list)  # face buckets with failing rows
+    error: str | None = None  # why the test could not run
+    applicable: bool = True  # False: the table lacks the column (tabular jobs differ)
+
+    @property
+    def summary(self) -> str:
+        spec = self.spec
+        if not self.applicable:
+            return f"not applicable: no column {spec.column!r} in this table"
+        if self.error:
+            return f"could not run: {self.error}"
+        if self.passed:
+            return f"passed: {spec.description}"
+        if self.unexpected_count is not None:
+            return (
+                f"{self.unexpected_count} of {self.element_count} rows "
+                f"({self.unexpected_percent:.4g}%) fail: {spec.description}; e.g. {self.sample[:3]}"
+            )
+        return f"failed: {spec.description}; observed {self.observed}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _as_utc(series: pd.Series) -> pd.Series:
+    return pd.to_datetime(series, utc=True, errors="coerce")
+
+
+def _bound(value: Any, series: pd.Series) -> Any:
+    """A YAML bound in the column's terms: dates for datetime columns."""
+    if value is not None and pd.api.types.is_datetime64_any_dtype(series):
+        stamp = pd.Timestamp(value)
+        return stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
+    return value
+
+
+def expectation_for(
+    spec: TestSpec, frame: pd.DataFrame, related: Callable[[str], pd.DataFrame], now: datetime
+) -> tuple[str, dict[str, Any]]:
+    """The GE expectation class name and kwargs that run `spec` on `frame`."""
+    args, column = spec.args, spec.column
+    kwargs: dict[str, Any] = {"column": column} if column else {}
+    match spec.test:
+        case "not_null" | "unique":
+            pass
+        case "accepted_values":
+            kwargs["value_set"] = list(args["values"])
+        case "relationships":
+            target = related(str(args["to"]))
+            kwargs["value_set"] = target[str(args["field"])].dropna().unique().tolist()
+        case "range":
+            series = frame[column]
+            kwargs["min_value"] = _bound(args.get("min"), series)
+            kwargs["max_value"] = _bound(args.get("max"), series)
+            if args.get("inclusive") is False:
+                kwargs["strict_min"] = kwargs["strict_max"] = True
+        case "regex":
+            kwargs["regex"] = str(args["pattern"])
+        case "row_count":
+            kwargs["min_value"], kwargs["max_value"] = args.get("min"), args.get("max")
+        case "freshness":
+            kwargs["min_value"] = pd.Timestamp(
+                now - timedelta(seconds=parse_duration(args["max_age"]))
+            )
+        case _:  # a Great Expectations expectation by name
+            kwargs.update(args)
+    return str(spec.kind.expectation), kwargs
+
+
+def _distribution(spec: TestSpec, frame: pd.DataFrame) -> TestOutcome:
+    """Share of each value within `tolerance` of its expected share (values not listed count
+    as expected share 0)."""
+    values = frame[spec.column].dropna().astype(str)
+    observed = values.value_counts(normalize=True).to_dict() if len(values) else {}
+    expected = {str(k): float(v) for k, v in spec.args["shares"].items()}
+    tolerance = float(spec.args.get("tolerance", 0.05))
+    off = {
+        value: round(observed.get(value, 0.0), 4)
+        for value in sorted(set(expected) | set(observed))
+        if abs(observed.get(value, 0.0) - expected.get(value, 0.0)) > tolerance
+    }
+    return TestOutcome(
+        spec=spec,
+        passed=not off and len(values) > 0,
+        element_count=len(values),
+        observed={k: round(v, 4) for k, v in observed.items()},
+        sample=list(off),
+        expectation={
+            "type": "distribution",
+            "kwargs": {"shares": expected, "tolerance": tolerance},
+        },
+        error=None if len(values) else "no non-null values to measure",
+    )
+
+
+def run_tests(
+    specs: list[TestSpec],
+    frame: pd.DataFrame,
+    related: Callable[[str], pd.DataFrame] | None = None,
+    now: datetime | None = None,
+) -> list[TestOutcome]:
+    """Every spec's outcome on `frame`, in the order given. `related(asset)` loads the target
+    table of a `relationships` test. Nothing raises for bad data: errors become outcomes."""
+    now = now or datetime.now(UTC)
+    related = related or (lambda asset: pd.DataFrame())
+    outcomes: dict[str, TestOutcome] = {}
+    groups: dict[str | None, list[TestSpec]] = defaultdict(list)
+    for spec in specs:
+        if spec.column is not None and spec.column not in frame.columns:
+            outcomes[spec.name] = TestOutcome(spec, passed=True, applicable=False)
+        else:
+            groups[spec.where].append(spec)
+    if groups:
+        frame = _normalise_datetimes(frame, [s for group in groups.values() for s in group])
+    for where, group in groups.items():
+        try:
+            subset = frame.query(where, engine="python") if where else frame
+        except Exception as exc:  # a user's expression: any pandas error is theirs to fix
+            for spec in group:
+                outcomes[spec.name] = TestOutcome(spec, False, error=f"where {where!r}: {exc}")
+            continue
+        ge_specs = []
+        for spec in group:
+            if spec.test == "distribution":
+                outcomes[spec.name] = _distribution(spec, subset)
+            else:
+                ge_specs.append(spec)
+        if ge_specs:
+            outcomes.update(_validate(ge_specs, subset, related, now))
+    return [outcomes[spec.name] for spec in specs]
+
+
+def _normalise_datetimes(frame: pd.DataFrame, specs: list[TestSpec]) -> pd.DataFrame:
+    """Columns a freshness test reads, as UTC timestamps (SQLite hands back naive strings)."""
+    fresh = {s.column for s in specs if s.test == "freshness" and s.column}
+    if not fresh:
+        return frame
+    frame = frame.copy(deep=False)
+    for column in fresh:
+        frame[column] = _as_utc(frame[column])
+    return frame
+
+
+def _quiet_context():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def _validate(
+    specs: list[TestSpec],
+    frame: pd.DataFrame,
+    related: Callable[[str], pd.DataFrame],
+    now: datetime,
+) -> dict[str, TestOutcome]:
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    outcomes: dict[str, TestOutcome] = {}
+    context = _quiet_context()  # GE needs a current context before a suite takes expectations
+    suite = gx.ExpectationSuite(name="synth_checks")
+    for spec in specs:
+        try:
+            class_name, kwargs = expectation_for(spec, frame, related, now)
+            expectation = getattr(gxe, class_name)(**kwargs, meta={"check": spec.name})
+        except Exception as exc:  # bad kwargs for a GE expectation, or a missing related table
+            outcomes[spec.name] = TestOutcome(spec, False, error=_first_line(exc))
+            continue
+        suite.add_expectation(expectation)
+    if not suite.expectations:
+        return outcomes
+    batch = (
+        context.data_sources.add_pandas("synth")
+        .add_dataframe_asset("table")
+        .add_batch_definition_whole_dataframe("all")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    with_buckets = all(column in frame.columns for column in BUCKET_COLUMNS)
+    result = batch.validate(
+        suite,
+        result_format={
+            # COMPLETE lists every failing row, to name the buckets they are in (face tables).
+            "result_format": "COMPLETE" if with_buckets else "SUMMARY",
+            "partial_unexpected_count": SAMPLE,
+        },
+    )
+    by_name = {spec.name: spec for spec in specs}
+    for item in result.results:
+        spec = by_name[item.expectation_config.meta["check"]]
+        outcomes[spec.name] = _outcome(spec, item, frame if with_buckets else None)
+    return outcomes
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0] if text else ''}"
+
+
+def _outcome(spec: TestSpec, item: Any, face_rows: pd.DataFrame | None) -> TestOutcome:
+    config = item.expectation_config
+    kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
+    result = item.result or {}
+    raised = item.exception_info.get("raised_exception") if item.exception_info else False
+    outcome = TestOutcome(
+        spec=spec,
+        passed=bool(item.success),
+        element_count=int(result.get("element_count", 0) or 0),
+        unexpected_count=result.get("unexpected_count"),
+        unexpected_percent=result.get("unexpected_percent"),
+        sample=_jsonable(result.get("partial_unexpected_list", []))[:SAMPLE],
+        observed=_jsonable(result.get("observed_value")),
+        expectation={"type": config.type, "kwargs": _jsonable(_short_sets(kwargs))},
+        error=_first_line_text(item.exception_info.get("exception_message")) if raised else None,
+    )
+    if raised:
+        outcome.passed = False
+    if face_rows is not None and not outcome.passed:
+        index = result.get("unexpected_index_list")
+        rows = face_rows.loc[index] if index else face_rows
+        outcome.buckets = sorted(
+            {f"{g}/{a}" for g, a in zip(rows["gender"], rows["age_group"], strict=True)}
+        )
+    if outcome.unexpected_count is None and "observed_value" in result:
+        outcome.sample = []
+    return outcome
+
+
+def _first_line_text(message: Any) -> str:
+    lines = str(message or "").strip().splitlines()
+    return re.sub(r"\s+", " ", lines[0]) if lines else "the expectation raised an error"
+
+
+def _short_sets(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Keep long value sets (a relationship's targets) readable in the UI."""
+    out = dict(kwargs)
+    for key, value in kwargs.items():
+        if isinstance(value, list) and len(value) > 20:
+            out[key] = [*value[:20], f"… {len(value) - 20} more"]
+    return out

@@ -1,0 +1,162 @@
+"""YAML tests → Dagster asset checks: one check per test, one multi-asset check per asset so a
+table is read once however many of its checks run, blocking where severity is error."""
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from synth_pipelines.core.checks.expectations import TestOutcome, run_tests
+from synth_pipelines.core.checks.spec import TestSpec, load_specs, spec_files
+from synth_pipelines.core.checks.tables import TABLES, load_db_table, load_tabular_output
+from synth_pipelines.core.tabular.jobs import get_job, jobs_in
+from synth_pipelines.resources.database import FactoryDatabaseResource
+from synth_pipelines.resources.object_store import ObjectStoreResource
+from synth_pipelines.settings import Settings
+
+PACKAGED = Path(__file__).parent
+
+
+def check_folders(settings: Settings) -> list[Path]:
+    """The shipped YAML folder, then SYNTH_CHECKS_DIR when set."""
+    return [PACKAGED, *([settings.checks_dir] if settings.checks_dir else [])]
+
+
+def load_yaml_specs(settings: Settings) -> list[TestSpec]:
+    """Every YAML test the definitions carry; a bad file fails here, naming file and line."""
+    paths = [path for folder in check_folders(settings) for path in spec_files(folder)]
+    return load_specs(paths, TABLES)
+
+
+def severity(spec: TestSpec) -> dg.AssetCheckSeverity:
+    return dg.AssetCheckSeverity.ERROR if spec.blocking else dg.AssetCheckSeverity.WARN
+
+
+def check_spec(spec: TestSpec) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        spec.name,
+        asset=spec.asset,
+        blocking=spec.blocking,
+        description=f"{spec.description} [{spec.severity}; {spec.location}]",
+        metadata={"severity": spec.severity, "source": spec.location, "test": spec.test},
+    )
+
+
+def check_result(spec: TestSpec, outcomes: dict[str, TestOutcome]) -> dg.AssetCheckResult:
+    """One check's result over one or more tables (labelled: a tabular job id, or "")."""
+    ran = {label: o for label, o in outcomes.items() if o.applicable}
+    failed = {label: o for label, o in ran.items() if not o.passed}
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "severity": spec.severity,
+        "source": spec.location,
+        "expectation": dg.MetadataValue.json(
+            next(iter(ran.values())).expectation if ran else {"type": spec.test}
+        ),
+    }
+    if spec.where:
+        metadata["where"] = spec.where
+    if not ran:
+        metadata["applicable"] = False
+        description = (
+            f"not applicable: no checked table has column {spec.column!r}"
+            if outcomes
+            else "nothing to check: no table yet"
+        )
+    else:
+        unexpected = [o.unexpected_count for o in ran.values() if o.unexpected_count is not None]
+        elements = sum(o.element_count for o in ran.values())
+        if unexpected:
+            metadata["unexpected_count"] = sum(unexpected)
+            metadata["unexpected_percent"] = round(100.0 * sum(unexpected) / max(elements, 1), 4)
+        metadata["rows_checked"] = elements
+        samples = [value for o in failed.values() for value in o.sample]
+        metadata["failing_sample"] = dg.MetadataValue.json(samples[:10])
+        observed = {label or "table": o.observed for label, o in ran.items() if o.observed}
+        if observed:
+            metadata["observed"] = dg.MetadataValue.json(observed)
+        buckets = sorted({b for o in failed.values() for b in o.buckets})
+        if buckets:
+            metadata["buckets"] = dg.MetadataValue.json(buckets)
+        errors = {label or "table": o.error for label, o in ran.items() if o.error}
+        if errors:
+            metadata["errors"] = dg.MetadataValue.json(errors)
+        if any(outcomes):  # labelled tables: tabular jobs
+            metadata["tables"] = dg.MetadataValue.json(
+                {label: o.passed for label, o in outcomes.items() if o.applicable}
+            )
+        worst = next(iter(failed.values()), next(iter(ran.values())))
+        description = worst.summary
+        if len(ran) > 1 and failed:
+            description = f"{len(failed)} of {len(ran)} tables fail; {worst.summary}"
+    return dg.AssetCheckResult(
+        check_name=spec.name,
+        asset_key=spec.asset,
+        passed=not failed,
+        severity=severity(spec),
+        description=description[:1000],
+        metadata=metadata,
+    )
+
+
+def _tabular_tables(
+    context: dg.AssetCheckExecutionContext, factory_db, object_store, newest: int
+) -> dict[str, pd.DataFrame]:
+    """The run's job when the run is for one partition, else the newest completed jobs."""
+    db, store = factory_db.get_db(), object_store.get_store()
+    partition = context.run.tags.get("dagster/partition")
+    if partition:
+        jobs = [get_job(db, partition)]
+    else:
+        jobs = sorted(jobs_in(db, ("completed",)), key=lambda job: job.completed_at, reverse=True)[
+            :newest
+        ]
+    return {job.id: load_tabular_output(store, job) for job in jobs if job.outputs}
+
+
+def build_yaml_checks(specs: list[TestSpec], settings: Settings) -> list[dg.AssetChecksDefinition]:
+    """One multi-asset check per asset that the YAML tests."""
+    by_asset: dict[str, list[TestSpec]] = {}
+    for spec in specs:
+        by_asset.setdefault(spec.asset, []).append(spec)
+    return [_asset_checks(asset, tests, settings) for asset, tests in sorted(by_asset.items())]
+
+
+def _asset_checks(
+    asset: str, specs: list[TestSpec], settings: Settings
+) -> dg.AssetChecksDefinition:
+    by_key = {dg.AssetCheckKey(dg.AssetKey(asset), spec.name): spec for spec in specs}
+
+    @dg.multi_asset_check(
+        name=f"{asset}_yaml_checks",
+        specs=[check_spec(spec) for spec in specs],
+        can_subset=True,
+        description=f"YAML data tests on {asset}, run through Great Expectations.",
+    )
+    def yaml_checks(
+        context: dg.AssetCheckExecutionContext,
+        factory_db: FactoryDatabaseResource,
+        object_store: ObjectStoreResource,
+    ):
+        selected = [by_key[key] for key in sorted(context.selected_asset_check_keys, key=str)]
+        db = factory_db.get_db()
+        cache: dict[str, pd.DataFrame] = {}
+
+        def related(name: str) -> pd.DataFrame:
+            if name not in cache:
+                cache[name] = load_db_table(db, name)
+            return cache[name]
+
+        if asset == "tabular_dataset":
+            tables = _tabular_tables(context, factory_db, object_store, settings.check_tabular_jobs)
+        else:
+            tables = {"": related(asset)}
+        context.log.info(
+            f"{len(selected)} test(s) on {asset}: "
+            + ", ".join(f"{label or asset} ({len(frame)} rows)" for label, frame in tables.items())
+        )
+        per_table = {label: run_tests(selected, frame, related) for label, frame in tables.items()}
+        for index, spec in enumerate(selected):
+            outcomes = {label: results[index] for label, results in per_table.items()}
+            yield check_result(spec, outcomes)
+
+    return yaml_checks

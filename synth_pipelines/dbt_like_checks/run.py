@@ -1,0 +1,60 @@
+"""Run checks on demand (`synth checks run`): a checks-only run of the selected checks on the
+local Dagster instance, recorded like any scheduled validation run."""
+
+from fnmatch import fnmatch
+
+import dagster as dg
+
+from synth_pipelines.assets.tabular import CHECK_SPECS as TABULAR_SCHEMA_CHECKS
+from synth_pipelines.core.errors import InvalidInputError
+
+CLI_JOB = "synth_checks_cli"
+
+
+def runnable_checks(defs: dg.Definitions) -> list[dg.AssetCheckKey]:
+    """Every check that runs without materializing its asset, sorted by asset then name."""
+    in_step = {spec.key for spec in TABULAR_SCHEMA_CHECKS}
+    keys = defs.get_repository_def().asset_graph.asset_check_keys
+    return sorted((k for k in keys if k not in in_step), key=lambda k: (str(k.asset_key), k.name))
+
+
+def select_checks(defs: dg.Definitions, patterns: list[str]) -> list[dg.AssetCheckKey]:
+    """Checks whose name or asset matches any glob in `patterns` (all when none is given);
+    a pattern that matches nothing is an error naming what exists."""
+    available = runnable_checks(defs)
+    if not patterns:
+        return available
+    chosen = []
+    for pattern in patterns:
+        hits = [
+            k
+            for k in available
+            if fnmatch(k.name, pattern) or fnmatch(k.asset_key.to_user_string(), pattern)
+        ]
+        if not hits:
+            assets = sorted({k.asset_key.to_user_string() for k in available})
+            raise InvalidInputError(
+                f"--select {pattern!r} matches no check; give a check name or glob "
+                f"(e.g. 'face_inventory__*') or an asset: {', '.join(assets)}"
+            )
+        chosen.extend(k for k in hits if k not in chosen)
+    return chosen
+
+
+def run_checks(
+    defs: dg.Definitions, instance: dg.DagsterInstance, keys: list[dg.AssetCheckKey]
+) -> dg.ExecuteInProcessResult:
+    """One checks-only run of `keys` in this process."""
+    job = dg.define_asset_job(
+        CLI_JOB,
+        selection=dg.AssetSelection.checks(*keys),
+        executor_def=dg.in_process_executor,
+        description="Checks run from `synth checks run`.",
+    )
+    merged = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
+    return merged.resolve_job_def(CLI_JOB).execute_in_process(
+        instance=instance,
+        tags={"synth/trigger": "cli"},
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        raise_on_error=False,
+    )

@@ -1,0 +1,49 @@
+"""The validation job (every check, no materialization) and the schedule that runs it, so a
+check fails on data that changed outside a run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from synth_pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
+
+VALIDATION_JOB = "validation_job"
+
+
+def build_validation_job(
+    in_step_checks: list[dg.AssetCheckKey],
+) -> UnresolvedAssetJobDefinition:
+    """Every asset check except `in_step_checks`: those are computed inside their asset's step
+    (a tabular job's schema checks, on the table it just generated) and run with it."""
+    return dg.define_asset_job(
+        VALIDATION_JOB,
+        selection=dg.AssetSelection.all_asset_checks() - dg.AssetSelection.checks(*in_step_checks),
+        # One process: Great Expectations and the face models load once for every check.
+        executor_def=dg.in_process_executor,
+        description=(
+            "Runs every data, image-quality, privacy and delivery check on the current data, "
+            "without materializing anything."
+        ),
+    )
+
+
+def build_validation_schedule(
+    settings: Settings, job: UnresolvedAssetJobDefinition
+) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name="validation_schedule",
+        cron_schedule=settings.validation_cron,
+        job=job,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=(
+            f"Runs validation_job ({settings.validation_cron}, SYNTH_VALIDATION_CRON): every "
+            "check on the data as it is now."
+        ),
+    )

@@ -1,0 +1,93 @@
+"""check_failure_sensor end to end: a failed error-severity check pauses delivery from the
+buckets it names (requests wait as backordered, with the reason) until the check passes again."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+from sqlalchemy import update
+
+from synth_pipelines.core.checks.holds import open_holds, paused_buckets
+from synth_pipelines.core.delivery.requests import get_request
+from synth_pipelines.core.faces.buckets import Bucket
+from synth_pipelines.core.storage.database import FactoryDatabase
+from synth_pipelines.core.storage.models import Face
+from synth_pipelines.dbt_like_checks.validation import VALIDATION_JOB
+from synth_pipelines.definitions import build_definitions
+from synth_pipelines.sensors.datasets import package_requests_in_process
+from synth_pipelines.sensors.in_process import evaluate_sensor
+from synth_pipelines.settings import Settings
+from tests.test_datasets import refill, request
+
+CHECK = "face_inventory__gender_confidence__range"
+MALE_TEEN, FEMALE_ADULT = Bucket("male", "teen"), Bucket("female", "adult")
+
+
+@pytest.fixture
+def settings(synth_home, database_url, monkeypatch) -> Settings:
+    monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
+    monkeypatch.setenv("SYNTH_TARGET_PER_BUCKET", "4")
+    monkeypatch.setenv("SYNTH_FACE_SIZE", "64")
+    return Settings.from_env()
+
+
+def validate(defs, instance) -> dict[str, dg.AssetCheckEvaluation]:
+    result = defs.resolve_job_def(VALIDATION_JOB).execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def set_confidence(db: FactoryDatabase, gender: str, value: float) -> None:
+    with db.session() as session:
+        session.execute(update(Face).where(Face.gender == gender).values(gender_confidence=value))
+
+
+def test_failed_check_pauses_its_buckets_until_it_passes(settings) -> None:
+    defs = build_definitions(settings)
+    db = FactoryDatabase(settings.database_url)
+    with dg.instance_for_test() as instance:
+        refill(defs, instance, MALE_TEEN, 4)
+        refill(defs, instance, FEMALE_ADULT, 4)
+        set_confidence(db, "male", 3.0)  # data broken outside any run
+        assert not validate(defs, instance)[CHECK].passed
+        tick = evaluate_sensor(defs, instance, "check_failure_sensor")
+        (hold,) = open_holds(db)
+        assert (hold.check_name, hold.buckets) == (CHECK, ("male/teen",))
+        assert paused_buckets(db) == {"male/teen": [CHECK]}
+        # a second tick with no new result changes nothing
+        evaluate_sensor(defs, instance, "check_failure_sensor", tick.cursor)
+        assert len(open_holds(db)) == 1
+
+        held = request(db, {"male/teen": 2})
+        free = request(db, {"female/adult": 2})
+        runs, cursor = package_requests_in_process(defs, instance)
+        assert all(run.success for run in runs)
+        waiting = get_request(db, held)
+        assert waiting.status == "backordered"
+        assert CHECK in waiting.reason and "male/teen" in waiting.reason
+        assert get_request(db, free).status == "ready"
+        # stock is there, but the hold keeps the request waiting
+        runs, cursor = package_requests_in_process(defs, instance, cursor)
+        assert runs == []
+
+        set_confidence(db, "male", 0.9)
+        assert validate(defs, instance)[CHECK].passed
+        evaluate_sensor(defs, instance, "check_failure_sensor", tick.cursor)
+        assert open_holds(db) == [] and paused_buckets(db) == {}
+        runs, cursor = package_requests_in_process(defs, instance, cursor)
+        assert [run.success for run in runs] == [True]
+        assert get_request(db, held).status == "ready"
+
+
+def test_warn_failures_open_no_hold(settings) -> None:
+    defs = build_definitions(settings)
+    db = FactoryDatabase(settings.database_url)
+    db.upgrade()
+    with dg.instance_for_test() as instance:
+        # an empty inventory fails only the warn-severity row_count test
+        checks = validate(defs, instance)
+        assert not checks["face_inventory__row_count"].passed
+        assert checks["face_inventory__row_count"].severity == dg.AssetCheckSeverity.WARN
+        evaluate_sensor(defs, instance, "check_failure_sensor")
+        assert open_holds(db) == []
