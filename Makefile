@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python benchmarks/faces.py
 	$(BIN)/python benchmarks/datasets.py
 	$(BIN)/python benchmarks/tabular.py
+	$(BIN)/python benchmarks/checks.py
 
 clean:
 	rm -rf $(VENV) .synth .pytest_cache .ruff_cache *.egg-info
