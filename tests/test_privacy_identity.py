@@ -213,8 +213,11 @@ def test_matching_agrees_with_brute_force():
 
 
 def test_embed_many_in_workers_equals_in_process(embedder):
+    # More than 32 images: embed_many starts a worker process rather than working alone. The
+    # first chunks (16 images, the corrupt one among them) are queued for the worker at once,
+    # before this process could take them, so the worker's results are compared too.
     simulator = ProceduralFaceSimulator()
-    faces = simulator.generate("female/adult", 24, 8) + simulator.generate("male/teen", 16, 8)
+    faces = simulator.generate("female/adult", 24, 8) + simulator.generate("male/teen", 24, 8)
     datas = [_encode(face.image) for face in faces]
     datas.insert(5, b"corrupt bytes")
     in_process = embed_many(datas, workers=1, embedder=embedder)
