@@ -99,7 +99,11 @@ def check_result(spec: TestSpec, outcomes: dict[str, TestOutcome]) -> dg.AssetCh
 
 
 def _tabular_tables(
-    context: dg.AssetCheckExecutionContext, factory_db, object_store, newest: int
+    context: dg.AssetCheckExecutionContext,
+    factory_db,
+    object_store,
+    newest: int,
+    columns: set[str],
 ) -> dict[str, pd.DataFrame]:
     """The run's job when the run is for one partition, else the newest completed jobs."""
     db, store = factory_db.get_db(), object_store.get_store()
@@ -110,7 +114,7 @@ def _tabular_tables(
         jobs = sorted(jobs_in(db, ("completed",)), key=lambda job: job.completed_at, reverse=True)[
             :newest
         ]
-    return {job.id: load_tabular_output(store, job) for job in jobs if job.outputs}
+    return {job.id: load_tabular_output(store, job, columns) for job in jobs if job.outputs}
 
 
 def build_yaml_checks(specs: list[TestSpec], settings: Settings) -> list[dg.AssetChecksDefinition]:

@@ -19,6 +19,7 @@ or unknown argument, a bad severity or `where`, two tests with one name. Nothing
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,18 @@ class TestSpec:
     @property
     def blocking(self) -> bool:
         return self.severity == "error"
+
+    @property
+    def columns_read(self) -> set[str]:
+        """Every column this test reads: its own and those its `where` names."""
+        names = {self.column} if self.column else set()
+        if self.where:
+            names |= {
+                n.id
+                for n in ast.walk(ast.parse(self.where, mode="eval"))
+                if isinstance(n, ast.Name)
+            }
+        return names
 
     @property
     def location(self) -> str:

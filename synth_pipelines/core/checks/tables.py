@@ -35,11 +35,18 @@ def load_db_table(db: FactoryDatabase, asset: str) -> pd.DataFrame:
     return frame
 
 
-def load_tabular_output(store: ObjectStore, job: TabularJob) -> pd.DataFrame:
-    """A completed tabular job's Parquet output as a DataFrame."""
+def load_tabular_output(
+    store: ObjectStore, job: TabularJob, columns: set[str] | None = None
+) -> pd.DataFrame:
+    """A completed tabular job's Parquet output as a DataFrame: only `columns` (those present)
+    when given, since turning a million strings into Python objects is most of the cost."""
     key = (job.outputs or {}).get("parquet")
     if not key:
         raise ValueError(f"tabular job {job.id} has no Parquet output")
     with store.open_reader(key) as handle:
-        table = pq.read_table(io.BytesIO(handle.read()))
+        parquet = pq.ParquetFile(io.BytesIO(handle.read()))
+        wanted = None
+        if columns is not None:
+            wanted = [name for name in parquet.schema_arrow.names if name in columns]
+        table = parquet.read(columns=wanted)
     return table.to_pandas()
