@@ -151,7 +151,10 @@ def _asset_checks(
             return cache[name]
 
         if asset == "tabular_dataset":
-            tables = _tabular_tables(context, factory_db, object_store, settings.check_tabular_jobs)
+            columns = set().union(*(spec.columns_read for spec in selected))
+            tables = _tabular_tables(
+                context, factory_db, object_store, settings.check_tabular_jobs, columns
+            )
         else:
             tables = {"": related(asset)}
         context.log.info(
