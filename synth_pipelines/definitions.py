@@ -6,11 +6,11 @@ import dagster as dg
 
 from synth_pipelines.assets.datasets import build_dataset_package, expire_datasets_job
 from synth_pipelines.assets.faces import build_face_inventory
-from synth_pipelines.assets.tabular import CHECK_SPECS as TABULAR_SCHEMA_CHECKS
 from synth_pipelines.assets.tabular import build_tabular_dataset
 from synth_pipelines.dbt_like_checks.compiler import build_yaml_checks, load_yaml_specs
 from synth_pipelines.dbt_like_checks.image_checks import build_image_checks
 from synth_pipelines.dbt_like_checks.validation import (
+    IN_STEP_CHECKS,
     build_validation_job,
     build_validation_schedule,
 )
@@ -84,13 +84,12 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         executor_def=dg.in_process_executor,
         description="Generate one confirmed tabular job (one partition of tabular_dataset).",
     )
-    in_step_checks = [spec.key for spec in TABULAR_SCHEMA_CHECKS]
     asset_checks = [
         *build_yaml_checks(load_yaml_specs(settings), settings),
         *build_image_checks(settings),
     ]
-    check_keys = [*in_step_checks, *(key for c in asset_checks for key in c.check_keys)]
-    validation_job = build_validation_job(in_step_checks)
+    check_keys = [*IN_STEP_CHECKS, *(key for c in asset_checks for key in c.check_keys)]
+    validation_job = build_validation_job()
     return dg.Definitions(
         assets=[face_inventory, dataset_package, tabular_dataset],
         asset_checks=asset_checks,

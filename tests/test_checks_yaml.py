@@ -142,6 +142,18 @@ def test_shipped_yaml_compiles_to_named_checks() -> None:
         (
             """
             assets:
+              - name: face_inventory
+                columns:
+                  - name: gender
+                    tests:
+                      - row_count: {min: 1}
+            """,
+            6,
+            "row_count is a table-level test",
+        ),
+        (
+            """
+            assets:
               - name: face_inventry
             """,
             2,

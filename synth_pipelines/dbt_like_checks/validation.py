@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from synth_pipelines.assets.tabular import CHECK_SPECS as TABULAR_SCHEMA_CHECKS
 from synth_pipelines.settings import Settings
 
 if TYPE_CHECKING:
@@ -15,16 +16,16 @@ if TYPE_CHECKING:
     )
 
 VALIDATION_JOB = "validation_job"
+# Computed inside their asset's step (a tabular job's schema checks, on the table it just
+# generated): they run with a materialization, never on their own.
+IN_STEP_CHECKS: list[dg.AssetCheckKey] = [spec.key for spec in TABULAR_SCHEMA_CHECKS]
 
 
-def build_validation_job(
-    in_step_checks: list[dg.AssetCheckKey],
-) -> UnresolvedAssetJobDefinition:
-    """Every asset check except `in_step_checks`: those are computed inside their asset's step
-    (a tabular job's schema checks, on the table it just generated) and run with it."""
+def build_validation_job() -> UnresolvedAssetJobDefinition:
+    """Every asset check that can run without materializing its asset."""
     return dg.define_asset_job(
         VALIDATION_JOB,
-        selection=dg.AssetSelection.all_asset_checks() - dg.AssetSelection.checks(*in_step_checks),
+        selection=dg.AssetSelection.all_asset_checks() - dg.AssetSelection.checks(*IN_STEP_CHECKS),
         # One process: Great Expectations and the face models load once for every check.
         executor_def=dg.in_process_executor,
         description=(

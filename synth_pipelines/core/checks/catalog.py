@@ -27,8 +27,7 @@ class TestKind:
     name: str
     required: tuple[str, ...]
     optional: tuple[str, ...] = ()
-    needs_column: bool = True
-    table_ok: bool = False  # may also stand at table level (without a column)
+    needs_column: bool = True  # False: a table-level test, declared under the asset's `tests:`
     expectation: str | None = None  # the GE class it runs as; None = evaluated by our code
 
     @property
@@ -54,7 +53,6 @@ BUILT_IN: dict[str, TestKind] = {
             (),
             ("min", "max"),
             needs_column=False,
-            table_ok=True,
             expectation="ExpectTableRowCountToBeBetween",
         ),
         TestKind("freshness", ("max_age",), expectation="ExpectColumnMaxToBeBetween"),
@@ -90,7 +88,6 @@ def ge_kind(name: str) -> TestKind | None:
         required=tuple(entry["required"]),
         optional=tuple(entry["optional"]),
         needs_column=entry["column"],
-        table_ok=not entry["column"],
         expectation=entry["class"],
     )
 

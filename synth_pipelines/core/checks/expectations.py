@@ -241,8 +241,7 @@ def _validate(
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{exc.__class__.__name__}: {text[0] if text else ''}"
+    return f"{exc.__class__.__name__}: {_first_line_text(exc)}"
 
 
 def _outcome(spec: TestSpec, item: Any, face_rows: pd.DataFrame | None) -> TestOutcome:
@@ -269,8 +268,6 @@ def _outcome(spec: TestSpec, item: Any, face_rows: pd.DataFrame | None) -> TestO
         outcome.buckets = sorted(
             {f"{g}/{a}" for g, a in zip(rows["gender"], rows["age_group"], strict=True)}
         )
-    if outcome.unexpected_count is None and "observed_value" in result:
-        outcome.sample = []
     return outcome
 
 

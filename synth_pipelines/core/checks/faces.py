@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
+from synth_pipelines.core.errors import ObjectNotFoundError
 from synth_pipelines.core.imagecheck.quality import (
     ImageQuality,
     QualityThresholds,
@@ -27,6 +28,7 @@ from synth_pipelines.core.storage.models import FaceScan
 from synth_pipelines.core.storage.object_store import ObjectStore
 
 SAMPLE = 10
+_CHUNK = 900  # ids per IN (...) query
 
 
 @dataclass
@@ -47,11 +49,15 @@ def bucket_keys(rows: pd.DataFrame) -> list[str]:
 
 
 def load_scans(db: FactoryDatabase, face_ids: Iterable[str]) -> dict[str, FaceScan]:
-    wanted = set(face_ids)
+    """Stored scans of `face_ids` (queried in chunks: a bound parameter per id)."""
+    ids = list(face_ids)
+    scans: dict[str, FaceScan] = {}
     with db.session() as session:
-        rows = session.scalars(select(FaceScan)).all()
+        for start in range(0, len(ids), _CHUNK):
+            query = select(FaceScan).where(FaceScan.face_id.in_(ids[start : start + _CHUNK]))
+            scans.update((row.face_id, row) for row in session.scalars(query))
         session.expunge_all()
-    return {row.face_id: row for row in rows if row.face_id in wanted}
+    return scans
 
 
 def scan_faces(
@@ -64,24 +70,27 @@ def scan_faces(
     embedder: FaceEmbedder | None = None,
 ) -> tuple[dict[str, FaceScan], int]:
     """Scans of `faces` (rows with id, object_key), measuring those not yet scanned (and
-    embedding them when `embed`). Returns the scans by face id and how many were new work."""
+    embedding them when `embed`). Returns the scans by face id and how many were new work;
+    faces whose object is missing get no scan (objects_present reports them)."""
     scans = load_scans(db, faces["id"])
-    todo = [
-        (face_id, key)
-        for face_id, key in zip(faces["id"], faces["object_key"], strict=True)
-        if face_id not in scans or (embed and scans[face_id].embedding is None)
-    ]
-    if not todo:
+    present, datas = [], []
+    for face_id, key in zip(faces["id"], faces["object_key"], strict=True):
+        if face_id in scans and not (embed and scans[face_id].embedding is None):
+            continue
+        try:
+            datas.append(store.get_bytes(key))
+        except ObjectNotFoundError:
+            continue
+        present.append(face_id)
+    if not present:
         return scans, 0
-    present = [(face_id, key) for face_id, key in todo if store.exists(key)]
-    datas = [store.get_bytes(key) for _, key in present]
     vectors = (
         embed_many(datas, workers=workers, embedder=embedder) if embed else [None] * len(datas)
     )
     with db.session() as session:
-        for (face_id, _), data, vector in zip(present, datas, vectors, strict=True):
+        for face_id, data, vector in zip(present, datas, vectors, strict=True):
             quality = measure_image(data)
-            scan = session.get(FaceScan, face_id) or FaceScan(face_id=face_id)
+            scan = scans.get(face_id) or FaceScan(face_id=face_id)
             scan.decodable, scan.error = quality.decodable, quality.error
             scan.width, scan.height, scan.mode = quality.width, quality.height, quality.mode
             scan.blur, scan.brightness, scan.clipped = (
@@ -91,8 +100,10 @@ def scan_faces(
             )
             if vector is not None:
                 scan.embedding = np.asarray(vector, dtype=np.float32).tobytes()
-            session.merge(scan)
-    return load_scans(db, faces["id"]), len(present)
+            scans[face_id] = session.merge(scan)
+        session.flush()
+        session.expunge_all()
+    return scans, len(present)
 
 
 def embedding_of(scan: FaceScan | None) -> np.ndarray | None:

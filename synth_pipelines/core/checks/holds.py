@@ -21,6 +21,13 @@ class Hold:
     failed_at: datetime
 
 
+def _open_failures(session, check_name: str) -> list[CheckFailure]:
+    query = select(CheckFailure).where(
+        CheckFailure.check_name == check_name, CheckFailure.resolved_at.is_(None)
+    )
+    return list(session.scalars(query))
+
+
 def record_failure(
     db: FactoryDatabase,
     check_name: str,
@@ -33,11 +40,7 @@ def record_failure(
     """Record that `check_name` failed in `run_id`; returns True when this opens a new hold
     (an open one for the same check is updated with the latest buckets and description)."""
     with db.session(locking=True) as session:
-        current = session.scalars(
-            select(CheckFailure).where(
-                CheckFailure.check_name == check_name, CheckFailure.resolved_at.is_(None)
-            )
-        ).first()
+        current = next(iter(_open_failures(session, check_name)), None)
         if current is not None:
             current.buckets, current.description = sorted(set(buckets)), description[:2000]
             current.run_id = run_id
@@ -58,11 +61,7 @@ def record_failure(
 def resolve_failure(db: FactoryDatabase, check_name: str, run_id: str) -> bool:
     """Close the open hold of `check_name` (it passed in `run_id`); False when none was open."""
     with db.session(locking=True) as session:
-        current = session.scalars(
-            select(CheckFailure).where(
-                CheckFailure.check_name == check_name, CheckFailure.resolved_at.is_(None)
-            )
-        ).all()
+        current = _open_failures(session, check_name)
         for failure in current:
             failure.resolved_at, failure.resolved_by_run = utcnow(), run_id
         return bool(current)

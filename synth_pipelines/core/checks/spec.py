@@ -253,7 +253,7 @@ def _load_test(
     where_am_i = f"{asset}.{column}" if column else asset
     if column is None and kind.needs_column:
         raise CheckSpecError(path, line, f"{test} tests a column: declare it under `columns:`")
-    if column is not None and not kind.needs_column and not kind.table_ok:
+    if column is not None and not kind.needs_column:
         raise CheckSpecError(path, line, f"{test} is a table-level test: declare it under `tests:`")
     args = {k: v for k, v in raw_args.items() if k not in COMMON_KEYS}
     for key in args:
