@@ -117,7 +117,8 @@ def embedding_of(scan: FaceScan | None) -> np.ndarray | None:
 
 def objects_present(faces: pd.DataFrame, store: ObjectStore) -> CheckReport:
     """Every face row's PNG exists in the object store."""
-    missing = faces[[not store.exists(key) for key in faces["object_key"]]]
+    # A boolean Series, not a list: an empty list would select columns, not rows.
+    missing = faces[~faces["object_key"].map(store.exists).astype(bool)]
     return CheckReport(
         passed=missing.empty,
         description=(
