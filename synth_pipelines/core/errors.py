@@ -63,3 +63,12 @@ class LLMError(SynthError):
 
 class LLMUnavailableError(LLMError):
     """The LLM endpoint cannot be reached: connection refused, DNS failure, timeout. HTTP 503."""
+
+
+class AuthenticationError(SynthError):
+    """No API key, or one that is unknown or revoked. HTTP 401."""
+
+
+class PermissionDeniedError(SynthError):
+    """A known caller that may not do this: missing consent, or an owner acting on another's
+    data. HTTP 403, with the reason."""

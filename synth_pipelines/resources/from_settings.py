@@ -7,6 +7,7 @@ import os
 
 import dagster as dg
 
+from synth_pipelines.resources.keys import MasterKeyResource
 from synth_pipelines.resources.llm import LLMResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
@@ -36,3 +37,14 @@ def llm_resource(settings: Settings) -> LLMResource:
 
 def llm_configured(llm: LLMResource) -> bool:
     return bool(llm.base_url or llm.api_key)
+
+
+def master_key_resource() -> MasterKeyResource:
+    """The master key from SYNTH_MASTER_KEY (and SYNTH_MASTER_KEYS_PREVIOUS during a rotation),
+    through `dg.EnvVar` so neither lands in run config or the UI."""
+    return MasterKeyResource(
+        master_key=dg.EnvVar("SYNTH_MASTER_KEY") if os.environ.get("SYNTH_MASTER_KEY") else "",
+        previous_keys=dg.EnvVar("SYNTH_MASTER_KEYS_PREVIOUS")
+        if os.environ.get("SYNTH_MASTER_KEYS_PREVIOUS")
+        else "",
+    )

@@ -200,3 +200,147 @@ class FaceScan(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     scanned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+PERSONA_STATUSES = ("active", "revoked")
+DRAFT_STATUSES = ("pending_review", "approved", "rejected")
+API_KEY_ROLES = ("owner", "admin")
+
+
+class ApiKey(Base):
+    """An API key of one user. Only a hash of the secret is stored; `role` admin sees everything,
+    owner only the personas it created."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))  # API_KEY_ROLES
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Persona(Base):
+    """A consenting person whose writing style becomes an adapter. After revocation only this
+    tombstone stays: no name, no identifiers, no key."""
+
+    __tablename__ = "personas"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="active")  # PERSONA_STATUSES
+    display_name: Mapped[str] = mapped_column(String(256), default="")
+    # How the persona appears in exports: sender names, phone numbers, email addresses.
+    self_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The persona's data key, wrapped by the master key (envelope encryption).
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Consent(Base):
+    """The consent a persona gave: which sources and uses, the text's hash, its validity."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    persona_id: Mapped[str] = mapped_column(String(32))
+    sources: Mapped[list[str]] = mapped_column(JSON)  # export formats allowed
+    uses: Mapped[list[str]] = mapped_column(JSON)  # CONSENT_USES
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    granted_by: Mapped[str] = mapped_column(String(256))
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_consents_persona_id", "persona_id"),)
+
+
+class PersonaSource(Base):
+    """An uploaded export, stored encrypted; counts from its parse (no text)."""
+
+    __tablename__ = "persona_sources"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    persona_id: Mapped[str] = mapped_column(String(32))
+    format: Mapped[str] = mapped_column(String(16))
+    object_key: Mapped[str] = mapped_column(String(512))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    messages: Mapped[int] = mapped_column(Integer)
+    persona_messages: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(128))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_persona_sources_persona_id", "persona_id", "uploaded_at"),)
+
+
+class PersonaAdapter(Base):
+    """The registry: one trained adapter version and everything it was made from."""
+
+    __tablename__ = "persona_adapters"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    persona_id: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    corpus_sha256: Mapped[str] = mapped_column(String(64))
+    consent_id: Mapped[str] = mapped_column(String(32))
+    base_model: Mapped[str] = mapped_column(String(512))
+    method: Mapped[str] = mapped_column(String(16))
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    object_key: Mapped[str] = mapped_column(String(512))
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("persona_id", "version"),)
+
+
+class PersonaDraft(Base):
+    """A generated message waiting for review; prompt and text encrypted under the persona key."""
+
+    __tablename__ = "persona_drafts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    persona_id: Mapped[str] = mapped_column(String(32))
+    adapter_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending_review")  # DRAFT_STATUSES
+    prompt_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    text_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reviewed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_persona_drafts_persona_id", "persona_id", "status"),)
+
+
+class AuditRecord(Base):
+    """One append-only audit record; `hash` chains it to the record before it (`prev_hash`).
+    Details carry ids, counts and hashes, never the person's text."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    persona_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    target: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_audit_log_persona_id", "persona_id"),)
+
+
+class AuditHead(Base):
+    """The chain's last sequence number and hash, written with every append: deleting records
+    from the end of the log leaves a head that no record matches."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))

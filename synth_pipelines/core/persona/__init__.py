@@ -1,0 +1,1 @@
+"""Persona adapters: consent, ingest, anonymization, training and serving of a person's style."""
