@@ -69,7 +69,6 @@ class _Mms:
 
 class _SmsBackupReader:
     def __init__(self, identity: PersonaIdentity) -> None:
-        self.identity = identity
         self.me = identity.display_name or "me"
         self.messages: list[Message] = []
         self.participants: list[str] = []

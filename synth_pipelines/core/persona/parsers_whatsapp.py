@@ -19,7 +19,9 @@ THREAD = "whatsapp"
 
 _SPACE = "[ \u00a0\u202f]"  # phones write a (narrow) no-break space before AM/PM
 _DATE = r"(?P<date>\d{1,4}[./-]\d{1,2}[./-]\d{1,4})"
-_TIME = rf"(?P<time>\d{{1,2}}:\d{{2}}(?::\d{{2}})?)(?:{_SPACE}?(?P<ampm>[AaPp]\.?{_SPACE}?[Mm]\.?))?"
+_TIME = (
+    rf"(?P<time>\d{{1,2}}:\d{{2}}(?::\d{{2}})?)(?:{_SPACE}?(?P<ampm>[AaPp]\.?{_SPACE}?[Mm]\.?))?"
+)
 _BRACKET_HEADER = re.compile(rf"^\[{_DATE},?{_SPACE}{_TIME}\]{_SPACE}?(?P<rest>.*)$")
 _DASH_HEADER = re.compile(rf"^{_DATE},?{_SPACE}{_TIME}{_SPACE}[-\u2013]{_SPACE}(?P<rest>.*)$")
 _SENDER = re.compile(r"^(?P<sender>[^:]+?):(?: (?P<text>.*))?$")
@@ -89,7 +91,9 @@ def _timestamp(entry: _Entry, day_first: bool) -> datetime:
     ampm = entry.match["ampm"]
     if ampm:
         if not 1 <= hour <= 12:
-            raise ExportFormatError(f"12-hour time '{entry.match['time']}' is not valid", entry.line)
+            raise ExportFormatError(
+                f"12-hour time '{entry.match['time']}' is not valid", entry.line
+            )
         is_pm = ampm.lower().startswith("p")
         hour = hour % 12 + (12 if is_pm else 0)
     try:
