@@ -28,6 +28,12 @@ tabular_app = typer.Typer(
 app.add_typer(tabular_app, name="tabular")
 checks_app = typer.Typer(help="Data, image-quality and privacy checks.", no_args_is_help=True)
 app.add_typer(checks_app, name="checks")
+keys_app = typer.Typer(help="Master keys of persona encryption.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+apikeys_app = typer.Typer(help="API keys of users (owner, admin).", no_args_is_help=True)
+app.add_typer(apikeys_app, name="apikeys")
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 API_OPTION = typer.Option("http://127.0.0.1:8000", envvar="SYNTH_API_URL", help="API base URL.")
 # Piped output (CI logs, `make demo | tee`) gets a table wide enough for bucket names.
 console = Console() if sys.stdout.isatty() else Console(width=130)
@@ -537,6 +543,93 @@ def checks_run(
     console.print(f"run {result.run_id} (open it with `make ui`)")
     if blocking:
         _fail(f"{blocking} error-severity check(s) failed or did not run")
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new random master key (for SYNTH_MASTER_KEY); nothing is stored."""
+    from synth_pipelines.core.persona.crypto import generate_master_key
+
+    print(generate_master_key())
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-wrap every persona's data key under SYNTH_MASTER_KEY. Put the old master key(s) in
+    SYNTH_MASTER_KEYS_PREVIOUS while this runs; remove them once it reports 0 left."""
+    from synth_pipelines.core.persona.personas import rotate_keys
+    from synth_pipelines.resources.from_settings import master_keys
+
+    settings = _settings()
+    db = _database(settings)
+    try:
+        counts = rotate_keys(db, master_keys(), actor="cli:keys rotate")
+    except SynthError as exc:
+        _fail(str(exc))
+    console.print(
+        f"re-wrapped {counts['rewrapped']} data key(s); {counts['current']} already under the "
+        "current master key"
+    )
+
+
+@apikeys_app.command("create")
+def apikeys_create(
+    user: str = typer.Argument(..., help="The user the key belongs to."),
+    role: str = typer.Option("owner", help="owner (their own personas) or admin (all)."),
+) -> None:
+    """Create an API key and print it once: only its hash is stored."""
+    from synth_pipelines.core.persona.accounts import create_api_key
+
+    settings = _settings()
+    try:
+        token = create_api_key(_database(settings), user, role, actor="cli:apikeys create")
+    except SynthError as exc:
+        _fail(str(exc))
+    print(token)
+
+
+@apikeys_app.command("list")
+def apikeys_list() -> None:
+    """List API keys (ids, users, roles; never the secrets)."""
+    from synth_pipelines.core.persona.accounts import list_api_keys
+
+    table = Table()
+    for column in ("id", "user", "role", "created", "revoked"):
+        table.add_column(column)
+    for key in list_api_keys(_database(_settings())):
+        table.add_row(
+            key.id,
+            key.user,
+            key.role,
+            f"{key.created_at:%Y-%m-%d %H:%M}",
+            str(key.revoked_at or ""),
+        )
+    console.print(table)
+
+
+@apikeys_app.command("revoke")
+def apikeys_revoke(key_id: str = typer.Argument(..., help="The key's id (see `list`).")) -> None:
+    """Revoke an API key: it stops working at once."""
+    from synth_pipelines.core.persona.accounts import revoke_api_key
+
+    try:
+        revoke_api_key(_database(_settings()), key_id, actor="cli:apikeys revoke")
+    except SynthError as exc:
+        _fail(str(exc))
+    console.print(f"revoked {key_id}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain; exit 1 naming every edited or deleted record."""
+    from synth_pipelines.core.persona.audit import verify
+
+    result = verify(_database(_settings()))
+    if not result.ok:
+        for problem in result.problems:
+            errors.print(f"[red]{problem}[/]")
+        _fail(f"the audit log was tampered with: {len(result.problems)} problem(s)")
+    console.print(f"audit log intact: {result.records} records, head {result.head_hash[:16]}…")
 
 
 @db_app.command("upgrade")

@@ -6,6 +6,7 @@ import dagster as dg
 
 from synth_pipelines.assets.datasets import build_dataset_package, expire_datasets_job
 from synth_pipelines.assets.faces import build_face_inventory
+from synth_pipelines.assets.personas import build_persona_assets
 from synth_pipelines.assets.tabular import build_tabular_dataset
 from synth_pipelines.dbt_like_checks.compiler import build_yaml_checks, load_yaml_specs
 from synth_pipelines.dbt_like_checks.image_checks import build_image_checks
@@ -14,10 +15,14 @@ from synth_pipelines.dbt_like_checks.validation import (
     build_validation_job,
     build_validation_schedule,
 )
-from synth_pipelines.partitions import dataset_requests, face_buckets, tabular_jobs
+from synth_pipelines.partitions import dataset_requests, face_buckets, personas, tabular_jobs
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.faces import AttributeClassifierResource, FaceGeneratorResource
-from synth_pipelines.resources.from_settings import llm_resource, object_store_resource
+from synth_pipelines.resources.from_settings import (
+    llm_resource,
+    master_key_resource,
+    object_store_resource,
+)
 from synth_pipelines.resources.tabular import TextEmbedderResource
 from synth_pipelines.sensors.checks import build_check_failure_sensor
 from synth_pipelines.sensors.datasets import (
@@ -30,6 +35,7 @@ from synth_pipelines.sensors.inventory import (
     build_inventory_refill_sensor,
     build_inventory_top_up_schedule,
 )
+from synth_pipelines.sensors.personas import PERSONA_JOB, build_persona_source_sensor
 from synth_pipelines.sensors.tabular import TABULAR_JOB, build_tabular_job_sensor
 from synth_pipelines.settings import Settings
 
@@ -49,6 +55,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "text_embedder": TextEmbedderResource(backend=settings.tabular_embedder),
         "llm": llm_resource(settings),
+        "master_key": master_key_resource(),
     }
 
 
@@ -84,6 +91,14 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         executor_def=dg.in_process_executor,
         description="Generate one confirmed tabular job (one partition of tabular_dataset).",
     )
+    persona_assets = build_persona_assets(settings)
+    persona_job = dg.define_asset_job(
+        PERSONA_JOB,
+        selection=dg.AssetSelection.assets(*persona_assets),
+        partitions_def=personas,
+        executor_def=dg.in_process_executor,
+        description="Corpus → dataset → adapter for one persona (one partition of personas).",
+    )
     asset_checks = [
         *build_yaml_checks(load_yaml_specs(settings), settings),
         *build_image_checks(settings),
@@ -91,14 +106,22 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     check_keys = [*IN_STEP_CHECKS, *(key for c in asset_checks for key in c.check_keys)]
     validation_job = build_validation_job()
     return dg.Definitions(
-        assets=[face_inventory, dataset_package, tabular_dataset],
+        assets=[face_inventory, dataset_package, tabular_dataset, *persona_assets],
         asset_checks=asset_checks,
-        jobs=[refill_job, package_job, expire_datasets_job, tabular_job, validation_job],
+        jobs=[
+            refill_job,
+            package_job,
+            expire_datasets_job,
+            tabular_job,
+            validation_job,
+            persona_job,
+        ],
         sensors=[
             build_inventory_refill_sensor(settings, refill_job),
             build_dataset_request_sensor(settings, package_job),
             build_tabular_job_sensor(settings, tabular_job),
             build_check_failure_sensor(settings, check_keys),
+            build_persona_source_sensor(settings, persona_job),
         ],
         schedules=[
             build_inventory_top_up_schedule(settings, refill_job),

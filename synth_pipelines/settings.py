@@ -21,8 +21,6 @@ STORE_BACKENDS = ("local", "s3")
 # off: exact dedup only.
 TABULAR_EMBEDDERS = ("minilm", "hashing", "off")
 ADAPTER_METHODS = ("lora", "bottleneck")
-# The tiny GPT-2 built from a config: for tests and `make demo`, never for a real persona.
-TINY_TEST_MODEL = "tiny-test"
 
 
 def _int(name: str, default: int, low: int, high: int) -> int:

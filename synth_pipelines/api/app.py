@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,26 +14,35 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from synth_pipelines.core.errors import (
+    AuthenticationError,
     ConflictError,
     GoneError,
     InvalidInputError,
     LLMError,
     LLMUnavailableError,
     NotFoundError,
+    PermissionDeniedError,
     StorageError,
     SynthError,
 )
+from synth_pipelines.core.persona.adapter_store import AdapterCache, resolve_base_model
+from synth_pipelines.core.persona.crypto import IntegrityError, KeyUnavailableError, KeyWrapper
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.object_store import ObjectStore
 from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.resources.from_settings import (
     llm_configured,
     llm_resource,
+    master_keys,
     object_store_resource,
 )
 from synth_pipelines.settings import Settings
 
 STATUS_FOR_ERROR = (
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
+    (KeyUnavailableError, 503),
+    (IntegrityError, 500),
     (LLMUnavailableError, 503),
     (LLMError, 502),
     (InvalidInputError, 422),
@@ -53,6 +63,14 @@ class ApiState:
     draft: Callable[[str], tuple[TableSchema, str]]  # prompt → (schema, drafter name)
     admin_token: str | None  # SYNTH_ADMIN_TOKEN; None turns the admin endpoints off (503)
     public_url: str | None  # SYNTH_PUBLIC_URL; None: download links use the request's base URL
+    adapter_cache: AdapterCache
+
+    def keys(self) -> KeyWrapper:
+        """The master keyring; a 503 naming SYNTH_MASTER_KEY when it is not set."""
+        return master_keys()
+
+    def base_model(self) -> Path:
+        return resolve_base_model(self.settings.persona_base_model, self.settings.home)
 
 
 def build_store(settings: Settings) -> ObjectStore:
@@ -110,7 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="synth_pipelines",
         description=(
-            "Synthetic face datasets from a labelled inventory, delivered through expiring links."
+            "Synthetic face datasets from a labelled inventory, delivered through expiring links; "
+            "tabular jobs; persona adapters with review-and-approve."
         ),
         version="0.1.0",
     )
@@ -121,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         draft=build_drafter(settings),
         admin_token=os.environ.get("SYNTH_ADMIN_TOKEN") or None,
         public_url=(os.environ.get("SYNTH_PUBLIC_URL") or "").rstrip("/") or None,
+        adapter_cache=AdapterCache(),
     )
 
     @app.exception_handler(SynthError)
@@ -134,9 +154,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from synth_pipelines.api.admin import router as admin_router
     from synth_pipelines.api.datasets import router as datasets_router
+    from synth_pipelines.api.personas import router as personas_router
     from synth_pipelines.api.tabular import router as tabular_router
 
     app.include_router(datasets_router)
     app.include_router(tabular_router)
+    app.include_router(personas_router)
     app.include_router(admin_router)
     return app

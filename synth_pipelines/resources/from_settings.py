@@ -7,6 +7,7 @@ import os
 
 import dagster as dg
 
+from synth_pipelines.core.persona.crypto import Keyring, KeyWrapper
 from synth_pipelines.resources.keys import MasterKeyResource
 from synth_pipelines.resources.llm import LLMResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
@@ -47,4 +48,12 @@ def master_key_resource() -> MasterKeyResource:
         previous_keys=dg.EnvVar("SYNTH_MASTER_KEYS_PREVIOUS")
         if os.environ.get("SYNTH_MASTER_KEYS_PREVIOUS")
         else "",
+    )
+
+
+def master_keys() -> KeyWrapper:
+    """The keyring outside Dagster (API, CLI): the same environment variables as the resource,
+    read directly (a resource built here would hold the EnvVar names, not their values)."""
+    return Keyring.from_text(
+        os.environ.get("SYNTH_MASTER_KEY", ""), os.environ.get("SYNTH_MASTER_KEYS_PREVIOUS", "")
     )

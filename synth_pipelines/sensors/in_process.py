@@ -16,7 +16,11 @@ def tick_and_run_in_process(
     in this process. Returns the runs and the sensor's new cursor."""
     tick = evaluate_sensor(defs, instance, sensor_name, cursor)
     for request in tick.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(partitions_def.name, request.partition_keys)
+        if isinstance(request, dg.DeleteDynamicPartitionsRequest):
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(partitions_def.name, key)
+        else:
+            instance.add_dynamic_partitions(partitions_def.name, request.partition_keys)
     job = defs.resolve_job_def(job_name)
     runs = [
         job.execute_in_process(

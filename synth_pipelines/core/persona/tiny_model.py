@@ -68,8 +68,8 @@ This directory holds a **tiny GPT-2-architecture causal language model** ({n_par
 {n_layer} layers, {n_embd}-dimensional embeddings, {n_head} heads, vocabulary of {vocab_size})
 built by `synth_pipelines.core.persona.tiny_model.build_tiny_causal_lm` for tests and demos.
 
-- Weights: random initialisation (seed {seed}), then {pretrain_steps} steps of pre-training on a
-  few dozen generic English sentences. It produces barely-English text.
+- Weights: random initialisation (seed {seed}, std 0.1), then {pretrain_steps} steps of
+  pre-training on a few dozen generic English sentences. It produces barely-English text.
 - Tokenizer: byte-level BPE trained offline on that generic text plus the texts passed in.
 - It exists so that persona-adapter training, evaluation and serving run through the real
   `AutoModelForCausalLM.from_pretrained` / `AutoTokenizer.from_pretrained` code path without a
@@ -117,7 +117,10 @@ def _pretrain(model, tokenizer, steps: int, seed: int, block: int = 64, batch_si
     for _ in range(steps):
         starts = [order.randrange(0, len(ids) - block) for _ in range(batch_size)]
         batch = torch.stack([stream[s : s + block] for s in starts])
-        loss = model(input_ids=batch, labels=batch).loss
+        logits = model(input_ids=batch, attention_mask=torch.ones_like(batch)).logits
+        loss = torch.nn.functional.cross_entropy(
+            logits[:, :-1].flatten(0, 1), batch[:, 1:].flatten()
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -152,6 +155,9 @@ def build_tiny_causal_lm(
         n_embd=64,
         n_layer=2,
         n_head=2,
+        # Wider than GPT-2's 0.02: tied 64-d embeddings that small cap every logit near +-1.3
+        # behind the final LayerNorm, so no adapter could make a token pretraining never saw likely.
+        initializer_range=0.1,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,

@@ -46,6 +46,8 @@ def create_factory_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Deleted rows are overwritten, not left in free pages: revocation means gone.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -165,6 +167,21 @@ class FactoryDatabase:
                 finally:
                     conn.exec_driver_sql("SELECT pg_advisory_unlock(804211)")
                     conn.commit()
+
+    def scrub(self, tables: tuple[str, ...] = ()) -> None:
+        """Make deleted rows unrecoverable from the files: on SQLite (secure_delete is on) move
+        the WAL's old page images into the zeroed main file; on PostgreSQL vacuum `tables`."""
+        if self.is_sqlite:
+            # On the DBAPI connection: SQLAlchemy's own would wrap it in BEGIN IMMEDIATE.
+            raw = self.engine.raw_connection()
+            try:
+                raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                raw.close()
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in tables:
+                conn.exec_driver_sql(f'VACUUM "{table}"')
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -236,6 +236,9 @@ class Persona(Base):
     # The persona's data key, wrapped by the master key (envelope encryption).
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The newest persona_corpus and persona_dataset: what the next asset downstream reads.
+    corpus_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    dataset_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

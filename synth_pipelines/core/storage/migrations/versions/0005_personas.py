@@ -38,6 +38,8 @@ def upgrade() -> None:
         sa.Column("self_ids", sa.JSON(), nullable=False),
         sa.Column("wrapped_key", sa.LargeBinary(), nullable=True),
         sa.Column("key_id", sa.String(32), nullable=True),
+        sa.Column("corpus_sha256", sa.String(64), nullable=True),
+        sa.Column("dataset_key", sa.String(512), nullable=True),
         sa.Column("created_at", TZ, nullable=False),
         sa.Column("revoked_at", TZ, nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_personas")),

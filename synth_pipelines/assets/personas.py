@@ -1,0 +1,216 @@
+"""Persona adapters: persona_corpus → persona_dataset → persona_adapter, one partition per persona.
+
+The assets are thin: they read resources, call `core.persona.pipeline`, and report counts,
+hashes and metrics. Nothing they return or log holds the person's text.
+"""
+
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from synth_pipelines.core.persona.adapter_store import resolve_base_model
+from synth_pipelines.partitions import personas
+from synth_pipelines.resources.database import FactoryDatabaseResource
+from synth_pipelines.resources.keys import MasterKeyResource
+from synth_pipelines.resources.object_store import ObjectStoreResource
+from synth_pipelines.resources.tabular import TextEmbedderResource
+from synth_pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from synth_pipelines.core.persona.pipeline import CheckOutcome
+
+ADAPTER = "persona_adapter"
+ADAPTER_CHECKS = {
+    "perplexity": (True, "Validation perplexity of base+adapter is below the base model's"),
+    "pii_leakage": (
+        True,
+        "None of the sampled generations contains PII of the raw corpus (exact or fuzzy)",
+    ),
+    "style_similarity": (
+        False,
+        "Generations are closer (MiniLM) to the persona's held-out replies than the base model's",
+    ),
+}
+
+
+def _md_table(rows: dict[str, object]) -> dg.MetadataValue:
+    lines = ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows.items())]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    """The three persona assets, configured from `settings`."""
+
+    @dg.asset(
+        partitions_def=personas,
+        group_name="personas",
+        kinds={"python"},
+        description=(
+            "A persona's uploads decrypted, parsed, anonymized (names, emails, phones, URLs, "
+            "IPs, cards, IBANs, addresses) into deduplicated (context → reply) pairs, stored "
+            "encrypted under the persona's key. Checks consent first."
+        ),
+    )
+    def persona_corpus(
+        context: dg.AssetExecutionContext,
+        factory_db: FactoryDatabaseResource,
+        object_store: ObjectStoreResource,
+        master_key: MasterKeyResource,
+    ) -> dg.MaterializeResult:
+        from synth_pipelines.core.persona.pipeline import corpus_step
+
+        summary = corpus_step(
+            factory_db.get_db(),
+            object_store.get_store(),
+            master_key.get_keys(),
+            context.partition_key,
+        )
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(summary["sha256"]),
+            metadata={
+                "corpus_sha256": summary["sha256"],
+                "consent_id": summary["consent_id"],
+                "sources": summary["sources"],
+                "messages": summary.get("messages", 0),
+                "persona_messages": summary.get("persona_messages", 0),
+                "pairs": summary.get("pairs", 0),
+                "duplicates_dropped": summary.get("duplicates", 0),
+                "pii_replaced": _md_table(summary["pii_replaced"]),
+                "object_key": dg.MetadataValue.path(summary["object_key"]),
+            },
+        )
+
+    @dg.asset(
+        partitions_def=personas,
+        group_name="personas",
+        kinds={"python"},
+        deps=[persona_corpus],
+        description=(
+            "The corpus tokenized with the base model's tokenizer (reply tokens only in the "
+            "loss) and split train/validation by a seeded hash; stored encrypted."
+        ),
+    )
+    def persona_dataset(
+        context: dg.AssetExecutionContext,
+        factory_db: FactoryDatabaseResource,
+        object_store: ObjectStoreResource,
+        master_key: MasterKeyResource,
+    ) -> dg.MaterializeResult:
+        from synth_pipelines.core.persona.pipeline import dataset_step
+
+        base_model = resolve_base_model(settings.persona_base_model, settings.home)
+        summary = dataset_step(
+            factory_db.get_db(),
+            object_store.get_store(),
+            master_key.get_keys(),
+            context.partition_key,
+            base_model,
+        )
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(summary["corpus_sha256"]),
+            metadata={
+                **{k: v for k, v in summary.items() if k != "object_key"},
+                "base_model": str(base_model),
+                "object_key": dg.MetadataValue.path(summary["object_key"]),
+            },
+        )
+
+    @dg.asset(
+        name=ADAPTER,
+        partitions_def=personas,
+        group_name="personas",
+        kinds={"pytorch"},
+        deps=[persona_dataset],
+        pool="gpu",
+        check_specs=[
+            dg.AssetCheckSpec(name, asset=ADAPTER, blocking=blocking, description=description)
+            for name, (blocking, description) in ADAPTER_CHECKS.items()
+        ],
+        description=(
+            "A PEFT adapter (LoRA, or a Houlsby bottleneck adapter) of the persona's style on "
+            "the base model at SYNTH_PERSONA_BASE_MODEL, seeded and resumable from checkpoints, "
+            "registered with its corpus, consent, hyper-parameters and metrics. Served only "
+            "when its blocking checks pass."
+        ),
+    )
+    def persona_adapter(
+        context: dg.AssetExecutionContext,
+        factory_db: FactoryDatabaseResource,
+        object_store: ObjectStoreResource,
+        master_key: MasterKeyResource,
+        text_embedder: TextEmbedderResource,
+    ):
+        from synth_pipelines.core.persona.pipeline import adapter_step
+
+        base_model = resolve_base_model(settings.persona_base_model, settings.home)
+        steps = settings.persona_train_steps
+        every = max(1, steps // 10)
+
+        def on_log(event: dict) -> None:
+            if event.get("event") == "train" and (
+                event["step"] % every == 0 or event["step"] == steps
+            ):
+                context.log.info(
+                    f"step {event['step']}/{steps}: loss {event['loss']:.4f}, "
+                    f"{event.get('tokens_per_s', 0):.0f} tokens/s"
+                )
+            elif event.get("event") == "eval":
+                context.log.info(
+                    f"step {event['step']}: validation perplexity {event['val_perplexity']:.2f}"
+                )
+
+        embedder = text_embedder.get_embedder()
+        view, outcomes = adapter_step(
+            factory_db.get_db(),
+            object_store.get_store(),
+            master_key.get_keys(),
+            context.partition_key,
+            base_model,
+            {
+                "method": settings.persona_method,
+                "max_steps": steps,
+                "checkpoint_every": max(1, steps // 5),
+                "log_every": 1,
+            },
+            settings.home,
+            settings.persona_samples,
+            embedder,
+            run_id=context.run_id,
+            on_log=on_log,
+        )
+        metrics = view["metrics"]
+        yield dg.MaterializeResult(
+            asset_key=ADAPTER,
+            data_version=dg.DataVersion(f"{view['corpus_sha256']}:{view['version']}"),
+            metadata={
+                "version": view["version"],
+                "adapter_id": view["id"],
+                "method": view["method"],
+                "base_model": view["base_model"],
+                "corpus_sha256": view["corpus_sha256"],
+                "consent_id": view["consent_id"],
+                "servable": view["servable"],
+                "steps": metrics["steps"],
+                "val_perplexity": metrics["val_perplexity"],
+                "base_val_perplexity": metrics["base_val_perplexity"],
+                "tokens_per_s": metrics["tokens_per_s"],
+                "trainable_params": metrics["trainable_params"],
+                "resumed_from_step": metrics["resumed_from_step"] or 0,
+                "hyperparameters": dg.MetadataValue.json(view["hyperparameters"]),
+            },
+        )
+        for outcome in outcomes:
+            yield _check_result(outcome)
+
+    return [persona_corpus, persona_dataset, persona_adapter]
+
+
+def _check_result(outcome: "CheckOutcome") -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=outcome.name,
+        asset_key=ADAPTER,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR if outcome.blocking else dg.AssetCheckSeverity.WARN,
+        description=outcome.description,
+        metadata={k: v for k, v in outcome.metadata.items() if v is not None},
+    )

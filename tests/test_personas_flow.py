@@ -1,0 +1,257 @@
+"""Persona adapters end to end, over HTTP and a real Dagster instance, on SQLite and PostgreSQL:
+consent → upload (encrypted) → persona_source_sensor → corpus → dataset → adapter (tiny GPT-2,
+really trained) → registry → drafts reviewed and released → revocation that leaves no text."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import MetaData, select
+
+from synth_pipelines.api.app import create_app
+from synth_pipelines.core.persona import audit
+from synth_pipelines.core.persona.accounts import create_api_key
+from synth_pipelines.core.persona.crypto import IntegrityError, decrypt, generate_master_key
+from synth_pipelines.core.persona.demo_export import PII, demo_whatsapp_export
+from synth_pipelines.core.persona.personas import data_key
+from synth_pipelines.core.storage.database import FactoryDatabase
+from synth_pipelines.core.storage.models import AuditRecord, Persona
+from synth_pipelines.definitions import build_definitions
+from synth_pipelines.resources.from_settings import master_keys
+from synth_pipelines.resources.object_store import ObjectStoreResource
+from synth_pipelines.sensors.personas import run_persona_training_in_process
+from synth_pipelines.settings import Settings
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+CONSENT = {
+    "sources": ["whatsapp", "jsonl"],
+    "uses": ["training", "generation"],
+    "granted_by": "Ada Quill, signed form 2024-03-01",
+    "text": "I, Ada Quill, agree that my chat messages may train a model of my writing style.",
+}
+EXPORT = demo_whatsapp_export(messages=160, seed=3)
+# Strings of the person's own text and of their contacts' PII that must never survive revocation.
+SECRETS = [
+    "ngl my notes are a mess",
+    "Ada Quill",
+    "Bruno Kowalski",
+    *(value for pair in PII.values() for value in pair),
+]
+
+
+@pytest.fixture
+def settings(synth_home, database_url, monkeypatch, tmp_path_factory) -> Settings:
+    monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
+    monkeypatch.setenv("SYNTH_MASTER_KEY", generate_master_key())
+    monkeypatch.setenv("SYNTH_PERSONA_BASE_MODEL", "tiny-test")
+    monkeypatch.setenv("SYNTH_PERSONA_TRAIN_STEPS", "40")
+    monkeypatch.setenv("SYNTH_PERSONA_SAMPLES", "12")
+    monkeypatch.setenv("SYNTH_TABULAR_EMBEDDER", "hashing")
+    return Settings.from_env()
+
+
+@pytest.fixture
+def db(settings) -> FactoryDatabase:
+    database = FactoryDatabase(settings.database_url)
+    database.upgrade()
+    return database
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def create_persona(client: TestClient, token: str, **consent) -> dict:
+    response = client.post(
+        "/personas",
+        json={
+            "display_name": "Ada Quill",
+            "self_ids": ["Ada Quill", "+44 7700 900999"],
+            "consent": {**CONSENT, **consent},
+        },
+        headers=auth(token),
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def upload(client: TestClient, token: str, persona_id: str, data: bytes, fmt="whatsapp"):
+    return client.post(
+        f"/personas/{persona_id}/sources",
+        files={"file": ("chat.txt", data, "text/plain")},
+        data={"format": fmt},
+        headers=auth(token),
+    )
+
+
+def store_of(settings: Settings):
+    return ObjectStoreResource(backend="local", root=str(settings.store_root)).get_store()
+
+
+def find_text(settings: Settings, db: FactoryDatabase, keys: list[bytes]) -> list[str]:
+    """Every place any SECRETS string is readable: raw objects, objects decrypted with `keys`
+    (as an attacker holding an old data key would try), every row of every table, and on SQLite
+    the database files themselves."""
+    found = []
+    needles = [s.encode() for s in SECRETS]
+    store = store_of(settings)
+    for name in store.list_keys(""):
+        raw = store.get_bytes(name)
+        candidates = [raw]
+        for key in keys:
+            for context in _contexts(name):
+                with contextlib.suppress(IntegrityError):
+                    candidates.append(decrypt(key, raw, context))
+        found += [f"object {name}" for c in candidates for n in needles if n in c]
+    metadata = MetaData()
+    metadata.reflect(db.engine)
+    with db.engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            for row in conn.execute(table.select()):
+                text = repr(tuple(row))
+                found += [f"table {table.name}" for s in SECRETS if s in text]
+    if db.is_sqlite:
+        path = Path(db.engine.url.database)
+        for file in [path, Path(f"{path}-wal")]:
+            if file.exists():
+                data = file.read_bytes()
+                found += [f"file {file.name}" for n in needles if n in data]
+    return found
+
+
+def _contexts(name: str) -> list[str]:
+    # Objects are bound to "persona/<id>/source/<id>" or "persona/<id>/<object key>".
+    parts = name.split("/")
+    if len(parts) < 3:
+        return []
+    pid = parts[1]
+    contexts = [f"persona/{pid}/{name}"]
+    if parts[2] == "sources":
+        contexts.append(f"persona/{pid}/source/{parts[3].removesuffix('.enc')}")
+    return contexts
+
+
+def test_persona_end_to_end_and_revocation_leaves_no_text(settings, db, tmp_path) -> None:
+    client = TestClient(create_app(settings))
+    owner = create_api_key(db, "ada-owner", "owner")
+    stranger = create_api_key(db, "someone-else", "owner")
+    admin = create_api_key(db, "root", "admin")
+    defs = build_definitions(settings)
+
+    assert client.post("/personas", json={}).status_code == 401
+    persona = create_persona(client, owner)
+    pid = persona["id"]
+    assert persona["consent"]["text_sha256"] and "text" not in persona["consent"]
+    assert client.get(f"/personas/{pid}", headers=auth(stranger)).status_code == 404
+    assert client.get(f"/personas/{pid}", headers=auth(admin)).status_code == 200
+
+    # A malformed export is a 422 naming the line, and nothing is kept.
+    response = upload(client, owner, pid, b"not a chat\n" + EXPORT)
+    assert response.status_code == 422 and "line 1" in response.json()["detail"]
+    # An export format the consent does not cover is a 403 with the reason.
+    response = upload(client, owner, pid, b'{"sender": "a", "text": "b"}\n', fmt="mbox")
+    assert response.status_code == 403 and "'mbox'" in response.json()["detail"]
+    assert list(store_of(settings).list_keys(f"personas/{pid}/")) == []
+
+    response = upload(client, owner, pid, EXPORT)
+    assert response.status_code == 201, response.text
+    assert response.json()["persona_messages"] == 80
+    stored = store_of(settings)
+    [source_key] = stored.list_keys(f"personas/{pid}/sources/")
+    assert b"ngl" not in stored.get_bytes(source_key)  # encrypted at rest
+
+    with dg.instance_for_test() as instance:
+        runs, cursor = run_persona_training_in_process(defs, instance)
+        assert [run.success for run in runs] == [True]
+        assert instance.get_dynamic_partitions("personas") == [pid]
+        # Nothing new uploaded: the next tick asks for nothing.
+        assert run_persona_training_in_process(defs, instance, cursor)[0] == []
+
+        adapter_event = instance.get_latest_materialization_event(dg.AssetKey("persona_adapter"))
+        meta = adapter_event.asset_materialization.metadata
+        assert meta["version"].value == 1 and meta["method"].value == "lora"
+        assert meta["val_perplexity"].value < meta["base_val_perplexity"].value
+        corpus_meta = instance.get_latest_materialization_event(
+            dg.AssetKey("persona_corpus")
+        ).asset_materialization.metadata
+        assert corpus_meta["pairs"].value > 50
+        checks = {e.check_name: e.passed for run in runs for e in run.get_asset_check_evaluations()}
+        assert checks["perplexity"] and checks["pii_leakage"]
+        # Materialization metadata never carries the person's text.
+        events = json.dumps([str(v.value) for v in meta.values()] + [str(corpus_meta)])
+        assert not [s for s in SECRETS if s in events]
+
+        adapters = client.get(f"/personas/{pid}/adapters", headers=auth(owner)).json()
+        assert [a["version"] for a in adapters] == [1]
+        [registered] = adapters
+        assert registered["servable"] and registered["method"] == "lora"
+        assert registered["consent_id"] == persona["consent"]["id"]
+        assert len(registered["corpus_sha256"]) == 64
+        assert registered["hyperparameters"]["max_steps"] == 40
+
+        # Review and approve: only approved drafts are released.
+        draft = client.post(
+            f"/personas/{pid}/drafts", json={"prompt": "are you free friday?"}, headers=auth(owner)
+        )
+        assert draft.status_code == 201, draft.text
+        draft = draft.json()
+        assert draft["status"] == "pending_review" and isinstance(draft["text"], str)
+        did = draft["id"]
+        assert client.get(f"/drafts/{did}/message", headers=auth(owner)).status_code == 409
+        assert client.post(f"/drafts/{did}/approve", headers=auth(stranger)).status_code == 404
+        assert client.post(f"/drafts/{did}/approve", headers=auth(owner)).status_code == 200
+        assert client.post(f"/drafts/{did}/reject", headers=auth(owner)).status_code == 409
+        message = client.get(f"/drafts/{did}/message", headers=auth(owner)).json()
+        assert message["text"] == draft["text"]
+        other = client.post(
+            f"/personas/{pid}/drafts", json={"prompt": "lunch?"}, headers=auth(owner)
+        ).json()
+        client.post(f"/drafts/{other['id']}/reject", headers=auth(admin))
+        released = client.get(f"/personas/{pid}/messages", headers=auth(owner)).json()
+        assert [m["id"] for m in released] == [did]
+
+        # Before revocation the scanner finds the text (given the data key): it can fail.
+        with db.session() as session:
+            key = data_key(session.get(Persona, pid), master_keys())
+        assert find_text(settings, db, [key])
+
+        response = client.delete(f"/personas/{pid}/consent", headers=auth(owner))
+        assert response.status_code == 200, response.text
+        deleted = response.json()["deleted"]
+        assert deleted["objects"] >= 4 and deleted["adapters"] == 1 and deleted["drafts"] == 2
+
+        assert find_text(settings, db, [key]) == []
+        assert client.get(f"/personas/{pid}", headers=auth(owner)).status_code == 410
+        response = client.post(
+            f"/personas/{pid}/drafts", json={"prompt": "hi"}, headers=auth(owner)
+        )
+        assert response.status_code == 410
+        run_persona_training_in_process(defs, instance, cursor)
+        assert instance.get_dynamic_partitions("personas") == []
+
+    result = audit.verify(db)
+    assert result.ok, result.problems
+    with db.session() as session:
+        actions = session.scalars(
+            select(AuditRecord.action).where(AuditRecord.persona_id == pid)
+        ).all()
+    for action in [
+        "persona.created",
+        "consent.granted",
+        "source.uploaded",
+        "corpus.built",
+        "adapter.trained",
+        "draft.generated",
+        "draft.approved",
+        "draft.rejected",
+        "message.read",
+        "consent.revoked",
+        "persona.purged",
+    ]:
+        assert action in actions, action
