@@ -14,6 +14,9 @@ runner = CliRunner()
 
 def test_demo_fills_every_bucket_through_dagster_runs(synth_home, monkeypatch) -> None:
     monkeypatch.setenv("SYNTH_FACE_SIZE", "128")
+    monkeypatch.setenv("SYNTH_PERSONA_TRAIN_STEPS", "30")
+    monkeypatch.setenv("SYNTH_PERSONA_SAMPLES", "8")
+    monkeypatch.setenv("SYNTH_TABULAR_EMBEDDER", "hashing")
     result = runner.invoke(app, ["demo", "--per-bucket", "2", "--tabular-rows", "5000"])
     assert result.exit_code == 0, result.output
     assert "female/young_adult" in result.output
@@ -21,10 +24,12 @@ def test_demo_fills_every_bucket_through_dagster_runs(synth_home, monkeypatch) -
     assert "every file verified against manifest.json" in result.output
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
-    assert len(runs) == 12  # ten refills, one dataset package, one tabular job
+    # ten refills, one dataset package, one tabular job, one persona training run
+    assert len(runs) == 13
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
     jobs = sorted(run.job_name for run in runs)
     assert jobs[0] == "dataset_package_job" and jobs[-1] == "tabular_dataset_job"
+    assert "persona_training_job" in jobs
     assert len(list((synth_home / "datasets").glob("synth-faces-*.zip"))) == 1
     flat = " ".join(result.output.split())  # rich wraps long lines
     assert "5,000 rows in" in flat
@@ -32,6 +37,8 @@ def test_demo_fills_every_bucket_through_dagster_runs(synth_home, monkeypatch) -
     passed = re.search(r"(\d+) of (\d+) checks passed", flat)
     assert passed and passed.group(1) == passed.group(2) and int(passed.group(2)) >= 8
     assert len(list((synth_home / "tables").glob("*.parquet"))) == 1
+    assert "Draft (approved, released):" in flat
+    assert "chain intact" in flat and "Adapter v1 (lora, 30 steps)" in flat
 
     again = runner.invoke(app, ["inventory"])
     assert again.exit_code == 0, again.output
@@ -122,7 +129,9 @@ def test_checks_run_prints_results_and_fails_on_error_severity(synth_home, monke
     from synth_pipelines.settings import Settings
 
     monkeypatch.setenv("SYNTH_FACE_SIZE", "64")
-    demo = runner.invoke(app, ["demo", "--per-bucket", "1", "--no-dataset", "--tabular-rows", "0"])
+    demo = runner.invoke(
+        app, ["demo", "--per-bucket", "1", "--no-dataset", "--tabular-rows", "0", "--no-persona"]
+    )
     assert demo.exit_code == 0, demo.output
     selection = ["--select", "face_inventory__gender*", "--select", "face_inventory__sha256__*"]
     ok = runner.invoke(app, ["checks", "run", *selection])
