@@ -6,10 +6,12 @@ anything, so a revocation mid-run leaves nothing behind."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,12 @@ from sqlalchemy import func, select
 from synth_pipelines.core.errors import ConflictError
 from synth_pipelines.core.persona import audit
 from synth_pipelines.core.persona.adapter_store import save_adapter
-from synth_pipelines.core.persona.corpus import build_corpus, load_corpus, save_corpus
+from synth_pipelines.core.persona.corpus import (
+    build_corpus,
+    corpus_keys,
+    load_corpus,
+    save_corpus,
+)
 from synth_pipelines.core.persona.crypto import KeyWrapper, decrypt, encrypt
 from synth_pipelines.core.persona.personas import data_key, load_persona, require_consent
 from synth_pipelines.core.persona.revocation import persona_work_dir
@@ -50,7 +57,10 @@ def corpus_step(
     if not corpus.records:
         raise ConflictError(f"persona {persona_id}: the sources hold no persona replies to learn")
     object_key = save_corpus(store, key, persona_id, corpus)
-    with db.session(locking=True) as session:
+    with (
+        _discard_on_error(store, corpus_keys(persona_id, corpus.sha256)),
+        db.session(locking=True) as session,
+    ):
         require_consent(session, persona_id, "training")
         load_persona(session, None, persona_id).corpus_sha256 = corpus.sha256
         summary = {
@@ -143,7 +153,7 @@ def dataset_step(
     store.put_bytes(
         object_key, encrypt(key, bundle.to_bytes(), f"persona/{persona_id}/{object_key}")
     )
-    with db.session(locking=True) as session:
+    with _discard_on_error(store, [object_key]), db.session(locking=True) as session:
         require_consent(session, persona_id, "training")
         load_persona(session, None, persona_id).dataset_key = object_key
         summary = {
@@ -196,7 +206,13 @@ def adapter_step(
     _, pii = load_corpus(store, key, persona_id, bundle.corpus_sha256)
     train_config = TrainConfig.model_validate({"max_length": bundle.max_length, **config})
     work = persona_work_dir(home, persona_id)
-    checkpoints = work / f"{bundle.corpus_sha256[:16]}-{train_config.method}"
+    # Keyed by data and settings: a retry resumes, a changed setting starts afresh.
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            [bundle.corpus_sha256, str(base_model), train_config.model_dump(mode="json")]
+        ).encode()
+    ).hexdigest()[:16]
+    checkpoints = work / f"checkpoints-{fingerprint}"
     with tempfile.TemporaryDirectory(dir=_mkdir(work)) as scratch:
         result = train_adapter(
             base_model,
@@ -234,7 +250,7 @@ def adapter_step(
                 or 0
             ) + 1
         object_key, size = save_adapter(store, key, persona_id, version, result.adapter_dir)
-    with db.session(locking=True) as session:
+    with _discard_on_error(store, [object_key]), db.session(locking=True) as session:
         require_consent(session, persona_id, "training")
         row = PersonaAdapter(
             persona_id=persona_id,
@@ -263,6 +279,17 @@ def adapter_step(
         view = adapter_view(row)
     shutil.rmtree(checkpoints, ignore_errors=True)  # done: nothing left to resume
     return view, outcomes
+
+
+@contextmanager
+def _discard_on_error(store: ObjectStore, keys: Iterable[str]) -> Iterator[None]:
+    """Objects written before the step records them are deleted again if recording fails (a
+    consent revoked mid-run, say): nothing is left that no row points to."""
+    try:
+        yield
+    except BaseException:
+        store.delete_many(list(keys))
+        raise
 
 
 def _mkdir(path: Path) -> Path:
