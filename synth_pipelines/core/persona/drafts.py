@@ -93,8 +93,6 @@ def generate_draft(
     seed: int | None = None,
 ) -> tuple[PersonaDraft, str]:
     """Generate a reply to `prompt` in the persona's style; stored encrypted, pending review."""
-    from synth_pipelines.core.persona.evaluation import generate_replies
-
     if not prompt.strip():
         raise FieldError("prompt", "prompt is empty")
     if len(prompt) > MAX_PROMPT_CHARS:
@@ -106,6 +104,8 @@ def generate_draft(
         require_consent(session, persona_id, "generation")
         adapter = servable_adapter(session, persona_id)
         key = data_key(persona, keys)
+    from synth_pipelines.core.persona.evaluation import generate_replies  # torch: after checks
+
     model, tokenizer = models.get(
         adapter.id, persona_id, store, key, adapter.object_key, base_model
     )
