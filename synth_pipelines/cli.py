@@ -32,6 +32,8 @@ keys_app = typer.Typer(help="Master keys of persona encryption.", no_args_is_hel
 app.add_typer(keys_app, name="keys")
 apikeys_app = typer.Typer(help="API keys of users (owner, admin).", no_args_is_help=True)
 app.add_typer(apikeys_app, name="apikeys")
+flux_app = typer.Typer(help="Flux LoRAs of subjects: generate images.", no_args_is_help=True)
+app.add_typer(flux_app, name="flux")
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 API_OPTION = typer.Option("http://127.0.0.1:8000", envvar="SYNTH_API_URL", help="API base URL.")
@@ -736,6 +738,52 @@ def audit_verify() -> None:
             errors.print(f"[red]{problem}[/]")
         _fail(f"the audit log was tampered with: {len(result.problems)} problem(s)")
     console.print(f"audit log intact: {result.records} records, head {result.head_hash[:16]}…")
+
+
+@flux_app.command("generate")
+def flux_generate(
+    subject: str = typer.Argument(..., help="The subject's id."),
+    prompt: str = typer.Argument(..., help="What to draw; [trigger] stands for the subject."),
+    n: int = typer.Option(1, min=1, help="Images to draw."),
+    seed: int = typer.Option(0, min=0, help="Seed of the first image."),
+    steps: int = typer.Option(None, min=1, max=100, help="Inference steps (default: setting)."),
+    out: Path = typer.Option(Path("."), help="Folder for the PNG files."),
+    api: str = API_OPTION,
+    api_key: str = typer.Option(
+        ..., envvar="SYNTH_API_KEY", help="Your API key (or SYNTH_API_KEY).", show_default=False
+    ),
+) -> None:
+    """Generate images of a subject through the API and save them as PNG files."""
+    import base64
+
+    import httpx
+
+    body = {"prompt": prompt, "n": n, "seed": seed, **({"steps": steps} if steps else {})}
+    try:
+        response = httpx.post(
+            f"{api.rstrip('/')}/subjects/{subject}/generate",
+            json=body,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=3600,
+        )
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach the API at {api}: {exc}")
+    if response.status_code != 200:
+        try:
+            detail = response.json().get("detail")
+        except ValueError:
+            detail = response.text
+        _fail(f"HTTP {response.status_code}: {detail}")
+    result = response.json()
+    out.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(result["images"]):
+        path = out / f"{subject[:8]}-v{result['lora_version']}-seed{seed}-{i}.png"
+        path.write_bytes(base64.b64decode(image))
+        console.print(str(path))
+    console.print(
+        f"{len(result['images'])} image(s) in {result['seconds']:.2f} s "
+        f"(queued {result['queue_seconds']:.2f} s)"
+    )
 
 
 @db_app.command("upgrade")

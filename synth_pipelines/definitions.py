@@ -6,6 +6,7 @@ import dagster as dg
 
 from synth_pipelines.assets.datasets import build_dataset_package, expire_datasets_job
 from synth_pipelines.assets.faces import build_face_inventory
+from synth_pipelines.assets.flux import build_flux_assets
 from synth_pipelines.assets.personas import build_persona_assets
 from synth_pipelines.assets.tabular import build_tabular_dataset
 from synth_pipelines.dbt_like_checks.compiler import build_yaml_checks, load_yaml_specs
@@ -15,7 +16,13 @@ from synth_pipelines.dbt_like_checks.validation import (
     build_validation_job,
     build_validation_schedule,
 )
-from synth_pipelines.partitions import dataset_requests, face_buckets, personas, tabular_jobs
+from synth_pipelines.partitions import (
+    dataset_requests,
+    face_buckets,
+    personas,
+    subjects,
+    tabular_jobs,
+)
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.faces import AttributeClassifierResource, FaceGeneratorResource
 from synth_pipelines.resources.from_settings import (
@@ -30,6 +37,7 @@ from synth_pipelines.sensors.datasets import (
     build_dataset_request_sensor,
     build_expire_datasets_schedule,
 )
+from synth_pipelines.sensors.flux import FLUX_JOB, build_subject_sensor
 from synth_pipelines.sensors.inventory import (
     REFILL_JOB,
     build_inventory_refill_sensor,
@@ -99,6 +107,14 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         executor_def=dg.in_process_executor,
         description="Corpus → dataset → adapter for one persona (one partition of personas).",
     )
+    flux_assets = build_flux_assets(settings)
+    flux_job = dg.define_asset_job(
+        FLUX_JOB,
+        selection=dg.AssetSelection.assets(*flux_assets),
+        partitions_def=subjects,
+        executor_def=dg.in_process_executor,
+        description="Photos → LoRA → samples for one subject (one partition of subjects).",
+    )
     asset_checks = [
         *build_yaml_checks(load_yaml_specs(settings), settings),
         *build_image_checks(settings),
@@ -106,7 +122,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     check_keys = [*IN_STEP_CHECKS, *(key for c in asset_checks for key in c.check_keys)]
     validation_job = build_validation_job()
     return dg.Definitions(
-        assets=[face_inventory, dataset_package, tabular_dataset, *persona_assets],
+        assets=[face_inventory, dataset_package, tabular_dataset, *persona_assets, *flux_assets],
         asset_checks=asset_checks,
         jobs=[
             refill_job,
@@ -115,6 +131,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             tabular_job,
             validation_job,
             persona_job,
+            flux_job,
         ],
         sensors=[
             build_inventory_refill_sensor(settings, refill_job),
@@ -122,6 +139,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             build_tabular_job_sensor(settings, tabular_job),
             build_check_failure_sensor(settings, check_keys),
             build_persona_source_sensor(settings, persona_job),
+            build_subject_sensor(settings, flux_job),
         ],
         schedules=[
             build_inventory_top_up_schedule(settings, refill_job),

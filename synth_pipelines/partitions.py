@@ -24,6 +24,9 @@ tabular_jobs = dg.DynamicPartitionsDefinition(name="tabular_jobs")
 # One partition per persona with an upload, added by persona_source_sensor (removed on revocation).
 personas = dg.DynamicPartitionsDefinition(name="personas")
 
+# One partition per Flux subject, added by subject_sensor when its photos arrive.
+subjects = dg.DynamicPartitionsDefinition(name="subjects")
+
 
 def bucket_for_partition(partition_key: str | dg.MultiPartitionKey) -> Bucket:
     """The Bucket of a face_buckets partition key."""

@@ -133,6 +133,28 @@ class Settings:
     persona_max_upload_mb: int = 50
     persona_samples: int = 50  # generations the PII-leakage and style checks sample
     persona_sensor_interval: int = 10
+    # Flux LoRAs
+    flux_base_model: str = ""  # a local FluxPipeline directory ([schnell] or [dev]), or "tiny-test"
+    flux_train_steps: int = 500
+    flux_rank: int = 16
+    flux_learning_rate: float = 1e-4
+    flux_checkpoint_every: int = 100
+    flux_sample_every: int = 0  # 0: samples only at the end
+    flux_sample_steps: int = 4  # inference steps of validation samples
+    flux_validation_prompts: tuple[str, ...] = (
+        "a photo of [trigger], portrait, natural light",
+        "[trigger] smiling, outdoors",
+    )
+    flux_caption_template: str = "a photo of [trigger]"
+    caption_model: str = ""  # a local image-to-text model directory; empty: the template
+    clip_model: str = ""  # a local CLIP directory for the prompt-relevance check; empty: skipped
+    flux_identity_threshold: float = 0.6
+    flux_deny_terms: str = ""  # comma-separated; empty: the built-in list
+    flux_concurrency: int = 1
+    flux_queue: int = 8
+    flux_max_images: int = 4  # most images one generate request may ask for
+    flux_sensor_interval: int = 10
+    flux_samples_in_metadata: bool = True
 
     @property
     def effective_label_source(self) -> str:
@@ -211,4 +233,31 @@ class Settings:
             persona_max_upload_mb=_int("SYNTH_PERSONA_MAX_UPLOAD_MB", 50, 1, 10_000),
             persona_samples=_int("SYNTH_PERSONA_SAMPLES", 50, 1, 10_000),
             persona_sensor_interval=_int("SYNTH_PERSONA_SENSOR_INTERVAL", 10, 1, 3600),
+            flux_base_model=(os.environ.get("SYNTH_FLUX_BASE_MODEL") or "").strip(),
+            flux_train_steps=_int("SYNTH_FLUX_TRAIN_STEPS", 500, 1, 1_000_000),
+            flux_rank=_int("SYNTH_FLUX_RANK", 16, 1, 1024),
+            flux_learning_rate=_float("SYNTH_FLUX_LEARNING_RATE", 1e-4, 1e-8, 1.0),
+            flux_checkpoint_every=_int("SYNTH_FLUX_CHECKPOINT_EVERY", 100, 0, 1_000_000),
+            flux_sample_every=_int("SYNTH_FLUX_SAMPLE_EVERY", 0, 0, 1_000_000),
+            flux_sample_steps=_int("SYNTH_FLUX_SAMPLE_STEPS", 4, 1, 200),
+            flux_validation_prompts=tuple(
+                p.strip()
+                for p in (os.environ.get("SYNTH_FLUX_VALIDATION_PROMPTS") or "").split("|")
+                if p.strip()
+            )
+            or Settings.flux_validation_prompts,
+            flux_caption_template=os.environ.get("SYNTH_FLUX_CAPTION_TEMPLATE")
+            or "a photo of [trigger]",
+            caption_model=(os.environ.get("SYNTH_CAPTION_MODEL") or "").strip(),
+            clip_model=(os.environ.get("SYNTH_CLIP_MODEL") or "").strip(),
+            flux_identity_threshold=_float("SYNTH_FLUX_IDENTITY_THRESHOLD", 0.6, 0.0, 4.0),
+            flux_deny_terms=os.environ.get("SYNTH_FLUX_DENY_TERMS", ""),
+            flux_concurrency=_int("SYNTH_FLUX_CONCURRENCY", 1, 1, 64),
+            flux_queue=_int("SYNTH_FLUX_QUEUE", 8, 0, 10_000),
+            flux_max_images=_int("SYNTH_FLUX_MAX_IMAGES", 4, 1, 64),
+            flux_sensor_interval=_int("SYNTH_FLUX_SENSOR_INTERVAL", 10, 1, 3600),
+            flux_samples_in_metadata=_choice(
+                "SYNTH_FLUX_SAMPLES_IN_METADATA", "true", ("true", "false")
+            )
+            == "true",
         )

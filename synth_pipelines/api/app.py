@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from synth_pipelines.core.errors import (
     AuthenticationError,
+    BusyError,
     ConflictError,
     GoneError,
     InvalidInputError,
@@ -25,6 +26,9 @@ from synth_pipelines.core.errors import (
     StorageError,
     SynthError,
 )
+from synth_pipelines.core.flux.pipeline import resolve_flux_model
+from synth_pipelines.core.flux.policy import ContentPolicy
+from synth_pipelines.core.flux.serving import GenerationLimiter, PipelineCache
 from synth_pipelines.core.persona.adapter_store import AdapterCache, resolve_base_model
 from synth_pipelines.core.persona.crypto import IntegrityError, KeyUnavailableError, KeyWrapper
 from synth_pipelines.core.storage.database import FactoryDatabase
@@ -40,6 +44,7 @@ from synth_pipelines.settings import Settings
 
 STATUS_FOR_ERROR = (
     (AuthenticationError, 401),
+    (BusyError, 429),
     (PermissionDeniedError, 403),
     (KeyUnavailableError, 503),
     (IntegrityError, 500),
@@ -64,6 +69,12 @@ class ApiState:
     admin_token: str | None  # SYNTH_ADMIN_TOKEN; None turns the admin endpoints off (503)
     public_url: str | None  # SYNTH_PUBLIC_URL; None: download links use the request's base URL
     adapter_cache: AdapterCache
+    flux_limiter: GenerationLimiter
+    flux_pipelines: PipelineCache
+    flux_policy: ContentPolicy
+
+    def flux_base_model(self) -> Path:
+        return resolve_flux_model(self.settings.flux_base_model, self.settings.home)
 
     def keys(self) -> KeyWrapper:
         """The master keyring; a 503 naming SYNTH_MASTER_KEY when it is not set."""
@@ -141,6 +152,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_token=os.environ.get("SYNTH_ADMIN_TOKEN") or None,
         public_url=(os.environ.get("SYNTH_PUBLIC_URL") or "").rstrip("/") or None,
         adapter_cache=AdapterCache(),
+        flux_limiter=GenerationLimiter(settings.flux_concurrency, settings.flux_queue),
+        flux_pipelines=PipelineCache(),
+        flux_policy=ContentPolicy.from_text(settings.flux_deny_terms),
     )
 
     @app.exception_handler(SynthError)
@@ -155,10 +169,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from synth_pipelines.api.admin import router as admin_router
     from synth_pipelines.api.datasets import router as datasets_router
     from synth_pipelines.api.personas import router as personas_router
+    from synth_pipelines.api.subjects import router as subjects_router
     from synth_pipelines.api.tabular import router as tabular_router
 
     app.include_router(datasets_router)
     app.include_router(tabular_router)
     app.include_router(personas_router)
+    app.include_router(subjects_router)
     app.include_router(admin_router)
     return app

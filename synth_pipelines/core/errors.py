@@ -72,3 +72,7 @@ class AuthenticationError(SynthError):
 class PermissionDeniedError(SynthError):
     """A known caller that may not do this: missing consent, or an owner acting on another's
     data. HTTP 403, with the reason."""
+
+
+class BusyError(SynthError):
+    """Too much work queued already (a bounded queue is full): retry later. HTTP 429."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from synth_pipelines.assets.flux import SAMPLES as FLUX_SAMPLES
 from synth_pipelines.assets.personas import ADAPTER, ADAPTER_CHECKS
 from synth_pipelines.assets.tabular import CHECK_SPECS as TABULAR_SCHEMA_CHECKS
 from synth_pipelines.settings import Settings
@@ -18,11 +19,15 @@ if TYPE_CHECKING:
 
 VALIDATION_JOB = "validation_job"
 # Computed inside their asset's step (a tabular job's schema checks, on the table it just
-# generated; a persona adapter's, on the model it just trained): they run with a
+# generated; a persona adapter's or a Flux LoRA's, on the model it just trained): they run with a
 # materialization, never on their own.
 IN_STEP_CHECKS: list[dg.AssetCheckKey] = [
     *(spec.key for spec in TABULAR_SCHEMA_CHECKS),
     *(dg.AssetCheckKey(dg.AssetKey(ADAPTER), name) for name in ADAPTER_CHECKS),
+    *(
+        dg.AssetCheckKey(dg.AssetKey(FLUX_SAMPLES), name)
+        for name in ("identity", "prompt_relevance")
+    ),
 ]
 
 

@@ -37,3 +37,24 @@ def partitioned_runs(
         dynamic_partitions_requests=[partitions_def.build_add_request(new)] if new else [],
         cursor=cursor,
     )
+
+
+def removing_partitions(
+    context: dg.SensorEvaluationContext,
+    partitions_def: dg.DynamicPartitionsDefinition,
+    result: dg.SensorResult,
+    revoked: set[str],
+) -> dg.SensorResult:
+    """`result`, also removing the partitions of `revoked` keys that still exist (a person who
+    withdrew consent leaves no partition behind)."""
+    gone = sorted(revoked & set(context.instance.get_dynamic_partitions(partitions_def.name)))
+    if not gone:
+        return result
+    return dg.SensorResult(
+        run_requests=result.run_requests,
+        dynamic_partitions_requests=[
+            *(result.dynamic_partitions_requests or []),
+            partitions_def.build_delete_request(gone),
+        ],
+        cursor=result.cursor,
+    )

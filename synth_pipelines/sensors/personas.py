@@ -12,6 +12,7 @@ from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.sensors.dynamic import (
     attempt_run_request,
     partitioned_runs,
+    removing_partitions,
     requested_attempts,
 )
 from synth_pipelines.sensors.in_process import tick_and_run_in_process
@@ -62,17 +63,7 @@ def build_persona_source_sensor(
             if requested.get(pid) != count
         ]
         result = partitioned_runs(context, personas, run_requests, uploads, "persona")
-        gone = sorted(revoked & set(context.instance.get_dynamic_partitions(personas.name)))
-        if not gone:
-            return result
-        return dg.SensorResult(
-            run_requests=result.run_requests,
-            dynamic_partitions_requests=[
-                *(result.dynamic_partitions_requests or []),
-                personas.build_delete_request(gone),
-            ],
-            cursor=result.cursor,
-        )
+        return removing_partitions(context, personas, result, revoked)
 
     return persona_source_sensor
 

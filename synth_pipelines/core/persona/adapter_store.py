@@ -4,8 +4,6 @@ object store, and a small in-process cache of loaded base+adapter models for ser
 from __future__ import annotations
 
 import fcntl
-import io
-import tarfile
 import tempfile
 import threading
 from collections import OrderedDict
@@ -15,6 +13,7 @@ from typing import Any
 from synth_pipelines.core.errors import InvalidInputError, MissingCheckpointError
 from synth_pipelines.core.persona.crypto import decrypt, encrypt
 from synth_pipelines.core.persona.sources import persona_prefix
+from synth_pipelines.core.storage.bundles import pack_directory, unpack_directory
 from synth_pipelines.core.storage.object_store import ObjectStore
 
 TINY_TEST_MODEL = "tiny-test"
@@ -65,13 +64,8 @@ def save_adapter(
     store: ObjectStore, data_key: bytes, persona_id: str, version: int, directory: Path
 ) -> tuple[str, int]:
     """Tar `directory`, encrypt it under the persona's key, store it; (object key, bytes)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file():
-                tar.add(path, arcname=str(path.relative_to(directory)))
     key = adapter_object_key(persona_id, version)
-    blob = encrypt(data_key, buffer.getvalue(), _context(persona_id, key))
+    blob = encrypt(data_key, pack_directory(directory), _context(persona_id, key))
     store.put_bytes(key, blob)
     return key, len(blob)
 
@@ -81,9 +75,7 @@ def unpack_adapter(
 ) -> Path:
     """Decrypt and unpack a stored adapter into `directory` (member paths are checked)."""
     raw = decrypt(data_key, store.get_bytes(key), _context(persona_id, key))
-    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
-        tar.extractall(directory, filter="data")
-    return directory
+    return unpack_directory(raw, directory)
 
 
 class AdapterCache:

@@ -347,3 +347,51 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+SUBJECT_STATUSES = ("pending", "preparing", "training", "ready", "failed", "revoked")
+
+
+class Subject(Base):
+    """A person whose likeness becomes a Flux LoRA: their consent, trigger word, data key and
+    progress. Photos live encrypted in the object store; after revocation only a tombstone."""
+
+    __tablename__ = "subjects"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # SUBJECT_STATUSES
+    trigger: Mapped[str] = mapped_column(String(64), default="")
+    consent_by: Mapped[str] = mapped_column(String(256), default="")
+    consent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    uploads: Mapped[int] = mapped_column(Integer, default=0)
+    # Set by subject_photos: accepted count and each rejected file with its reason.
+    photos: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_subjects_status", "status", "created_at"),)
+
+
+class FluxLora(Base):
+    """The registry of a subject's trained LoRAs: base model, settings, metrics, where it is."""
+
+    __tablename__ = "flux_loras"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    subject_id: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    base_model: Mapped[str] = mapped_column(String(512))
+    photos_sha256: Mapped[str] = mapped_column(String(64))
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    object_key: Mapped[str] = mapped_column(String(512))
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("subject_id", "version"),)

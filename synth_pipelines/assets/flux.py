@@ -1,0 +1,250 @@
+"""Flux LoRAs: subject_photos → flux_lora → flux_lora_samples, one partition per subject.
+
+Thin assets over `core.flux`: photos and LoRAs stay encrypted in the object store; the metadata
+holds counts, reasons, settings, losses and (unless SYNTH_FLUX_SAMPLES_IN_METADATA=false) small
+sample thumbnails.
+"""
+
+import base64
+import io
+
+import dagster as dg
+
+from synth_pipelines.partitions import subjects
+from synth_pipelines.resources.database import FactoryDatabaseResource
+from synth_pipelines.resources.keys import MasterKeyResource
+from synth_pipelines.resources.object_store import ObjectStoreResource
+from synth_pipelines.settings import Settings
+
+SAMPLES = "flux_lora_samples"
+# CLIP scores (100 x cosine) of matching image-text pairs mostly land between 25 and 35.
+MIN_CLIP_SCORE = 20.0
+
+
+def _thumbnails(pngs: list[bytes], prompts: list[str], side: int = 128) -> str:
+    from PIL import Image
+
+    cells = []
+    for png, prompt in zip(pngs, prompts, strict=True):
+        image = Image.open(io.BytesIO(png)).convert("RGB")
+        image.thumbnail((side, side))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        encoded = base64.b64encode(buffer.getvalue()).decode()
+        cells.append(f"![{prompt}](data:image/png;base64,{encoded}) {prompt}")
+    return "\n\n".join(cells)
+
+
+def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    """The three Flux assets, configured from `settings`."""
+
+    @dg.asset(
+        partitions_def=subjects,
+        group_name="flux",
+        kinds={"python"},
+        description=(
+            "A subject's uploads: decoded with EXIF orientation, exactly one face each (dlib), "
+            "cropped with margin, sorted into aspect buckets (512/768/1024), near-duplicates "
+            "dropped, captioned with the trigger word, stored encrypted. Fewer than 4 usable "
+            "photos fail the subject with every rejected photo and why."
+        ),
+    )
+    def subject_photos(
+        context: dg.AssetExecutionContext,
+        factory_db: FactoryDatabaseResource,
+        object_store: ObjectStoreResource,
+        master_key: MasterKeyResource,
+    ) -> dg.MaterializeResult:
+        from synth_pipelines.core.flux.pipeline import photos_step
+
+        summary = photos_step(
+            factory_db.get_db(),
+            object_store.get_store(),
+            master_key.get_keys(),
+            context.partition_key,
+            settings.flux_caption_template,
+            settings.caption_model,
+        )
+        rejected = "\n".join(f"- {r['name']}: {r['reason']}" for r in summary["rejected"])
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(summary["photos_sha256"]),
+            metadata={
+                "uploaded": summary["uploaded"],
+                "accepted": summary["accepted"],
+                "rejected": dg.MetadataValue.md(rejected or "none"),
+                "buckets": dg.MetadataValue.json(summary["buckets"]),
+                "captions": settings.caption_model or f"template: {settings.flux_caption_template}",
+            },
+        )
+
+    @dg.asset(
+        partitions_def=subjects,
+        group_name="flux",
+        kinds={"pytorch"},
+        deps=[subject_photos],
+        pool="gpu",
+        description=(
+            "A peft LoRA on the Flux transformer at SYNTH_FLUX_BASE_MODEL: flow-matching loss on "
+            "packed latents, VAE latents and text embeddings cached once, gradient checkpointing, "
+            "8-bit Adam with bitsandbytes, bf16 on CUDA, checkpoints to resume from; saved as "
+            "diffusers safetensors (pipe.load_lora_weights), encrypted, in the registry."
+        ),
+    )
+    def flux_lora(
+        context: dg.AssetExecutionContext,
+        factory_db: FactoryDatabaseResource,
+        object_store: ObjectStoreResource,
+        master_key: MasterKeyResource,
+    ) -> dg.MaterializeResult:
+        from synth_pipelines.core.flux.pipeline import lora_step, resolve_flux_model
+
+        steps = settings.flux_train_steps
+        every = max(1, steps // 10)
+
+        def on_log(event: dict) -> None:
+            step = event.get("step", 0)
+            if "loss" in event and (step % every == 0 or step == steps):
+                context.log.info(f"step {step}/{steps}: loss {event['loss']:.4f}")
+
+        view = lora_step(
+            factory_db.get_db(),
+            object_store.get_store(),
+            master_key.get_keys(),
+            context.partition_key,
+            resolve_flux_model(settings.flux_base_model, settings.home),
+            {
+                "rank": settings.flux_rank,
+                "alpha": settings.flux_rank,
+                "learning_rate": settings.flux_learning_rate,
+                "max_steps": steps,
+                "checkpoint_every": settings.flux_checkpoint_every,
+                "sample_every": settings.flux_sample_every,
+                "sample_steps": settings.flux_sample_steps,
+                "validation_prompts": list(settings.flux_validation_prompts),
+            },
+            settings.home,
+            run_id=context.run_id,
+            on_log=on_log,
+        )
+        metrics = view["metrics"]
+        losses = view["losses"]
+        stride = max(1, len(losses) // 50)
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(f"{view['photos_sha256']}:{view['version']}"),
+            metadata={
+                "version": view["version"],
+                "lora_id": view["id"],
+                "base_model": view["base_model"],
+                "steps": metrics["steps"],
+                "final_loss": metrics["final_loss"],
+                "steps_per_s": metrics["steps_per_s"],
+                "optimizer": metrics["optimizer"],
+                "resumed_from_step": metrics["resumed_from_step"] or 0,
+                "trainable_params": metrics["trainable_params"],
+                "loss_curve": dg.MetadataValue.json(
+                    {str(i + 1): round(v, 5) for i, v in enumerate(losses) if i % stride == 0}
+                ),
+                "hyperparameters": dg.MetadataValue.json(view["hyperparameters"]),
+            },
+        )
+
+    check_specs = [
+        dg.AssetCheckSpec(
+            "identity",
+            asset=SAMPLES,
+            description=(
+                "Mean dlib distance of the samples' faces to the subject's photos is below "
+                "SYNTH_FLUX_IDENTITY_THRESHOLD (reported only on the tiny test pipeline)"
+            ),
+        )
+    ]
+    if settings.clip_model:
+        check_specs.append(
+            dg.AssetCheckSpec(
+                "prompt_relevance",
+                asset=SAMPLES,
+                description="CLIP score of each sample against its prompt (SYNTH_CLIP_MODEL)",
+            )
+        )
+
+    @dg.asset(
+        name=SAMPLES,
+        partitions_def=subjects,
+        group_name="flux",
+        kinds={"pytorch"},
+        deps=[flux_lora],
+        pool="gpu",
+        check_specs=check_specs,
+        description=(
+            "The validation prompts rendered with the newest LoRA (those the content policy "
+            "allows), stored encrypted and shown here; identity and prompt-relevance checks."
+        ),
+    )
+    def flux_lora_samples(
+        context: dg.AssetExecutionContext,
+        factory_db: FactoryDatabaseResource,
+        object_store: ObjectStoreResource,
+        master_key: MasterKeyResource,
+    ):
+        from synth_pipelines.core.flux.pipeline import TINY_TEST_MODEL, resolve_flux_model
+        from synth_pipelines.core.flux.policy import ContentPolicy
+        from synth_pipelines.core.flux.samples import samples_step
+
+        report = samples_step(
+            factory_db.get_db(),
+            object_store.get_store(),
+            master_key.get_keys(),
+            context.partition_key,
+            resolve_flux_model(settings.flux_base_model, settings.home),
+            settings.flux_validation_prompts,
+            settings.flux_sample_steps,
+            settings.flux_identity_threshold,
+            ContentPolicy.from_text(settings.flux_deny_terms),
+            settings.clip_model,
+        )
+        metadata: dict = {
+            "lora_version": report.lora_version,
+            "samples": len(report.pngs),
+            "prompts": dg.MetadataValue.json(report.prompts),
+            "refused_prompts": dg.MetadataValue.json(report.refused),
+            "intermediate_samples_by_step": dg.MetadataValue.json(report.intermediate),
+            "identity_mean_distance": report.identity.mean_distance,
+            "prompt_relevance": (
+                report.clip_skipped
+                if report.clip_scores is None
+                else dg.MetadataValue.json([round(s, 2) for s in report.clip_scores])
+            ),
+        }
+        if settings.flux_samples_in_metadata and report.pngs:
+            metadata["preview"] = dg.MetadataValue.md(_thumbnails(report.pngs, report.prompts))
+        yield dg.MaterializeResult(asset_key=SAMPLES, metadata=metadata)
+        tiny = settings.flux_base_model == TINY_TEST_MODEL
+        yield dg.AssetCheckResult(
+            check_name="identity",
+            asset_key=SAMPLES,
+            passed=report.identity.passed,
+            # On the random tiny pipeline there is no likeness to find: report, do not alarm.
+            severity=dg.AssetCheckSeverity.WARN if tiny else dg.AssetCheckSeverity.ERROR,
+            description=report.identity.description,
+            metadata={
+                "faces_found": report.identity.faces_found,
+                "threshold": settings.flux_identity_threshold,
+                **(
+                    {"mean_distance": report.identity.mean_distance}
+                    if report.identity.mean_distance is not None
+                    else {}
+                ),
+            },
+        )
+        if report.clip_scores is not None:
+            mean = sum(report.clip_scores) / len(report.clip_scores) if report.clip_scores else 0
+            yield dg.AssetCheckResult(
+                check_name="prompt_relevance",
+                asset_key=SAMPLES,
+                passed=bool(report.clip_scores) and mean >= MIN_CLIP_SCORE,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=f"mean CLIP score {mean:.1f} over {len(report.clip_scores)} samples",
+                metadata={"mean_clip_score": mean},
+            )
+
+    return [subject_photos, flux_lora, flux_lora_samples]
