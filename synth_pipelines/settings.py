@@ -141,6 +141,9 @@ class Settings:
     flux_checkpoint_every: int = 100
     flux_sample_every: int = 0  # 0: samples only at the end
     flux_sample_steps: int = 4  # inference steps of validation samples
+    # Long side for training (0: the photos' own 512/768/1024 buckets) and for samples.
+    flux_resolution: int = 0
+    flux_sample_size: int = 1024
     flux_validation_prompts: tuple[str, ...] = (
         "a photo of [trigger], portrait, natural light",
         "[trigger] smiling, outdoors",
@@ -240,6 +243,8 @@ class Settings:
             flux_checkpoint_every=_int("SYNTH_FLUX_CHECKPOINT_EVERY", 100, 0, 1_000_000),
             flux_sample_every=_int("SYNTH_FLUX_SAMPLE_EVERY", 0, 0, 1_000_000),
             flux_sample_steps=_int("SYNTH_FLUX_SAMPLE_STEPS", 4, 1, 200),
+            flux_resolution=_int("SYNTH_FLUX_RESOLUTION", 0, 0, 4096),
+            flux_sample_size=_int("SYNTH_FLUX_SAMPLE_SIZE", 1024, 64, 4096),
             flux_validation_prompts=tuple(
                 p.strip()
                 for p in (os.environ.get("SYNTH_FLUX_VALIDATION_PROMPTS") or "").split("|")

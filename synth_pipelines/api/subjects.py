@@ -152,8 +152,8 @@ def generate_images(
             n=body.n,
             seed=body.seed,
             steps=body.steps or state.settings.flux_sample_steps,
-            width=body.width,
-            height=body.height,
+            width=body.width or state.settings.flux_sample_size,
+            height=body.height or state.settings.flux_sample_size,
         )
         seconds = time.perf_counter() - started
     audit.log(

@@ -120,11 +120,13 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                 "checkpoint_every": settings.flux_checkpoint_every,
                 "sample_every": settings.flux_sample_every,
                 "sample_steps": settings.flux_sample_steps,
+                "sample_size": settings.flux_sample_size,
                 "validation_prompts": list(settings.flux_validation_prompts),
             },
             settings.home,
             run_id=context.run_id,
             on_log=on_log,
+            resolution=settings.flux_resolution,
         )
         metrics = view["metrics"]
         losses = view["losses"]
@@ -201,6 +203,7 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             settings.flux_identity_threshold,
             ContentPolicy.from_text(settings.flux_deny_terms),
             settings.clip_model,
+            size=settings.flux_sample_size,
         )
         metadata: dict = {
             "lora_version": report.lora_version,

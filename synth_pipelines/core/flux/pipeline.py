@@ -4,7 +4,6 @@ register) → samples (render validation prompts, identity and prompt-relevance 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import shutil
@@ -29,7 +28,7 @@ from synth_pipelines.core.flux.subjects import (
 )
 from synth_pipelines.core.persona import audit
 from synth_pipelines.core.persona.crypto import KeyWrapper
-from synth_pipelines.core.storage.bundles import pack_directory
+from synth_pipelines.core.storage.bundles import build_once, pack_directory
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import FluxLora
 from synth_pipelines.core.storage.object_store import ObjectStore
@@ -47,18 +46,11 @@ def resolve_flux_model(setting: str, home: Path) -> Path:
             f"(with model_index.json), or '{TINY_TEST_MODEL}' for the tiny test pipeline"
         )
     if setting == TINY_TEST_MODEL:
-        path = home / "models" / "tiny-test-flux"
-        if not (path / "model_index.json").exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path.parent / ".tiny-flux.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                if not (path / "model_index.json").exists():
-                    from synth_pipelines.core.flux.tiny_pipeline import build_tiny_flux_pipeline
+        from synth_pipelines.core.flux.tiny_pipeline import build_tiny_flux_pipeline
 
-                    building = Path(tempfile.mkdtemp(dir=path.parent))
-                    build_tiny_flux_pipeline(building)
-                    building.rename(path)
-        return path
+        return build_once(
+            home / "models" / "tiny-test-flux", "model_index.json", build_tiny_flux_pipeline
+        )
     path = Path(setting).expanduser()
     if not (path / "model_index.json").is_file():
         raise MissingCheckpointError(
@@ -174,6 +166,7 @@ def lora_step(
     home: Path,
     run_id: str | None = None,
     on_log: Callable[[dict[str, Any]], None] | None = None,
+    resolution: int = 0,
 ) -> dict[str, Any]:
     """Train a LoRA on the prepared photos (resuming a crashed run of the same photos and
     settings), store it and its intermediate samples encrypted, register it."""
@@ -202,7 +195,10 @@ def lora_step(
         with tempfile.TemporaryDirectory(dir=scratch) as out:
             result = train_flux_lora(
                 base_model,
-                [(png, item["caption"]) for png, item in zip(pngs, manifest, strict=True)],
+                [
+                    (_at_resolution(png, resolution), item["caption"])
+                    for png, item in zip(pngs, manifest, strict=True)
+                ],
                 train_config,
                 Path(out) / "lora",
                 checkpoint_dir=checkpoints,
@@ -251,6 +247,22 @@ def lora_step(
     shutil.rmtree(checkpoints, ignore_errors=True)
     set_status(db, subject_id, "ready")
     return {**view, "losses": result.losses, "sample_steps": sorted(result.samples)}
+
+
+def _at_resolution(png: bytes, long_side: int) -> bytes:
+    """The photo scaled so its long side is `long_side` (sides multiples of 16); 0: as is."""
+    if not long_side:
+        return png
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    scale = long_side / max(image.size)
+    size = tuple(max(16, round(side * scale / 16) * 16) for side in image.size)
+    buffer = io.BytesIO()
+    image.resize(size, Image.Resampling.LANCZOS).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def lora_view(row: FluxLora) -> dict[str, Any]:

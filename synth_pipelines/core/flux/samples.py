@@ -48,6 +48,7 @@ def samples_step(
     policy: ContentPolicy,
     clip_model: str = "",
     seed: int = 0,
+    size: int = 1024,
 ) -> SamplesReport:
     """Render every allowed validation prompt (one image each, seeded) with the newest LoRA."""
     from synth_pipelines.core.flux.generation import generate
@@ -73,7 +74,15 @@ def samples_step(
     object_keys = []
     prefix = f"{subject_prefix(subject_id)}loras/v{version}/samples/"
     for i, prompt in enumerate(allowed):
-        [png] = generate(pipe, prompt_for(prompt, subject.trigger), n=1, seed=seed + i, steps=steps)
+        [png] = generate(
+            pipe,
+            prompt_for(prompt, subject.trigger),
+            n=1,
+            seed=seed + i,
+            steps=steps,
+            width=size,
+            height=size,
+        )
         pngs.append(png)
         object_key = f"{prefix}final-{i}.png.enc"
         put_encrypted(store, key, subject_id, object_key, png)

@@ -122,9 +122,7 @@ def load_subject(session: Session, principal: Principal | None, subject_id: str)
     """The subject if `principal` may see it (owner or admin; None: the pipeline); 404 for
     anyone else, 410 once revoked."""
     subject = session.get(Subject, subject_id)
-    if subject is None or (
-        principal is not None and not principal.is_admin and subject.owner != principal.user
-    ):
+    if subject is None or (principal is not None and not principal.may_see(subject.owner)):
         raise NotFoundError(f"subject {subject_id} does not exist")
     if subject.status == "revoked":
         raise GoneError(f"subject {subject_id}: consent was revoked and its photos deleted")
@@ -180,7 +178,7 @@ def revoke_subject(
         subject = session.get(Subject, subject_id)
         if subject is None or subject.status != "revoked":
             subject = load_subject(session, principal, subject_id)
-        elif not principal.is_admin and subject.owner != principal.user:
+        elif not principal.may_see(subject.owner):
             raise NotFoundError(f"subject {subject_id} does not exist")
         subject.status = "revoked"
         subject.revoked_at = subject.revoked_at or utcnow()

@@ -43,6 +43,10 @@ class Principal:
     def actor(self) -> str:
         return f"{self.role}:{self.user}"
 
+    def may_see(self, owner: str) -> bool:
+        """Admins see everything; owners what they own."""
+        return self.is_admin or owner == self.user
+
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()

@@ -3,7 +3,6 @@ object store, and a small in-process cache of loaded base+adapter models for ser
 
 from __future__ import annotations
 
-import fcntl
 import tempfile
 import threading
 from collections import OrderedDict
@@ -13,7 +12,7 @@ from typing import Any
 from synth_pipelines.core.errors import InvalidInputError, MissingCheckpointError
 from synth_pipelines.core.persona.crypto import decrypt, encrypt
 from synth_pipelines.core.persona.sources import persona_prefix
-from synth_pipelines.core.storage.bundles import pack_directory, unpack_directory
+from synth_pipelines.core.storage.bundles import build_once, pack_directory, unpack_directory
 from synth_pipelines.core.storage.object_store import ObjectStore
 
 TINY_TEST_MODEL = "tiny-test"
@@ -31,18 +30,9 @@ def resolve_base_model(setting: str, home: Path) -> Path:
             f"(e.g. a GPT-2 or Llama checkout), or '{TINY_TEST_MODEL}' for the tiny test model"
         )
     if setting == TINY_TEST_MODEL:
-        path = home / "models" / "tiny-test-gpt2"
-        if not (path / "config.json").exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path.parent / ".tiny-test.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                if not (path / "config.json").exists():
-                    from synth_pipelines.core.persona.tiny_model import build_tiny_causal_lm
+        from synth_pipelines.core.persona.tiny_model import build_tiny_causal_lm
 
-                    building = Path(tempfile.mkdtemp(dir=path.parent))
-                    build_tiny_causal_lm(building)
-                    building.rename(path)
-        return path
+        return build_once(home / "models" / "tiny-test-gpt2", "config.json", build_tiny_causal_lm)
     path = Path(setting).expanduser()
     if not (path / "config.json").is_file():
         raise MissingCheckpointError(

@@ -157,9 +157,7 @@ def load_persona(session: Session, principal: Principal | None, persona_id: str)
     a 410 for those who may see it.
     """
     persona = session.get(Persona, persona_id)
-    if persona is None or (
-        principal is not None and not principal.is_admin and persona.owner != principal.user
-    ):
+    if persona is None or (principal is not None and not principal.may_see(persona.owner)):
         raise NotFoundError(f"persona {persona_id} does not exist")
     if persona.status == "revoked":
         raise GoneError(f"persona {persona_id}: consent was revoked and its data deleted")

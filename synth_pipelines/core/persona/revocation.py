@@ -57,7 +57,7 @@ def revoke_consent(
                 .values(revoked_at=utcnow())
             )
             audit.append(session, principal.actor, "consent.revoked", persona_id=persona_id)
-        elif not principal.is_admin and persona.owner != principal.user:
+        elif not principal.may_see(persona.owner):
             load_persona(session, principal, persona_id)  # raises the 404
     return purge(db, store, principal.actor, persona_id, home)
 
