@@ -61,6 +61,7 @@ MIN_SHORT_SIDE = 256  # px: smaller photos hold too little of a face to learn fr
 MAX_PIXELS = 100_000_000  # larger is a decompression bomb or a scan, not a portrait
 MIN_FACE_SIDE = 64  # px in the photo: a smaller face would be upscaled 8x into its bucket
 DETECT_MAX_SIDE = 800  # detection runs on a copy this size: ~0.3 s at upsample 1
+_FIRST_PASS_MIN_FACE = 40  # px: dlib's 80 px window, the image upsampled once
 # dlib scores a face 0.5-2.5; clutter sometimes 0.1-0.2 (the astronaut photo's flag at
 # upsample 1): a second detection counts as a second face only from this score up.
 SECOND_FACE_SCORE = 0.3
@@ -138,22 +139,29 @@ class _Rejected(Exception):
 
 def _decode(data: bytes) -> Image.Image:
     """Bytes -> upright RGB image (EXIF orientation applied, transparency on white)."""
-    try:
-        image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise _Rejected("not an image (cannot decode)") from exc
-    width, height = image.size
-    if width * height > MAX_PIXELS:
-        raise _Rejected(f"too large: {width}x{height}, at most {MAX_PIXELS // 10**6} megapixels")
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns from 89 MP on; MAX_PIXELS is the limit that applies here.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    limit = f"at most {MAX_PIXELS // 10**6} megapixels"
+    with warnings.catch_warnings():
+        # Pillow warns from 89 MP on and refuses to open from 179 MP; MAX_PIXELS applies here.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as exc:
+            refused = 2 * (Image.MAX_IMAGE_PIXELS or 0) // 10**6
+            raise _Rejected(f"too large: over {refused} megapixels, {limit}") from exc
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            raise _Rejected("not an image (cannot decode)") from exc
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise _Rejected(f"too large: {width}x{height}, {limit}")
+        try:
             image.load()
             image = ImageOps.exif_transpose(image)
-    except Exception as exc:  # PIL's plugins raise many types on malformed data
-        detail = " ".join(str(exc).split())[:80] or type(exc).__name__
-        raise _Rejected(f"corrupt or truncated image ({detail})") from exc
+        except Exception as exc:  # PIL's plugins raise many types on malformed data
+            detail = " ".join(str(exc).split())[:80] or type(exc).__name__
+            raise _Rejected(f"corrupt or truncated image ({detail})") from exc
+    if image.mode.startswith("I;16"):
+        # 16-bit grey: convert("RGB") would clip every level above 255 to white.
+        image = image.convert("I").point(lambda v: v / 256).convert("L")
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -174,8 +182,9 @@ def detect_faces(rgb: np.ndarray, detector: Any = None) -> list[Box]:
 
     dlib's frontal HOG detector (or `detector`, anything with dlib's `run(image, upsample,
     threshold)`) runs on a copy at most 800 px long, upsampled once (faces from ~40 px of
-    it), and twice when that finds none (from ~20 px). Besides the best detection, only those
-    scoring at least `SECOND_FACE_SCORE` count.
+    it), and twice when that finds none in a photo large enough for a smaller face of the copy
+    to measure `MIN_FACE_SIDE` in the photo (from ~20 px). Besides the best detection, only
+    those scoring at least `SECOND_FACE_SCORE` count.
     """
     detector = detector if detector is not None else _default_detector()
     height, width = rgb.shape[:2]
@@ -189,7 +198,9 @@ def detect_faces(rgb: np.ndarray, detector: Any = None) -> list[Box]:
     for upsample in (1, 2):
         rects, scores, _ = detector.run(small, upsample, 0.0)
         found = sorted(zip(scores, rects, strict=True), key=lambda sr: -sr[0])
-        if found:
+        # The second pass (~4x slower) only finds faces under ~40 px of the copy: worth it
+        # only where such a face still measures MIN_FACE_SIDE in the photo (from ~1,300 px).
+        if found or MIN_FACE_SIDE * scale >= _FIRST_PASS_MIN_FACE:
             break
     faces = [rect for k, (score, rect) in enumerate(found) if k == 0 or score >= SECOND_FACE_SCORE]
     return [
@@ -265,7 +276,8 @@ def prepare_photos(
     `max_side`); a PNG. A photo whose bytes repeat an earlier one, or whose prepared image lies
     within `phash_distance` bits (perceptual hash) of an earlier accepted one, is a duplicate.
     Captions: `caption_template` with the trigger ("[trigger]" / "{trigger}" replaced, else
-    "<trigger>, " in front), or, with a `captioner`, "<trigger> <its caption>".
+    "<trigger>, " in front), or, with a `captioner`, "<trigger> <its caption>". `detector`:
+    a dlib-style face detector (see `detect_faces`), by default dlib's frontal HOG detector.
 
     InvalidInputError for a bad trigger, template or option, or more than 50 files;
     NotEnoughPhotosError (listing each rejected photo and why) when fewer than 4 are usable.

@@ -52,7 +52,7 @@ def samples_step(
 ) -> SamplesReport:
     """Render every allowed validation prompt (one image each, seeded) with the newest LoRA."""
     from synth_pipelines.core.flux.generation import generate
-    from synth_pipelines.core.flux.identity_check import identity_score
+    from synth_pipelines.core.flux.identity_check import IdentityResult, identity_score
     from synth_pipelines.core.flux.serving import PipelineCache
     from synth_pipelines.core.privacy.identity import FaceEmbedder
 
@@ -88,7 +88,12 @@ def samples_step(
         put_encrypted(store, key, subject_id, object_key, png)
         object_keys.append(object_key)
     _, photos, _ = load_photos(store, key, subject_id)
-    identity = identity_score(FaceEmbedder(), photos, pngs, threshold=threshold)
+    if pngs:
+        identity = identity_score(FaceEmbedder(), photos, pngs, threshold=threshold)
+    else:
+        identity = IdentityResult(
+            None, [], 0, False, "no samples: the content policy refused every validation prompt"
+        )
     clip_scores, clip_skipped = None, None
     if clip_model:
         from synth_pipelines.core.flux.clip_score import ClipScorer
