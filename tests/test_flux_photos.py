@@ -36,24 +36,14 @@ from synth_pipelines.core.flux.photos import (
 )
 from synth_pipelines.core.flux.photos_captions import apply_trigger, caption_photo, count_trigger
 from synth_pipelines.core.privacy.identity import FaceEmbedder
+from tests import face_photos
+from tests.face_photos import GREY, encode, tilt
 
 TRIGGER = "ohwx"
-EXIF_ORIENTATION = 0x0112
-GREY = (90, 90, 90)
-
-
-def _encode(image: Image.Image, fmt: str = "JPEG", **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
 
 
 def _decode(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data))
-
-
-def _tilt(image: Image.Image, degrees: float) -> Image.Image:
-    return image.rotate(degrees, resample=Image.Resampling.BICUBIC, fillcolor=GREY)
 
 
 def _png_claiming(width: int, height: int) -> bytes:
@@ -95,33 +85,22 @@ def _thumbnail_on_canvas(face: Image.Image) -> Image.Image:
 
 @pytest.fixture(scope="module")
 def astronaut() -> Image.Image:
-    return Image.fromarray(skimage.data.astronaut())
+    return face_photos.astronaut()
 
 
 @pytest.fixture(scope="module")
 def upright(astronaut) -> Image.Image:
-    """The variant stored sideways: mirrored and tilted 6 degrees."""
-    return _tilt(ImageOps.mirror(astronaut), 6)
+    return face_photos.upright(astronaut)
 
 
 @pytest.fixture(scope="module")
-def sideways_pixels(upright) -> Image.Image:
-    # EXIF orientation 6 says: turn 90 degrees clockwise to display. Store it turned the other way.
-    return upright.transpose(Image.Transpose.ROTATE_90)
+def sideways_pixels(astronaut) -> Image.Image:
+    return face_photos.sideways_pixels(astronaut)
 
 
 @pytest.fixture(scope="module")
-def subject_files(astronaut, sideways_pixels) -> dict[str, bytes]:
-    """Five photos of one face, pairwise >= 14 bits apart by perceptual hash once prepared."""
-    exif = Image.Exif()
-    exif[EXIF_ORIENTATION] = 6
-    return {
-        "front.jpg": _encode(astronaut, quality=92),
-        "mirrored.png": _encode(ImageOps.mirror(astronaut), "PNG"),
-        "tilted.jpg": _encode(_tilt(astronaut, 12), quality=92),
-        "edge.jpg": _encode(astronaut.crop((150, 40, 450, 340)), quality=92),  # face at the edge
-        "sideways.jpg": _encode(sideways_pixels, quality=92, exif=exif.tobytes()),
-    }
+def subject_files() -> dict[str, bytes]:
+    return face_photos.subject_photos()
 
 
 @pytest.fixture(scope="module")
@@ -135,18 +114,18 @@ def bad_files(astronaut, upright, sideways_pixels, subject_files) -> dict[str, b
     far.paste(astronaut.resize((256, 256), Image.Resampling.LANCZOS), (100, 100))  # 44 px face
     front = subject_files["front.jpg"]
     return {
-        "group.jpg": _encode(group, quality=90),
-        "coffee.png": _encode(Image.fromarray(skimage.data.coffee()), "PNG"),
+        "group.jpg": encode(group, quality=90),
+        "coffee.png": encode(Image.fromarray(skimage.data.coffee()), "PNG"),
         "notes.txt": b"the subject's best side is the left one",
         "cut.jpg": front[: len(front) // 2],
-        "small.jpg": _encode(astronaut.resize((200, 240)), quality=90),
+        "small.jpg": encode(astronaut.resize((200, 240)), quality=90),
         "huge.png": _png_claiming(12_000, 10_000),
         "bomb.png": _png_claiming(20_000, 20_000),
-        "far.jpg": _encode(far, quality=90),
+        "far.jpg": encode(far, quality=90),
         "front_copy.jpg": front,
-        "front_again.jpg": _encode(astronaut, quality=70),
-        "upright.png": _encode(upright, "PNG"),
-        "untagged.jpg": _encode(sideways_pixels, quality=92),
+        "front_again.jpg": encode(astronaut, quality=70),
+        "upright.png": encode(upright, "PNG"),
+        "untagged.jpg": encode(sideways_pixels, quality=92),
     }
 
 
@@ -182,7 +161,7 @@ def test_every_photo_of_the_subject_is_cropped_to_its_face_and_bucketed(prepared
 def _prepare_alone(name: str, image: Image.Image, **options) -> PreparedPhoto:
     """Prepare one photo: too few to train on, but the error carries the prepared photo."""
     with pytest.raises(NotEnoughPhotosError) as caught:
-        prepare_photos([(name, _encode(image, quality=92))], TRIGGER, **options)
+        prepare_photos([(name, encode(image, quality=92))], TRIGGER, **options)
     assert not caught.value.rejected, caught.value.rejected
     return caught.value.accepted[0]
 
@@ -366,11 +345,11 @@ def held_out(astronaut) -> list[bytes]:
     """Two photos of the subject not among the references (variants of the same photo: no
     second photo of her ships offline): mirrored, tilted the other way, grey, smaller, JPEG at
     quality 70; and a brighter off-centre crop at quality 60."""
-    grey = ImageOps.grayscale(_tilt(ImageOps.mirror(astronaut), -12)).convert("RGB")
+    grey = ImageOps.grayscale(tilt(ImageOps.mirror(astronaut), -12)).convert("RGB")
     bright = ImageEnhance.Brightness(astronaut.crop((60, 0, 460, 400))).enhance(1.3)
     return [
-        _encode(grey.resize((400, 400), Image.Resampling.LANCZOS), quality=70),
-        _encode(bright, quality=60),
+        encode(grey.resize((400, 400), Image.Resampling.LANCZOS), quality=70),
+        encode(bright, quality=60),
     ]
 
 
@@ -388,7 +367,7 @@ def test_identity_positive_control_the_subject_passes(embedder, references, held
 
 
 def test_identity_negative_control_other_people_fail(embedder, references, astronaut):
-    others = [_encode(_lfw_face(k), "PNG") for k in LFW_FACES]
+    others = [encode(_lfw_face(k), "PNG") for k in LFW_FACES]
     result = identity_score(embedder, references, others)
     assert not result.passed, result.description
     assert result.faces_found == len(LFW_FACES)
@@ -397,13 +376,13 @@ def test_identity_negative_control_other_people_fail(embedder, references, astro
     # Not the blur: the subject reduced to the same 25 px thumbnail stays nearer than any of them.
     thumbnail = astronaut.crop((150, 50, 300, 200)).resize((25, 25), Image.Resampling.BOX)
     self_blurred = identity_score(
-        embedder, references, [_encode(_thumbnail_on_canvas(thumbnail), "PNG")]
+        embedder, references, [encode(_thumbnail_on_canvas(thumbnail), "PNG")]
     )
     assert self_blurred.per_sample[0] < min(result.per_sample)
 
 
 def test_identity_needs_faces_in_half_the_samples(embedder, references, held_out):
-    no_face = _encode(Image.fromarray(skimage.data.coffee()), "PNG")
+    no_face = encode(Image.fromarray(skimage.data.coffee()), "PNG")
     none = identity_score(embedder, references, [no_face, no_face])
     assert (none.passed, none.mean_distance, none.per_sample, none.faces_found) == (
         False,

@@ -42,7 +42,7 @@ def load_pipeline(
     target = resolve_device(device)
     dtype = torch.bfloat16 if target.type == "cuda" else torch.float32
     try:
-        pipe = FluxPipeline.from_pretrained(path, torch_dtype=dtype)
+        pipe = FluxPipeline.from_pretrained(path, dtype=dtype)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise MissingCheckpointError(
             f"{path} does not hold a loadable Flux pipeline: {exc}"
@@ -54,6 +54,7 @@ def load_pipeline(
         if not (lora_dir / LORA_WEIGHT_NAME).is_file():
             raise MissingCheckpointError(f"{lora_dir} holds no {LORA_WEIGHT_NAME}")
         pipe.load_lora_weights(str(lora_dir), weight_name=LORA_WEIGHT_NAME)
+    pipe.transformer.eval()
     return pipe
 
 
@@ -89,10 +90,11 @@ def generate(
     guidance_scale: float | None = None,
     max_sequence_length: int = 512,
 ) -> list[bytes]:
-    """`n` PNG images for `prompt`. Image i starts from CPU noise seeded with `seed + i`, so the
-    result is the same for the same arguments on the same device. `width`/`height` default to
-    1024 (Flux's native size); `guidance_scale` matters only for guidance-distilled models (dev)
-    and defaults to 3.5 there."""
+    """`n` PNG images for `prompt`. Image i starts from CPU noise seeded with `seed + i` and is
+    drawn on its own: the same for the same arguments on the same device, whatever `n`.
+    `width`/`height` default to 1024 (Flux's native size); `guidance_scale` matters only for
+    guidance-distilled models (dev) and defaults to 3.5 there; `max_sequence_length` is the T5
+    prompt length (at most 512; use the one the LoRA was trained with)."""
     import torch
 
     if not isinstance(prompt, str):
@@ -103,20 +105,31 @@ def generate(
         raise InvalidInputError(f"steps must be at least 1, got {steps}")
     if seed < 0:
         raise InvalidInputError(f"seed must be a non-negative integer, got {seed}")
+    if not 1 <= max_sequence_length <= 512:
+        raise InvalidInputError(f"max_sequence_length must be 1..512, got {max_sequence_length}")
     width, height = width or 1024, height or 1024
     check_size(pipe, width, height)
-    generators = [torch.Generator(device="cpu").manual_seed(seed + i) for i in range(n)]
-    images = pipe(
-        prompt=prompt,
-        num_images_per_prompt=n,
-        num_inference_steps=steps,
-        width=width,
-        height=height,
-        guidance_scale=3.5 if guidance_scale is None else guidance_scale,
-        generator=generators,
-        max_sequence_length=max_sequence_length,
-    ).images
-    return [png_bytes(image) for image in images]
+    # LoRA layers injected by `load_lora_weights` start in training mode (dropout active).
+    pipe.transformer.eval()
+    with torch.no_grad():
+        prompt_embeds, pooled_prompt_embeds, _ = pipe.encode_prompt(
+            prompt=prompt, prompt_2=None, max_sequence_length=max_sequence_length
+        )
+    # One image per call: a batch would change the floating-point sums, and image i would then
+    # depend on n. On a GPU one Flux image already fills the device, so little is lost.
+    return [
+        render_embeddings(
+            pipe,
+            prompt_embeds,
+            pooled_prompt_embeds,
+            seed + i,
+            steps,
+            width,
+            height,
+            3.5 if guidance_scale is None else guidance_scale,
+        )
+        for i in range(n)
+    ]
 
 
 def render_embeddings(
@@ -129,8 +142,9 @@ def render_embeddings(
     height: int,
     guidance_scale: float,
 ) -> bytes:
-    """One PNG from precomputed text embeddings: what `generate` draws for the prompt they came
-    from with n=1, without needing the text encoders (used for samples during training)."""
+    """One PNG from precomputed text embeddings (`pipe.encode_prompt`), from CPU noise seeded
+    with `seed`: exactly what `generate` draws for that prompt and seed, without needing the text
+    encoders (samples during training use it)."""
     import torch
 
     image = pipe(

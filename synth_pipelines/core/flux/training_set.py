@@ -17,12 +17,13 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from synth_pipelines.core.errors import InvalidInputError
 
 TRIGGER_PLACEHOLDER = "[trigger]"
 _SPACES = re.compile(r"\s+")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([,.;:!?])")
 
 
 def apply_trigger(
@@ -48,7 +49,8 @@ def apply_trigger(
         if trigger_word in caption:
             return caption
     else:
-        caption = _SPACES.sub(" ", caption.replace(TRIGGER_PLACEHOLDER, " ")).strip(" ,")
+        caption = _SPACES.sub(" ", caption.replace(TRIGGER_PLACEHOLDER, " "))
+        caption = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", caption).strip(" ,")
         if re.match(rf"{re.escape(trigger_word)}(\W|$)", caption):
             return caption
     return f"{trigger_word} {caption}".strip()
@@ -75,7 +77,8 @@ def _decode(index: int, image: Any) -> Image.Image:
         raise InvalidInputError(
             f"image {index} must be a PIL image or encoded image bytes, got {type(image).__name__}"
         )
-    return image.convert("RGB")
+    # Phone photos are often stored sideways with an EXIF orientation tag: apply it.
+    return ImageOps.exif_transpose(image).convert("RGB")
 
 
 def prepare_examples(
