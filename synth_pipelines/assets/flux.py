@@ -97,8 +97,12 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         master_key: MasterKeyResource,
     ) -> dg.MaterializeResult:
         from synth_pipelines.core.flux.pipeline import lora_step, resolve_flux_model
+        from synth_pipelines.core.flux.policy import ContentPolicy
 
         steps = settings.flux_train_steps
+        policy = ContentPolicy.from_text(settings.flux_deny_terms)
+        # Samples during training obey the content policy too.
+        prompts = [p for p in settings.flux_validation_prompts if not policy.violation(p)]
         every = max(1, steps // 10)
 
         def on_log(event: dict) -> None:
@@ -122,7 +126,7 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                 "sample_steps": settings.flux_sample_steps,
                 "sample_width": settings.flux_sample_size,
                 "sample_height": settings.flux_sample_size,
-                "validation_prompts": list(settings.flux_validation_prompts),
+                "validation_prompts": prompts,
             },
             settings.home,
             run_id=context.run_id,

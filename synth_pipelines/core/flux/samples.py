@@ -101,7 +101,7 @@ def samples_step(
         texts = [prompt.replace("[trigger]", "a person") for prompt in allowed]
         clip_scores = ClipScorer(clip_model).score(pngs, texts) if pngs else []
     else:
-        clip_skipped = "no CLIP model configured (set SYNTH_CLIP_MODEL to a local CLIP directory)"
+        clip_skipped = "skipped: no CLIP model configured (SYNTH_CLIP_MODEL names a local one)"
     intermediate: dict[str, int] = {}
     for name in store.list_keys(prefix):
         if "/step-" in name:

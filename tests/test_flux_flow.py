@@ -1,0 +1,176 @@
+"""Flux LoRAs end to end over HTTP and a real Dagster instance, on SQLite and PostgreSQL:
+consent → photos (encrypted) → subject_sensor → subject_photos → flux_lora (tiny Flux pipeline,
+really trained) → flux_lora_samples with checks → registry → generation behind the content
+policy → revocation."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import zipfile
+
+import dagster as dg
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from synth_pipelines.api.app import create_app
+from synth_pipelines.core.persona.accounts import create_api_key
+from synth_pipelines.core.persona.crypto import generate_master_key
+from synth_pipelines.core.storage.database import FactoryDatabase
+from synth_pipelines.definitions import build_definitions
+from synth_pipelines.resources.object_store import ObjectStoreResource
+from synth_pipelines.sensors.flux import run_subjects_in_process
+from synth_pipelines.settings import Settings
+from tests.face_photos import subject_photos
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@pytest.fixture
+def settings(synth_home, database_url, monkeypatch) -> Settings:
+    monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
+    monkeypatch.setenv("SYNTH_MASTER_KEY", generate_master_key())
+    monkeypatch.setenv("SYNTH_FLUX_BASE_MODEL", "tiny-test")
+    monkeypatch.setenv("SYNTH_FLUX_TRAIN_STEPS", "6")
+    monkeypatch.setenv("SYNTH_FLUX_CHECKPOINT_EVERY", "3")
+    monkeypatch.setenv("SYNTH_FLUX_SAMPLE_EVERY", "3")
+    monkeypatch.setenv("SYNTH_FLUX_SAMPLE_STEPS", "2")
+    monkeypatch.setenv("SYNTH_FLUX_RESOLUTION", "64")
+    monkeypatch.setenv("SYNTH_FLUX_SAMPLE_SIZE", "64")
+    monkeypatch.setenv(
+        "SYNTH_FLUX_VALIDATION_PROMPTS", "a photo of [trigger]|[trigger] nude on a beach"
+    )
+    return Settings.from_env()
+
+
+@pytest.fixture
+def db(settings) -> FactoryDatabase:
+    database = FactoryDatabase(settings.database_url)
+    database.upgrade()
+    return database
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def post_subject(client, token, files: list[tuple[str, bytes]], consent="true", trigger="sks"):
+    return client.post(
+        "/subjects",
+        files=[("photos", (name, data, "application/octet-stream")) for name, data in files],
+        data={"trigger": trigger, "consent": consent},
+        headers=auth(token),
+    )
+
+
+def test_subject_to_lora_to_generation_and_revocation(settings, db) -> None:
+    client = TestClient(create_app(settings))
+    owner = create_api_key(db, "ada", "owner")
+    stranger = create_api_key(db, "bob", "owner")
+    defs = build_definitions(settings)
+    store = ObjectStoreResource(backend="local", root=str(settings.store_root)).get_store()
+    photos = subject_photos()
+    # A zip of four photos plus one loose photo and one that is not a face.
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in list(photos)[:4]:
+            zf.writestr(f"trip/{name}", photos[name])
+    coffee = io.BytesIO()
+    Image.new("RGB", (400, 300), (120, 80, 40)).save(coffee, format="PNG")
+    files = [("trip.zip", archive.getvalue()), ("sideways.jpg", photos["sideways.jpg"])]
+    files.append(("table.png", coffee.getvalue()))
+
+    refused = post_subject(client, owner, files, consent="false")
+    assert refused.status_code == 403 and "consent is required" in refused.json()["detail"]
+    assert list(store.list_keys("subjects/")) == []
+    created = post_subject(client, owner, files)
+    assert created.status_code == 202, created.text
+    subject = created.json()
+    sid = subject["id"]
+    assert subject["status"] == "pending" and subject["uploads"] == 6
+    raw = b"".join(store.get_bytes(k) for k in store.list_keys(f"subjects/{sid}/uploads/"))
+    assert photos["front.jpg"][200:264] not in raw  # encrypted at rest
+    assert client.get(f"/subjects/{sid}", headers=auth(stranger)).status_code == 404
+
+    with dg.instance_for_test() as instance:
+        runs, cursor = run_subjects_in_process(defs, instance)
+        assert [run.success for run in runs] == [True]
+        assert instance.get_dynamic_partitions("subjects") == [sid]
+        assert run_subjects_in_process(defs, instance, cursor)[0] == []
+
+        status = client.get(f"/subjects/{sid}", headers=auth(owner)).json()
+        assert status["status"] == "ready" and status["photos"] == 5
+        assert status["rejected"] == [
+            {"name": "table.png", "reason": status["rejected"][0]["reason"]}
+        ]
+        assert "no face" in status["rejected"][0]["reason"]
+
+        lora_meta = instance.get_latest_materialization_event(
+            dg.AssetKey("flux_lora")
+        ).asset_materialization.metadata
+        assert lora_meta["steps"].value == 6 and lora_meta["version"].value == 1
+        samples_meta = instance.get_latest_materialization_event(
+            dg.AssetKey("flux_lora_samples")
+        ).asset_materialization.metadata
+        assert samples_meta["samples"].value == 1  # the nude prompt was refused
+        assert "content policy" in str(samples_meta["refused_prompts"].value)
+        assert "data:image/png;base64," in samples_meta["preview"].value
+        assert samples_meta["intermediate_samples_by_step"].value == {"3": 1, "6": 1}
+        assert "skipped" in samples_meta["prompt_relevance"].value
+        [identity] = [
+            e
+            for run in runs
+            for e in run.get_asset_check_evaluations()
+            if e.check_name == "identity"
+        ]
+        # Random tiny weights draw no face: the check runs, reports and warns.
+        assert not identity.passed and identity.severity == dg.AssetCheckSeverity.WARN
+
+        [lora] = client.get(f"/subjects/{sid}/loras", headers=auth(owner)).json()
+        assert lora["version"] == 1 and lora["hyperparameters"]["rank"] == 16
+        assert lora["metrics"]["optimizer"] == "AdamW"
+
+        body = {"prompt": "[trigger] on a mountain", "n": 2, "seed": 5}
+        generated = client.post(f"/subjects/{sid}/generate", json=body, headers=auth(owner))
+        assert generated.status_code == 200, generated.text
+        images = [base64.b64decode(i) for i in generated.json()["images"]]
+        assert len(images) == 2 and all(Image.open(io.BytesIO(i)).size == (64, 64) for i in images)
+        again = client.post(f"/subjects/{sid}/generate", json=body, headers=auth(owner)).json()
+        assert again["images"] == generated.json()["images"]  # seeded
+        blocked = client.post(
+            f"/subjects/{sid}/generate", json={"prompt": "a naked [trigger]"}, headers=auth(owner)
+        )
+        assert blocked.status_code == 403 and "'naked'" in blocked.json()["detail"]
+        too_many = client.post(
+            f"/subjects/{sid}/generate", json={"prompt": "x", "n": 50}, headers=auth(owner)
+        )
+        assert too_many.status_code == 422
+
+        revoked = client.delete(f"/subjects/{sid}", headers=auth(owner))
+        assert revoked.status_code == 200 and revoked.json()["deleted"]["loras"] == 1
+        assert list(store.list_keys(f"subjects/{sid}/")) == []
+        assert client.get(f"/subjects/{sid}", headers=auth(owner)).status_code == 410
+        run_subjects_in_process(defs, instance, cursor)
+        assert instance.get_dynamic_partitions("subjects") == []
+
+
+def test_too_few_usable_photos_fail_the_subject_naming_each(settings, db) -> None:
+    client = TestClient(create_app(settings))
+    owner = create_api_key(db, "ada", "owner")
+    photos = subject_photos()
+    blank = io.BytesIO()
+    Image.new("RGB", (400, 400), (10, 200, 10)).save(blank, format="PNG")
+    files = [*list(photos.items())[:3], ("green.png", blank.getvalue()), ("notes.txt", b"hi")]
+    sid = post_subject(client, owner, files).json()["id"]
+    defs = build_definitions(settings)
+    with dg.instance_for_test() as instance:
+        runs, _ = run_subjects_in_process(defs, instance, raise_on_error=False)
+        assert [run.success for run in runs] == [False]
+    status = client.get(f"/subjects/{sid}", headers=auth(owner)).json()
+    assert status["status"] == "failed"
+    assert "3 usable photos" in status["error"] and "green.png" in status["error"]
+    assert {r["name"] for r in status["rejected"]} >= {"green.png", "notes.txt"}
+    retried = client.post(f"/subjects/{sid}/retry", headers=auth(owner))
+    assert retried.status_code == 202 and retried.json()["status"] == "pending"
