@@ -665,7 +665,7 @@ def keys_generate() -> None:
 def keys_rotate() -> None:
     """Re-wrap every persona's data key under SYNTH_MASTER_KEY. Put the old master key(s) in
     SYNTH_MASTER_KEYS_PREVIOUS while this runs; remove them once it reports 0 left."""
-    from synth_pipelines.core.persona.personas import rotate_keys
+    from synth_pipelines.core.persona.rotation import rotate_keys
     from synth_pipelines.resources.from_settings import master_keys
 
     settings = _settings()

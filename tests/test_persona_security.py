@@ -14,6 +14,7 @@ from synth_pipelines.core.errors import (
     InvalidInputError,
     PermissionDeniedError,
 )
+from synth_pipelines.core.flux.subjects import subject_context
 from synth_pipelines.core.persona import audit
 from synth_pipelines.core.persona.accounts import authenticate, create_api_key, revoke_api_key
 from synth_pipelines.core.persona.crypto import (
@@ -31,9 +32,9 @@ from synth_pipelines.core.persona.personas import (
     create_persona,
     data_key,
     require_consent,
-    rotate_keys,
 )
-from synth_pipelines.core.storage.models import AuditRecord, Consent, Persona
+from synth_pipelines.core.persona.rotation import rotate_keys
+from synth_pipelines.core.storage.models import AuditRecord, Consent, Persona, Subject
 
 GRANT = ConsentGrant(
     sources=("whatsapp", "jsonl"),
@@ -95,10 +96,17 @@ def test_rotation_rewraps_every_data_key_and_old_data_still_decrypts(factory_db)
     key = data_key(persona, old)
     blob = encrypt(key, b"secret words", f"persona/{persona.id}/x")
 
+    # A Flux subject's data key is under the same master key and rotates with the personas'.
+    subject_key = new_data_key()
+    with factory_db.session() as session:
+        subject = Subject(owner="ada", wrapped_key=old.wrap(subject_key, subject_context("s1")))
+        subject.id = "s1"
+        session.add(subject)
+
     # Mid-rotation: the new key wraps, the old one still unwraps.
     during = Keyring.from_text(new_text, old_text)
-    assert rotate_keys(factory_db, during) == {"rewrapped": 1, "current": 0}
-    assert rotate_keys(factory_db, during) == {"rewrapped": 0, "current": 1}
+    assert rotate_keys(factory_db, during) == {"rewrapped": 2, "current": 0}
+    assert rotate_keys(factory_db, during) == {"rewrapped": 0, "current": 2}
     after = Keyring.from_text(new_text)  # the old key is gone for good
     with factory_db.session() as session:
         stored = session.get(Persona, persona.id)
@@ -106,6 +114,9 @@ def test_rotation_rewraps_every_data_key_and_old_data_still_decrypts(factory_db)
         assert decrypt(data_key(stored, after), blob, f"persona/{persona.id}/x") == b"secret words"
     with factory_db.session() as session, pytest.raises(KeyUnavailableError):
         data_key(session.get(Persona, persona.id), old)
+    with factory_db.session() as session:
+        wrapped = session.get(Subject, "s1").wrapped_key
+        assert after.unwrap(wrapped, subject_context("s1")) == subject_key
     assert audit.verify(factory_db).ok
 
 

@@ -41,18 +41,19 @@ def subject_prefix(subject_id: str) -> str:
     return f"subjects/{subject_id}/"
 
 
-def _context(subject_id: str, key: str | None = None) -> str:
+def subject_context(subject_id: str, key: str | None = None) -> str:
+    """The associated data binding a subject's wrapped key and ciphertexts to it."""
     return f"subject/{subject_id}" + (f"/{key}" if key else "")
 
 
 def put_encrypted(
     store: ObjectStore, data_key: bytes, subject_id: str, key: str, data: bytes
 ) -> None:
-    store.put_bytes(key, encrypt(data_key, data, _context(subject_id, key)))
+    store.put_bytes(key, encrypt(data_key, data, subject_context(subject_id, key)))
 
 
 def get_decrypted(store: ObjectStore, data_key: bytes, subject_id: str, key: str) -> bytes:
-    return decrypt(data_key, store.get_bytes(key), _context(subject_id, key))
+    return decrypt(data_key, store.get_bytes(key), subject_context(subject_id, key))
 
 
 def create_subject(
@@ -94,7 +95,7 @@ def create_subject(
             session.flush()
             sid = subject.id
             data_key = new_data_key()
-            subject.wrapped_key = keys.wrap(data_key, _context(sid))
+            subject.wrapped_key = keys.wrap(data_key, subject_context(sid))
             subject.key_id = keys.current_key_id
             names = []
             for index, (name, data) in enumerate(images):
@@ -132,7 +133,7 @@ def load_subject(session: Session, principal: Principal | None, subject_id: str)
 def subject_key(subject: Subject, keys: KeyWrapper) -> bytes:
     if subject.wrapped_key is None:
         raise GoneError(f"subject {subject.id} has no data key: its data was deleted")
-    return keys.unwrap(subject.wrapped_key, _context(subject.id))
+    return keys.unwrap(subject.wrapped_key, subject_context(subject.id))
 
 
 def read_uploads(store: ObjectStore, data_key: bytes, subject_id: str) -> list[tuple[str, bytes]]:

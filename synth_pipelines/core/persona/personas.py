@@ -203,25 +203,3 @@ def data_key(persona: Persona, keys: KeyWrapper) -> bytes:
     if persona.wrapped_key is None:
         raise GoneError(f"persona {persona.id} has no data key: its data was deleted")
     return keys.unwrap(persona.wrapped_key, persona_context(persona.id))
-
-
-def rotate_keys(db: FactoryDatabase, keys: KeyWrapper, actor: str = "cli") -> dict[str, int]:
-    """Re-wrap every persona's data key under the current master key (data stays as it is)."""
-    counts = {"rewrapped": 0, "current": 0}
-    with db.session(locking=True) as session:
-        personas = session.scalars(
-            select(Persona).where(Persona.wrapped_key.is_not(None)).order_by(Persona.id)
-        ).all()
-        for persona in personas:
-            assert persona.wrapped_key is not None
-            if keys.wrapped_key_id(persona.wrapped_key) == keys.current_key_id:
-                counts["current"] += 1
-                continue
-            context = persona_context(persona.id)
-            persona.wrapped_key = keys.wrap(keys.unwrap(persona.wrapped_key, context), context)
-            persona.key_id = keys.current_key_id
-            counts["rewrapped"] += 1
-        audit.append(
-            session, actor, "keys.rotated", details={**counts, "key_id": keys.current_key_id}
-        )
-    return counts
