@@ -24,13 +24,18 @@ from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.sensors.flux import run_subjects_in_process
 from synth_pipelines.settings import Settings
 from tests.face_photos import subject_photos
+from tests.tiny_models import build_tiny_clip
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 @pytest.fixture
-def settings(synth_home, database_url, monkeypatch) -> Settings:
+def settings(synth_home, database_url, monkeypatch, tmp_path) -> Settings:
     monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
+    if not database_url.startswith("sqlite"):
+        # The prompt-relevance check with a (tiny) CLIP on PostgreSQL; skipped, and said so, on
+        # SQLite.
+        monkeypatch.setenv("SYNTH_CLIP_MODEL", str(build_tiny_clip(tmp_path / "clip")))
     monkeypatch.setenv("SYNTH_MASTER_KEY", generate_master_key())
     monkeypatch.setenv("SYNTH_FLUX_BASE_MODEL", "tiny-test")
     monkeypatch.setenv("SYNTH_FLUX_TRAIN_STEPS", "6")
@@ -118,7 +123,13 @@ def test_subject_to_lora_to_generation_and_revocation(settings, db) -> None:
         assert "content policy" in str(samples_meta["refused_prompts"].value)
         assert "data:image/png;base64," in samples_meta["preview"].value
         assert samples_meta["intermediate_samples_by_step"].value == {"3": 1, "6": 1}
-        assert "skipped" in samples_meta["prompt_relevance"].value
+        checks = {e.check_name: e for run in runs for e in run.get_asset_check_evaluations()}
+        if settings.clip_model:
+            assert len(samples_meta["prompt_relevance"].value) == 1  # one CLIP score per sample
+            assert "mean CLIP score" in checks["prompt_relevance"].description
+        else:
+            assert "skipped" in samples_meta["prompt_relevance"].value
+            assert "prompt_relevance" not in checks
         [identity] = [
             e
             for run in runs

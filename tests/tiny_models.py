@@ -94,3 +94,50 @@ def build_tiny_text_to_image_pipeline(path: str | Path) -> Path:
     )
     pipeline.save_pretrained(path)
     return path
+
+
+def build_tiny_clip(path: str | Path) -> Path:
+    """Save a tiny random CLIP model + processor (~1 MB) that `CLIPModel.from_pretrained` and
+    `CLIPProcessor.from_pretrained` load, for the prompt-relevance check's real loading path."""
+    import torch
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTextConfig,
+        CLIPVisionConfig,
+    )
+
+    path = Path(path)
+    tokenizer = _tiny_clip_tokenizer()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = CLIPModel(
+            CLIPConfig(
+                text_config=CLIPTextConfig(
+                    vocab_size=len(tokenizer),
+                    hidden_size=32,
+                    intermediate_size=37,
+                    num_hidden_layers=1,
+                    num_attention_heads=2,
+                    max_position_embeddings=77,
+                    bos_token_id=0,
+                    eos_token_id=1,
+                    pad_token_id=1,
+                ).to_dict(),
+                vision_config=CLIPVisionConfig(
+                    hidden_size=32,
+                    intermediate_size=37,
+                    num_hidden_layers=1,
+                    num_attention_heads=2,
+                    image_size=32,
+                    patch_size=8,
+                ).to_dict(),
+                projection_dim=16,
+            )
+        )
+    model.save_pretrained(path)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32)
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(path)
+    return path

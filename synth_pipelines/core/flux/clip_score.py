@@ -25,6 +25,10 @@ class ClipScorer:
         self.processor: Any = CLIPProcessor.from_pretrained(path)
 
     def score(self, pngs: list[bytes], prompts: list[str]) -> list[float]:
+        return [100 * max(value, 0.0) for value in self.similarities(pngs, prompts)]
+
+    def similarities(self, pngs: list[bytes], prompts: list[str]) -> list[float]:
+        """Cosine similarity of each image's CLIP embedding with its prompt's, in [-1, 1]."""
         import torch
         from PIL import Image
 
@@ -42,4 +46,4 @@ class ClipScorer:
         text = text if isinstance(text, torch.Tensor) else text.pooler_output
         image = image / image.norm(dim=-1, keepdim=True)
         text = text / text.norm(dim=-1, keepdim=True)
-        return [float(100 * max(v, 0.0)) for v in (image * text).sum(dim=-1).tolist()]
+        return [float(v) for v in (image * text).sum(dim=-1).tolist()]
