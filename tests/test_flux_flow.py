@@ -14,8 +14,11 @@ import dagster as dg
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from typer.testing import CliRunner
 
 from synth_pipelines.api.app import create_app
+from synth_pipelines.api.server import running_server
+from synth_pipelines.cli import app as cli
 from synth_pipelines.core.persona.accounts import create_api_key
 from synth_pipelines.core.persona.crypto import generate_master_key
 from synth_pipelines.core.storage.database import FactoryDatabase
@@ -70,7 +73,7 @@ def post_subject(client, token, files: list[tuple[str, bytes]], consent="true", 
     )
 
 
-def test_subject_to_lora_to_generation_and_revocation(settings, db) -> None:
+def test_subject_to_lora_to_generation_and_revocation(settings, db, tmp_path) -> None:
     client = TestClient(create_app(settings))
     owner = create_api_key(db, "ada", "owner")
     stranger = create_api_key(db, "bob", "owner")
@@ -158,6 +161,24 @@ def test_subject_to_lora_to_generation_and_revocation(settings, db) -> None:
             f"/subjects/{sid}/generate", json={"prompt": "x", "n": 50}, headers=auth(owner)
         )
         assert too_many.status_code == 422
+
+        # The same through `synth flux generate` against a live server.
+        with running_server(create_app(settings)) as url:
+            result = CliRunner().invoke(
+                cli,
+                ["flux", "generate", sid, "[trigger] on a mountain", "--n", "2", "--seed", "5",
+                 "--out", str(tmp_path / "shots"), "--api", url],
+                env={"SYNTH_API_KEY": owner},
+            )  # fmt: skip
+            assert result.exit_code == 0, result.output
+            written = sorted((tmp_path / "shots").glob("*.png"))
+            assert [p.read_bytes() for p in written] == images
+            refused = CliRunner().invoke(
+                cli,
+                ["flux", "generate", sid, "a nude [trigger]", "--api", url],
+                env={"SYNTH_API_KEY": owner},
+            )
+            assert refused.exit_code == 1 and "HTTP 403" in refused.output
 
         revoked = client.delete(f"/subjects/{sid}", headers=auth(owner))
         assert revoked.status_code == 200 and revoked.json()["deleted"]["loras"] == 1
