@@ -21,6 +21,7 @@ VALIDATION_JOB = "validation_job"
 # Computed inside their asset's step (a tabular job's schema checks, on the table it just
 # generated; a persona adapter's or a Flux LoRA's, on the model it just trained): they run with a
 # materialization, never on their own.
+TABULAR_KEYS = {spec.key.asset_key for spec in TABULAR_SCHEMA_CHECKS}
 IN_STEP_CHECKS: list[dg.AssetCheckKey] = [
     *(spec.key for spec in TABULAR_SCHEMA_CHECKS),
     *(dg.AssetCheckKey(dg.AssetKey(ADAPTER), name) for name in ADAPTER_CHECKS),
@@ -35,7 +36,10 @@ def build_validation_job() -> UnresolvedAssetJobDefinition:
     """Every asset check that can run without materializing its asset."""
     return dg.define_asset_job(
         VALIDATION_JOB,
-        selection=dg.AssetSelection.all_asset_checks() - dg.AssetSelection.checks(*IN_STEP_CHECKS),
+        selection=dg.AssetSelection.all_asset_checks()
+        - dg.AssetSelection.checks(*(k for k in IN_STEP_CHECKS if k.asset_key in TABULAR_KEYS))
+        # Every check of these assets is computed in their step (some exist only by setting).
+        - dg.AssetSelection.checks_for_assets(ADAPTER, FLUX_SAMPLES),
         # One process: Great Expectations and the face models load once for every check.
         executor_def=dg.in_process_executor,
         description=(
