@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import random
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from synth_pipelines.core.checkpointing import fresh_tmp, publish
 from synth_pipelines.core.errors import ConflictError
 
 _STEP_DIR = re.compile(r"step-(\d{8})")
@@ -57,50 +55,6 @@ def fingerprint(settings: dict[str, Any], data_digest: str, model_digest: str) -
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def rng_state() -> dict[str, Any]:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return {
-        "python": random.getstate(),
-        "numpy": [name, keys.tolist(), pos, has_gauss, cached],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _publish(tmp: Path, final: Path) -> None:
-    """fsync every file in `tmp`, then rename it to `final` (replacing an older one)."""
-    for file in tmp.rglob("*"):
-        if file.is_file():
-            _fsync(file)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    _fsync(final.parent)
-
-
-def _fresh_tmp(directory: Path, name: str) -> Path:
-    tmp = directory / f".tmp-{name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
 def list_checkpoints(directory: Path | None) -> list[Path]:
     """Complete checkpoints, oldest first (half-written ones never carry their final name)."""
     if directory is None or not directory.is_dir():
@@ -125,7 +79,7 @@ def save_checkpoint(
 
     directory.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
-    tmp = _fresh_tmp(directory, name)
+    tmp = fresh_tmp(directory, name)
     weights = {k: v.detach().to("cpu").contiguous() for k, v in trainable.items()}
     save_file(weights, str(tmp / "lora_state.safetensors"))
     FluxPipeline.save_lora_weights(
@@ -134,7 +88,7 @@ def save_checkpoint(
     torch.save(trainer_state, tmp / "trainer_state.pt")
     (tmp / "checkpoint.json").write_text(json.dumps(meta), encoding="utf-8")
     final = directory / name
-    _publish(tmp, final)
+    publish(tmp, final)
     for old in list_checkpoints(directory)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -170,10 +124,10 @@ def save_samples(directory: Path, step: int, pngs: list[bytes]) -> None:
     samples = directory / "samples"
     samples.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
-    tmp = _fresh_tmp(samples, name)
+    tmp = fresh_tmp(samples, name)
     for index, png in enumerate(pngs):
         (tmp / f"{index}.png").write_bytes(png)
-    _publish(tmp, samples / name)
+    publish(tmp, samples / name)
 
 
 def load_samples(directory: Path | None, up_to_step: int) -> dict[int, list[bytes]]:

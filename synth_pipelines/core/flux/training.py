@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from synth_pipelines.core.checkpointing import rng_state, set_rng_state
 from synth_pipelines.core.errors import ConflictError, InvalidInputError
 from synth_pipelines.core.flux import checkpoints
 from synth_pipelines.core.flux.flow_matching import FlowMatchingLoss
@@ -203,7 +204,7 @@ def _checkpoint(
     trainer_state = {
         "optimizer": optimizer.state_dict(),
         "lr_scheduler": lr_scheduler.state_dict(),
-        "rng": checkpoints.rng_state(),
+        "rng": rng_state(),
     }
     path = checkpoints.save_checkpoint(
         directory,
@@ -300,7 +301,7 @@ def train_flux_lora(
                     param.copy_(weights[name])
             optimizer.load_state_dict(trainer_state["optimizer"])
             lr_scheduler.load_state_dict(trainer_state["lr_scheduler"])
-            checkpoints.set_rng_state(trainer_state["rng"])
+            set_rng_state(trainer_state["rng"])
             step, losses, resumed_from = meta["step"], list(meta["losses"]), meta["step"]
             samples = checkpoints.load_samples(checkpoint_dir, step)
 

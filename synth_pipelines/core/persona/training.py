@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
+from synth_pipelines.core.checkpointing import fresh_tmp, publish, rng_state, set_rng_state
 from synth_pipelines.core.errors import InvalidInputError
 from synth_pipelines.core.persona.bottleneck import (
     BottleneckConfig,
@@ -180,25 +181,6 @@ def _lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _rng_state() -> dict[str, Any]:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return {
-        "python": random.getstate(),
-        "numpy": [name, keys.tolist(), pos, has_gauss, cached],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -213,14 +195,6 @@ def _fingerprint(config: TrainConfig, train: TokenizedDataset, base_model_path: 
     return digest.hexdigest()
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _trainable(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
 
@@ -230,18 +204,12 @@ def _save_checkpoint(directory: Path, step: int, state: dict[str, Any], keep: in
     from safetensors.torch import save_file
 
     final = directory / f"step-{step:08d}"
-    tmp = directory / f".tmp-step-{step:08d}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = fresh_tmp(directory, f"step-{step:08d}")
     weights = {k: v.detach().to("cpu").contiguous() for k, v in state["weights"].items()}
     save_file(weights, str(tmp / "adapter.safetensors"))
     torch.save(state["trainer"], tmp / "trainer_state.pt")
     (tmp / "checkpoint.json").write_text(json.dumps(state["meta"]), encoding="utf-8")
-    for file in tmp.iterdir():
-        _fsync(file)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    _fsync(directory)
+    publish(tmp, final)
     for old in _checkpoints(directory)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -276,7 +244,7 @@ def _resume(
     trainer_state = torch.load(existing[-1] / "trainer_state.pt", weights_only=True)
     optimizer.load_state_dict(trainer_state["optimizer"])
     scheduler.load_state_dict(trainer_state["scheduler"])
-    _set_rng_state(trainer_state["rng"])
+    set_rng_state(trainer_state["rng"])
     return meta
 
 
@@ -374,7 +342,7 @@ def train_adapter(
             trainer_state = {
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "rng": _rng_state(),
+                "rng": rng_state(),
             }
             state = {"weights": trainable, "trainer": trainer_state, "meta": meta}
             _save_checkpoint(checkpoint_dir, step, state, config.keep_checkpoints)
