@@ -64,13 +64,13 @@ def concurrent_generation(requests: int) -> None:
 
     from synth_pipelines.api.app import create_app
     from synth_pipelines.api.server import running_server
+    from synth_pipelines.core.flux.demo_photos import subject_photos
     from synth_pipelines.core.flux.pipeline import lora_step, photos_step
     from synth_pipelines.core.flux.subjects import create_subject
     from synth_pipelines.core.persona.accounts import authenticate, create_api_key
     from synth_pipelines.core.persona.crypto import generate_master_key
     from synth_pipelines.resources.from_settings import master_keys
     from synth_pipelines.settings import Settings
-    from tests.face_photos import subject_photos
 
     with tempfile.TemporaryDirectory() as home:
         os.environ.update(

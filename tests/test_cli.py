@@ -24,12 +24,12 @@ def test_demo_fills_every_bucket_through_dagster_runs(synth_home, monkeypatch) -
     assert "every file verified against manifest.json" in result.output
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
-    # ten refills, one dataset package, one tabular job, one persona training run
-    assert len(runs) == 13
+    # ten refills, one dataset package, one tabular job, one persona run, one Flux run
+    assert len(runs) == 14
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
     jobs = sorted(run.job_name for run in runs)
     assert jobs[0] == "dataset_package_job" and jobs[-1] == "tabular_dataset_job"
-    assert "persona_training_job" in jobs
+    assert "persona_training_job" in jobs and "flux_lora_job" in jobs
     assert len(list((synth_home / "datasets").glob("synth-faces-*.zip"))) == 1
     flat = " ".join(result.output.split())  # rich wraps long lines
     assert "5,000 rows in" in flat
@@ -39,6 +39,8 @@ def test_demo_fills_every_bucket_through_dagster_runs(synth_home, monkeypatch) -
     assert len(list((synth_home / "tables").glob("*.parquet"))) == 1
     assert "Draft (approved, released):" in flat
     assert "chain intact" in flat and "Adapter v1 (lora, 30 steps)" in flat
+    assert "5 photos accepted" in flat and "A prompt against the content policy: HTTP 403" in flat
+    assert len(list((synth_home / "flux").glob("*.png"))) == 2
 
     again = runner.invoke(app, ["inventory"])
     assert again.exit_code == 0, again.output
@@ -130,7 +132,17 @@ def test_checks_run_prints_results_and_fails_on_error_severity(synth_home, monke
 
     monkeypatch.setenv("SYNTH_FACE_SIZE", "64")
     demo = runner.invoke(
-        app, ["demo", "--per-bucket", "1", "--no-dataset", "--tabular-rows", "0", "--no-persona"]
+        app,
+        [
+            "demo",
+            "--per-bucket",
+            "1",
+            "--no-dataset",
+            "--tabular-rows",
+            "0",
+            "--no-persona",
+            "--no-flux",
+        ],
     )
     assert demo.exit_code == 0, demo.output
     selection = ["--select", "face_inventory__gender*", "--select", "face_inventory__sha256__*"]
