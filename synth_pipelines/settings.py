@@ -137,6 +137,8 @@ class Settings:
     flux_base_model: str = ""  # a local FluxPipeline directory ([schnell] or [dev]), or "tiny-test"
     flux_train_steps: int = 500
     flux_rank: int = 16
+    flux_alpha: float = 16.0
+    flux_target_modules: tuple[str, ...] = ("to_k", "to_q", "to_v", "to_out.0")
     flux_learning_rate: float = 1e-4
     flux_checkpoint_every: int = 100
     flux_sample_every: int = 0  # 0: samples only at the end
@@ -239,6 +241,13 @@ class Settings:
             flux_base_model=(os.environ.get("SYNTH_FLUX_BASE_MODEL") or "").strip(),
             flux_train_steps=_int("SYNTH_FLUX_TRAIN_STEPS", 500, 1, 1_000_000),
             flux_rank=_int("SYNTH_FLUX_RANK", 16, 1, 1024),
+            flux_alpha=_float("SYNTH_FLUX_ALPHA", 16.0, 0.001, 100_000.0),
+            flux_target_modules=tuple(
+                m.strip()
+                for m in (os.environ.get("SYNTH_FLUX_TARGET_MODULES") or "").split(",")
+                if m.strip()
+            )
+            or Settings.flux_target_modules,
             flux_learning_rate=_float("SYNTH_FLUX_LEARNING_RATE", 1e-4, 1e-8, 1.0),
             flux_checkpoint_every=_int("SYNTH_FLUX_CHECKPOINT_EVERY", 100, 0, 1_000_000),
             flux_sample_every=_int("SYNTH_FLUX_SAMPLE_EVERY", 0, 0, 1_000_000),

@@ -42,6 +42,9 @@ def settings(synth_home, database_url, monkeypatch, tmp_path) -> Settings:
     monkeypatch.setenv("SYNTH_MASTER_KEY", generate_master_key())
     monkeypatch.setenv("SYNTH_FLUX_BASE_MODEL", "tiny-test")
     monkeypatch.setenv("SYNTH_FLUX_TRAIN_STEPS", "6")
+    monkeypatch.setenv("SYNTH_FLUX_RANK", "4")
+    monkeypatch.setenv("SYNTH_FLUX_ALPHA", "8")
+    monkeypatch.setenv("SYNTH_FLUX_TARGET_MODULES", "to_q,to_v")
     monkeypatch.setenv("SYNTH_FLUX_CHECKPOINT_EVERY", "3")
     monkeypatch.setenv("SYNTH_FLUX_SAMPLE_EVERY", "3")
     monkeypatch.setenv("SYNTH_FLUX_SAMPLE_STEPS", "2")
@@ -143,7 +146,9 @@ def test_subject_to_lora_to_generation_and_revocation(settings, db, tmp_path) ->
         assert not identity.passed and identity.severity == dg.AssetCheckSeverity.WARN
 
         [lora] = client.get(f"/subjects/{sid}/loras", headers=auth(owner)).json()
-        assert lora["version"] == 1 and lora["hyperparameters"]["rank"] == 16
+        hyper = lora["hyperparameters"]
+        assert lora["version"] == 1 and (hyper["rank"], hyper["alpha"]) == (4, 8)
+        assert hyper["target_modules"] == ["to_q", "to_v"]
         assert lora["metrics"]["optimizer"] == "AdamW"
 
         body = {"prompt": "[trigger] on a mountain", "n": 2, "seed": 5}

@@ -118,7 +118,8 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             resolve_flux_model(settings.flux_base_model, settings.home),
             {
                 "rank": settings.flux_rank,
-                "alpha": settings.flux_rank,
+                "alpha": settings.flux_alpha,
+                "target_modules": list(settings.flux_target_modules),
                 "learning_rate": settings.flux_learning_rate,
                 "max_steps": steps,
                 "checkpoint_every": settings.flux_checkpoint_every,
