@@ -393,7 +393,6 @@ def _demo_persona(settings, instance) -> None:
 def _demo_flux(settings, instance) -> None:
     """A Flux subject over HTTP: photos with consent, a real photos → LoRA → samples run through
     the sensor, the registry, two generated images saved, a refused prompt."""
-    import base64
     import dataclasses
 
     import httpx
@@ -447,13 +446,7 @@ def _demo_flux(settings, instance) -> None:
             .json()
         )
         refused = http.post(f"/subjects/{sid}/generate", json={"prompt": "a nude [trigger]"})
-    out = settings.home / "flux"
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, image in enumerate(result["images"]):
-        path = out / f"{sid[:8]}-{i}.png"
-        path.write_bytes(base64.b64decode(image))
-        paths.append(str(path))
+    paths = [str(p) for p in _save_images(result["images"], settings.home / "flux", sid[:8])]
     console.print(
         f"Subject {sid}: {subject['photos']} photos accepted, {len(subject['rejected'])} "
         f"rejected; LoRA v{lora['version']} ({lora['metrics']['steps']} steps, "
@@ -461,6 +454,19 @@ def _demo_flux(settings, instance) -> None:
         f"Generated {len(paths)} images in {result['seconds']:.2f} s: {', '.join(paths)}\n"
         f"A prompt against the content policy: HTTP {refused.status_code}."
     )
+
+
+def _save_images(images: list[str], out: Path, stem: str) -> list[Path]:
+    """Base64 PNGs from the API as `<stem>-<i>.png` files in `out`."""
+    import base64
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, image in enumerate(images):
+        path = out / f"{stem}-{i}.png"
+        path.write_bytes(base64.b64decode(image))
+        paths.append(path)
+    return paths
 
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -832,7 +838,6 @@ def flux_generate(
     ),
 ) -> None:
     """Generate images of a subject through the API and save them as PNG files."""
-    import base64
 
     import httpx
 
@@ -853,10 +858,8 @@ def flux_generate(
             detail = response.text
         _fail(f"HTTP {response.status_code}: {detail}")
     result = response.json()
-    out.mkdir(parents=True, exist_ok=True)
-    for i, image in enumerate(result["images"]):
-        path = out / f"{subject[:8]}-v{result['lora_version']}-seed{seed}-{i}.png"
-        path.write_bytes(base64.b64decode(image))
+    stem = f"{subject[:8]}-v{result['lora_version']}-seed{seed}"
+    for path in _save_images(result["images"], out, stem):
         console.print(str(path))
     console.print(
         f"{len(result['images'])} image(s) in {result['seconds']:.2f} s "
