@@ -11,6 +11,7 @@ from skimage import data as skimage_data
 from sqlalchemy import select
 
 from synth_pipelines.core.faces.buckets import Bucket
+from synth_pipelines.core.privacy.identity import FaceEmbedder, decode_rgb
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import DatasetRequest, Face
 from synth_pipelines.dbt_like_checks.validation import VALIDATION_JOB
@@ -92,7 +93,16 @@ def test_face_and_dataset_checks_pass_then_catch_broken_data(
         assert rate["faces"] == 3
 
         # privacy: a protected set holding one of the inventory's own faces must catch it
-        leaked = next(f for f in faces(settings) if f.gender == "male")
+        # A reference photo counts only where dlib detects its face (~29 in 30 simulator faces):
+        # plant one it detects.
+        embedder = FaceEmbedder()
+        leaked = next(
+            f
+            for f in faces(settings)
+            if f.gender == "male"
+            and embedder.embed(decode_rgb(store.get_bytes(f.object_key)), fallback_full_image=False)
+            is not None
+        )
         protected = tmp_path / "protected"
         protected.mkdir()
         (protected / "someone.png").write_bytes(store.get_bytes(leaked.object_key))
