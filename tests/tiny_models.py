@@ -4,19 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-def _tiny_clip_tokenizer():  # -> transformers.CLIPTokenizer
-    from tokenizers.pre_tokenizers import ByteLevel
-    from transformers import CLIPTokenizer
-
-    # transformers 5 builds CLIPTokenizer from an in-memory vocab and merges (no files needed).
-    # Byte-level alphabet, with and without CLIP's end-of-word suffix: every text tokenizes.
-    alphabet = sorted(ByteLevel.alphabet())
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for suffix in ("", "</w>"):
-        for char in alphabet:
-            vocab[char + suffix] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+from synth_pipelines.core.flux.tiny_pipeline import tiny_clip_tokenizer
 
 
 def build_tiny_text_to_image_pipeline(path: str | Path) -> Path:
@@ -85,7 +73,7 @@ def build_tiny_text_to_image_pipeline(path: str | Path) -> Path:
     pipeline = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
-        tokenizer=_tiny_clip_tokenizer(),
+        tokenizer=tiny_clip_tokenizer(),
         unet=unet,
         scheduler=scheduler,
         safety_checker=None,
@@ -110,7 +98,7 @@ def build_tiny_clip(path: str | Path) -> Path:
     )
 
     path = Path(path)
-    tokenizer = _tiny_clip_tokenizer()
+    tokenizer = tiny_clip_tokenizer()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = CLIPModel(

@@ -13,10 +13,11 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from synth_pipelines.api.common import api_state
 from synth_pipelines.api.schemas import ErrorBody
-from synth_pipelines.core.delivery.requests import aware
+from synth_pipelines.core.delivery.requests import iso
 from synth_pipelines.core.persona import audit, drafts
 from synth_pipelines.core.persona.accounts import Principal, authenticate
 from synth_pipelines.core.persona.crypto import KeyWrapper
@@ -82,11 +83,6 @@ class DraftBody(BaseModel):
     seed: int | None = None
 
 
-def _iso(moment: datetime | None) -> str | None:
-    moment = aware(moment)
-    return moment.isoformat() if moment else None
-
-
 def _persona_view(persona: Persona, session) -> dict[str, Any]:
     consent = active_consent(session, persona.id)
     return {
@@ -95,7 +91,7 @@ def _persona_view(persona: Persona, session) -> dict[str, Any]:
         "status": persona.status,
         "display_name": persona.display_name,
         "self_ids": persona.self_ids,
-        "created_at": _iso(persona.created_at),
+        "created_at": iso(persona.created_at),
         "consent": None
         if consent is None
         else {
@@ -104,8 +100,8 @@ def _persona_view(persona: Persona, session) -> dict[str, Any]:
             "uses": consent.uses,
             "text_sha256": consent.text_sha256,
             "granted_by": consent.granted_by,
-            "granted_at": _iso(consent.granted_at),
-            "expires_at": _iso(consent.expires_at),
+            "granted_at": iso(consent.granted_at),
+            "expires_at": iso(consent.expires_at),
         },
     }
 
@@ -157,7 +153,7 @@ def _source_view(source) -> dict[str, Any]:
         "bytes": source.size_bytes,
         "messages": source.messages,
         "persona_messages": source.persona_messages,
-        "uploaded_at": _iso(source.uploaded_at),
+        "uploaded_at": iso(source.uploaded_at),
     }
 
 
@@ -175,8 +171,6 @@ async def upload_source(
     state = api_state(request)
     limit = state.settings.persona_max_upload_mb * 1024 * 1024
     data = await file.read(limit + 1)
-    from starlette.concurrency import run_in_threadpool
-
     source = await run_in_threadpool(
         add_source, state.db, state.store, _keys(request), who, persona_id, format, data, limit
     )

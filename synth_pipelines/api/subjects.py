@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from synth_pipelines.api.common import api_state
 from synth_pipelines.api.personas import ERRORS, principal
+from synth_pipelines.core.delivery.requests import iso
 from synth_pipelines.core.errors import ConflictError, FieldError
 from synth_pipelines.core.flux.pipeline import latest_lora, lora_view, prompt_for
 from synth_pipelines.core.flux.subjects import (
@@ -61,7 +62,7 @@ def _view(subject: Subject, session) -> dict[str, Any]:
         "attempts": subject.attempts,
         "error": subject.error,
         "lora_versions": [row.version for row in loras],
-        "created_at": subject.created_at.isoformat() if subject.created_at else None,
+        "created_at": iso(subject.created_at),
     }
 
 

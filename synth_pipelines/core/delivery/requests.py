@@ -44,6 +44,12 @@ def aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
+def iso(moment: datetime | None) -> str | None:
+    """`moment` as ISO 8601 with its UTC offset (naive SQLite values read as UTC); None stays."""
+    moment = aware(moment)
+    return moment.isoformat() if moment else None
+
+
 class SpecError(FieldError):
     """A request spec that is not valid; `field` names the offending field."""
 

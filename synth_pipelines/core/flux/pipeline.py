@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from synth_pipelines.core.delivery.requests import iso
 from synth_pipelines.core.errors import ConflictError, InvalidInputError, MissingCheckpointError
 from synth_pipelines.core.flux.subjects import (
     get_decrypted,
@@ -28,13 +29,12 @@ from synth_pipelines.core.flux.subjects import (
 )
 from synth_pipelines.core.persona import audit
 from synth_pipelines.core.persona.crypto import KeyWrapper
-from synth_pipelines.core.storage.bundles import build_once, pack_directory
+from synth_pipelines.core.storage.bundles import TINY_TEST_MODEL, build_once, pack_directory
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import FluxLora
 from synth_pipelines.core.storage.object_store import ObjectStore
 
 ACTOR = "pipeline"
-TINY_TEST_MODEL = "tiny-test"
 
 
 def resolve_flux_model(setting: str, home: Path) -> Path:
@@ -266,7 +266,6 @@ def _at_resolution(png: bytes, long_side: int) -> bytes:
 
 
 def lora_view(row: FluxLora) -> dict[str, Any]:
-    created = row.created_at.isoformat() if row.created_at else None
     return {
         "id": row.id,
         "subject_id": row.subject_id,
@@ -276,7 +275,7 @@ def lora_view(row: FluxLora) -> dict[str, Any]:
         "hyperparameters": row.hyperparameters,
         "metrics": row.metrics,
         "run_id": row.run_id,
-        "created_at": created,
+        "created_at": iso(row.created_at),
     }
 
 

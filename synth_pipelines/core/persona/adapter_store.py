@@ -12,10 +12,13 @@ from typing import Any
 from synth_pipelines.core.errors import InvalidInputError, MissingCheckpointError
 from synth_pipelines.core.persona.crypto import decrypt, encrypt
 from synth_pipelines.core.persona.sources import persona_prefix
-from synth_pipelines.core.storage.bundles import build_once, pack_directory, unpack_directory
+from synth_pipelines.core.storage.bundles import (
+    TINY_TEST_MODEL,
+    build_once,
+    pack_directory,
+    unpack_directory,
+)
 from synth_pipelines.core.storage.object_store import ObjectStore
-
-TINY_TEST_MODEL = "tiny-test"
 
 
 def resolve_base_model(setting: str, home: Path) -> Path:

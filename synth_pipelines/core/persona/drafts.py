@@ -4,13 +4,12 @@ checks, stored encrypted in `pending_review`; only approved drafts are released 
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from synth_pipelines.core.delivery.requests import aware
+from synth_pipelines.core.delivery.requests import iso
 from synth_pipelines.core.errors import ConflictError, FieldError, NotFoundError
 from synth_pipelines.core.persona import audit
 from synth_pipelines.core.persona.accounts import Principal
@@ -18,15 +17,10 @@ from synth_pipelines.core.persona.adapter_store import AdapterCache
 from synth_pipelines.core.persona.crypto import KeyWrapper, decrypt, encrypt
 from synth_pipelines.core.persona.personas import data_key, load_persona, require_consent
 from synth_pipelines.core.storage.database import FactoryDatabase
-from synth_pipelines.core.storage.models import PersonaAdapter, PersonaDraft, utcnow
+from synth_pipelines.core.storage.models import Persona, PersonaAdapter, PersonaDraft, utcnow
 from synth_pipelines.core.storage.object_store import ObjectStore
 
 MAX_PROMPT_CHARS = 2000
-
-
-def _iso(moment: datetime | None) -> str | None:
-    moment = aware(moment)
-    return moment.isoformat() if moment else None
 
 
 def adapter_view(row: PersonaAdapter) -> dict[str, Any]:
@@ -42,7 +36,7 @@ def adapter_view(row: PersonaAdapter) -> dict[str, Any]:
         "metrics": row.metrics,
         "servable": bool(row.metrics.get("checks_passed")),
         "run_id": row.run_id,
-        "created_at": _iso(row.created_at),
+        "created_at": iso(row.created_at),
     }
 
 
@@ -53,9 +47,9 @@ def draft_view(draft: PersonaDraft) -> dict[str, Any]:
         "adapter_id": draft.adapter_id,
         "status": draft.status,
         "created_by": draft.created_by,
-        "created_at": _iso(draft.created_at),
+        "created_at": iso(draft.created_at),
         "reviewed_by": draft.reviewed_by,
-        "reviewed_at": _iso(draft.reviewed_at),
+        "reviewed_at": iso(draft.reviewed_at),
     }
 
 
@@ -143,18 +137,18 @@ def generate_draft(
     return draft, text
 
 
-def _load_draft(session, principal: Principal, draft_id: str) -> PersonaDraft:
+def _load_draft(session, principal: Principal, draft_id: str) -> tuple[PersonaDraft, Persona]:
+    """The draft and its persona; 404 to anyone who may not see the persona."""
     draft = session.get(PersonaDraft, draft_id)
     if draft is None:
         raise NotFoundError(f"draft {draft_id} does not exist")
-    load_persona(session, principal, draft.persona_id)  # 404 to anyone who may not see it
-    return draft
+    return draft, load_persona(session, principal, draft.persona_id)
 
 
 def review(db: FactoryDatabase, principal: Principal, draft_id: str, decision: str) -> PersonaDraft:
     """Approve or reject a pending draft (its persona's owner or an admin); 409 if reviewed."""
     with db.session(locking=True) as session:
-        draft = _load_draft(session, principal, draft_id)
+        draft, _ = _load_draft(session, principal, draft_id)
         if draft.status != "pending_review":
             raise ConflictError(f"draft {draft_id} was already {draft.status}")
         draft.status = decision
@@ -170,9 +164,8 @@ def review(db: FactoryDatabase, principal: Principal, draft_id: str, decision: s
         return draft
 
 
-def _text(keys: KeyWrapper, session, draft: PersonaDraft, principal: Principal) -> dict[str, Any]:
-    persona = load_persona(session, principal, draft.persona_id)
-    key = data_key(persona, keys)
+def _with_text(key: bytes, draft: PersonaDraft) -> dict[str, Any]:
+    """The draft's view with its prompt and text, decrypted with the persona's data key."""
     return {
         **draft_view(draft),
         "prompt": decrypt(key, draft.prompt_ct, _draft_context(draft.id, "prompt")).decode(),
@@ -185,12 +178,12 @@ def released_message(
 ) -> dict[str, Any]:
     """An approved draft's text; 409 for one pending review or rejected."""
     with db.session(locking=True) as session:
-        draft = _load_draft(session, principal, draft_id)
+        draft, persona = _load_draft(session, principal, draft_id)
         if draft.status != "approved":
             raise ConflictError(
                 f"draft {draft_id} is {draft.status}: only approved drafts are released"
             )
-        view = _text(keys, session, draft, principal)
+        view = _with_text(data_key(persona, keys), draft)
         audit.append(
             session, principal.actor, "message.read", persona_id=draft.persona_id, target=draft_id
         )
@@ -206,12 +199,12 @@ def list_drafts(
 ) -> list[dict[str, Any]]:
     """The persona's drafts (optionally of one status), oldest first, with their text."""
     with db.session(locking=True) as session:
-        load_persona(session, principal, persona_id)
+        key = data_key(load_persona(session, principal, persona_id), keys)
         query = select(PersonaDraft).where(PersonaDraft.persona_id == persona_id)
         if status:
             query = query.where(PersonaDraft.status == status)
         rows = session.scalars(query.order_by(PersonaDraft.created_at, PersonaDraft.id)).all()
-        views = [_text(keys, session, row, principal) for row in rows]
+        views = [_with_text(key, row) for row in rows]
         audit.append(
             session,
             principal.actor,

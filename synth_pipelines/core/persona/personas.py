@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from synth_pipelines.core.delivery.requests import aware
+from synth_pipelines.core.delivery.requests import aware, iso
 from synth_pipelines.core.errors import (
     FieldError,
     GoneError,
@@ -139,7 +139,7 @@ def create_persona(
                 "sources": consent.sources,
                 "uses": consent.uses,
                 "text_sha256": consent.text_sha256,
-                "expires_at": grant.expires_at.isoformat() if grant.expires_at else None,
+                "expires_at": iso(grant.expires_at),
             },
         )
         return persona, consent

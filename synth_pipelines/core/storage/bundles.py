@@ -10,6 +10,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+# SYNTH_PERSONA_BASE_MODEL / SYNTH_FLUX_BASE_MODEL value that builds the tiny labelled test model.
+TINY_TEST_MODEL = "tiny-test"
+
 
 def pack_directory(directory: Path) -> bytes:
     """The files under `directory` as an uncompressed tar (safetensors do not compress)."""
