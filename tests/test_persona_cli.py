@@ -31,7 +31,7 @@ def test_keys_apikeys_and_audit_verify(synth_home, database_url, monkeypatch) ->
     bad = runner.invoke(app, ["apikeys", "create", "ada", "--role", "root"])
     assert bad.exit_code != 0 and "role 'root' is not one of: owner, admin" in bad.output
     listed = runner.invoke(app, ["apikeys", "list"])
-    assert principal.key_id in listed.stdout and token.split("_")[2][:10] not in listed.stdout
+    assert principal.key_id in listed.stdout and token.split("_", 2)[2][:10] not in listed.stdout
 
     keyring = Keyring.from_text(old)
     grant = ConsentGrant(("jsonl",), ("training",), "Ada", text="I agree.")
