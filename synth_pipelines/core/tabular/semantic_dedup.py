@@ -126,6 +126,13 @@ class HashingEmbedder:
         return _normalise(out)
 
 
+# ChromaDB's HNSW settings for the kept rows (its defaults: ef_construction 100, ef_search 100).
+# We only need each row's nearest kept neighbour, and only when it is very close: on the
+# benchmark's 100k sentences, ef_construction 40 makes adds ~1.75x faster and ef_search 20 makes
+# the whole Chroma side ~1.6x faster, for 10 fewer of 1,536 near-duplicates found (0.7%).
+DEFAULT_HNSW: dict[str, Any] = {"space": "cosine", "ef_construction": 40, "ef_search": 20}
+
+
 class SemanticDeduplicator:
     """Drops rows whose text is a near-duplicate (cosine similarity >= threshold) of a row kept
     before, in this chunk or an earlier one (greedy in row order).
@@ -145,6 +152,7 @@ class SemanticDeduplicator:
         persist_dir: Path | None = None,
         collection: str = "synth_semantic_dedup",
         block_size: int = 2048,
+        hnsw: dict[str, Any] | None = None,
     ) -> None:
         if not text_columns:
             raise ValueError("semantic dedup needs at least one text column")
@@ -165,11 +173,10 @@ class SemanticDeduplicator:
             # In-memory clients share one store per process: keep each instance's own.
             self._client = chromadb.EphemeralClient(settings=settings)
             collection = f"{collection}-{uuid.uuid4().hex[:12]}"
-        # Lower ef_construction than Chroma's 100: ~1.75x faster adds; we only need the nearest.
         self._collection = self._client.get_or_create_collection(
             collection,
             embedding_function=None,
-            configuration={"hnsw": {"space": "cosine", "ef_construction": 40}},
+            configuration={"hnsw": {**DEFAULT_HNSW, **(hnsw or {})}},
         )
         self._batch = min(5000, self._client.get_max_batch_size())
 
