@@ -264,3 +264,10 @@ def test_int8_onnx_export_refuses_other_pooling(tmp_path: Path) -> None:
     with pytest.raises(EmbedderExportError, match="pooling_mode_cls_token"):
         embedder(["hello"])
     assert not list((tmp_path / "cache" / "embedders").iterdir())
+
+
+def test_int8_onnx_export_needs_a_writable_cache(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the cache directory should be")
+    with pytest.raises(EmbedderExportError, match="SYNTH_CACHE_DIR"):
+        OnnxMiniLMEmbedder(cache_dir=blocked)(["hello"])

@@ -114,10 +114,25 @@ def export_int8(model_dir: Path, target: Path) -> None:
                 f"{np.abs(got - expected).max():.2e}"
             )
         quantized = work / "model-int8.onnx"
-        quantize_dynamic(fp32, quantized, weight_type=QuantType.QInt8, per_channel=True)
+        # onnxruntime logs a generic hint to the root logger on every quantization: drop it.
+        hint = _DropLogRecords("pre-processing before quantization")
+        logging.getLogger().addFilter(hint)
+        try:
+            quantize_dynamic(fp32, quantized, weight_type=QuantType.QInt8, per_channel=True)
+        finally:
+            logging.getLogger().removeFilter(hint)
         os.replace(quantized, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+class _DropLogRecords(logging.Filter):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
 
 
 def _mean_pooled(model: Any) -> Any:
@@ -206,9 +221,15 @@ class OnnxMiniLMEmbedder:
             return
         path = self.onnx_path
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
             log.info("exporting %s to int8 ONNX at %s (once per machine)", self.model_dir, path)
-            export_int8(self.model_dir, path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                export_int8(self.model_dir, path)
+            except OSError as exc:
+                raise EmbedderExportError(
+                    f"cannot write the ONNX embedder to {path.parent} ({exc.strerror or exc}): "
+                    "set SYNTH_CACHE_DIR to a writable directory"
+                ) from exc
         self._tokenizer = _tokenizer(self.model_dir, self.max_seq_length)
         self._session = _session(path, self.num_threads)
 
