@@ -57,6 +57,12 @@ def _choice(name: str, default: str, accepted: tuple[str, ...]) -> str:
     return value
 
 
+def _list(name: str, separator: str) -> tuple[str, ...]:
+    """The non-blank items of a `separator`-separated variable, stripped (empty when unset)."""
+    items = (os.environ.get(name) or "").split(separator)
+    return tuple(item.strip() for item in items if item.strip())
+
+
 def _path(name: str) -> Path | None:
     raw = (os.environ.get(name) or "").strip()
     return Path(raw).expanduser().absolute() if raw else None
@@ -243,11 +249,7 @@ class Settings:
             flux_train_steps=_int("SYNTH_FLUX_TRAIN_STEPS", 500, 1, 1_000_000),
             flux_rank=_int("SYNTH_FLUX_RANK", 16, 1, 1024),
             flux_alpha=_float("SYNTH_FLUX_ALPHA", 16.0, 0.001, 100_000.0),
-            flux_target_modules=tuple(
-                m.strip()
-                for m in (os.environ.get("SYNTH_FLUX_TARGET_MODULES") or "").split(",")
-                if m.strip()
-            )
+            flux_target_modules=_list("SYNTH_FLUX_TARGET_MODULES", ",")
             or Settings.flux_target_modules,
             flux_learning_rate=_float("SYNTH_FLUX_LEARNING_RATE", 1e-4, 1e-8, 1.0),
             flux_checkpoint_every=_int("SYNTH_FLUX_CHECKPOINT_EVERY", 100, 0, 1_000_000),
@@ -255,11 +257,7 @@ class Settings:
             flux_sample_steps=_int("SYNTH_FLUX_SAMPLE_STEPS", 4, 1, 200),
             flux_resolution=_int("SYNTH_FLUX_RESOLUTION", 0, 0, 4096),
             flux_sample_size=_int("SYNTH_FLUX_SAMPLE_SIZE", 1024, 64, 4096),
-            flux_validation_prompts=tuple(
-                p.strip()
-                for p in (os.environ.get("SYNTH_FLUX_VALIDATION_PROMPTS") or "").split("|")
-                if p.strip()
-            )
+            flux_validation_prompts=_list("SYNTH_FLUX_VALIDATION_PROMPTS", "|")
             or Settings.flux_validation_prompts,
             flux_caption_template=os.environ.get("SYNTH_FLUX_CAPTION_TEMPLATE")
             or "a photo of [trigger]",

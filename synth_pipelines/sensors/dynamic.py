@@ -39,6 +39,24 @@ def partitioned_runs(
     )
 
 
+def runs_per_attempt(
+    context: dg.SensorEvaluationContext,
+    partitions_def: dg.DynamicPartitionsDefinition,
+    waiting: dict[str, int],
+    trigger: str,
+    noun: str,
+) -> dg.SensorResult:
+    """`partitioned_runs` for the common case: one run, tagged with the `trigger` sensor's name,
+    for each waiting key (in `waiting`'s order) whose current attempt has no run yet."""
+    requested = requested_attempts(context)
+    run_requests = [
+        attempt_run_request(key, attempt, {"synth/trigger": trigger})
+        for key, attempt in waiting.items()
+        if requested.get(key) != attempt
+    ]
+    return partitioned_runs(context, partitions_def, run_requests, waiting, noun)
+
+
 def removing_partitions(
     context: dg.SensorEvaluationContext,
     partitions_def: dg.DynamicPartitionsDefinition,

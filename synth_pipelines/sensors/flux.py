@@ -9,12 +9,7 @@ from sqlalchemy import select
 from synth_pipelines.core.storage.models import Subject
 from synth_pipelines.partitions import subjects
 from synth_pipelines.resources.database import FactoryDatabaseResource
-from synth_pipelines.sensors.dynamic import (
-    attempt_run_request,
-    partitioned_runs,
-    removing_partitions,
-    requested_attempts,
-)
+from synth_pipelines.sensors.dynamic import removing_partitions, runs_per_attempt
 from synth_pipelines.sensors.in_process import tick_and_run_in_process
 from synth_pipelines.settings import Settings
 
@@ -42,16 +37,10 @@ def build_subject_sensor(
     def subject_sensor(
         context: dg.SensorEvaluationContext, factory_db: FactoryDatabaseResource
     ) -> dg.SensorResult:
-        requested = requested_attempts(context)
         with factory_db.get_db().session() as session:
             rows = session.execute(select(Subject.id, Subject.status, Subject.attempts)).all()
-        waiting = {sid: attempts for sid, status, attempts in rows if status == "pending"}
-        run_requests = [
-            attempt_run_request(sid, attempt, {"synth/trigger": "subject_sensor"})
-            for sid, attempt in sorted(waiting.items())
-            if requested.get(sid) != attempt
-        ]
-        result = partitioned_runs(context, subjects, run_requests, waiting, "subject")
+        waiting = {sid: attempts for sid, status, attempts in sorted(rows) if status == "pending"}
+        result = runs_per_attempt(context, subjects, waiting, "subject_sensor", "subject")
         revoked = {sid for sid, status, _ in rows if status == "revoked"}
         return removing_partitions(context, subjects, result, revoked)
 

@@ -9,12 +9,7 @@ from sqlalchemy import func, select
 from synth_pipelines.core.storage.models import Persona, PersonaSource
 from synth_pipelines.partitions import personas
 from synth_pipelines.resources.database import FactoryDatabaseResource
-from synth_pipelines.sensors.dynamic import (
-    attempt_run_request,
-    partitioned_runs,
-    removing_partitions,
-    requested_attempts,
-)
+from synth_pipelines.sensors.dynamic import removing_partitions, runs_per_attempt
 from synth_pipelines.sensors.in_process import tick_and_run_in_process
 from synth_pipelines.settings import Settings
 
@@ -44,7 +39,6 @@ def build_persona_source_sensor(
         context: dg.SensorEvaluationContext, factory_db: FactoryDatabaseResource
     ) -> dg.SensorResult:
         # The "attempt" of a persona is its number of uploads: one run per upload.
-        requested = requested_attempts(context)
         with factory_db.get_db().session() as session:
             uploads = dict(
                 session.execute(
@@ -57,12 +51,9 @@ def build_persona_source_sensor(
             revoked = set(
                 session.scalars(select(Persona.id).where(Persona.status == "revoked")).all()
             )
-        run_requests = [
-            attempt_run_request(pid, count, {"synth/trigger": "persona_source_sensor"})
-            for pid, count in sorted(uploads.items())
-            if requested.get(pid) != count
-        ]
-        result = partitioned_runs(context, personas, run_requests, uploads, "persona")
+        result = runs_per_attempt(
+            context, personas, dict(sorted(uploads.items())), "persona_source_sensor", "persona"
+        )
         return removing_partitions(context, personas, result, revoked)
 
     return persona_source_sensor

