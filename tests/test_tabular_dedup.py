@@ -235,9 +235,16 @@ def test_int8_onnx_embeddings_agree_with_pytorch(onnx_cache: Path) -> None:
     # activation scales (dynamic quantization computes them per batch) ...
     alone = onnx(SENTENCES[-1:])
     assert float(alone[0] @ vectors[-1]) > 0.98
-    # ... and the same batch gives the same embeddings every time.
+    # ... and the same batch gives the same embeddings every time, on any number of threads.
     np.testing.assert_array_equal(onnx(SENTENCES), vectors)
+    serial = OnnxMiniLMEmbedder(cache_dir=onnx_cache, batch_size=4, num_threads=1)
+    np.testing.assert_array_equal(serial(SENTENCES), vectors)
+    wide = OnnxMiniLMEmbedder(cache_dir=onnx_cache, batch_size=4, num_threads=3)
+    np.testing.assert_array_equal(wide(SENTENCES), vectors)
+    np.testing.assert_array_equal(wide(SENTENCES * 5), serial(SENTENCES * 5))
     assert onnx([]).shape == (0, 384)
+    with pytest.raises(ValueError, match="batch_size"):
+        OnnxMiniLMEmbedder(cache_dir=onnx_cache, batch_size=0)
 
 
 def test_int8_onnx_export_is_cached(onnx_cache: Path) -> None:

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,6 @@ def _session(path: Path, threads: int) -> Any:
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    # options.inter_op_num_threads = 1
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
@@ -188,17 +188,24 @@ class OnnxMiniLMEmbedder:
     """MiniLM (384-d) as int8 ONNX on onnxruntime, exported on first use and cached.
 
     Texts are tokenized with the model's fast tokenizer, sorted by length and run in batches
-    padded to their longest text, so padding stays small.
+    padded to their longest text, so padding stays small. Batches run on `num_threads` threads
+    at once, each single-threaded: on the 2-core benchmark machine that embeds ~1.25x faster than
+    one run at a time on two intra-op threads (these graphs are many small ops, and their
+    per-op thread handoffs cost more than they save), and small batches of 48 fit the caches
+    best. A text's embedding does not depend on the threads: batches are fixed by the sorted
+    order.
     """
 
     def __init__(
         self,
         model_path: str | Path | None = None,
         cache_dir: str | Path | None = None,
-        batch_size: int = 128,
+        batch_size: int = 48,
         max_seq_length: int = 128,
         num_threads: int | None = None,
     ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.model_dir = minilm_path(model_path)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.batch_size = batch_size
@@ -206,6 +213,7 @@ class OnnxMiniLMEmbedder:
         self.num_threads = num_threads or os.cpu_count() or 1
         self._session: Any = None
         self._tokenizer: Any = None
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def onnx_path(self) -> Path:
@@ -226,21 +234,25 @@ class OnnxMiniLMEmbedder:
                     "set SYNTH_CACHE_DIR to a writable directory"
                 ) from exc
         self._tokenizer = _tokenizer(self.model_dir, self.max_seq_length)
-        self._session = _session(path, self.num_threads)
+        # One session, run from several threads at once (onnxruntime's run is thread-safe).
+        self._session = _session(path, 1)
+        if self.num_threads > 1:
+            self._pool = ThreadPoolExecutor(self.num_threads, thread_name_prefix="minilm-onnx")
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 384), np.float32)
         self.load()
-        out: np.ndarray | None = None
         encoded = [e.ids for e in self._tokenizer.encode_batch_fast(texts)]
         order = np.argsort([len(ids) for ids in encoded], kind="stable")
-        for start in range(0, len(texts), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            feeds = _feeds([encoded[i] for i in rows])
-            vectors = self._session.run(None, feeds)[0]
-            if out is None:
-                out = np.zeros((len(texts), vectors.shape[1]), np.float32)
+        batches = [order[s : s + self.batch_size] for s in range(0, len(texts), self.batch_size)]
+
+        def embed(rows: np.ndarray) -> np.ndarray:
+            return self._session.run(None, _feeds([encoded[i] for i in rows]))[0]
+
+        run = map if self._pool is None else self._pool.map
+        results = list(run(embed, batches))
+        out = np.zeros((len(texts), results[0].shape[1]), np.float32)
+        for rows, vectors in zip(batches, results, strict=True):
             out[rows] = vectors
-        assert out is not None
         return out
