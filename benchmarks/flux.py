@@ -37,12 +37,18 @@ def _images(n: int = 4, side: int = 64) -> list[tuple[bytes, str]]:
     return out
 
 
-def cpu_training(steps: int) -> None:
+def tiny_training(steps: int, device: str = "cpu") -> None:
+    """Our trainer (`train_flux_lora`) end to end on the tiny test pipeline: on CUDA this runs its
+    bf16 and peak-memory paths."""
+    import torch
+
     from synth_pipelines.core.flux.tiny_pipeline import build_tiny_flux_pipeline
     from synth_pipelines.core.flux.training import FluxLoraConfig, train_flux_lora
 
-    print(f"## Training on CPU: tiny test Flux pipeline, 4 images of 64x64, {steps} steps\n")
-    print("| gradient checkpointing | steps/s | caching s | total s |\n|---|---|---|---|")
+    where = torch.cuda.get_device_name() if device == "cuda" else "CPU"
+    print(f"## Training on {where}: tiny test Flux pipeline, 4 images of 64x64, {steps} steps\n")
+    print("| gradient checkpointing | steps/s | caching s | total s | optimizer | dtype | "
+          "peak memory GiB |\n|---|---|---|---|---|---|---|")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         base = build_tiny_flux_pipeline(Path(tmp) / "tiny")
         for checkpointing in (True, False):
@@ -51,10 +57,13 @@ def cpu_training(steps: int) -> None:
                 gradient_checkpointing=checkpointing,
                 checkpoint_every=0,
                 trigger_word="sks",
+                device=device,
             )
             result = train_flux_lora(base, _images(), config, Path(tmp) / f"out-{checkpointing}")
+            assert result.lora_path.exists() and result.device.startswith(device)
             print(f"| {'on' if checkpointing else 'off'} | {result.steps_per_s:.1f} | "
-                  f"{result.cache_seconds:.2f} | {result.seconds:.2f} |")  # fmt: skip
+                  f"{result.cache_seconds:.2f} | {result.seconds:.2f} | {result.optimizer} | "
+                  f"{result.dtype} | {result.peak_memory_gib or '-'} |")  # fmt: skip
     print()
 
 
@@ -142,65 +151,83 @@ def gpu_training(steps: int) -> None:
     if not torch.cuda.is_available():
         print("## Full-size Flux.1 transformer on CUDA\n\nskipped: no CUDA device here\n")
         return
-    from diffusers import FluxPipeline, FluxTransformer2DModel
-    from peft import LoraConfig
-
     name = torch.cuda.get_device_name()
     print(f"## Full-size Flux.1 transformer (random init, bf16) on {name}: LoRA rank 16, 512 px\n")
     print("| gradient checkpointing | s/step | peak memory GiB |\n|---|---|---|")
-    device = torch.device("cuda")
-    for checkpointing in (False, True):
+    for checkpointing in (True, False):
+        label = "on" if checkpointing else "off"
+        try:
+            seconds, peak = _full_size_steps(steps, checkpointing)
+        except torch.cuda.OutOfMemoryError:
+            total = torch.cuda.get_device_properties(0).total_memory / 2**30
+            print(f"| {label} | out of memory | > {total:.0f} |")
+        else:
+            print(f"| {label} | {seconds:.3f} | {peak:.1f} |")
         torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        # FluxTransformer2DModel's defaults are Flux.1's dimensions (19 + 38 blocks, 3072 wide).
-        transformer = FluxTransformer2DModel(guidance_embeds=True).to(device, torch.bfloat16)
-        transformer.requires_grad_(False)
-        transformer.add_adapter(
-            LoraConfig(r=16, lora_alpha=16, target_modules=["to_k", "to_q", "to_v", "to_out.0"])
-        )
-        for param in transformer.parameters():
-            if param.requires_grad:
-                param.data = param.data.float()
-        if checkpointing:
-            transformer.enable_gradient_checkpointing()
-        params = [p for p in transformer.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=1e-4)
-        latents = torch.randn(1, 16, 64, 64, device=device, dtype=torch.bfloat16)
-        packed = FluxPipeline._pack_latents(latents, 1, 16, 64, 64)
-        image_ids = FluxPipeline._prepare_latent_image_ids(1, 32, 32, device, torch.bfloat16)
-        text = torch.randn(1, 512, 4096, device=device, dtype=torch.bfloat16)
-        pooled = torch.randn(1, 768, device=device, dtype=torch.bfloat16)
-        text_ids = torch.zeros(512, 3, device=device, dtype=torch.bfloat16)
-        times = []
-        for step in range(steps + 1):
-            torch.cuda.synchronize()
-            started = time.perf_counter()
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                out = transformer(
-                    hidden_states=packed,
-                    timestep=torch.full((1,), 0.5, device=device),
-                    guidance=torch.full((1,), 3.5, device=device),
-                    pooled_projections=pooled,
-                    encoder_hidden_states=text,
-                    txt_ids=text_ids,
-                    img_ids=image_ids,
-                    return_dict=False,
-                )[0]
-            loss = out.float().pow(2).mean()
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            torch.cuda.synchronize()
-            if step:  # the first step pays for allocation and kernel selection
-                times.append(time.perf_counter() - started)
-        peak = torch.cuda.max_memory_allocated() / 2**30
-        print(f"| {'on' if checkpointing else 'off'} | {statistics.median(times):.3f} | "
-              f"{peak:.1f} |")  # fmt: skip
-        del transformer, optimizer
     print(
         "\nPublished: diffusers' DreamBooth LoRA Flux README notes rank-16 LoRA can exceed 40 GB "
         "without memory optimisations; kohya sd-scripts trains Flux LoRA in 24 GB at batch 2.\n"
     )
+    tiny_training(30, "cuda")
+
+
+def _full_size_steps(steps: int, checkpointing: bool) -> tuple[float, float]:
+    """Median seconds per LoRA step (after a first, warm-up step) and peak GiB allocated."""
+    import torch
+    from diffusers import FluxPipeline, FluxTransformer2DModel
+    from peft import LoraConfig
+
+    device = torch.device("cuda")
+    torch.cuda.reset_peak_memory_stats()
+    # FluxTransformer2DModel's defaults are Flux.1's dimensions (19 + 38 blocks, 3072 wide).
+    # Built on the GPU in bf16 (an fp32 copy would be 48 GB, and its CPU init takes minutes).
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with device:
+            transformer = FluxTransformer2DModel(guidance_embeds=True)
+    finally:
+        torch.set_default_dtype(previous)
+    transformer.requires_grad_(False)
+    transformer.add_adapter(
+        LoraConfig(r=16, lora_alpha=16, target_modules=["to_k", "to_q", "to_v", "to_out.0"])
+    )
+    for param in transformer.parameters():
+        if param.requires_grad:
+            param.data = param.data.float()
+    if checkpointing:
+        transformer.enable_gradient_checkpointing()
+    params = [p for p in transformer.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    latents = torch.randn(1, 16, 64, 64, device=device, dtype=torch.bfloat16)
+    packed = FluxPipeline._pack_latents(latents, 1, 16, 64, 64)
+    image_ids = FluxPipeline._prepare_latent_image_ids(1, 32, 32, device, torch.bfloat16)
+    text = torch.randn(1, 512, 4096, device=device, dtype=torch.bfloat16)
+    pooled = torch.randn(1, 768, device=device, dtype=torch.bfloat16)
+    text_ids = torch.zeros(512, 3, device=device, dtype=torch.bfloat16)
+    times = []
+    for step in range(steps + 1):
+        torch.cuda.synchronize()
+        started = time.perf_counter()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = transformer(
+                hidden_states=packed,
+                timestep=torch.full((1,), 0.5, device=device),
+                guidance=torch.full((1,), 3.5, device=device),
+                pooled_projections=pooled,
+                encoder_hidden_states=text,
+                txt_ids=text_ids,
+                img_ids=image_ids,
+                return_dict=False,
+            )[0]
+        loss = out.float().pow(2).mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+        if step:  # the first step pays for allocation and kernel selection
+            times.append(time.perf_counter() - started)
+    return statistics.median(times), torch.cuda.max_memory_allocated() / 2**30
 
 
 def main() -> None:
@@ -208,13 +235,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--requests", type=int, default=8)
     parser.add_argument("--gpu-steps", type=int, default=5)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["cpu", "generation", "gpu"])
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print(f"# flux benchmark, {date.today()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores\n")  # fmt: skip
-    cpu_training(args.steps)
-    concurrent_generation(args.requests)
-    gpu_training(args.gpu_steps)
+    if "cpu" not in args.skip:
+        tiny_training(args.steps)
+    if "generation" not in args.skip:
+        concurrent_generation(args.requests)
+    if "gpu" not in args.skip:
+        gpu_training(args.gpu_steps)
 
 
 if __name__ == "__main__":

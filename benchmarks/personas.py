@@ -145,13 +145,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--gpu-steps", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=5, help="passes over the PII fixture")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["anonymization", "cpu", "gpu"])
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print(f"# persona benchmark, {date.today()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores\n")  # fmt: skip
-    anonymization(args.repeat)
-    cpu_training(args.steps)
-    gpu_training(args.gpu_steps)
+    if "anonymization" not in args.skip:
+        anonymization(args.repeat)
+    if "cpu" not in args.skip:
+        cpu_training(args.steps)
+    if "gpu" not in args.skip:
+        gpu_training(args.gpu_steps)
 
 
 if __name__ == "__main__":
