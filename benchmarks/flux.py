@@ -145,7 +145,7 @@ def concurrent_generation(requests: int) -> None:
     print()
 
 
-def gpu_training(steps: int) -> None:
+def gpu_training(steps: int, checkpointing: list[str]) -> None:
     import torch
 
     if not torch.cuda.is_available():
@@ -154,10 +154,9 @@ def gpu_training(steps: int) -> None:
     name = torch.cuda.get_device_name()
     print(f"## Full-size Flux.1 transformer (random init, bf16) on {name}: LoRA rank 16, 512 px\n")
     print("| gradient checkpointing | s/step | peak memory GiB |\n|---|---|---|")
-    for checkpointing in (True, False):
-        label = "on" if checkpointing else "off"
+    for label in checkpointing:
         try:
-            seconds, peak = _full_size_steps(steps, checkpointing)
+            seconds, peak = _full_size_steps(steps, label == "on")
         except torch.cuda.OutOfMemoryError:
             total = torch.cuda.get_device_properties(0).total_memory / 2**30
             print(f"| {label} | out of memory | > {total:.0f} |")
@@ -168,7 +167,6 @@ def gpu_training(steps: int) -> None:
         "\nPublished: diffusers' DreamBooth LoRA Flux README notes rank-16 LoRA can exceed 40 GB "
         "without memory optimisations; kohya sd-scripts trains Flux LoRA in 24 GB at batch 2.\n"
     )
-    tiny_training(30, "cuda")
 
 
 def _full_size_steps(steps: int, checkpointing: bool) -> tuple[float, float]:
@@ -235,8 +233,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--requests", type=int, default=8)
     parser.add_argument("--gpu-steps", type=int, default=5)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["cpu", "generation", "gpu"])
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["cpu", "generation", "gpu-tiny", "gpu-full"]
+    )
+    parser.add_argument(
+        "--checkpointing", nargs="*", default=["on", "off"], choices=["on", "off"],
+        help="full-size rows to run: gradient checkpointing on and/or off",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-cudnn-attention", action="store_true",
+        help="leave cuDNN out of PyTorch's scaled-dot-product attention backends",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.no_cudnn_attention:
+        import torch
+
+        torch.backends.cuda.enable_cudnn_sdp(False)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print(f"# flux benchmark, {date.today()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores\n")  # fmt: skip
@@ -244,8 +256,13 @@ def main() -> None:
         tiny_training(args.steps)
     if "generation" not in args.skip:
         concurrent_generation(args.requests)
-    if "gpu" not in args.skip:
-        gpu_training(args.gpu_steps)
+    if "gpu-tiny" not in args.skip:
+        import torch
+
+        if torch.cuda.is_available():
+            tiny_training(args.steps, "cuda")
+    if "gpu-full" not in args.skip:
+        gpu_training(args.gpu_steps, args.checkpointing)
 
 
 if __name__ == "__main__":
