@@ -189,11 +189,11 @@ class OnnxMiniLMEmbedder:
 
     Texts are tokenized with the model's fast tokenizer, sorted by length and run in batches
     padded to their longest text, so padding stays small. Batches run on `num_threads` threads
-    at once (default: the CPUs this process may use), each single-threaded: on the 2-core benchmark machine that embeds ~1.25x faster than
-    one run at a time on two intra-op threads (these graphs are many small ops, and their
-    per-op thread handoffs cost more than they save), and small batches of 48 fit the caches
-    best. A text's embedding does not depend on the threads: batches are fixed by the sorted
-    order.
+    at once (default: the CPUs this process may use), each single-threaded: on the 2-core
+    benchmark machine that embeds ~1.25x faster than one run at a time on two intra-op threads
+    (these graphs are many small ops, and their per-op thread handoffs cost more than they
+    save), and small batches of 48 fit the caches best. A text's embedding does not depend on
+    the threads: batches are fixed by the sorted order.
     """
 
     def __init__(
