@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from synth_pipelines.core.flux.tiny_pipeline import tiny_clip_tokenizer
+from synth_pipelines.core.flux.tiny_pipeline import (
+    tiny_clip_text_encoder,
+    tiny_clip_tokenizer,
+    tiny_vae,
+)
 
 
 def build_tiny_text_to_image_pipeline(path: str | Path) -> Path:
@@ -14,13 +18,7 @@ def build_tiny_text_to_image_pipeline(path: str | Path) -> Path:
     2 steps in well under a second on CPU. Weights are random but the same on every call.
     """
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        DDIMScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
     path = Path(path)
     with torch.random.fork_rng(devices=[]):
@@ -36,32 +34,8 @@ def build_tiny_text_to_image_pipeline(path: str | Path) -> Path:
             cross_attention_dim=32,
             norm_num_groups=32,
         )
-        # Four blocks: 8x downsampling like real SD, so a 64 px image is an 8x8 latent.
-        vae = AutoencoderKL(
-            in_channels=3,
-            out_channels=3,
-            block_out_channels=(16, 16, 32, 32),
-            layers_per_block=1,
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            latent_channels=4,
-            norm_num_groups=16,
-            sample_size=64,
-        )
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(
-                bos_token_id=0,
-                eos_token_id=1,
-                pad_token_id=1,
-                hidden_size=32,
-                intermediate_size=37,
-                num_attention_heads=4,
-                num_hidden_layers=2,
-                vocab_size=1000,
-                projection_dim=32,
-                layer_norm_eps=1e-5,
-            )
-        )
+        vae = tiny_vae()  # 8x downsampling like real SD: a 64 px image is an 8x8 latent
+        text_encoder = tiny_clip_text_encoder(vocab_size=1000)
     scheduler = DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,

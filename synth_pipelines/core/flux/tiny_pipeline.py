@@ -50,6 +50,45 @@ def tiny_t5_tokenizer() -> Any:
     return T5Tokenizer(vocab=vocab, extra_ids=0)
 
 
+def tiny_vae(**options: Any) -> Any:
+    """A tiny AutoencoderKL with four blocks: 8x downsampling like the real ones, so a 64x64
+    image is an 8x8 latent of 4 channels. `options` are further AutoencoderKL settings."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(16, 16, 32, 32),
+        layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        norm_num_groups=16,
+        sample_size=64,
+        **options,
+    )
+
+
+def tiny_clip_text_encoder(vocab_size: int) -> Any:
+    """A tiny CLIPTextModel (2 layers, hidden 32) for `tiny_clip_tokenizer`-style vocabularies."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=vocab_size,
+            projection_dim=32,
+            layer_norm_eps=1e-5,
+        )
+    )
+
+
 def build_tiny_flux_pipeline(path: str | Path, seed: int = 0) -> Path:
     """Save a tiny random FluxPipeline (a few MB) to `path` and return `path`.
 
@@ -57,13 +96,8 @@ def build_tiny_flux_pipeline(path: str | Path, seed: int = 0) -> Path:
     4 steps in about 0.1 s on CPU. The directory carries a README saying it is a test model.
     """
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        FlowMatchEulerDiscreteScheduler,
-        FluxPipeline,
-        FluxTransformer2DModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from transformers import T5Config, T5EncoderModel
 
     path = Path(path)
     clip_tokenizer, t5_tokenizer = tiny_clip_tokenizer(), tiny_t5_tokenizer()
@@ -82,36 +116,14 @@ def build_tiny_flux_pipeline(path: str | Path, seed: int = 0) -> Path:
             guidance_embeds=False,
             axes_dims_rope=(4, 6, 6),
         )
-        # Four blocks: 8x downsampling like the real Flux VAE.
-        vae = AutoencoderKL(
-            in_channels=3,
-            out_channels=3,
-            block_out_channels=(16, 16, 32, 32),
-            layers_per_block=1,
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            latent_channels=4,
-            norm_num_groups=16,
-            sample_size=64,
+        # Flux's VAE has no quant convs, and its own latent shift and scale.
+        vae = tiny_vae(
             use_quant_conv=False,
             use_post_quant_conv=False,
             shift_factor=0.0609,
             scaling_factor=1.5035,
         )
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(
-                bos_token_id=0,
-                eos_token_id=1,
-                pad_token_id=1,
-                hidden_size=32,
-                intermediate_size=37,
-                num_attention_heads=4,
-                num_hidden_layers=2,
-                vocab_size=len(clip_tokenizer),
-                projection_dim=32,
-                layer_norm_eps=1e-5,
-            )
-        )
+        text_encoder = tiny_clip_text_encoder(len(clip_tokenizer))
         text_encoder_2 = T5EncoderModel(
             T5Config(
                 vocab_size=len(t5_tokenizer),
