@@ -173,6 +173,11 @@ def test_persona_end_to_end_and_revocation_leaves_no_text(settings, db, tmp_path
         runs, cursor = run_persona_training_in_process(defs, instance)
         assert [run.success for run in runs] == [True]
         assert instance.get_dynamic_partitions("personas") == [pid]
+        # The run is found as the sensor daemon looks for an attempt's run (its run key, then its
+        # sensor's name), so a daemon started later on this instance does not train it again.
+        [found] = instance.get_runs(dg.RunsFilter(tags={"dagster/run_key": f"{pid}:1"}))
+        assert found.run_id == runs[0].run_id
+        assert found.tags["dagster/sensor_name"] == "persona_source_sensor"
         # Nothing new uploaded: the next tick asks for nothing.
         assert run_persona_training_in_process(defs, instance, cursor)[0] == []
 

@@ -26,13 +26,23 @@ def tick_and_run_in_process(
         job.execute_in_process(
             partition_key=run.partition_key,
             instance=instance,
-            tags=run.tags,
+            tags={**run.tags, **daemon_tags(sensor_name, run.run_key)},
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             raise_on_error=raise_on_error,
         )
         for run in tick.run_requests or []
     ]
     return runs, tick.cursor
+
+
+def daemon_tags(sensor_name: str, run_key: str | None) -> dict[str, str]:
+    """The tags the sensor daemon puts on the runs it launches. The daemon skips a run request
+    whose run key a run of the same sensor already carries, so with these a daemon started later
+    on the same instance (`make ui` after `synth demo`) does not run the same attempt again,
+    although its own cursor starts empty."""
+    if run_key is None:
+        return {}
+    return {"dagster/sensor_name": sensor_name, "dagster/run_key": run_key}
 
 
 def evaluate_sensor(
