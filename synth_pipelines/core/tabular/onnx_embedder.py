@@ -103,7 +103,7 @@ def export_int8(model_dir: Path, target: Path) -> None:
             opset_version=17,
             dynamo=False,
         )
-        got = _session(fp32, 1).run(None, feeds)[0]
+        got = _session(fp32).run(None, feeds)[0]
         if not np.allclose(got, expected, atol=1e-4):
             raise EmbedderExportError(
                 f"{model_dir}: the ONNX export differs from PyTorch by "
@@ -175,11 +175,12 @@ def _feeds(batch: list[list[int]]) -> dict[str, np.ndarray]:
     return {"input_ids": input_ids, "attention_mask": mask}
 
 
-def _session(path: Path, threads: int) -> Any:
+def _session(path: Path) -> Any:
+    """A single-threaded session: parallelism comes from running batches on several threads."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
@@ -235,7 +236,7 @@ class OnnxMiniLMEmbedder:
                 ) from exc
         self._tokenizer = _tokenizer(self.model_dir, self.max_seq_length)
         # One session, run from several threads at once (onnxruntime's run is thread-safe).
-        self._session = _session(path, 1)
+        self._session = _session(path)
         if self.num_threads > 1:
             self._pool = ThreadPoolExecutor(self.num_threads, thread_name_prefix="minilm-onnx")
 
