@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import importlib
 import ipaddress
 import re
 import threading
@@ -20,18 +21,34 @@ from faker import Faker
 
 from synth_pipelines.core.persona.pii_gazetteer import Gazetteer, fold, load_gazetteer
 from synth_pipelines.core.persona.pii_names import NAME_WORD
-from synth_pipelines.core.persona.pii_patterns import FALLBACK_REGIONS, parse_phone_number
+from synth_pipelines.core.persona.pii_patterns import (
+    FALLBACK_REGIONS,
+    find_addresses,
+    parse_phone_number,
+)
 from synth_pipelines.core.persona.pii_wordlists import PARTICLES, ROLE_MAILBOXES
 
 _AREA_CODES = ("201", "212", "213", "303", "312", "415", "503", "617", "646", "702", "718", "917")
 _EXAMPLE_DOMAINS = ("example.com", "example.org", "example.net")
 _DOC_NETS_V4 = ("192.0.2.", "198.51.100.", "203.0.113.")
 _faker_lock = threading.Lock()
+_CITY_TRIES = 16  # draws until the whole line reads back as one address
 
 
 @functools.cache
 def _faker(locale: str) -> Faker:
     return Faker(locale)
+
+
+@functools.cache
+def _city_list(locale: str) -> tuple[str, ...]:
+    """The locale's own list of real city names, sorted; empty where Faker composes cities from
+    formats. Faker's it_IT list is built from a set, so its order (and a seeded `fake.city()`)
+    changes with PYTHONHASHSEED: picking from a sorted copy keeps pseudonyms the same in every
+    process."""
+    provider = importlib.import_module(f"faker.providers.address.{locale}").Provider
+    cities = getattr(provider, "cities", ())
+    return tuple(sorted(set(cities))) if isinstance(cities, list | tuple) else ()
 
 
 def normalise(pii_type: str, original: str, region: str = "US") -> str:
@@ -252,15 +269,33 @@ class Pseudonyms:
             "it_IT": f"Via {street} {number}",
         }.get(locale, f"{number} {street} {suffix}")
         if "," in original:
-            with _faker_lock:
-                fake = _faker(locale)
-                fake.seed_instance(self.digest("address-city", key))
-                city = fake.city()
-                postcode = fake.postcode() if re.search(r",.*\d", original) else ""
-            line += f", {city}" + (f" {postcode}" if postcode else "")
+            line = self._with_city(line, key, locale, postcode=bool(re.search(r",.*\d", original)))
         if normalise("address", line) == key:  # drawn the original itself: move one door on
             line = line.replace(number, str(int(number) + 1), 1)
         return line
+
+    def _with_city(self, line: str, key: str, locale: str, postcode: bool) -> str:
+        """`line`, a city and maybe a postcode, in the locale's order. A city that would not read
+        back as part of the address ("Via Scotto 106, St. Peter in Ahrn": the address ends at
+        "St", "Peter" reads as a name) is drawn again: a pseudonym never adds PII."""
+        cities = _city_list(locale)
+        candidate = line
+        with _faker_lock:
+            fake = _faker(locale)
+            for attempt in range(_CITY_TRIES):
+                seed = self.digest("address-city", key if attempt == 0 else f"{key}\x00{attempt}")
+                fake.seed_instance(seed)
+                city = cities[seed % len(cities)] if cities else fake.city()
+                if not postcode:
+                    candidate = f"{line}, {city}"
+                elif locale in ("en_GB", "en_US"):  # "London NW1 6XE", "Springfield 62701"
+                    candidate = f"{line}, {city} {fake.postcode()}"
+                else:  # the continental form: "10115 Berlin", "1015 CX Amsterdam"
+                    candidate = f"{line}, {fake.postcode()} {city}"
+                found = find_addresses(candidate)
+                if len(found) == 1 and (found[0].start, found[0].end) == (0, len(candidate)):
+                    break
+        return candidate
 
 
 def _parse_phone(text: str, region: str) -> phonenumbers.PhoneNumber | None:
