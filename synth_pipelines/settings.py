@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from synth_pipelines.core.cpus import usable_cpus
 from synth_pipelines.core.errors import InvalidInputError
 from synth_pipelines.core.faces.buckets import ALL_BUCKET_KEYS, Bucket
 
@@ -216,11 +217,11 @@ class Settings:
             dataset_ttl_seconds=_int("SYNTH_DATASET_TTL_SECONDS", 24 * 3600, 60, 365 * 86400),
             reservation_lease_seconds=_int("SYNTH_RESERVATION_LEASE_SECONDS", 900, 1, 86400),
             request_sensor_interval=_int("SYNTH_REQUEST_SENSOR_INTERVAL", 5, 1, 3600),
-            refill_workers=_int("SYNTH_REFILL_WORKERS", min(4, os.cpu_count() or 1), 1, 64),
+            refill_workers=_int("SYNTH_REFILL_WORKERS", min(4, usable_cpus()), 1, 64),
             refill_backoff_seconds=_int("SYNTH_REFILL_BACKOFF_SECONDS", 900, 0, 7 * 24 * 3600),
             tabular_max_rows=_int("SYNTH_TABULAR_MAX_ROWS", 10_000_000, 1, 10**10),
             tabular_chunk_size=_int("SYNTH_TABULAR_CHUNK_SIZE", 100_000, 1, 10_000_000),
-            tabular_workers=_int("SYNTH_TABULAR_WORKERS", min(4, os.cpu_count() or 1), 1, 64),
+            tabular_workers=_int("SYNTH_TABULAR_WORKERS", min(4, usable_cpus()), 1, 64),
             tabular_dedup_threshold=_float("SYNTH_TABULAR_DEDUP_THRESHOLD", 0.85, 0.0, 1.0),
             tabular_embedder=_choice("SYNTH_TABULAR_EMBEDDER", "minilm-int8", TABULAR_EMBEDDERS),
             tabular_sensor_interval=_int("SYNTH_TABULAR_SENSOR_INTERVAL", 5, 1, 3600),

@@ -20,7 +20,6 @@ import hashlib
 import io
 import itertools
 import json
-import os
 import re
 import tarfile
 import tempfile
@@ -37,6 +36,7 @@ from typing import IO, Any
 
 from PIL import Image, UnidentifiedImageError
 
+from synth_pipelines.core.cpus import usable_cpus
 from synth_pipelines.core.errors import (
     ArchiveIntegrityError,
     InvalidInputError,
@@ -68,7 +68,7 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # resizing is CPU-bound, one per core; on S3 each GET waits on the network, so several overlap
 # (botocore pools 10 connections by default).
 _LOCAL_FETCH_WORKERS = 1
-_RESIZE_FETCH_WORKERS = os.cpu_count() or 1
+_RESIZE_FETCH_WORKERS = usable_cpus()
 _REMOTE_FETCH_WORKERS = 8
 _FETCH_AHEAD = 16  # images read ahead of the writer, so memory stays bounded on any dataset size
 _SHARD_SPOOL_MEMORY = 256 * 1024 * 1024  # a larger shard is spooled to disk

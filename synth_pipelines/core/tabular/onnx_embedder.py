@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from synth_pipelines.core.tabular.semantic_dedup import minilm_path, usable_cpus
+from synth_pipelines.core.cpus import usable_cpus
+from synth_pipelines.core.tabular.semantic_dedup import minilm_path
 
 # Bump when the exported graph changes, so stale cached models are not reused.
 EXPORT_VERSION = "1"

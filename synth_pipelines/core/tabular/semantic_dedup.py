@@ -6,7 +6,6 @@ given the embeddings (it would otherwise download its own model)."""
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from synth_pipelines.core.cpus import usable_cpus
 from synth_pipelines.core.tabular.dedup import mix64
 
 
@@ -24,14 +24,6 @@ class Embedder(Protocol):
     """Texts to L2-normalised float32 embeddings, shape (n, d)."""
 
     def __call__(self, texts: list[str]) -> np.ndarray: ...
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask, e.g. a container's cpuset)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def minilm_path(model_path: str | Path | None) -> Path:
