@@ -242,7 +242,9 @@ def test_int8_onnx_embeddings_agree_with_pytorch(onnx_cache: Path) -> None:
     wide = OnnxMiniLMEmbedder(cache_dir=onnx_cache, batch_size=4, num_threads=3)
     np.testing.assert_array_equal(wide(SENTENCES), vectors)
     np.testing.assert_array_equal(wide(SENTENCES * 5), serial(SENTENCES * 5))
-    assert onnx([]).shape == (0, 384)
+    assert onnx([]).shape == (0, 384) == MiniLMEmbedder()([]).shape  # read from config.json
+    with pytest.raises(ValueError, match="hidden_size"):
+        OnnxMiniLMEmbedder(model_path=onnx_cache, cache_dir=onnx_cache)([])
     with pytest.raises(ValueError, match="batch_size"):
         OnnxMiniLMEmbedder(cache_dir=onnx_cache, batch_size=0)
 

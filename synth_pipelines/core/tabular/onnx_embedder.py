@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from synth_pipelines.core.cpus import usable_cpus
-from synth_pipelines.core.tabular.semantic_dedup import minilm_path
+from synth_pipelines.core.tabular.semantic_dedup import embedding_width, minilm_path
 
 # Bump when the exported graph changes, so stale cached models are not reused.
 EXPORT_VERSION = "1"
@@ -243,7 +243,7 @@ class OnnxMiniLMEmbedder:
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, 384), np.float32)
+            return np.zeros((0, embedding_width(self.model_dir)), np.float32)
         self.load()
         encoded = [e.ids for e in self._tokenizer.encode_batch_fast(texts)]
         order = np.argsort([len(ids) for ids in encoded], kind="stable")

