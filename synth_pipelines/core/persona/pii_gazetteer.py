@@ -115,7 +115,7 @@ def load_gazetteer() -> Gazetteer:
             for gender, names in by_gender.items():
                 pools[(locale, role, gender)] = tuple(sorted(plain & names))
             seen: set[str] = set()
-            for name in by_gender[None]:
+            for name in sorted(by_gender[None]):  # set order follows PYTHONHASHSEED
                 g = genders.get(folded(name), ())
                 gender = next(iter(g)) if len(g) == 1 else None
                 for token in name.split():
