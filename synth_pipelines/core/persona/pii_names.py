@@ -77,7 +77,7 @@ class NameFinder:
             parts -= PARTICLES
             gaz = self.gazetteer
             person = any(p in gaz.first or p in gaz.last for p in parts)
-            for part in parts:
+            for part in sorted(parts):  # nicknames: the first part to claim a prefix keeps it
                 if len(part) < 3:
                     self.known_short.add(part)
                     continue
