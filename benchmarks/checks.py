@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import textwrap
 import time
 from datetime import date
 from pathlib import Path
+
+from synth_pipelines.core.cpus import cpu_description
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -153,8 +154,8 @@ def main() -> None:
     parser.add_argument("--scan", type=int, default=200, help="faces for the identity scan")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    print(f"# checks benchmark, {date.today()}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores\n")  # fmt: skip
+    print(f"# checks benchmark, {date.today()}, "
+          f"{cpu_description()}\n")  # fmt: skip
     print("| what | size | checks | seconds | rate |\n|---|---|---|---|---|")
     t = tabular(args.rows)
     print(f"| tabular output: schema + YAML checks (read {t['read_s']:.2f} s incl.) | "

@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from synth_pipelines.core.cpus import cpu_description
+
 
 def _isolated_home() -> Path:
     home = Path(tempfile.mkdtemp(prefix="synth_bench_"))
@@ -209,7 +211,7 @@ def main() -> None:
     width = max(len(r[0]) for r in rows)
     print(
         f"# faces benchmark  {time.strftime('%Y-%m-%d')}  {platform.node()}  "
-        f"{os.cpu_count()} cores  python {platform.python_version()}"
+        f"{cpu_description()}  python {platform.python_version()}"
     )
     print(f"{'measure':<{width}}  {'value':>22}  target/notes")
     for name, value, note in rows:

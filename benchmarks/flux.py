@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -19,6 +18,8 @@ import threading
 import time
 from datetime import date
 from pathlib import Path
+
+from synth_pipelines.core.cpus import cpu_description
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
@@ -250,8 +251,8 @@ def main() -> None:
 
         torch.backends.cuda.enable_cudnn_sdp(False)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    print(f"# flux benchmark, {date.today()}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores\n")  # fmt: skip
+    print(f"# flux benchmark, {date.today()}, "
+          f"{cpu_description()}\n")  # fmt: skip
     if "cpu" not in args.skip:
         tiny_training(args.steps)
     if "generation" not in args.skip:

@@ -16,6 +16,8 @@ import platform
 import resource
 import time
 
+from synth_pipelines.core.cpus import cpu_description
+
 
 def make_faces(n: int, size: int) -> list[bytes]:
     """`n` distinct simulator faces across all buckets, PNG-encoded as the inventory stores them."""
@@ -63,7 +65,7 @@ def main() -> None:
         rows.append((len(datas), workers, seconds, len(datas) / seconds, cpu, missing))
     print(
         f"# identity scan benchmark  {time.strftime('%Y-%m-%d')}  {platform.node()}  "
-        f"{os.cpu_count()} cores  python {platform.python_version()}  "
+        f"{cpu_description()}  python {platform.python_version()}  "
         f"{args.size}px  load avg at start {load:.2f}"
     )
     print("| faces | workers | seconds | faces/s | CPU seconds | CPU ms/face | without embedding |")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
+
+from synth_pipelines.core.cpus import cpu_description
 
 FIXTURE = Path(__file__).parent.parent / "tests" / "fixtures" / "persona_pii.jsonl"
 
@@ -148,8 +149,8 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[], choices=["anonymization", "cpu", "gpu"])
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    print(f"# persona benchmark, {date.today()}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores\n")  # fmt: skip
+    print(f"# persona benchmark, {date.today()}, "
+          f"{cpu_description()}\n")  # fmt: skip
     if "anonymization" not in args.skip:
         anonymization(args.repeat)
     if "cpu" not in args.skip:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from synth_pipelines.core.cpus import cpu_description
+
 SCHEMA = {
     "name": "bench",
     "columns": [
@@ -196,7 +198,7 @@ def main() -> None:
     from rich.table import Table
 
     console = Console(width=140)
-    table = Table(title=f"tabular benchmark — {platform.node()}, {os.cpu_count()} cores, "
+    table = Table(title=f"tabular benchmark — {platform.node()}, {cpu_description()}, "
                   f"{time.strftime('%Y-%m-%d')}")  # fmt: skip
     for header in ("what", "rows", "seconds", "rows/s", "notes"):
         table.add_column(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from synth_pipelines.core.errors import InvalidInputError, UnknownBucketError
@@ -60,3 +64,31 @@ def test_bad_settings_name_the_problem(synth_home, monkeypatch, name, value, err
     monkeypatch.setenv(name, value)
     with pytest.raises(error, match=message):
         Settings.from_env()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
+def test_worker_defaults_follow_the_cpus_the_process_may_use(synth_home) -> None:
+    # A container's cpuset (here: an affinity mask of one CPU) bounds the default pools, not
+    # the host's core count that os.cpu_count() reports.
+    script = (
+        "from synth_pipelines.core.cpus import cpu_description\n"
+        "from synth_pipelines.settings import Settings\n"
+        "s = Settings.from_env()\n"
+        "print(s.tabular_workers, s.refill_workers, cpu_description())\n"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SYNTH_TABULAR_WORKERS", "SYNTH_REFILL_WORKERS")
+    }
+    one_cpu = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split(maxsplit=2)
+    assert one_cpu[:2] == ["1", "1"]
+    assert ", 1 CPUs" in one_cpu[2]
+    assert Settings.from_env().tabular_workers == min(4, len(os.sched_getaffinity(0)))
