@@ -178,7 +178,7 @@ def _anonymize_everything(secret: bytes, fixture: str, addresses: list[str]) -> 
 def test_pseudonyms_are_the_same_in_every_process():
     # Each Dagster run is its own process, and set order follows PYTHONHASHSEED: Faker's it_IT
     # city list is built from a set (CI once saw "St. Peter in Ahrn" for another process's
-    # "Fenis"), and so was the gazetteer's choice of gender for a name word.
+    # "Arconate"), and so was the gazetteer's choice of gender for a name word.
     script = (
         "import json, sys\n"
         "from tests.test_persona_anonymize import _anonymize_everything\n"
