@@ -21,18 +21,17 @@ FIXTURE = Path(__file__).parent.parent / "tests" / "fixtures" / "persona_pii.jso
 
 
 def anonymization(repeat: int) -> None:
-    from synth_pipelines.core.persona.anonymize import Anonymizer
-    from synth_pipelines.core.persona.pii_fixture import evaluate_fixture, load_fixture
+    from synth_pipelines.core.persona.pii_fixture import (
+        evaluate_fixture,
+        load_fixture,
+        with_anonymizers,
+    )
 
     report = evaluate_fixture(FIXTURE, repeat=repeat)
     print(f"## Anonymization ({FIXTURE.name}, {repeat} passes)\n")
     print("```\n" + report.table() + "\n```")
-    messages = load_fixture(FIXTURE)
-    anonymizers = {
-        key: Anonymizer(b"benchmark-secret-32-bytes-long!!", *key)
-        for key in {(m.known_names, m.region) for m in messages}
-    }
-    jobs = [(anonymizers[(m.known_names, m.region)], m.text) for m in messages]
+    secret = b"benchmark-secret-32-bytes-long!!"
+    jobs = [(a, m.text) for a, m in with_anonymizers(load_fixture(FIXTURE), secret)]
     for anonymizer, text in jobs:  # warm-up: lazy phone metadata, pseudonym caches
         anonymizer.anonymize(text)
     started = time.perf_counter()

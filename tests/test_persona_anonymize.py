@@ -26,6 +26,7 @@ from synth_pipelines.core.persona.pii_fixture import (
     load_fixture,
     parse_markup,
     recall_report,
+    with_anonymizers,
 )
 from synth_pipelines.core.persona.pii_gazetteer import load_gazetteer
 
@@ -95,10 +96,7 @@ def test_detection_is_fast_enough(report: FixtureReport):
 
 
 def test_anonymized_fixture_keeps_no_detected_pii_and_adds_none():
-    anonymizers: dict[tuple, Anonymizer] = {}
-    for m in load_fixture(FIXTURE):
-        key = (m.known_names, m.region)
-        anonymizer = anonymizers.setdefault(key, Anonymizer(SECRET, m.known_names, m.region))
+    for anonymizer, m in with_anonymizers(load_fixture(FIXTURE), SECRET):
         result = anonymizer.anonymize(m.text)
         for span in result.spans:
             pattern = r"(?<!\w)" + re.escape(span.text) + r"(?!\w)"
@@ -159,12 +157,7 @@ _ADDRESSES = (
 
 def _anonymize_everything(secret: bytes, fixture: str, addresses: list[str]) -> list[str]:
     """The anonymized fixture and address samples, as one persona's anonymizers give them."""
-    anonymizers: dict[tuple, Anonymizer] = {}
-    out = []
-    for m in load_fixture(Path(fixture)):
-        key = (m.known_names, m.region)
-        anonymizer = anonymizers.setdefault(key, Anonymizer(secret, m.known_names, m.region))
-        out.append(anonymizer.anonymize(m.text).text)
+    out = [a.anonymize(m.text).text for a, m in with_anonymizers(load_fixture(fixture), secret)]
     plain = Anonymizer(secret)
     # name words whose gender a locale's list gives both ways ("Claude", "Jean-Claude" in de_CH)
     names = ("Claude", "Jesús", "Chun", "Joaquín", "Agustín", "Han", "Lautaro", "Ciro", "Juan")

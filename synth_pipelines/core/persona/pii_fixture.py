@@ -116,16 +116,24 @@ def _covered(gold: PiiSpan, detected: list[PiiSpan]) -> bool:
     return len(hit) >= COVERAGE * (gold.end - gold.start)
 
 
-def evaluate_fixture(path: str | Path, repeat: int = 1) -> FixtureReport:
-    """Run `Anonymizer.detect` over the fixture (`repeat` times for timing) and score it.
-    Anonymizers are built before the clock starts: one per (known names, region), as per persona."""
-    messages = load_fixture(path)
+def with_anonymizers(
+    messages: list[FixtureMessage], secret: bytes = FIXTURE_SECRET
+) -> list[tuple[Anonymizer, FixtureMessage]]:
+    """Each message with its persona's anonymizer: one per (known names, region), shared by the
+    messages that have them, as one persona's messages share one."""
     anonymizers: dict[tuple, Anonymizer] = {}
     for m in messages:
         key = (m.known_names, m.region)
         if key not in anonymizers:
-            anonymizers[key] = Anonymizer(FIXTURE_SECRET, m.known_names, m.region)
-    jobs = [(anonymizers[(m.known_names, m.region)], m) for m in messages]
+            anonymizers[key] = Anonymizer(secret, m.known_names, m.region)
+    return [(anonymizers[(m.known_names, m.region)], m) for m in messages]
+
+
+def evaluate_fixture(path: str | Path, repeat: int = 1) -> FixtureReport:
+    """Run `Anonymizer.detect` over the fixture (`repeat` times for timing) and score it.
+    Anonymizers are built before the clock starts (`with_anonymizers`)."""
+    messages = load_fixture(path)
+    jobs = with_anonymizers(messages)
     for anonymizer, m in jobs:  # warm up: phonenumbers loads each region's metadata lazily
         anonymizer.detect(m.text)
     started = time.perf_counter()
