@@ -9,6 +9,7 @@ peak memory with and without gradient checkpointing. Prints markdown tables.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import statistics
@@ -146,7 +147,7 @@ def concurrent_generation(requests: int) -> None:
     print()
 
 
-def gpu_training(steps: int, checkpointing: list[str]) -> None:
+def gpu_training(steps: int, checkpointing: list[str], cudnn_attention: bool) -> None:
     import torch
 
     if not torch.cuda.is_available():
@@ -157,7 +158,7 @@ def gpu_training(steps: int, checkpointing: list[str]) -> None:
     print("| gradient checkpointing | s/step | peak memory GiB |\n|---|---|---|")
     for label in checkpointing:
         try:
-            seconds, peak = _full_size_steps(steps, label == "on")
+            seconds, peak = _full_size_steps(steps, label == "on", cudnn_attention)
         except torch.cuda.OutOfMemoryError:
             total = torch.cuda.get_device_properties(0).total_memory / 2**30
             print(f"| {label} | out of memory | > {total:.0f} |")
@@ -170,11 +171,14 @@ def gpu_training(steps: int, checkpointing: list[str]) -> None:
     )
 
 
-def _full_size_steps(steps: int, checkpointing: bool) -> tuple[float, float]:
-    """Median seconds per LoRA step (after a first, warm-up step) and peak GiB allocated."""
+def _full_size_steps(steps: int, checkpointing: bool, cudnn_attention: bool) -> tuple[float, float]:
+    """Median seconds per LoRA step (after a first, warm-up step) and peak GiB allocated, with
+    the attention backends `train_flux_lora` uses (or PyTorch's defaults, cuDNN included)."""
     import torch
     from diffusers import FluxPipeline, FluxTransformer2DModel
     from peft import LoraConfig
+
+    from synth_pipelines.core.flux.training import training_attention
 
     device = torch.device("cuda")
     torch.cuda.reset_peak_memory_stats()
@@ -205,27 +209,29 @@ def _full_size_steps(steps: int, checkpointing: bool) -> tuple[float, float]:
     pooled = torch.randn(1, 768, device=device, dtype=torch.bfloat16)
     text_ids = torch.zeros(512, 3, device=device, dtype=torch.bfloat16)
     times = []
-    for step in range(steps + 1):
-        torch.cuda.synchronize()
-        started = time.perf_counter()
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            out = transformer(
-                hidden_states=packed,
-                timestep=torch.full((1,), 0.5, device=device),
-                guidance=torch.full((1,), 3.5, device=device),
-                pooled_projections=pooled,
-                encoder_hidden_states=text,
-                txt_ids=text_ids,
-                img_ids=image_ids,
-                return_dict=False,
-            )[0]
-        loss = out.float().pow(2).mean()
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        torch.cuda.synchronize()
-        if step:  # the first step pays for allocation and kernel selection
-            times.append(time.perf_counter() - started)
+    attention = contextlib.nullcontext() if cudnn_attention else training_attention()
+    with attention:
+        for step in range(steps + 1):
+            torch.cuda.synchronize()
+            started = time.perf_counter()
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                out = transformer(
+                    hidden_states=packed,
+                    timestep=torch.full((1,), 0.5, device=device),
+                    guidance=torch.full((1,), 3.5, device=device),
+                    pooled_projections=pooled,
+                    encoder_hidden_states=text,
+                    txt_ids=text_ids,
+                    img_ids=image_ids,
+                    return_dict=False,
+                )[0]
+            loss = out.float().pow(2).mean()
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            torch.cuda.synchronize()
+            if step:  # the first step pays for allocation and kernel selection
+                times.append(time.perf_counter() - started)
     return statistics.median(times), torch.cuda.max_memory_allocated() / 2**30
 
 
@@ -242,14 +248,11 @@ def main() -> None:
         help="full-size rows to run: gradient checkpointing on and/or off",
     )  # fmt: skip
     parser.add_argument(
-        "--no-cudnn-attention", action="store_true",
-        help="leave cuDNN out of PyTorch's scaled-dot-product attention backends",
+        "--cudnn-attention", action="store_true",
+        help="full-size rows with PyTorch's default attention backends, cuDNN included (its "
+        "backward crashed on PyTorch 2.11/CUDA 13), not the ones train_flux_lora uses",
     )  # fmt: skip
     args = parser.parse_args()
-    if args.no_cudnn_attention:
-        import torch
-
-        torch.backends.cuda.enable_cudnn_sdp(False)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print(f"# flux benchmark, {date.today()}, "
           f"{cpu_description()}\n")  # fmt: skip
@@ -263,7 +266,7 @@ def main() -> None:
         if torch.cuda.is_available():
             tiny_training(args.steps, "cuda")
     if "gpu-full" not in args.skip:
-        gpu_training(args.gpu_steps, args.checkpointing)
+        gpu_training(args.gpu_steps, args.checkpointing, args.cudnn_attention)
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ def _add_lora(transformer: Any, config: FluxLoraConfig) -> None:
         transformer.enable_gradient_checkpointing()
 
 
-def _training_attention() -> Any:
+def training_attention() -> Any:
     """PyTorch's attention backends for training, cuDNN's left out: on an H200 (PyTorch 2.11,
     CUDA 13) cuDNN's attention backward crashed full-size Flux LoRA steps with an illegal memory
     access, while flash and memory-efficient attention trained them at 0.22 s/step (0.44 with
@@ -288,7 +288,7 @@ def train_flux_lora(
         torch.cuda.reset_peak_memory_stats(plan.device)
 
     devices = list(range(torch.cuda.device_count())) if cuda else []
-    with torch.random.fork_rng(devices=devices), _training_attention():
+    with torch.random.fork_rng(devices=devices), training_attention():
         models = _load_and_cache(pipeline_path, plan)
         if on_log:
             on_log(
