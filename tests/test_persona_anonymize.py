@@ -10,10 +10,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,6 +26,7 @@ from synth_pipelines.core.persona.pii_fixture import (
     with_anonymizers,
 )
 from synth_pipelines.core.persona.pii_gazetteer import load_gazetteer
+from tests.hash_seeds import stdout_per_hash_seed
 
 FIXTURE = Path(__file__).parent / "fixtures" / "persona_pii.jsonl"
 SECRET = b"persona-0001-pseudonym-secret"
@@ -179,14 +177,7 @@ def test_pseudonyms_are_the_same_in_every_process():
         "print(json.dumps(_anonymize_everything(secret.encode(), fixture, addresses)))\n"
     )
     args = [SECRET.decode(), str(FIXTURE), list(_ADDRESSES)]
-    outputs = set()
-    for hash_seed in ("1", "2", "3", "4"):
-        done = subprocess.run(
-            [sys.executable, "-c", script, json.dumps(args)],
-            env={**os.environ, "PYTHONHASHSEED": hash_seed},
-            cwd=Path(__file__).parent.parent, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        outputs.add(done.stdout)
+    outputs = stdout_per_hash_seed(script, json.dumps(args), ("1", "2", "3", "4"))
     assert len(outputs) == 1
     assert json.loads(outputs.pop()) == _anonymize_everything(SECRET, str(FIXTURE), _ADDRESSES)
 

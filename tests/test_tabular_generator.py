@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import uuid
 from datetime import UTC, date, datetime
 
@@ -27,6 +24,7 @@ from synth_pipelines.core.tabular.generator import (
     generate_table,
 )
 from synth_pipelines.core.tabular.schema import TEXT_SEMANTICS, SchemaError, TableSchema
+from tests.hash_seeds import stdout_per_hash_seed
 
 FIRST = set(person_us.Provider.first_names)
 LAST = set(person_us.Provider.last_names)
@@ -98,16 +96,7 @@ def test_a_chunk_is_the_same_in_every_process():
     )
     columns = [{"name": t, "type": "string", "semantic_type": t} for t in TEXT_SEMANTICS]
     spec = json.dumps({"columns": columns})
-    outputs = {
-        subprocess.run(
-            [sys.executable, "-c", script, spec],
-            env={**os.environ, "PYTHONHASHSEED": hash_seed},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        for hash_seed in ("1", "2")
-    }
+    outputs = stdout_per_hash_seed(script, spec, ("1", "2"))
     assert len(outputs) == 1
     here = generate_chunk(
         TableSchema.parse(json.loads(spec)), rows=300, seed=5, chunk_index=2, row_offset=0
