@@ -163,8 +163,18 @@ def test_status_aliases_retry_and_download_states(client, settings) -> None:
         ("GET", "/dataset/status/%00"),
     ],
 )
-def test_ids_no_request_can_have_are_404(client, method, path) -> None:
-    # A NUL byte cannot reach PostgreSQL: it would answer 500 instead of 404.
+def test_ids_with_a_nul_are_422_naming_the_path_parameter(client, method, path) -> None:
+    # A NUL byte cannot reach PostgreSQL (it would answer 500); the text guard refuses it.
+    response = client.request(method, path)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "path.request_id"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/datasets/nope"), ("POST", "/datasets/nope/retry"), ("GET", "/dataset/status/x")],
+)
+def test_ids_no_request_has_are_404(client, method, path) -> None:
     assert client.request(method, path).status_code == 404
 
 

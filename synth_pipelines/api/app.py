@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from synth_pipelines.api.text_guard import reject_unstorable_text
 from synth_pipelines.core.errors import (
     AuthenticationError,
     BusyError,
@@ -143,6 +144,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "tabular jobs; persona adapters with review-and-approve."
         ),
         version="0.1.0",
+        # Every route, present and future: a text the factory DB cannot store is a 422.
+        dependencies=[Depends(reject_unstorable_text)],
     )
     app.state.synth = ApiState(
         settings=settings,

@@ -106,7 +106,7 @@ def create_job(db: FactoryDatabase, prompt: str, schema: TableSchema, drafter: s
 
 
 def _find(session, job_id: str) -> TabularJob:
-    job = None if "\x00" in job_id else session.get(TabularJob, job_id)
+    job = session.get(TabularJob, job_id)
     if job is None:
         raise NotFoundError(f"tabular job {job_id!r} does not exist")
     return job
