@@ -36,7 +36,7 @@ def main() -> None:
 
     from synth_pipelines.api.app import create_app
     from synth_pipelines.api.server import running_server
-    from synth_pipelines.core.delivery.client import DatasetClient
+    from synth_pipelines.client.datasets import DatasetClient
     from synth_pipelines.core.faces.buckets import ALL_BUCKETS
     from synth_pipelines.definitions import build_definitions
     from synth_pipelines.partitions import partition_for_bucket

@@ -78,8 +78,8 @@ def concurrent_generation(requests: int) -> None:
     from synth_pipelines.core.flux.demo_photos import subject_photos
     from synth_pipelines.core.flux.pipeline import lora_step, photos_step
     from synth_pipelines.core.flux.subjects import create_subject
-    from synth_pipelines.core.persona.accounts import authenticate, create_api_key
-    from synth_pipelines.core.persona.crypto import generate_master_key
+    from synth_pipelines.core.security.accounts import authenticate, create_api_key
+    from synth_pipelines.core.security.crypto import generate_master_key
     from synth_pipelines.resources.from_settings import master_keys
     from synth_pipelines.settings import Settings
 

@@ -221,7 +221,7 @@ def _demo_dataset(settings, instance, per_bucket: int) -> None:
     """Request a dataset over HTTP, package it with a real run, download and verify it."""
     from synth_pipelines.api.app import create_app
     from synth_pipelines.api.server import running_server
-    from synth_pipelines.core.delivery.client import DatasetClient
+    from synth_pipelines.client.datasets import DatasetClient
     from synth_pipelines.definitions import build_definitions
     from synth_pipelines.sensors.datasets import package_requests_in_process
 
@@ -259,7 +259,7 @@ def _demo_tabular(settings, instance, rows: int) -> None:
 
     from synth_pipelines.api.app import create_app
     from synth_pipelines.api.server import running_server
-    from synth_pipelines.core.tabular.client import TabularClient
+    from synth_pipelines.client.tabular import TabularClient
     from synth_pipelines.definitions import build_definitions
     from synth_pipelines.sensors.tabular import run_tabular_jobs_in_process
 
@@ -293,7 +293,7 @@ def _demo_master_key(settings) -> None:
     """SYNTH_MASTER_KEY for the demo: the environment's, else one kept in SYNTH_HOME (0600)."""
     if os.environ.get("SYNTH_MASTER_KEY"):
         return
-    from synth_pipelines.core.persona.crypto import generate_master_key
+    from synth_pipelines.core.security.crypto import generate_master_key
 
     path = settings.home / "demo-master.key"
     if not path.exists():
@@ -316,9 +316,9 @@ def _demo_persona(settings, instance) -> None:
 
     from synth_pipelines.api.app import create_app
     from synth_pipelines.api.server import running_server
-    from synth_pipelines.core.persona.accounts import create_api_key
-    from synth_pipelines.core.persona.audit import verify
     from synth_pipelines.core.persona.demo_export import demo_whatsapp_export
+    from synth_pipelines.core.security.accounts import create_api_key
+    from synth_pipelines.core.security.audit import verify
     from synth_pipelines.definitions import build_definitions
     from synth_pipelines.sensors.personas import run_persona_training_in_process
 
@@ -400,7 +400,7 @@ def _demo_flux(settings, instance) -> None:
     from synth_pipelines.api.app import create_app
     from synth_pipelines.api.server import running_server
     from synth_pipelines.core.flux.demo_photos import subject_photos
-    from synth_pipelines.core.persona.accounts import create_api_key
+    from synth_pipelines.core.security.accounts import create_api_key
     from synth_pipelines.definitions import build_definitions
     from synth_pipelines.sensors.flux import run_subjects_in_process
 
@@ -504,7 +504,7 @@ def request(
     timeout: float = typer.Option(600, help="Seconds --wait waits for the dataset."),
 ) -> None:
     """Request a face dataset from the API; with --wait, download and verify it."""
-    from synth_pipelines.core.delivery.client import DatasetClient
+    from synth_pipelines.client.datasets import DatasetClient
 
     counts: dict[str, int] = {}
     for item in buckets:
@@ -549,7 +549,7 @@ def request(
 
 
 def _tabular_client(api: str):
-    from synth_pipelines.core.tabular.client import TabularClient
+    from synth_pipelines.client.tabular import TabularClient
 
     return TabularClient(api)
 
@@ -740,7 +740,7 @@ def checks_run(
 @keys_app.command("generate")
 def keys_generate() -> None:
     """Print a new random master key (for SYNTH_MASTER_KEY); nothing is stored."""
-    from synth_pipelines.core.persona.crypto import generate_master_key
+    from synth_pipelines.core.security.crypto import generate_master_key
 
     print(generate_master_key())
 
@@ -749,7 +749,7 @@ def keys_generate() -> None:
 def keys_rotate() -> None:
     """Re-wrap every persona's data key under SYNTH_MASTER_KEY. Put the old master key(s) in
     SYNTH_MASTER_KEYS_PREVIOUS while this runs; remove them once it reports 0 left."""
-    from synth_pipelines.core.persona.rotation import rotate_keys
+    from synth_pipelines.core.security.rotation import rotate_keys
     from synth_pipelines.resources.from_settings import master_keys
 
     settings = _settings()
@@ -770,7 +770,7 @@ def apikeys_create(
     role: str = typer.Option("owner", help="owner (their own personas) or admin (all)."),
 ) -> None:
     """Create an API key and print it once: only its hash is stored."""
-    from synth_pipelines.core.persona.accounts import create_api_key
+    from synth_pipelines.core.security.accounts import create_api_key
 
     settings = _settings()
     try:
@@ -783,7 +783,7 @@ def apikeys_create(
 @apikeys_app.command("list")
 def apikeys_list() -> None:
     """List API keys (ids, users, roles; never the secrets)."""
-    from synth_pipelines.core.persona.accounts import list_api_keys
+    from synth_pipelines.core.security.accounts import list_api_keys
 
     table = Table()
     for column in ("id", "user", "role", "created", "revoked"):
@@ -802,7 +802,7 @@ def apikeys_list() -> None:
 @apikeys_app.command("revoke")
 def apikeys_revoke(key_id: str = typer.Argument(..., help="The key's id (see `list`).")) -> None:
     """Revoke an API key: it stops working at once."""
-    from synth_pipelines.core.persona.accounts import revoke_api_key
+    from synth_pipelines.core.security.accounts import revoke_api_key
 
     try:
         revoke_api_key(_database(_settings()), key_id, actor="cli:apikeys revoke")
@@ -814,7 +814,7 @@ def apikeys_revoke(key_id: str = typer.Argument(..., help="The key's id (see `li
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute the audit log's hash chain; exit 1 naming every edited or deleted record."""
-    from synth_pipelines.core.persona.audit import verify
+    from synth_pipelines.core.security.audit import verify
 
     result = verify(_database(_settings()))
     if not result.ok:

@@ -19,8 +19,9 @@ from fastapi.testclient import TestClient
 
 from synth_pipelines.api.app import create_app
 from synth_pipelines.api.server import running_server
-from synth_pipelines.core.delivery.client import DatasetClient
-from synth_pipelines.core.delivery.requests import mark_ready, utcnow
+from synth_pipelines.client.datasets import DatasetClient
+from synth_pipelines.core.clock import utcnow
+from synth_pipelines.core.delivery.requests import mark_ready
 from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.core.storage.models import DatasetRequest
 from synth_pipelines.definitions import build_definitions

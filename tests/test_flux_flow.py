@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from synth_pipelines.api.app import create_app
 from synth_pipelines.api.server import running_server
 from synth_pipelines.cli import app as cli
-from synth_pipelines.core.persona.accounts import create_api_key
-from synth_pipelines.core.persona.crypto import generate_master_key
+from synth_pipelines.core.security.accounts import create_api_key
+from synth_pipelines.core.security.crypto import generate_master_key
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.resources.object_store import ObjectStoreResource

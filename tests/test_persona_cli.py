@@ -7,9 +7,9 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from synth_pipelines.cli import app
-from synth_pipelines.core.persona.accounts import authenticate
-from synth_pipelines.core.persona.crypto import Keyring
 from synth_pipelines.core.persona.personas import ConsentGrant, create_persona, data_key
+from synth_pipelines.core.security.accounts import authenticate
+from synth_pipelines.core.security.crypto import Keyring
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import AuditRecord, Persona
 

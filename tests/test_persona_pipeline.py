@@ -9,16 +9,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from synth_pipelines.core.clock import utcnow
 from synth_pipelines.core.errors import PermissionDeniedError
-from synth_pipelines.core.persona.accounts import authenticate, create_api_key
 from synth_pipelines.core.persona.corpus import load_corpus
-from synth_pipelines.core.persona.crypto import IntegrityError, Keyring, generate_master_key
 from synth_pipelines.core.persona.demo_export import ADDRESS, PII, demo_whatsapp_export
 from synth_pipelines.core.persona.personas import ConsentGrant, create_persona, data_key
 from synth_pipelines.core.persona.pipeline import corpus_step
 from synth_pipelines.core.persona.revocation import revoke_consent
 from synth_pipelines.core.persona.sources import add_source, list_sources
-from synth_pipelines.core.storage.models import Consent, Persona, utcnow
+from synth_pipelines.core.security.accounts import authenticate, create_api_key
+from synth_pipelines.core.security.crypto import IntegrityError, Keyring, generate_master_key
+from synth_pipelines.core.storage.models import Consent, Persona
 from synth_pipelines.core.storage.object_store import LocalObjectStore
 from synth_pipelines.core.storage.s3_object_store import S3ObjectStore
 from tests.conftest import REGION, make_bucket

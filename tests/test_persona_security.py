@@ -15,9 +15,15 @@ from synth_pipelines.core.errors import (
     PermissionDeniedError,
 )
 from synth_pipelines.core.flux.subjects import subject_context
-from synth_pipelines.core.persona import audit
-from synth_pipelines.core.persona.accounts import authenticate, create_api_key, revoke_api_key
-from synth_pipelines.core.persona.crypto import (
+from synth_pipelines.core.persona.personas import (
+    ConsentGrant,
+    create_persona,
+    data_key,
+    require_consent,
+)
+from synth_pipelines.core.security import audit
+from synth_pipelines.core.security.accounts import authenticate, create_api_key, revoke_api_key
+from synth_pipelines.core.security.crypto import (
     IntegrityError,
     Keyring,
     KeyUnavailableError,
@@ -27,13 +33,7 @@ from synth_pipelines.core.persona.crypto import (
     new_data_key,
     parse_master_key,
 )
-from synth_pipelines.core.persona.personas import (
-    ConsentGrant,
-    create_persona,
-    data_key,
-    require_consent,
-)
-from synth_pipelines.core.persona.rotation import rotate_keys
+from synth_pipelines.core.security.rotation import rotate_keys
 from synth_pipelines.core.storage.models import AuditRecord, Consent, Persona, Subject
 
 GRANT = ConsentGrant(

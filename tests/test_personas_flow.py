@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, select
 
 from synth_pipelines.api.app import create_app
-from synth_pipelines.core.persona import audit
-from synth_pipelines.core.persona.accounts import create_api_key
-from synth_pipelines.core.persona.crypto import IntegrityError, decrypt, generate_master_key
 from synth_pipelines.core.persona.demo_export import PII, demo_whatsapp_export
 from synth_pipelines.core.persona.personas import data_key
+from synth_pipelines.core.security import audit
+from synth_pipelines.core.security.accounts import create_api_key
+from synth_pipelines.core.security.crypto import IntegrityError, decrypt, generate_master_key
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import AuditRecord, Persona
 from synth_pipelines.definitions import build_definitions

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from synth_pipelines.api.app import create_app
 from synth_pipelines.api.server import running_server
 from synth_pipelines.cli import app as cli
-from synth_pipelines.core.delivery.requests import utcnow
+from synth_pipelines.core.clock import utcnow
 from synth_pipelines.core.errors import ConflictError
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import TabularJob

@@ -12,7 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import func, select
 
 from synth_pipelines.api.schemas import ErrorBody
-from synth_pipelines.core.delivery.requests import aware, request_counts
+from synth_pipelines.core.clock import aware
+from synth_pipelines.core.delivery.requests import request_counts
 from synth_pipelines.core.errors import SynthError
 from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.core.storage.models import DatasetRequest

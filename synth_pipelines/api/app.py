@@ -31,7 +31,7 @@ from synth_pipelines.core.flux.pipeline import resolve_flux_model
 from synth_pipelines.core.flux.policy import ContentPolicy
 from synth_pipelines.core.flux.serving import GenerationLimiter, PipelineCache
 from synth_pipelines.core.persona.adapter_store import AdapterCache, resolve_base_model
-from synth_pipelines.core.persona.crypto import IntegrityError, KeyUnavailableError, KeyWrapper
+from synth_pipelines.core.security.crypto import IntegrityError, KeyUnavailableError, KeyWrapper
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.object_store import ObjectStore
 from synth_pipelines.core.tabular.schema import TableSchema

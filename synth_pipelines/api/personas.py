@@ -17,10 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from synth_pipelines.api.common import api_state
 from synth_pipelines.api.schemas import ErrorBody
-from synth_pipelines.core.delivery.requests import iso
-from synth_pipelines.core.persona import audit, drafts
-from synth_pipelines.core.persona.accounts import Principal, authenticate
-from synth_pipelines.core.persona.crypto import KeyWrapper
+from synth_pipelines.core.clock import iso
+from synth_pipelines.core.persona import drafts
 from synth_pipelines.core.persona.messages import EXPORT_FORMATS
 from synth_pipelines.core.persona.personas import (
     CONSENT_USES,
@@ -31,6 +29,9 @@ from synth_pipelines.core.persona.personas import (
 )
 from synth_pipelines.core.persona.revocation import revoke_consent
 from synth_pipelines.core.persona.sources import add_source, list_sources
+from synth_pipelines.core.security import audit
+from synth_pipelines.core.security.accounts import Principal, authenticate
+from synth_pipelines.core.security.crypto import KeyWrapper
 from synth_pipelines.core.storage.models import Persona, PersonaAdapter
 
 bearer = HTTPBearer(auto_error=False)

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from synth_pipelines.api.common import api_state
 from synth_pipelines.api.personas import ERRORS, principal
-from synth_pipelines.core.delivery.requests import iso
+from synth_pipelines.core.clock import iso
 from synth_pipelines.core.errors import ConflictError, FieldError
 from synth_pipelines.core.flux.pipeline import latest_lora, lora_view, prompt_for
 from synth_pipelines.core.flux.subjects import (
@@ -27,8 +27,8 @@ from synth_pipelines.core.flux.subjects import (
     revoke_subject,
     subject_key,
 )
-from synth_pipelines.core.persona import audit
-from synth_pipelines.core.persona.accounts import Principal
+from synth_pipelines.core.security import audit
+from synth_pipelines.core.security.accounts import Principal
 from synth_pipelines.core.storage.models import FluxLora, Subject
 
 router = APIRouter(tags=["subjects"], responses={**ERRORS, 429: ERRORS[409]})

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from synth_pipelines.api.common import api_state, public_base, serve_object
 from synth_pipelines.api.schemas import ErrorBody
-from synth_pipelines.core.delivery.requests import aware
+from synth_pipelines.core.clock import aware
 from synth_pipelines.core.errors import ConflictError, FieldError
 from synth_pipelines.core.storage.models import TabularJob
 from synth_pipelines.core.tabular.jobs import (

@@ -7,7 +7,7 @@ import os
 
 import dagster as dg
 
-from synth_pipelines.core.persona.crypto import Keyring, KeyWrapper
+from synth_pipelines.core.security.crypto import Keyring, KeyWrapper
 from synth_pipelines.resources.keys import MasterKeyResource
 from synth_pipelines.resources.llm import LLMResource
 from synth_pipelines.resources.object_store import ObjectStoreResource

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from synth_pipelines.core.persona.crypto import Keyring, KeyWrapper
+from synth_pipelines.core.security.crypto import Keyring, KeyWrapper
 
 
 class MasterKeyResource(dg.ConfigurableResource):

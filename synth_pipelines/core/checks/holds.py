@@ -8,8 +8,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from synth_pipelines.core.clock import utcnow
 from synth_pipelines.core.storage.database import FactoryDatabase
-from synth_pipelines.core.storage.models import CheckFailure, utcnow
+from synth_pipelines.core.storage.models import CheckFailure
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,12 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
+from synth_pipelines.core.clock import aware, utcnow
 from synth_pipelines.core.errors import (
     ConflictError,
     FieldError,
@@ -31,23 +32,6 @@ from synth_pipelines.core.storage.models import DatasetRequest, Face
 
 FORMATS = ("zip", "webdataset")
 IMAGE_SIZE_RANGE = (32, 1024)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes: read them as the UTC they were written in."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    """`moment` as ISO 8601 with its UTC offset (naive SQLite values read as UTC); None stays."""
-    moment = aware(moment)
-    return moment.isoformat() if moment else None
 
 
 class SpecError(FieldError):

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from synth_pipelines.core.delivery.requests import iso
+from synth_pipelines.core.clock import iso
 from synth_pipelines.core.errors import ConflictError, InvalidInputError, MissingCheckpointError
 from synth_pipelines.core.flux.subjects import (
     get_decrypted,
@@ -27,8 +27,8 @@ from synth_pipelines.core.flux.subjects import (
     subject_prefix,
     subject_work_dir,
 )
-from synth_pipelines.core.persona import audit
-from synth_pipelines.core.persona.crypto import KeyWrapper
+from synth_pipelines.core.security import audit
+from synth_pipelines.core.security.crypto import KeyWrapper
 from synth_pipelines.core.storage.bundles import TINY_TEST_MODEL, build_once, pack_directory
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import FluxLora

@@ -15,8 +15,8 @@ from synth_pipelines.core.flux.pipeline import (
 )
 from synth_pipelines.core.flux.policy import ContentPolicy
 from synth_pipelines.core.flux.subjects import get_decrypted, put_encrypted, subject_prefix
-from synth_pipelines.core.persona import audit
-from synth_pipelines.core.persona.crypto import KeyWrapper
+from synth_pipelines.core.security import audit
+from synth_pipelines.core.security.crypto import KeyWrapper
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.object_store import ObjectStore
 

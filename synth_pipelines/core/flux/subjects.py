@@ -21,17 +21,24 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from synth_pipelines.core.clock import utcnow
 from synth_pipelines.core.errors import (
     FieldError,
     GoneError,
     NotFoundError,
     PermissionDeniedError,
 )
-from synth_pipelines.core.persona import audit
-from synth_pipelines.core.persona.accounts import Principal
-from synth_pipelines.core.persona.crypto import KeyWrapper, decrypt, encrypt, new_data_key
+from synth_pipelines.core.security import audit
+from synth_pipelines.core.security.accounts import Principal
+from synth_pipelines.core.security.crypto import (
+    KeyWrapper,
+    decrypt,
+    encrypt,
+    new_data_key,
+    owner_context,
+)
 from synth_pipelines.core.storage.database import FactoryDatabase
-from synth_pipelines.core.storage.models import FluxLora, Subject, utcnow
+from synth_pipelines.core.storage.models import FluxLora, Subject
 from synth_pipelines.core.storage.object_store import ObjectStore
 
 TRIGGER = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -43,7 +50,7 @@ def subject_prefix(subject_id: str) -> str:
 
 def subject_context(subject_id: str, key: str | None = None) -> str:
     """The associated data binding a subject's wrapped key and ciphertexts to it."""
-    return f"subject/{subject_id}" + (f"/{key}" if key else "")
+    return owner_context("subject", subject_id, key)
 
 
 def put_encrypted(

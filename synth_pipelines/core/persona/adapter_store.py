@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from synth_pipelines.core.errors import InvalidInputError, MissingCheckpointError
-from synth_pipelines.core.persona.crypto import decrypt, encrypt
 from synth_pipelines.core.persona.sources import persona_prefix
+from synth_pipelines.core.security.crypto import decrypt, encrypt
 from synth_pipelines.core.storage.bundles import (
     TINY_TEST_MODEL,
     build_once,

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from synth_pipelines.core.persona.anonymize import PII_TYPES, Anonymizer
-from synth_pipelines.core.persona.crypto import decrypt, encrypt
 from synth_pipelines.core.persona.messages import Message
 from synth_pipelines.core.persona.parsers import conversation_pairs, parse_export
 from synth_pipelines.core.persona.sources import persona_prefix, read_source
+from synth_pipelines.core.security.crypto import decrypt, encrypt
 from synth_pipelines.core.storage.models import PersonaSource
 from synth_pipelines.core.storage.object_store import ObjectStore
 

@@ -9,15 +9,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from synth_pipelines.core.delivery.requests import iso
+from synth_pipelines.core.clock import iso, utcnow
 from synth_pipelines.core.errors import ConflictError, FieldError, NotFoundError
-from synth_pipelines.core.persona import audit
-from synth_pipelines.core.persona.accounts import Principal
 from synth_pipelines.core.persona.adapter_store import AdapterCache
-from synth_pipelines.core.persona.crypto import KeyWrapper, decrypt, encrypt
 from synth_pipelines.core.persona.personas import data_key, load_persona, require_consent
+from synth_pipelines.core.security import audit
+from synth_pipelines.core.security.accounts import Principal
+from synth_pipelines.core.security.crypto import KeyWrapper, decrypt, encrypt
 from synth_pipelines.core.storage.database import FactoryDatabase
-from synth_pipelines.core.storage.models import Persona, PersonaAdapter, PersonaDraft, utcnow
+from synth_pipelines.core.storage.models import Persona, PersonaAdapter, PersonaDraft
 from synth_pipelines.core.storage.object_store import ObjectStore
 
 MAX_PROMPT_CHARS = 2000

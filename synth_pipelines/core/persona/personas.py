@@ -14,17 +14,17 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from synth_pipelines.core.delivery.requests import aware, iso
+from synth_pipelines.core.clock import aware, iso
 from synth_pipelines.core.errors import (
     FieldError,
     GoneError,
     NotFoundError,
     PermissionDeniedError,
 )
-from synth_pipelines.core.persona import audit
-from synth_pipelines.core.persona.accounts import Principal
-from synth_pipelines.core.persona.crypto import KeyWrapper, new_data_key
 from synth_pipelines.core.persona.messages import EXPORT_FORMATS
+from synth_pipelines.core.security import audit
+from synth_pipelines.core.security.accounts import Principal
+from synth_pipelines.core.security.crypto import KeyWrapper, new_data_key, owner_context
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import Consent, Persona
 
@@ -147,7 +147,7 @@ def create_persona(
 
 def persona_context(persona_id: str) -> str:
     """The associated data that binds a persona's wrapped key and ciphertexts to it."""
-    return f"persona/{persona_id}"
+    return owner_context("persona", persona_id)
 
 
 def load_persona(session: Session, principal: Principal | None, persona_id: str) -> Persona:

@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from synth_pipelines.core.errors import ConflictError
-from synth_pipelines.core.persona import audit
 from synth_pipelines.core.persona.adapter_store import save_adapter
 from synth_pipelines.core.persona.corpus import (
     build_corpus,
@@ -27,10 +26,11 @@ from synth_pipelines.core.persona.corpus import (
     load_corpus,
     save_corpus,
 )
-from synth_pipelines.core.persona.crypto import KeyWrapper, decrypt, encrypt
 from synth_pipelines.core.persona.personas import data_key, load_persona, require_consent
 from synth_pipelines.core.persona.revocation import persona_work_dir
 from synth_pipelines.core.persona.sources import list_sources, persona_prefix
+from synth_pipelines.core.security import audit
+from synth_pipelines.core.security.crypto import KeyWrapper, decrypt, encrypt
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import PersonaAdapter
 from synth_pipelines.core.storage.object_store import ObjectStore

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, select
 
-from synth_pipelines.core.persona import audit
-from synth_pipelines.core.persona.accounts import Principal
 from synth_pipelines.core.persona.personas import load_persona
 from synth_pipelines.core.persona.sources import persona_prefix
+from synth_pipelines.core.security import audit
+from synth_pipelines.core.security.accounts import Principal
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import (
     Consent,

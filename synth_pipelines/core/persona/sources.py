@@ -7,12 +7,12 @@ import hashlib
 from sqlalchemy import select
 
 from synth_pipelines.core.errors import FieldError
-from synth_pipelines.core.persona import audit
-from synth_pipelines.core.persona.accounts import Principal
-from synth_pipelines.core.persona.crypto import KeyWrapper, decrypt, encrypt
 from synth_pipelines.core.persona.messages import EXPORT_FORMATS, ExportFormatError, ParsedExport
 from synth_pipelines.core.persona.parsers import parse_export
 from synth_pipelines.core.persona.personas import data_key, load_persona, require_consent
+from synth_pipelines.core.security import audit
+from synth_pipelines.core.security.accounts import Principal
+from synth_pipelines.core.security.crypto import KeyWrapper, decrypt, encrypt
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import PersonaSource, new_id
 from synth_pipelines.core.storage.object_store import ObjectStore

@@ -7,7 +7,7 @@ models and the migrated schema agree.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from synth_pipelines.core.clock import utcnow
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -39,10 +41,6 @@ NAMING_CONVENTION = {
 FACE_STATUSES = ("available", "reserved", "delivered", "shared")
 REQUEST_STATUSES = ("pending", "packaging", "backordered", "ready", "failed", "expired")
 TABULAR_JOB_STATUSES = ("draft", "confirmed", "running", "completed", "failed")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_id() -> str:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from synth_pipelines.core.delivery.requests import aware, utcnow
+from synth_pipelines.core.clock import aware, utcnow
 from synth_pipelines.core.errors import ConflictError, FieldError, NotFoundError
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import TabularJob

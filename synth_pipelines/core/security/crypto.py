@@ -135,6 +135,12 @@ def _aad(purpose: str, context: str, extra: bytes = b"") -> bytes:
     return f"synth:{purpose}:{context}:".encode() + extra
 
 
+def owner_context(kind: str, owner_id: str, key: str | None = None) -> str:
+    """The associated data binding an owner's wrapped data key (and, with `key`, one of its
+    ciphertexts) to that owner: "persona/<id>", "subject/<id>/<object key>"."""
+    return f"{kind}/{owner_id}" + (f"/{key}" if key else "")
+
+
 def new_data_key() -> bytes:
     return AESGCM.generate_key(bit_length=256)
 

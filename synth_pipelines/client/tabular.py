@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from synth_pipelines.core.delivery.client import ApiClient
+from synth_pipelines.client.base import ApiClient
 from synth_pipelines.core.errors import SynthError
 
 

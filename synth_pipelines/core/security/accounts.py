@@ -14,14 +14,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from synth_pipelines.core.clock import utcnow
 from synth_pipelines.core.errors import (
     AuthenticationError,
     InvalidInputError,
     NotFoundError,
 )
-from synth_pipelines.core.persona import audit
+from synth_pipelines.core.security import audit
 from synth_pipelines.core.storage.database import FactoryDatabase
-from synth_pipelines.core.storage.models import API_KEY_ROLES, ApiKey, utcnow
+from synth_pipelines.core.storage.models import API_KEY_ROLES, ApiKey
 
 _TOKEN = re.compile(r"^sp_([0-9a-f]{32})_([A-Za-z0-9_-]{20,})$")
 _USER = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")

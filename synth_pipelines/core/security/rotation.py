@@ -5,21 +5,20 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from synth_pipelines.core.flux.subjects import subject_context
-from synth_pipelines.core.persona import audit
-from synth_pipelines.core.persona.crypto import KeyWrapper
-from synth_pipelines.core.persona.personas import persona_context
+from synth_pipelines.core.security import audit
+from synth_pipelines.core.security.crypto import KeyWrapper, owner_context
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import Persona, Subject
 
-KEY_HOLDERS = ((Persona, persona_context), (Subject, subject_context))
+# The rows that hold a wrapped data key, and the kind of owner their key context names.
+KEY_HOLDERS = ((Persona, "persona"), (Subject, "subject"))
 
 
 def rotate_keys(db: FactoryDatabase, keys: KeyWrapper, actor: str = "cli") -> dict[str, int]:
     """Re-wrap each data key not yet under the current master key; counts of both kinds."""
     counts = {"rewrapped": 0, "current": 0}
     with db.session(locking=True) as session:
-        for model, context_of in KEY_HOLDERS:
+        for model, kind in KEY_HOLDERS:
             rows = session.scalars(
                 select(model).where(model.wrapped_key.is_not(None)).order_by(model.id)
             ).all()
@@ -27,7 +26,7 @@ def rotate_keys(db: FactoryDatabase, keys: KeyWrapper, actor: str = "cli") -> di
                 if keys.wrapped_key_id(row.wrapped_key) == keys.current_key_id:
                     counts["current"] += 1
                     continue
-                context = context_of(row.id)
+                context = owner_context(kind, row.id)
                 row.wrapped_key = keys.wrap(keys.unwrap(row.wrapped_key, context), context)
                 row.key_id = keys.current_key_id
                 counts["rewrapped"] += 1
