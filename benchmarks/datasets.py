@@ -39,9 +39,9 @@ def main() -> None:
     from synth_pipelines.client.datasets import DatasetClient
     from synth_pipelines.core.faces.buckets import ALL_BUCKETS
     from synth_pipelines.definitions import build_definitions
+    from synth_pipelines.in_process import package_requests_in_process
+    from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
     from synth_pipelines.partitions import partition_for_bucket
-    from synth_pipelines.sensors.datasets import package_requests_in_process
-    from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
     from synth_pipelines.settings import Settings
 
     settings = Settings.from_env()

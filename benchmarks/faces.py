@@ -63,8 +63,8 @@ def bench_refill(count: int, runs_for_overhead: int) -> dict[str, float]:
 
     from synth_pipelines.core.faces.buckets import Bucket
     from synth_pipelines.definitions import build_definitions
+    from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
     from synth_pipelines.partitions import partition_for_bucket
-    from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
     from synth_pipelines.settings import Settings
 
     _isolated_home()
@@ -121,8 +121,8 @@ def bench_launched_run(count: int) -> dict[str, float]:
     import dagster as dg
 
     from synth_pipelines.core.faces.buckets import Bucket
+    from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
     from synth_pipelines.partitions import partition_for_bucket
-    from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
 
     home = _isolated_home()
     config = home / "run_config.json"

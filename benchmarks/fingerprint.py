@@ -33,8 +33,8 @@ def faces(per_bucket: int, seed: int) -> tuple[str, int]:
     from synth_pipelines.core.storage.database import FactoryDatabase
     from synth_pipelines.core.storage.models import Face
     from synth_pipelines.definitions import build_definitions
+    from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
     from synth_pipelines.partitions import partition_for_bucket
-    from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
     from synth_pipelines.settings import Settings
 
     settings = Settings.from_env()
@@ -65,7 +65,7 @@ def tabular(rows: int, seed: int) -> dict[str, str]:
 
     from synth_pipelines.api.app import create_app
     from synth_pipelines.definitions import build_definitions
-    from synth_pipelines.sensors.tabular import run_tabular_jobs_in_process
+    from synth_pipelines.in_process import run_tabular_jobs_in_process
     from synth_pipelines.settings import Settings
 
     settings = Settings.from_env()

@@ -151,8 +151,8 @@ def demo(
     from synth_pipelines.core.faces.buckets import ALL_BUCKETS
     from synth_pipelines.core.faces.inventory import inventory_levels
     from synth_pipelines.definitions import build_definitions
+    from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
     from synth_pipelines.partitions import partition_for_bucket
-    from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
 
     settings = _settings()
     home = _dagster_home(settings)
@@ -223,7 +223,7 @@ def _demo_dataset(settings, instance, per_bucket: int) -> None:
     from synth_pipelines.api.server import running_server
     from synth_pipelines.client.datasets import DatasetClient
     from synth_pipelines.definitions import build_definitions
-    from synth_pipelines.sensors.datasets import package_requests_in_process
+    from synth_pipelines.in_process import package_requests_in_process
 
     defs = build_definitions(settings)
     count = max(1, per_bucket // 2)
@@ -261,7 +261,7 @@ def _demo_tabular(settings, instance, rows: int) -> None:
     from synth_pipelines.api.server import running_server
     from synth_pipelines.client.tabular import TabularClient
     from synth_pipelines.definitions import build_definitions
-    from synth_pipelines.sensors.tabular import run_tabular_jobs_in_process
+    from synth_pipelines.in_process import run_tabular_jobs_in_process
 
     defs = build_definitions(settings)
     with running_server(create_app(settings)) as url:
@@ -320,7 +320,7 @@ def _demo_persona(settings, instance) -> None:
     from synth_pipelines.core.security.accounts import create_api_key
     from synth_pipelines.core.security.audit import verify
     from synth_pipelines.definitions import build_definitions
-    from synth_pipelines.sensors.personas import run_persona_training_in_process
+    from synth_pipelines.in_process import run_persona_training_in_process
 
     _demo_master_key(settings)
     if not settings.persona_base_model:
@@ -402,7 +402,7 @@ def _demo_flux(settings, instance) -> None:
     from synth_pipelines.core.flux.demo_photos import subject_photos
     from synth_pipelines.core.security.accounts import create_api_key
     from synth_pipelines.definitions import build_definitions
-    from synth_pipelines.sensors.flux import run_subjects_in_process
+    from synth_pipelines.in_process import run_subjects_in_process
 
     _demo_master_key(settings)
     if not settings.flux_base_model:

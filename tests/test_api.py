@@ -25,9 +25,9 @@ from synth_pipelines.core.delivery.requests import mark_ready
 from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.core.storage.models import DatasetRequest
 from synth_pipelines.definitions import build_definitions
+from synth_pipelines.in_process import package_requests_in_process
+from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
 from synth_pipelines.partitions import partition_for_bucket
-from synth_pipelines.sensors.datasets import package_requests_in_process
-from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
 from synth_pipelines.settings import Settings
 
 TOKEN = "s3cret-admin-token"

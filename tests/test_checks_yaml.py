@@ -21,8 +21,8 @@ from synth_pipelines.core.storage.models import Face
 from synth_pipelines.dbt_like_checks.compiler import PACKAGED
 from synth_pipelines.dbt_like_checks.validation import VALIDATION_JOB
 from synth_pipelines.definitions import build_definitions
+from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
 from synth_pipelines.partitions import partition_for_bucket
-from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
 from synth_pipelines.settings import Settings
 
 

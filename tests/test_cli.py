@@ -77,9 +77,9 @@ def test_request_waits_downloads_and_verifies(synth_home, monkeypatch, tmp_path)
     from synth_pipelines.api.server import running_server
     from synth_pipelines.core.faces.buckets import Bucket
     from synth_pipelines.definitions import build_definitions
+    from synth_pipelines.in_process import package_requests_in_process
+    from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
     from synth_pipelines.partitions import partition_for_bucket
-    from synth_pipelines.sensors.datasets import package_requests_in_process
-    from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
     from synth_pipelines.settings import Settings
 
     monkeypatch.setenv("SYNTH_FACE_SIZE", "64")

@@ -25,9 +25,9 @@ from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import Face
 from synth_pipelines.definitions import build_definitions
+from synth_pipelines.lines.datasets.sensors import PACKAGE_JOB
+from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
 from synth_pipelines.partitions import dataset_requests, partition_for_bucket
-from synth_pipelines.sensors.datasets import PACKAGE_JOB
-from synth_pipelines.sensors.inventory import REFILL_JOB, refill_run_config
 from synth_pipelines.settings import Settings
 
 REPO = Path(__file__).parent.parent

@@ -9,11 +9,11 @@ import dagster as dg
 import pytest
 from sqlalchemy import make_url
 
-from synth_pipelines.assets.faces import build_face_inventory
 from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.definitions import build_resources
+from synth_pipelines.lines.faces.assets import build_face_inventory
+from synth_pipelines.lines.faces.sensors import refill_run_config
 from synth_pipelines.partitions import partition_for_bucket
-from synth_pipelines.sensors.inventory import refill_run_config
 from synth_pipelines.settings import Settings
 
 DEPLOY_YAML = Path(__file__).parent.parent / "deploy" / "dagster.yaml"

@@ -23,8 +23,8 @@ from synth_pipelines.core.security.accounts import create_api_key
 from synth_pipelines.core.security.crypto import generate_master_key
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.definitions import build_definitions
+from synth_pipelines.in_process import run_subjects_in_process
 from synth_pipelines.resources.object_store import ObjectStoreResource
-from synth_pipelines.sensors.flux import run_subjects_in_process
 from synth_pipelines.settings import Settings
 from tests.face_photos import subject_photos
 from tests.tiny_models import build_tiny_clip

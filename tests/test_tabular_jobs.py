@@ -32,8 +32,8 @@ from synth_pipelines.core.tabular.jobs import (
 )
 from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.definitions import build_definitions
+from synth_pipelines.in_process import run_tabular_jobs_in_process
 from synth_pipelines.resources.object_store import ObjectStoreResource
-from synth_pipelines.sensors.tabular import run_tabular_jobs_in_process
 from synth_pipelines.settings import Settings
 
 SYNTHAIX = "Generate 10k financial transactions with user ID, amount, currency, and timestamp"

@@ -16,7 +16,7 @@ from synth_pipelines.api.app import create_app
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.tabular.jobs import JobParams, confirm_job, create_job, get_job
 from synth_pipelines.definitions import build_definitions
-from synth_pipelines.sensors.tabular import run_tabular_jobs_in_process
+from synth_pipelines.in_process import run_tabular_jobs_in_process
 from synth_pipelines.settings import Settings
 from tests.openai_server import FakeOpenAI
 from tests.test_tabular_jobs import read_output

@@ -65,7 +65,7 @@ def metrics(request: Request) -> dict[str, Any]:
     seconds = [(aware(end) - aware(start)).total_seconds() for start, end in done]
     refills: dict[str, Any]
     try:
-        from synth_pipelines.sensors.inventory import buckets_in_flight
+        from synth_pipelines.lines.faces.sensors import buckets_in_flight
 
         with _dagster_instance() as instance:
             busy = sorted(buckets_in_flight(instance))

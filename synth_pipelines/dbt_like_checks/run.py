@@ -6,7 +6,7 @@ from fnmatch import fnmatch
 import dagster as dg
 
 from synth_pipelines.core.errors import InvalidInputError
-from synth_pipelines.dbt_like_checks.validation import IN_STEP_CHECKS
+from synth_pipelines.dbt_like_checks.validation import in_step_checks
 
 CLI_JOB = "synth_checks_cli"
 
@@ -14,9 +14,8 @@ CLI_JOB = "synth_checks_cli"
 def runnable_checks(defs: dg.Definitions) -> list[dg.AssetCheckKey]:
     """Every check that runs without materializing its asset, sorted by asset then name."""
     keys = defs.get_repository_def().asset_graph.asset_check_keys
-    return sorted(
-        (k for k in keys if k not in IN_STEP_CHECKS), key=lambda k: (str(k.asset_key), k.name)
-    )
+    in_step = set(in_step_checks(defs))
+    return sorted((k for k in keys if k not in in_step), key=lambda k: (str(k.asset_key), k.name))
 
 
 def select_checks(defs: dg.Definitions, patterns: list[str]) -> list[dg.AssetCheckKey]:

@@ -3,43 +3,37 @@ check fails on data that changed outside a run."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import dagster as dg
 
-from synth_pipelines.assets.flux import SAMPLES as FLUX_SAMPLES
-from synth_pipelines.assets.personas import ADAPTER, ADAPTER_CHECKS
-from synth_pipelines.assets.tabular import CHECK_SPECS as TABULAR_SCHEMA_CHECKS
 from synth_pipelines.settings import Settings
 
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
-
 VALIDATION_JOB = "validation_job"
-# Computed inside their asset's step (a tabular job's schema checks, on the table it just
-# generated; a persona adapter's or a Flux LoRA's, on the model it just trained): they run with a
-# materialization, never on their own.
-TABULAR_KEYS = {spec.key.asset_key for spec in TABULAR_SCHEMA_CHECKS}
-IN_STEP_CHECKS: list[dg.AssetCheckKey] = [
-    *(spec.key for spec in TABULAR_SCHEMA_CHECKS),
-    *(dg.AssetCheckKey(dg.AssetKey(ADAPTER), name) for name in ADAPTER_CHECKS),
-    *(
-        dg.AssetCheckKey(dg.AssetKey(FLUX_SAMPLES), name)
-        for name in ("identity", "prompt_relevance")
-    ),
-]
+VALIDATION_SCHEDULE = "validation_schedule"
 
 
-def build_validation_job() -> UnresolvedAssetJobDefinition:
-    """Every asset check that can run without materializing its asset."""
+def in_step_checks(defs: dg.Definitions) -> list[dg.AssetCheckKey]:
+    """Checks computed inside their asset's step (a tabular job's schema checks on the table it
+    just generated; a persona adapter's or a Flux LoRA's on the model it just trained): declared
+    on the asset itself, they run with a materialization, never on their own."""
+    return [
+        key
+        for asset in defs.assets or []
+        if isinstance(asset, dg.AssetsDefinition)
+        for key in asset.check_keys
+    ]
+
+
+def all_checks(defs: dg.Definitions) -> list[dg.AssetCheckKey]:
+    """Every check in `defs`: in-step ones and standalone asset checks."""
+    standalone = [key for checks in defs.asset_checks or [] for key in checks.check_keys]
+    return [*in_step_checks(defs), *standalone]
+
+
+def build_validation_job(in_step: list[dg.AssetCheckKey]):
+    """Every asset check that can run without materializing its asset (all but `in_step`)."""
     return dg.define_asset_job(
         VALIDATION_JOB,
-        selection=dg.AssetSelection.all_asset_checks()
-        - dg.AssetSelection.checks(*(k for k in IN_STEP_CHECKS if k.asset_key in TABULAR_KEYS))
-        # Every check of these assets is computed in their step (some exist only by setting).
-        - dg.AssetSelection.checks_for_assets(ADAPTER, FLUX_SAMPLES),
+        selection=dg.AssetSelection.all_asset_checks() - dg.AssetSelection.checks(*in_step),
         # One process: Great Expectations and the face models load once for every check.
         executor_def=dg.in_process_executor,
         description=(
@@ -49,13 +43,11 @@ def build_validation_job() -> UnresolvedAssetJobDefinition:
     )
 
 
-def build_validation_schedule(
-    settings: Settings, job: UnresolvedAssetJobDefinition
-) -> dg.ScheduleDefinition:
+def build_validation_schedule(settings: Settings) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
-        name="validation_schedule",
+        name=VALIDATION_SCHEDULE,
         cron_schedule=settings.validation_cron,
-        job=job,
+        job_name=VALIDATION_JOB,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=(
             f"Runs validation_job ({settings.validation_cron}, SYNTH_VALIDATION_CRON): every "

@@ -153,6 +153,14 @@ def read_uploads(store: ObjectStore, data_key: bytes, subject_id: str) -> list[t
     ]
 
 
+def subjects_to_train(db: FactoryDatabase) -> tuple[dict[str, int], set[str]]:
+    """What subject_sensor acts on: pending subjects (id → attempt, by id) and revoked ids."""
+    with db.session() as session:
+        rows = session.execute(select(Subject.id, Subject.status, Subject.attempts)).all()
+    pending = {sid: attempts for sid, status, attempts in sorted(rows) if status == "pending"}
+    return pending, {sid for sid, status, _ in rows if status == "revoked"}
+
+
 def set_status(db: FactoryDatabase, subject_id: str, status: str, **fields: Any) -> None:
     """Move a subject on (preparing, training, ready, failed); 410 if it was revoked."""
     with db.session(locking=True) as session:

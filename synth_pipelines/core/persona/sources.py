@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from synth_pipelines.core.errors import FieldError
 from synth_pipelines.core.persona.messages import EXPORT_FORMATS, ExportFormatError, ParsedExport
@@ -14,7 +14,7 @@ from synth_pipelines.core.security import audit
 from synth_pipelines.core.security.accounts import Principal
 from synth_pipelines.core.security.crypto import KeyWrapper, decrypt, encrypt
 from synth_pipelines.core.storage.database import FactoryDatabase
-from synth_pipelines.core.storage.models import PersonaSource, new_id
+from synth_pipelines.core.storage.models import Persona, PersonaSource, new_id
 from synth_pipelines.core.storage.object_store import ObjectStore
 
 
@@ -114,6 +114,22 @@ def parse_upload(data: bytes, fmt: str, self_ids: list[str]) -> ParsedExport:
         return parse_export(data, fmt, self_ids)
     except ExportFormatError as exc:
         raise ExportError("file", f"{fmt} export: {exc}") from None
+
+
+def personas_to_train(db: FactoryDatabase) -> tuple[dict[str, int], set[str]]:
+    """What persona_source_sensor acts on: each active persona's upload count (its "attempt":
+    one run per upload), by id, and the ids of revoked personas."""
+    with db.session() as session:
+        uploads = dict(
+            session.execute(
+                select(PersonaSource.persona_id, func.count())
+                .join(Persona, Persona.id == PersonaSource.persona_id)
+                .where(Persona.status == "active")
+                .group_by(PersonaSource.persona_id)
+            ).all()
+        )
+        revoked = set(session.scalars(select(Persona.id).where(Persona.status == "revoked")))
+    return dict(sorted(uploads.items())), revoked
 
 
 def list_sources(db: FactoryDatabase, persona_id: str) -> list[PersonaSource]:

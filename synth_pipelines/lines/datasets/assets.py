@@ -27,6 +27,7 @@ from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
 
+DATASET_PACKAGE = "dataset_package"
 ARCHIVE_SUFFIX = {"zip": "zip", "webdataset": "tar"}
 
 
@@ -59,7 +60,7 @@ def build_dataset_package(settings: Settings) -> dg.AssetsDefinition:
     """The dataset_package asset: reserve, package, upload, issue the link, mark ready."""
 
     @dg.asset(
-        name="dataset_package",
+        name=DATASET_PACKAGE,
         partitions_def=dataset_requests,
         group_name="datasets",
         kinds={"python", "sql"},

@@ -1,27 +1,33 @@
-"""What the daemon and run launcher do, in this process: for `synth demo`, benchmarks and tests."""
+"""What the daemon and run launcher do, in this process: for `synth demo`, the CLI, benchmarks
+and tests. Nothing the daemon loads imports this module."""
 
 import dagster as dg
+
+from synth_pipelines.lines.datasets.sensors import DATASET_REQUEST_SENSOR
+from synth_pipelines.lines.flux.sensors import SUBJECT_SENSOR
+from synth_pipelines.lines.personas.sensors import PERSONA_SOURCE_SENSOR
+from synth_pipelines.lines.tabular.sensors import TABULAR_JOB_SENSOR
 
 
 def tick_and_run_in_process(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
     sensor_name: str,
-    job_name: str,
-    partitions_def: dg.DynamicPartitionsDefinition,
     cursor: str | None = None,
     raise_on_error: bool = True,
 ) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
-    """One tick of `sensor_name`, its dynamic partitions added, and the runs it asks for executed
-    in this process. Returns the runs and the sensor's new cursor."""
-    tick = evaluate_sensor(defs, instance, sensor_name, cursor)
+    """One tick of `sensor_name`, the dynamic partitions it asks for added (or removed), and the
+    runs it requests executed in this process on the sensor's own job. Returns the runs and the
+    sensor's new cursor."""
+    sensor = defs.resolve_sensor_def(sensor_name)
+    tick = evaluate_sensor(defs, instance, sensor, cursor)
     for request in tick.dynamic_partitions_requests or []:
         if isinstance(request, dg.DeleteDynamicPartitionsRequest):
             for key in request.partition_keys:
-                instance.delete_dynamic_partition(partitions_def.name, key)
+                instance.delete_dynamic_partition(request.partitions_def_name, key)
         else:
-            instance.add_dynamic_partitions(partitions_def.name, request.partition_keys)
-    job = defs.resolve_job_def(job_name)
+            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+    job = defs.resolve_job_def(sensor.job_name)
     runs = [
         job.execute_in_process(
             partition_key=run.partition_key,
@@ -33,6 +39,26 @@ def tick_and_run_in_process(
         for run in tick.run_requests or []
     ]
     return runs, tick.cursor
+
+
+def _runner(sensor_name: str):
+    def run(
+        defs: dg.Definitions,
+        instance: dg.DagsterInstance,
+        cursor: str | None = None,
+        raise_on_error: bool = True,
+    ) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
+        return tick_and_run_in_process(defs, instance, sensor_name, cursor, raise_on_error)
+
+    run.__doc__ = f"One tick of {sensor_name} and the runs it asks for, in this process."
+    return run
+
+
+# What the daemon does for each line's sensor, by name (demo, CLI, benchmarks, tests).
+package_requests_in_process = _runner(DATASET_REQUEST_SENSOR)
+run_tabular_jobs_in_process = _runner(TABULAR_JOB_SENSOR)
+run_persona_training_in_process = _runner(PERSONA_SOURCE_SENSOR)
+run_subjects_in_process = _runner(SUBJECT_SENSOR)
 
 
 def daemon_tags(sensor_name: str, run_key: str | None) -> dict[str, str]:

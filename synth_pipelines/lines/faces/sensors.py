@@ -1,24 +1,30 @@
 """Keep the face inventory full: a refill sensor reacting to levels, and a nightly top-up."""
 
 import time
-from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from synth_pipelines.core.delivery.requests import backordered_demand
 from synth_pipelines.core.faces.buckets import ALL_BUCKETS, Bucket
 from synth_pipelines.core.faces.inventory import inventory_levels
-from synth_pipelines.partitions import bucket_for_partition, partition_for_bucket
+from synth_pipelines.partitions import bucket_for_partition, face_buckets, partition_for_bucket
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.settings import Settings
 
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
-
 FACE_INVENTORY = dg.AssetKey("face_inventory")
 REFILL_JOB = "face_inventory_refill"
+REFILL_SENSOR = "inventory_refill_sensor"
+TOP_UP_SCHEDULE = "nightly_inventory_top_up"
+
+refill_job = dg.define_asset_job(
+    REFILL_JOB,
+    # Checks on the whole inventory run in validation_job, not in every bucket's refill.
+    selection=dg.AssetSelection.assets(FACE_INVENTORY).without_checks(),
+    partitions_def=face_buckets,
+    # One step: running it in the run's own process saves a second process and its imports.
+    executor_def=dg.in_process_executor,
+    description="Refill one face bucket (one partition of face_inventory).",
+)
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -78,14 +84,12 @@ def refill_run_config(count: int | None, seed: int | None = None) -> dict:
     return {"ops": {"face_inventory": {"config": config}}}
 
 
-def build_inventory_refill_sensor(
-    settings: Settings, job: "UnresolvedAssetJobDefinition"
-) -> dg.SensorDefinition:
+def build_inventory_refill_sensor(settings: Settings) -> dg.SensorDefinition:
     """A sensor that requests a refill run for each bucket below its low-water mark."""
 
     @dg.sensor(
-        name="inventory_refill_sensor",
-        job=job,
+        name=REFILL_SENSOR,
+        job_name=REFILL_JOB,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
@@ -137,15 +141,13 @@ def build_inventory_refill_sensor(
     return inventory_refill_sensor
 
 
-def build_inventory_top_up_schedule(
-    settings: Settings, job: "UnresolvedAssetJobDefinition"
-) -> dg.ScheduleDefinition:
+def build_inventory_top_up_schedule(settings: Settings) -> dg.ScheduleDefinition:
     """Nightly: one run per bucket (not already refilling) that tops it up to target."""
 
     @dg.schedule(
-        name="nightly_inventory_top_up",
+        name=TOP_UP_SCHEDULE,
         cron_schedule=settings.refill_cron,
-        job=job,
+        job_name=REFILL_JOB,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Tops every face bucket up to its target (the run computes the deficit).",
     )

@@ -1,39 +1,39 @@
 """React to dataset requests: package new ones, retry backordered ones when stock allows,
 and expire old archives on a schedule."""
 
-from typing import TYPE_CHECKING
-
 import dagster as dg
 
 from synth_pipelines.core.checks.holds import pause_reason, paused_buckets
 from synth_pipelines.core.delivery.requests import requests_in
 from synth_pipelines.core.faces.inventory import inventory_levels
-from synth_pipelines.partitions import dataset_requests
-from synth_pipelines.resources.database import FactoryDatabaseResource
-from synth_pipelines.sensors.dynamic import (
+from synth_pipelines.lines.datasets.assets import DATASET_PACKAGE, expire_datasets_job
+from synth_pipelines.lines.dynamic import (
     attempt_run_request,
     partitioned_runs,
     requested_attempts,
 )
-from synth_pipelines.sensors.in_process import tick_and_run_in_process
+from synth_pipelines.partitions import dataset_requests
+from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.settings import Settings
 
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
-
 PACKAGE_JOB = "dataset_package_job"
+DATASET_REQUEST_SENSOR = "dataset_request_sensor"
+
+package_job = dg.define_asset_job(
+    PACKAGE_JOB,
+    selection=dg.AssetSelection.assets(DATASET_PACKAGE).without_checks(),
+    partitions_def=dataset_requests,
+    executor_def=dg.in_process_executor,
+    description="Package one dataset request (one partition of dataset_package).",
+)
 
 
-def build_dataset_request_sensor(
-    settings: Settings, job: "UnresolvedAssetJobDefinition"
-) -> dg.SensorDefinition:
+def build_dataset_request_sensor(settings: Settings) -> dg.SensorDefinition:
     """New pending requests, and backordered ones the inventory now covers, become runs."""
 
     @dg.sensor(
-        name="dataset_request_sensor",
-        job=job,
+        name=DATASET_REQUEST_SENSOR,
+        job_name=PACKAGE_JOB,
         minimum_interval_seconds=settings.request_sensor_interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
@@ -82,22 +82,11 @@ def _run_request(request_id: str, attempt: int, why: str) -> dg.RunRequest:
     )
 
 
-def build_expire_datasets_schedule(job: dg.JobDefinition) -> dg.ScheduleDefinition:
+def build_expire_datasets_schedule() -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name="expire_datasets_schedule",
         cron_schedule="17 * * * *",
-        job=job,
+        job=expire_datasets_job,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Hourly: delete archives whose link expired and mark the requests expired.",
-    )
-
-
-def package_requests_in_process(
-    defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None = None
-) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
-    """One tick of dataset_request_sensor and the runs it asks for, in this process: what the
-    daemon and run launcher do, for `synth demo`, benchmarks and tests. Returns the runs and
-    the sensor's new cursor."""
-    return tick_and_run_in_process(
-        defs, instance, "dataset_request_sensor", PACKAGE_JOB, dataset_requests, cursor
     )

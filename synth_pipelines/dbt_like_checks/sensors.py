@@ -5,13 +5,14 @@ import json
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from synth_pipelines.core.checks.holds import record_failure, resolve_failure
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.settings import Settings
 
-FINISHED = (AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED)
+CHECK_FAILURE_SENSOR = "check_failure_sensor"
+# Execution record statuses, by value: the enum itself is not part of Dagster's public API.
+FINISHED = ("SUCCEEDED", "FAILED")
 
 
 def _evaluation(record) -> dg.AssetCheckEvaluation | None:
@@ -26,7 +27,7 @@ def build_check_failure_sensor(
     """The sensor over `check_keys` (every check in the definitions)."""
 
     @dg.sensor(
-        name="check_failure_sensor",
+        name=CHECK_FAILURE_SENSOR,
         minimum_interval_seconds=settings.check_sensor_interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
@@ -47,7 +48,7 @@ def build_check_failure_sensor(
         opened, closed = [], []
         for key, record in latest.items():
             name = key.to_user_string()
-            if seen.get(name) == record.id or record.status not in FINISHED:
+            if seen.get(name) == record.id or record.status.value not in FINISHED:
                 continue
             evaluation = _evaluation(record)
             if evaluation is None:  # the check raised: no verdict on the data either way

@@ -1,1 +1,0 @@
-"""Assets, one module per product line."""

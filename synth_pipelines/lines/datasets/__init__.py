@@ -1,0 +1,1 @@
+"""The datasets line's Dagster code; its logic is in synth_pipelines.core."""

@@ -1,0 +1,1 @@
+"""The personas line's Dagster code; its logic is in synth_pipelines.core."""

@@ -1,0 +1,15 @@
+"""Personas: corpus → dataset → adapter per consenting person, run after each upload."""
+
+import dagster as dg
+
+from synth_pipelines.lines.personas.assets import build_persona_assets
+from synth_pipelines.lines.personas.sensors import build_persona_source_sensor, persona_job
+from synth_pipelines.settings import Settings
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(
+        assets=build_persona_assets(settings),
+        jobs=[persona_job],
+        sensors=[build_persona_source_sensor(settings)],
+    )

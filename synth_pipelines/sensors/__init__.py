@@ -1,1 +1,0 @@
-"""Sensors and the schedules that start runs for a line."""
