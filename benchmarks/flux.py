@@ -79,8 +79,7 @@ def concurrent_generation(requests: int) -> None:
     from synth_pipelines.core.flux.pipeline import lora_step, photos_step
     from synth_pipelines.core.flux.subjects import create_subject
     from synth_pipelines.core.security.accounts import authenticate, create_api_key
-    from synth_pipelines.core.security.crypto import generate_master_key
-    from synth_pipelines.resources.from_settings import master_keys
+    from synth_pipelines.core.security.crypto import generate_master_key, keyring_from_env
     from synth_pipelines.settings import Settings
 
     with tempfile.TemporaryDirectory() as home:
@@ -97,7 +96,7 @@ def concurrent_generation(requests: int) -> None:
 
         db = FactoryDatabase(settings.database_url)
         db.upgrade()
-        store, keys = build_store(settings), master_keys()
+        store, keys = build_store(settings), keyring_from_env()
         token = create_api_key(db, "bench", "owner")
         owner = authenticate(db, token)
         subject = create_subject(

@@ -488,8 +488,9 @@ def serve(
 ) -> None:
     """Run the HTTP API (dataset requests, downloads, admin) with uvicorn."""
     from synth_pipelines.api import serve as run_server
+    from synth_pipelines.dagster_status import DagsterStatus
 
-    run_server(host=host, port=port)
+    run_server(host=host, port=port, orchestrator=DagsterStatus())
 
 
 @app.command()
@@ -749,13 +750,13 @@ def keys_generate() -> None:
 def keys_rotate() -> None:
     """Re-wrap every persona's data key under SYNTH_MASTER_KEY. Put the old master key(s) in
     SYNTH_MASTER_KEYS_PREVIOUS while this runs; remove them once it reports 0 left."""
+    from synth_pipelines.core.security.crypto import keyring_from_env
     from synth_pipelines.core.security.rotation import rotate_keys
-    from synth_pipelines.resources.from_settings import master_keys
 
     settings = _settings()
     db = _database(settings)
     try:
-        counts = rotate_keys(db, master_keys(), actor="cli:keys rotate")
+        counts = rotate_keys(db, keyring_from_env(), actor="cli:keys rotate")
     except SynthError as exc:
         _fail(str(exc))
     console.print(

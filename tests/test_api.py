@@ -24,6 +24,7 @@ from synth_pipelines.core.clock import utcnow
 from synth_pipelines.core.delivery.requests import mark_ready
 from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.core.storage.models import DatasetRequest
+from synth_pipelines.dagster_status import DagsterStatus
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import package_requests_in_process
 from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
@@ -45,7 +46,7 @@ def settings(synth_home, database_url, monkeypatch) -> Settings:
 
 @pytest.fixture
 def client(settings) -> TestClient:
-    return TestClient(create_app(settings))
+    return TestClient(create_app(settings, orchestrator=DagsterStatus()))
 
 
 def fill(settings, instance, bucket: Bucket, count: int) -> dg.Definitions:
@@ -285,7 +286,7 @@ def test_system_status_shows_each_sensors_last_tick(synth_home, monkeypatch) -> 
         "run_coordinator:\n  module: dagster.core.run_coordinator\n"
         "  class: QueuedRunCoordinator\ntelemetry:\n  enabled: false\n"
     )
-    client = TestClient(create_app())
+    client = TestClient(create_app(orchestrator=DagsterStatus()))
     started = time.time()
     with dg.DagsterInstance.get() as instance:
         tick_sensors_once(instance, synth_home)
@@ -357,3 +358,13 @@ def test_openapi_fuzzing_finds_no_server_errors(settings) -> None:
     # The fuzzing reached the handlers, not only the validation in front of them.
     assert len(statuses) > 4 * len(operations)
     assert {200, 404, 422} <= set(statuses), sorted(set(statuses))
+
+
+def test_admin_without_an_orchestrator_says_dagster_is_not_wired(settings) -> None:
+    client = TestClient(create_app(settings))  # the API alone: no Dagster code behind it
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    refills = client.get("/admin/metrics", headers=auth).json()["refill_runs_in_flight"]
+    assert refills["count"] is None and "no orchestrator" in refills["error"]
+    status = client.get("/admin/system-status", headers=auth).json()
+    assert status["database"]["ok"] and not status["dagster"]["ok"]
+    assert "synth serve" in status["dagster"]["error"]

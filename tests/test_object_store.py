@@ -232,7 +232,7 @@ def test_resource_builds_a_local_store(tmp_path: Path) -> None:
     assert (tmp_path / "objects" / "a" / "b.txt").read_bytes() == b"hello"
 
 
-def test_resource_builds_an_s3_store_through_dagster_aws(moto_endpoint: str) -> None:
+def test_resource_builds_an_s3_store_on_the_core_client(moto_endpoint: str) -> None:
     bucket = make_bucket(moto_endpoint)
     resource = ObjectStoreResource(
         backend="s3", bucket=bucket, prefix="p", endpoint_url=moto_endpoint, region_name=REGION
@@ -241,8 +241,8 @@ def test_resource_builds_an_s3_store_through_dagster_aws(moto_endpoint: str) -> 
     assert isinstance(store, S3ObjectStore)
     store.check()
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in store.url("k.txt")
-    store.put_bytes("k.txt", b"via dagster-aws")
-    assert store.get_bytes("k.txt") == b"via dagster-aws"
+    store.put_bytes("k.txt", b"via the resource")
+    assert store.get_bytes("k.txt") == b"via the resource"
     assert store.describe() == f"s3://{bucket}/p @ {moto_endpoint}"
 
 

@@ -19,12 +19,16 @@ from synth_pipelines.core.persona.demo_export import PII, demo_whatsapp_export
 from synth_pipelines.core.persona.personas import data_key
 from synth_pipelines.core.security import audit
 from synth_pipelines.core.security.accounts import create_api_key
-from synth_pipelines.core.security.crypto import IntegrityError, decrypt, generate_master_key
+from synth_pipelines.core.security.crypto import (
+    IntegrityError,
+    decrypt,
+    generate_master_key,
+    keyring_from_env,
+)
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import AuditRecord, Persona
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import run_persona_training_in_process
-from synth_pipelines.resources.from_settings import master_keys
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
 
@@ -229,7 +233,7 @@ def test_persona_end_to_end_and_revocation_leaves_no_text(settings, db, tmp_path
 
         # Before revocation the scanner finds the text (given the data key): it can fail.
         with db.session() as session:
-            key = data_key(session.get(Persona, pid), master_keys())
+            key = data_key(session.get(Persona, pid), keyring_from_env())
         assert find_text(settings, db, [key])
 
         response = client.delete(f"/personas/{pid}/consent", headers=auth(owner))

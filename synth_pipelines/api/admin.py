@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import hmac
-import os
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -42,12 +41,22 @@ router = APIRouter(
 )
 
 
-def _dagster_instance():
-    import dagster as dg
+class Orchestrator(Protocol):
+    """The orchestrator's side of the admin endpoints (`synth_pipelines.dagster_status`)."""
 
-    if not os.environ.get("DAGSTER_HOME"):
-        raise SynthError("DAGSTER_HOME is not set")
-    return dg.DagsterInstance.get()
+    def refills_in_flight(self) -> list[str]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+def _orchestrator(request: Request) -> Orchestrator:
+    orchestrator = request.app.state.synth.orchestrator
+    if orchestrator is None:
+        raise SynthError(
+            "no orchestrator wired into this API: `synth serve` reads Dagster's instance "
+            "(DAGSTER_HOME); create_app(orchestrator=...) does it in code"
+        )
+    return orchestrator
 
 
 @router.get("/metrics")
@@ -65,10 +74,7 @@ def metrics(request: Request) -> dict[str, Any]:
     seconds = [(aware(end) - aware(start)).total_seconds() for start, end in done]
     refills: dict[str, Any]
     try:
-        from synth_pipelines.lines.faces.sensors import buckets_in_flight
-
-        with _dagster_instance() as instance:
-            busy = sorted(buckets_in_flight(instance))
+        busy = _orchestrator(request).refills_in_flight()
         refills = {"count": len(busy), "buckets": busy}
     except Exception as exc:  # the metric is optional; say why it is missing
         refills = {"count": None, "error": f"{exc.__class__.__name__}: {exc}"}
@@ -98,7 +104,7 @@ def _check(probe) -> dict[str, Any]:
 
 @router.get("/system-status")
 def system_status(request: Request) -> dict[str, Any]:
-    """Database, object store, Dagster instance and each sensor's last tick."""
+    """Database, object store, and the orchestrator (Dagster: each sensor's last tick)."""
     state = request.app.state.synth
 
     def database():
@@ -110,21 +116,6 @@ def system_status(request: Request) -> dict[str, Any]:
         return {"store": state.store.describe()}
 
     def dagster():
-        with _dagster_instance() as instance:
-            ticks = {}
-            for job_state in instance.all_instigator_state():
-                last = instance.get_ticks(
-                    job_state.instigator_origin_id, job_state.selector_id, limit=1
-                )
-                ticks[job_state.instigator_name] = {
-                    "type": job_state.instigator_type.value,
-                    "status": job_state.status.value,
-                    "last_tick": (
-                        {"status": last[0].status.value, "timestamp": last[0].timestamp}
-                        if last
-                        else None
-                    ),
-                }
-            return {"storage": type(instance.run_storage).__name__, "instigators": ticks}
+        return _orchestrator(request).describe()
 
     return {"database": _check(database), "object_store": _check(store), "dagster": _check(dagster)}

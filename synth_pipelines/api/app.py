@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from synth_pipelines.api.admin import Orchestrator
 from synth_pipelines.api.text_guard import reject_unstorable_text
 from synth_pipelines.core.errors import (
     AuthenticationError,
@@ -31,16 +32,15 @@ from synth_pipelines.core.flux.pipeline import resolve_flux_model
 from synth_pipelines.core.flux.policy import ContentPolicy
 from synth_pipelines.core.flux.serving import GenerationLimiter, PipelineCache
 from synth_pipelines.core.persona.adapter_store import AdapterCache, resolve_base_model
-from synth_pipelines.core.security.crypto import IntegrityError, KeyUnavailableError, KeyWrapper
-from synth_pipelines.core.storage.database import FactoryDatabase
-from synth_pipelines.core.storage.object_store import ObjectStore
-from synth_pipelines.core.tabular.schema import TableSchema
-from synth_pipelines.resources.from_settings import (
-    llm_configured,
-    llm_resource,
-    master_keys,
-    object_store_resource,
+from synth_pipelines.core.security.crypto import (
+    IntegrityError,
+    KeyUnavailableError,
+    KeyWrapper,
+    keyring_from_env,
 )
+from synth_pipelines.core.storage.database import FactoryDatabase
+from synth_pipelines.core.storage.object_store import ObjectStore, open_object_store
+from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.settings import Settings
 
 STATUS_FOR_ERROR = (
@@ -73,34 +73,40 @@ class ApiState:
     flux_limiter: GenerationLimiter
     flux_pipelines: PipelineCache
     flux_policy: ContentPolicy
+    orchestrator: Orchestrator | None = None  # refills in flight, sensor ticks (admin endpoints)
 
     def flux_base_model(self) -> Path:
         return resolve_flux_model(self.settings.flux_base_model, self.settings.home)
 
     def keys(self) -> KeyWrapper:
         """The master keyring; a 503 naming SYNTH_MASTER_KEY when it is not set."""
-        return master_keys()
+        return keyring_from_env()
 
     def base_model(self) -> Path:
         return resolve_base_model(self.settings.persona_base_model, self.settings.home)
 
 
 def build_store(settings: Settings) -> ObjectStore:
-    """The object store the assets use: the same resource fields as `build_resources`."""
-    return object_store_resource(settings).get_store()
+    """The object store the assets use: the same options and factory as their resource."""
+    return open_object_store(**settings.store_options())
 
 
 def build_drafter(settings: Settings) -> Callable[[str], tuple[TableSchema, str]]:
     """The schema drafter: the configured LLM when SYNTH_LLM_BASE_URL or OPENAI_API_KEY is set,
     else the offline rule-based drafter."""
     from synth_pipelines.core.tabular.drafter import draft_schema
+    from synth_pipelines.core.tabular.llm import LLM, llm_configured, openai_client
 
-    llm = llm_resource(settings)
-    if not llm_configured(llm):
+    api_key = os.environ.get("OPENAI_API_KEY", "")
+    if not llm_configured(settings.llm_base_url, api_key):
         return lambda prompt: (draft_schema(prompt), "offline")
+    llm = LLM(
+        client=openai_client(settings.llm_base_url or None, api_key, settings.llm_model),
+        model=settings.llm_model,
+    )
 
     def draft(prompt: str) -> tuple[TableSchema, str]:
-        return llm.get_llm().draft_schema(prompt), f"llm:{llm.model}"
+        return llm.draft_schema(prompt), f"llm:{settings.llm_model}"
 
     return draft
 
@@ -129,10 +135,15 @@ def _error(status: int, detail: str, field: str | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, orchestrator: Orchestrator | None = None
+) -> FastAPI:
     """The API for `settings` (default: from the environment); migrates the factory DB.
 
     SYNTH_ADMIN_TOKEN and SYNTH_PUBLIC_URL are read here, once, like the settings.
+    `orchestrator` answers the admin endpoints' questions about runs and sensors
+    (`synth_pipelines.dagster_status.DagsterStatus`, which `synth serve` passes); the API
+    imports no Dagster code itself.
     """
     settings = settings or Settings.from_env()
     db = FactoryDatabase(settings.database_url)
@@ -158,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         flux_limiter=GenerationLimiter(settings.flux_concurrency, settings.flux_queue),
         flux_pipelines=PipelineCache(),
         flux_policy=ContentPolicy.from_text(settings.flux_deny_terms),
+        orchestrator=orchestrator,
     )
 
     @app.exception_handler(SynthError)

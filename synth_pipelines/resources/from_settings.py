@@ -1,5 +1,5 @@
-"""Resources built from Settings, shared by the Definitions and the API (which must not import
-`definitions`: that module builds the whole code location at import)."""
+"""Resources built from Settings for the Definitions. (The API builds the same store, LLM client
+and keyring from core without Dagster.)"""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 
 import dagster as dg
 
-from synth_pipelines.core.security.crypto import Keyring, KeyWrapper
 from synth_pipelines.resources.keys import MasterKeyResource
 from synth_pipelines.resources.llm import LLMResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
@@ -15,14 +14,7 @@ from synth_pipelines.settings import Settings
 
 
 def object_store_resource(settings: Settings) -> ObjectStoreResource:
-    return ObjectStoreResource(
-        backend=settings.store_backend,
-        root=str(settings.store_root),
-        bucket=settings.s3_bucket,
-        prefix=settings.s3_prefix,
-        endpoint_url=settings.s3_endpoint_url,
-        region_name=settings.s3_region,
-    )
+    return ObjectStoreResource(**settings.store_options())
 
 
 def llm_resource(settings: Settings) -> LLMResource:
@@ -36,10 +28,6 @@ def llm_resource(settings: Settings) -> LLMResource:
     )
 
 
-def llm_configured(llm: LLMResource) -> bool:
-    return bool(llm.base_url or llm.api_key)
-
-
 def master_key_resource() -> MasterKeyResource:
     """The master key from SYNTH_MASTER_KEY (and SYNTH_MASTER_KEYS_PREVIOUS during a rotation),
     through `dg.EnvVar` so neither lands in run config or the UI."""
@@ -48,12 +36,4 @@ def master_key_resource() -> MasterKeyResource:
         previous_keys=dg.EnvVar("SYNTH_MASTER_KEYS_PREVIOUS")
         if os.environ.get("SYNTH_MASTER_KEYS_PREVIOUS")
         else "",
-    )
-
-
-def master_keys() -> KeyWrapper:
-    """The keyring outside Dagster (API, CLI): the same environment variables as the resource,
-    read directly (a resource built here would hold the EnvVar names, not their values)."""
-    return Keyring.from_text(
-        os.environ.get("SYNTH_MASTER_KEY", ""), os.environ.get("SYNTH_MASTER_KEYS_PREVIOUS", "")
     )

@@ -14,14 +14,12 @@ import dagster as dg
 from dagster_openai import OpenAIResource
 from pydantic import Field, PrivateAttr
 
-from synth_pipelines.core.errors import InvalidInputError
+from synth_pipelines.core.tabular.llm import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
     from openai import OpenAI
 
     from synth_pipelines.core.tabular.llm import LLM
-
-NO_KEY = "not-needed"  # local OpenAI-compatible servers (vLLM, llama.cpp, Ollama) need none
 
 
 class LLMResource(OpenAIResource):
@@ -37,9 +35,12 @@ class LLMResource(OpenAIResource):
         description="OpenAI-compatible base URL ending in /v1 (SYNTH_LLM_BASE_URL); None: OpenAI.",
     )
     model: str = Field(default="gpt-4o-mini", description="Model name (SYNTH_LLM_MODEL).")
-    timeout: float = Field(default=60.0, gt=0, description="Seconds per request.")
+    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, description="Seconds per request.")
     max_retries: int = Field(
-        default=1, ge=0, le=10, description="The openai client's own retries per request."
+        default=DEFAULT_MAX_RETRIES,
+        ge=0,
+        le=10,
+        description="The openai client's own retries per request.",
     )
     rate_limit_per_second: float | None = Field(
         default=None, gt=0, description="Requests per second across threads; None: no limit."
@@ -63,17 +64,16 @@ class LLMResource(OpenAIResource):
     def get_openai_client(self) -> OpenAI:
         """An `openai.OpenAI` client for this endpoint, built once (no network I/O)."""
         if self._openai is None:
-            from openai import OpenAI
+            from synth_pipelines.core.tabular.llm import openai_client
 
-            if not self.model.strip():
-                raise InvalidInputError("LLMResource needs a model name (SYNTH_LLM_MODEL)")
-            self._openai = OpenAI(
-                api_key=self.api_key or NO_KEY,
-                organization=self.organization,
-                project=self.project,
-                base_url=self.base_url or None,
+            self._openai = openai_client(
+                self.base_url,
+                self.api_key,
+                self.model,
                 timeout=self.timeout,
                 max_retries=self.max_retries,
+                organization=self.organization,
+                project=self.project,
             )
         return self._openai
 

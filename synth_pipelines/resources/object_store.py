@@ -5,18 +5,16 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from synth_pipelines.core.errors import InvalidInputError
-from synth_pipelines.core.storage.object_store import LocalObjectStore, ObjectStore
-
-BACKENDS = ("local", "s3")
+from synth_pipelines.core.storage.object_store import ObjectStore, open_object_store
 
 
 class ObjectStoreResource(dg.ConfigurableResource):
     """Builds the factory's ObjectStore from configuration; call ``get_store()`` in an asset.
 
     ``backend="local"`` keeps objects under ``root``; ``backend="s3"`` keeps them in ``bucket``
-    under ``prefix``, with the S3 client built by dagster-aws's ``S3Resource`` so its conventions
-    (standard credential chain, ``profile_name``, ``endpoint_url``, retries) apply.
+    under ``prefix``. Both are built by ``core.storage.object_store.open_object_store``, the one
+    place the API builds its store too (standard credential chain, ``profile_name``,
+    ``endpoint_url``, standard retries).
     """
 
     backend: str = Field(default="local", description="'local' or 's3'.")
@@ -46,31 +44,13 @@ class ObjectStoreResource(dg.ConfigurableResource):
         return self._store
 
     def _build_store(self) -> ObjectStore:
-        if self.backend == "local":
-            if not self.root:
-                raise InvalidInputError(
-                    "ObjectStoreResource(backend='local') needs root, the directory to keep "
-                    "objects in (SYNTH_STORE_ROOT)"
-                )
-            return LocalObjectStore(self.root)
-        if self.backend == "s3":
-            if not self.bucket:
-                raise InvalidInputError(
-                    "ObjectStoreResource(backend='s3') needs bucket, the bucket name "
-                    "(SYNTH_S3_BUCKET)"
-                )
-            # Imported here: boto3 and dagster-aws cost ~0.5 s of start-up that local runs skip.
-            from dagster_aws.s3 import S3Resource
-
-            from synth_pipelines.core.storage.s3_object_store import S3ObjectStore
-
-            client = S3Resource(
-                endpoint_url=self.endpoint_url,
-                region_name=self.region_name,
-                profile_name=self.profile_name,
-                max_attempts=self.max_attempts,
-            ).get_client()
-            return S3ObjectStore(self.bucket, prefix=self.prefix, client=client)
-        raise InvalidInputError(
-            f"ObjectStoreResource backend {self.backend!r} is not one of: {', '.join(BACKENDS)}"
+        return open_object_store(
+            self.backend,
+            root=self.root,
+            bucket=self.bucket,
+            prefix=self.prefix,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region_name,
+            profile_name=self.profile_name,
+            max_attempts=self.max_attempts,
         )

@@ -131,6 +131,14 @@ class Keyring:
             ) from None
 
 
+def keyring_from_env() -> Keyring:
+    """The master keyring outside Dagster (API, CLI): SYNTH_MASTER_KEY, and during a rotation
+    SYNTH_MASTER_KEYS_PREVIOUS, read from the environment, as the master-key resource reads them."""
+    return Keyring.from_text(
+        os.environ.get("SYNTH_MASTER_KEY", ""), os.environ.get("SYNTH_MASTER_KEYS_PREVIOUS", "")
+    )
+
+
 def _aad(purpose: str, context: str, extra: bytes = b"") -> bytes:
     return f"synth:{purpose}:{context}:".encode() + extra
 

@@ -262,3 +262,42 @@ class LocalObjectStore(ObjectStore):
             raise StorageError(f"local object store root {self.root} is not a directory")
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise StorageError(f"local object store root {self.root} is not writable")
+
+
+STORE_BACKENDS = ("local", "s3")
+
+
+def open_object_store(
+    backend: str,
+    root: str = "",
+    bucket: str = "",
+    prefix: str = "",
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    profile_name: str | None = None,
+    max_attempts: int = 3,
+) -> ObjectStore:
+    """The factory's object store from its configuration (no network I/O): a local directory
+    (`root`) or an S3-compatible bucket (`bucket`, `prefix`, endpoint, region, profile). The
+    Dagster resource and the API both build their store here."""
+    if backend == "local":
+        if not root:
+            raise InvalidInputError(
+                "the local object store needs root, the directory to keep objects in "
+                "(SYNTH_STORE_ROOT)"
+            )
+        return LocalObjectStore(root)
+    if backend == "s3":
+        if not bucket:
+            raise InvalidInputError(
+                "the s3 object store needs bucket, the bucket name (SYNTH_S3_BUCKET)"
+            )
+        # Imported here: boto3 costs ~0.5 s of start-up that local runs skip.
+        from synth_pipelines.core.storage.s3_object_store import S3ObjectStore, s3_client
+
+        client = s3_client(endpoint_url, region_name, profile_name, max_attempts)
+        return S3ObjectStore(bucket, prefix=prefix, client=client)
+    raise InvalidInputError(
+        f"object store backend {backend!r} is not one of: {', '.join(STORE_BACKENDS)} "
+        "(SYNTH_STORE_BACKEND)"
+    )

@@ -58,7 +58,7 @@ class S3ObjectStore(ObjectStore):
         self.prefix = prefix.strip("/")
         if self.prefix:
             validate_key(self.prefix)
-        self.client = client if client is not None else _build_s3_client(endpoint_url, region_name)
+        self.client = client if client is not None else s3_client(endpoint_url, region_name)
         self.client.meta.events.register("choose-signer.s3.GetObject", _presign_with_sigv4)
         self.endpoint_url: str = self.client.meta.endpoint_url
         self._page_size = list_page_size
@@ -257,14 +257,21 @@ def _presign_with_sigv4(signature_version: Any, **kwargs: Any) -> str | None:
     return None
 
 
-def _build_s3_client(endpoint_url: str | None, region_name: str | None) -> Any:
-    """A boto3 S3 client that fails in seconds on a dead endpoint instead of minutes."""
+def s3_client(
+    endpoint_url: str | None,
+    region_name: str | None,
+    profile_name: str | None = None,
+    max_attempts: int = 3,
+) -> Any:
+    """A boto3 S3 client that fails in seconds on a dead endpoint instead of minutes; credentials
+    from the standard chain (or `profile_name`), `max_attempts` per call with standard retries."""
     config = Config(
         connect_timeout=5,
         read_timeout=60,
-        retries={"max_attempts": 3, "mode": "standard"},
+        retries={"max_attempts": max_attempts, "mode": "standard"},
         signature_version="s3v4",
         # MinIO and friends are usually addressed by a host name that has no per-bucket subdomain.
         s3={"addressing_style": "path"} if endpoint_url else None,
     )
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region_name, config=config)
+    session = boto3.session.Session(profile_name=profile_name)
+    return session.client("s3", endpoint_url=endpoint_url, region_name=region_name, config=config)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from synth_pipelines.core.errors import FieldError, LLMError
+from synth_pipelines.core.errors import FieldError, InvalidInputError, LLMError
 from synth_pipelines.core.tabular.drafter import DEFAULT_ROWS, draft_schema, parse_row_count
 from synth_pipelines.core.tabular.llm_request import (
     MAX_BACKOFF_SECONDS,
@@ -231,3 +231,39 @@ def draft(prompt: str, llm: LLM | None = None) -> TableSchema:
     if llm is None:
         return draft_schema(prompt)
     return llm.draft_schema(prompt)
+
+
+NO_KEY = "not-needed"  # local OpenAI-compatible servers (vLLM, llama.cpp, Ollama) need none
+DEFAULT_TIMEOUT = 60.0  # seconds per request: a dead endpoint fails in seconds, not minutes
+DEFAULT_MAX_RETRIES = 1  # the openai client's own retries per request
+
+
+def llm_configured(base_url: str | None, api_key: str | None) -> bool:
+    """Whether an LLM endpoint is configured: a base URL (local server) or an OpenAI key."""
+    return bool(base_url or api_key)
+
+
+def openai_client(
+    base_url: str | None,
+    api_key: str | None,
+    model: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    organization: str | None = None,
+    project: str | None = None,
+) -> OpenAI:
+    """An `openai.OpenAI` client for an OpenAI-compatible endpoint (no network I/O). The Dagster
+    resource and the API both build their client here."""
+    from openai import OpenAI
+
+    if not model.strip():
+        raise InvalidInputError("the LLM needs a model name (SYNTH_LLM_MODEL)")
+    return OpenAI(
+        api_key=api_key or NO_KEY,
+        organization=organization,
+        project=project,
+        base_url=base_url or None,
+        timeout=timeout,
+        max_retries=max_retries,
+    )

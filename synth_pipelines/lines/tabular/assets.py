@@ -13,11 +13,11 @@ from synth_pipelines.core.tabular.jobs import (
     record_progress,
     start_job,
 )
+from synth_pipelines.core.tabular.llm import llm_configured
 from synth_pipelines.core.tabular.runner import RunProgress, run_tabular_job
 from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.partitions import tabular_jobs
 from synth_pipelines.resources.database import FactoryDatabaseResource
-from synth_pipelines.resources.from_settings import llm_configured
 from synth_pipelines.resources.llm import LLMResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.resources.tabular import TextEmbedderResource
@@ -111,7 +111,7 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
         schema, params = job_schema(job), job_params(job)
         prefix = f"tabular/{job_id}/attempt-{job.attempts}"
         llm_fill = None
-        if schema.llm_columns and llm_configured(llm):
+        if schema.llm_columns and llm_configured(llm.base_url, llm.api_key):
             model = llm.get_llm()
 
             def llm_fill(table, columns):
