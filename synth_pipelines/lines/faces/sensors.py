@@ -7,6 +7,7 @@ import dagster as dg
 from synth_pipelines.core.delivery.requests import backordered_demand
 from synth_pipelines.core.faces.buckets import ALL_BUCKETS, Bucket
 from synth_pipelines.core.faces.inventory import inventory_levels
+from synth_pipelines.core.faces.refill_plan import low_buckets, plan_refills
 from synth_pipelines.partitions import bucket_for_partition, face_buckets, partition_for_bucket
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.settings import Settings
@@ -105,36 +106,31 @@ def build_inventory_refill_sensor(settings: Settings) -> dg.SensorDefinition:
         levels = inventory_levels(db)
         # Backordered requests are demand on top of the target: they wait for these faces.
         demand = backordered_demand(db)
-        low = [
-            bucket.key
-            for bucket in ALL_BUCKETS
-            if levels[bucket.key]
-            < min(settings.low_water_mark(bucket.key), settings.targets[bucket.key])
-            or levels[bucket.key] < demand[bucket.key]
+        low_water = {key: settings.low_water_mark(key) for key in settings.targets}
+        low = low_buckets(levels, settings.targets, low_water, demand)
+        plan = plan_refills(
+            levels,
+            settings.targets,
+            low_water,
+            demand,
+            in_flight=buckets_in_flight(context.instance) if low else set(),
+            backoff=starved_buckets(context.instance, low, settings.refill_backoff_seconds),
+        )
+        for key in plan.in_flight:
+            context.log.info(f"{key}: below low-water mark, refill already in flight")
+        for key, why in plan.backing_off.items():
+            if key not in plan.in_flight:
+                context.log.warning(f"{key}: below low-water mark, backing off: {why}")
+        if not plan.refills:
+            return dg.SkipReason(plan.summary())
+        requests = [
+            dg.RunRequest(
+                partition_key=partition_for_bucket(Bucket.parse(refill.bucket)),
+                run_config=refill_run_config(refill.count),
+                tags={"synth/trigger": "refill_sensor", "synth/bucket": refill.bucket},
+            )
+            for refill in plan.refills
         ]
-        busy = buckets_in_flight(context.instance) if low else set()
-        starved = starved_buckets(context.instance, low, settings.refill_backoff_seconds)
-        requests = []
-        for key in low:
-            bucket, level, target = Bucket.parse(key), levels[key], settings.targets[key]
-            if key in busy:
-                context.log.info(f"{bucket}: below low-water mark, refill already in flight")
-                continue
-            if key in starved:
-                context.log.warning(f"{bucket}: below low-water mark, backing off: {starved[key]}")
-                continue
-            requests.append(
-                dg.RunRequest(
-                    partition_key=partition_for_bucket(bucket),
-                    run_config=refill_run_config(target + demand[key] - level),
-                    tags={"synth/trigger": "refill_sensor", "synth/bucket": bucket.key},
-                )
-            )
-        if not requests:
-            return dg.SkipReason(
-                f"{len(low)} bucket(s) below low-water mark; {len(busy)} refilling, "
-                f"{len(starved)} backing off"
-            )
         context.log.info(f"requesting refills: {[r.tags['synth/bucket'] for r in requests]}")
         return dg.SensorResult(run_requests=requests)
 
