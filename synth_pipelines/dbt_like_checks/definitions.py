@@ -10,7 +10,6 @@ from synth_pipelines.dbt_like_checks.compiler import build_yaml_checks, load_yam
 from synth_pipelines.dbt_like_checks.image_checks import build_image_checks
 from synth_pipelines.dbt_like_checks.sensors import build_check_failure_sensor
 from synth_pipelines.dbt_like_checks.validation import (
-    all_checks,
     build_validation_job,
     build_validation_schedule,
     in_step_checks,
@@ -24,10 +23,11 @@ def build_defs(settings: Settings, lines: dg.Definitions) -> dg.Definitions:
         *build_yaml_checks(load_yaml_specs(settings), settings),
         *build_image_checks(settings),
     ]
-    with_checks = dg.Definitions.merge(lines, dg.Definitions(asset_checks=asset_checks))
+    in_step = in_step_checks(lines)
+    standalone = [key for checks in asset_checks for key in checks.check_keys]
     return dg.Definitions(
         asset_checks=asset_checks,
-        jobs=[build_validation_job(in_step_checks(lines))],
-        sensors=[build_check_failure_sensor(settings, all_checks(with_checks))],
+        jobs=[build_validation_job(in_step)],
+        sensors=[build_check_failure_sensor(settings, [*in_step, *standalone])],
         schedules=[build_validation_schedule(settings)],
     )

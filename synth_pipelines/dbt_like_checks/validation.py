@@ -23,12 +23,6 @@ def in_step_checks(defs: dg.Definitions) -> list[dg.AssetCheckKey]:
     ]
 
 
-def all_checks(defs: dg.Definitions) -> list[dg.AssetCheckKey]:
-    """Every check in `defs`: in-step ones and standalone asset checks."""
-    standalone = [key for checks in defs.asset_checks or [] for key in checks.check_keys]
-    return [*in_step_checks(defs), *standalone]
-
-
 def build_validation_job(in_step: list[dg.AssetCheckKey]):
     """Every asset check that can run without materializing its asset (all but `in_step`)."""
     return dg.define_asset_job(

@@ -2,8 +2,16 @@
 remembered in a cursor, with the partitions the runs need added in the same SensorResult."""
 
 import json
+from collections.abc import Callable
 
 import dagster as dg
+
+from synth_pipelines.core.storage.database import FactoryDatabase
+from synth_pipelines.resources.database import FactoryDatabaseResource
+
+# What an attempt sensor reads from the factory DB: each waiting key → its current attempt, and
+# the keys whose partitions must go (revoked consent).
+Waiting = Callable[[FactoryDatabase], tuple[dict[str, int], set[str]]]
 
 
 def requested_attempts(context: dg.SensorEvaluationContext) -> dict[str, int]:
@@ -65,6 +73,8 @@ def removing_partitions(
 ) -> dg.SensorResult:
     """`result`, also removing the partitions of `revoked` keys that still exist (a person who
     withdrew consent leaves no partition behind)."""
+    if not revoked:
+        return result
     gone = sorted(revoked & set(context.instance.get_dynamic_partitions(partitions_def.name)))
     if not gone:
         return result
@@ -76,3 +86,51 @@ def removing_partitions(
         ],
         cursor=result.cursor,
     )
+
+
+def partition_job(
+    name: str,
+    selection: dg.AssetSelection,
+    partitions_def: dg.PartitionsDefinition,
+    description: str,
+):
+    """A line's job: one partition of its assets per run, executed in the run's own process
+    (each line's work is one step, or parallelises inside its step, so a process per step would
+    only add its start-up and imports)."""
+    return dg.define_asset_job(
+        name,
+        selection=selection,
+        partitions_def=partitions_def,
+        executor_def=dg.in_process_executor,
+        description=description,
+    )
+
+
+def attempt_sensor(
+    *,
+    name: str,
+    job_name: str,
+    partitions_def: dg.DynamicPartitionsDefinition,
+    interval: int,
+    noun: str,
+    waiting: Waiting,
+    description: str,
+) -> dg.SensorDefinition:
+    """A sensor asking for one run of `job_name` per attempt of each key `waiting` returns,
+    adding the partitions the runs need and removing those of the keys it says are gone."""
+
+    @dg.sensor(
+        name=name,
+        job_name=job_name,
+        minimum_interval_seconds=interval,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=description,
+    )
+    def _sensor(
+        context: dg.SensorEvaluationContext, factory_db: FactoryDatabaseResource
+    ) -> dg.SensorResult:
+        pending, gone = waiting(factory_db.get_db())
+        result = runs_per_attempt(context, partitions_def, pending, name, noun)
+        return removing_partitions(context, partitions_def, result, gone)
+
+    return _sensor

@@ -247,6 +247,12 @@ def jobs_in(db: FactoryDatabase, statuses: tuple[str, ...]) -> list[TabularJob]:
     return db.in_status(TabularJob, statuses)
 
 
+def jobs_to_run(db: FactoryDatabase) -> tuple[dict[str, int], set[str]]:
+    """What tabular_job_sensor acts on: each confirmed job's id → its attempt, oldest first (a
+    retry is a new attempt: a new run). No job's partition is ever removed."""
+    return {row.id: row.attempts for row in jobs_in(db, ("confirmed",))}, set()
+
+
 def progress(job: TabularJob, now: datetime | None = None) -> dict[str, Any]:
     """What a client sees of a job's progress, with an estimated completion while running."""
     total = job.total_chunks or 0

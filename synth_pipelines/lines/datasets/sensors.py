@@ -9,6 +9,7 @@ from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.lines.datasets.assets import DATASET_PACKAGE, expire_datasets_job
 from synth_pipelines.lines.dynamic import (
     attempt_run_request,
+    partition_job,
     partitioned_runs,
     requested_attempts,
 )
@@ -19,12 +20,11 @@ from synth_pipelines.settings import Settings
 PACKAGE_JOB = "dataset_package_job"
 DATASET_REQUEST_SENSOR = "dataset_request_sensor"
 
-package_job = dg.define_asset_job(
+package_job = partition_job(
     PACKAGE_JOB,
-    selection=dg.AssetSelection.assets(DATASET_PACKAGE).without_checks(),
-    partitions_def=dataset_requests,
-    executor_def=dg.in_process_executor,
-    description="Package one dataset request (one partition of dataset_package).",
+    dg.AssetSelection.assets(DATASET_PACKAGE).without_checks(),
+    dataset_requests,
+    "Package one dataset request (one partition of dataset_package).",
 )
 
 

@@ -8,6 +8,7 @@ from synth_pipelines.core.delivery.requests import backordered_demand
 from synth_pipelines.core.faces.buckets import ALL_BUCKETS, Bucket
 from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.core.faces.refill_plan import low_buckets, plan_refills
+from synth_pipelines.lines.dynamic import partition_job
 from synth_pipelines.partitions import bucket_for_partition, face_buckets, partition_for_bucket
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.settings import Settings
@@ -17,14 +18,12 @@ REFILL_JOB = "face_inventory_refill"
 REFILL_SENSOR = "inventory_refill_sensor"
 TOP_UP_SCHEDULE = "nightly_inventory_top_up"
 
-refill_job = dg.define_asset_job(
+refill_job = partition_job(
     REFILL_JOB,
     # Checks on the whole inventory run in validation_job, not in every bucket's refill.
-    selection=dg.AssetSelection.assets(FACE_INVENTORY).without_checks(),
-    partitions_def=face_buckets,
-    # One step: running it in the run's own process saves a second process and its imports.
-    executor_def=dg.in_process_executor,
-    description="Refill one face bucket (one partition of face_inventory).",
+    dg.AssetSelection.assets(FACE_INVENTORY).without_checks(),
+    face_buckets,
+    "Refill one face bucket (one partition of face_inventory).",
 )
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
