@@ -8,14 +8,10 @@ import dagster as dg
 import pytest
 from sqlalchemy import select
 
+from synth_pipelines.core.clock import utcnow
 from synth_pipelines.core.delivery.archive import verify_archive
-from synth_pipelines.core.delivery.requests import (
-    DatasetSpec,
-    create_request,
-    get_request,
-    retry_request,
-    utcnow,
-)
+from synth_pipelines.core.delivery.requests import create_request, get_request, retry_request
+from synth_pipelines.core.delivery.spec import DatasetSpec
 from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.core.storage.database import FactoryDatabase
@@ -212,7 +208,7 @@ def test_expired_archives_are_deleted_and_marked(defs, instance, db) -> None:
 
 
 def test_a_stale_lease_frees_faces_of_a_killed_run(defs, instance, db, settings) -> None:
-    from synth_pipelines.core.delivery.requests import reserve_faces
+    from synth_pipelines.core.delivery.reservations import reserve_faces
 
     refill(defs, instance, FEMALE_ADULT, 2)
     dead = request(db, {"female/adult": 2})
@@ -229,7 +225,7 @@ def test_a_stale_lease_frees_faces_of_a_killed_run(defs, instance, db, settings)
     package(defs, instance, other)
     assert get_request(db, other).status == "ready"
     # The dead request reads as failed and can be retried.
-    from synth_pipelines.core.delivery.requests import effective_status
+    from synth_pipelines.core.delivery.status import effective_status
 
     assert effective_status(get_request(db, dead)) == "failed"
     assert retry_request(db, dead).status == "pending"

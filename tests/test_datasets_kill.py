@@ -13,13 +13,9 @@ from pathlib import Path
 import dagster as dg
 from sqlalchemy import func, select
 
-from synth_pipelines.core.delivery.requests import (
-    DatasetSpec,
-    create_request,
-    effective_status,
-    get_request,
-    retry_request,
-)
+from synth_pipelines.core.delivery.requests import create_request, get_request, retry_request
+from synth_pipelines.core.delivery.spec import DatasetSpec
+from synth_pipelines.core.delivery.status import effective_status
 from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.core.storage.database import FactoryDatabase

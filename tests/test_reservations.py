@@ -6,12 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
-from synth_pipelines.core.delivery.requests import (
-    DatasetSpec,
-    create_request,
-    mark_ready,
-    reserve_faces,
-)
+from synth_pipelines.core.delivery.requests import create_request, mark_ready
+from synth_pipelines.core.delivery.reservations import reserve_faces
+from synth_pipelines.core.delivery.spec import DatasetSpec
 from synth_pipelines.core.faces.inventory import insert_faces, inventory_levels
 from synth_pipelines.core.storage.models import Face
 from tests.test_factory_db import face_row

@@ -9,17 +9,11 @@ from fastapi.responses import StreamingResponse
 
 from synth_pipelines.api.common import api_state, public_base, serve_object
 from synth_pipelines.api.schemas import DatasetRequestBody, DatasetStatus, ErrorBody
-from synth_pipelines.core.delivery.requests import (
-    DatasetSpec,
-    authorize_download,
-    aware,
-    create_request,
-    effective_status,
-    get_request,
-    new_download_code,
-    retry_request,
-    utcnow,
-)
+from synth_pipelines.core.clock import aware, utcnow
+from synth_pipelines.core.delivery.download_codes import authorize_download, new_download_code
+from synth_pipelines.core.delivery.requests import create_request, get_request, retry_request
+from synth_pipelines.core.delivery.spec import DatasetSpec, request_spec
+from synth_pipelines.core.delivery.status import effective_status
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import DatasetRequest
 
@@ -39,8 +33,8 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _status(row: DatasetRequest, download_url: str | None = None) -> DatasetStatus:
-    status = effective_status(row)
-    counts = {"requested": row.spec["buckets"]}
+    status, spec = effective_status(row), request_spec(row)
+    counts = {"requested": spec.buckets}
     if row.delivered:
         counts["delivered"] = row.delivered
     queue = None
@@ -53,9 +47,9 @@ def _status(row: DatasetRequest, download_url: str | None = None) -> DatasetStat
         id=row.id,
         status=status,
         counts=counts,
-        format=row.spec["format"],
-        image_size=row.spec["image_size"],
-        exclusive=row.spec["exclusive"],
+        format=spec.format,
+        image_size=spec.image_size,
+        exclusive=spec.exclusive,
         created_at=aware(row.created_at),
         started_at=aware(row.started_at),
         completed_at=aware(row.completed_at),
@@ -121,7 +115,7 @@ def download_dataset(request_id: str, code: str, request: Request):
     """The archive: streamed from a local store, or a redirect to a presigned S3 URL."""
     state = api_state(request)
     row = authorize_download(state.db, request_id, code)
-    media, suffix = MEDIA[row.spec["format"]]
+    media, suffix = MEDIA[request_spec(row).format]
     # A presigned URL must not outlive the link that handed it out.
     remaining = int((aware(row.expires_at) - utcnow()).total_seconds())
     return serve_object(

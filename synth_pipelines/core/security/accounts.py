@@ -6,10 +6,7 @@ A key reads `sp_<id>_<secret>`: the id finds the row, the secret's sha256 is com
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -21,6 +18,7 @@ from synth_pipelines.core.errors import (
     NotFoundError,
 )
 from synth_pipelines.core.security import audit
+from synth_pipelines.core.security.tokens import new_secret, secret_matches
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import API_KEY_ROLES, ApiKey
 
@@ -49,10 +47,6 @@ class Principal:
         return self.is_admin or owner == self.user
 
 
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def create_api_key(db: FactoryDatabase, user: str, role: str, actor: str = "cli") -> str:
     """A new key for `user` with `role`; the returned token is shown once and never stored."""
     if role not in API_KEY_ROLES:
@@ -61,9 +55,9 @@ def create_api_key(db: FactoryDatabase, user: str, role: str, actor: str = "cli"
         raise InvalidInputError(
             f"user {user!r} must be 1-128 letters, digits or . _ @ - (no spaces)"
         )
-    secret = secrets.token_urlsafe(32)
+    secret, secret_hash = new_secret(32)
     with db.session(locking=True) as session:
-        key = ApiKey(user=user, role=role, secret_hash=_hash(secret))
+        key = ApiKey(user=user, role=role, secret_hash=secret_hash)
         session.add(key)
         session.flush()
         audit.append(
@@ -97,9 +91,8 @@ def authenticate(db: FactoryDatabase, token: str | None) -> Principal:
     match = _TOKEN.match(token)
     with db.session() as session:
         key = session.get(ApiKey, match.group(1)) if match else None
-    # Compare even without a row, so timing says nothing about which ids exist.
-    expected = key.secret_hash if key else _hash("")
-    given = _hash(match.group(2)) if match else _hash(token)
-    if not hmac.compare_digest(expected, given) or key is None or key.revoked_at is not None:
+    # Compared even without a row, so timing says nothing about which ids exist.
+    given = match.group(2) if match else token
+    if not secret_matches(key.secret_hash if key else None, given) or key.revoked_at is not None:
         raise AuthenticationError("invalid or revoked API key")
     return Principal(user=key.user, role=key.role, key_id=key.id)

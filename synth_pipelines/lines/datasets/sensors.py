@@ -3,9 +3,8 @@ and expire old archives on a schedule."""
 
 import dagster as dg
 
-from synth_pipelines.core.checks.holds import pause_reason, paused_buckets
+from synth_pipelines.core.delivery.packaging import servable_backorders
 from synth_pipelines.core.delivery.requests import requests_in
-from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.lines.datasets.assets import DATASET_PACKAGE, expire_datasets_job
 from synth_pipelines.lines.dynamic import (
     attempt_run_request,
@@ -54,21 +53,12 @@ def build_dataset_request_sensor(settings: Settings) -> dg.SensorDefinition:
             waiting[request.id] = request.attempts
             if requested.get(request.id) != request.attempts:
                 run_requests.append(_run_request(request.id, request.attempts, "new"))
-        free = inventory_levels(db)
-        paused = paused_buckets(db)
-        for request in requests_in(db, ("backordered",)):  # oldest first: first come, first served
+        for request in requests_in(db, ("backordered",)):
             # Remember only attempts actually requested (-1: none), so a request seen while
             # short of stock or held is still requested once it can be served.
             waiting[request.id] = requested.get(request.id, -1)
-            needs = request.spec["buckets"]
-            # Buckets a failed check holds stay out of delivery until the check passes again.
-            covered = all(free[key] >= count for key, count in needs.items()) and not pause_reason(
-                paused, list(needs)
-            )
-            if request.spec.get("exclusive", True):
-                for key, count in needs.items():
-                    free[key] -= count  # later requests must not count on the same faces
-            if covered and requested.get(request.id) != request.attempts:
+        for request in servable_backorders(db):
+            if requested.get(request.id) != request.attempts:
                 waiting[request.id] = request.attempts
                 run_requests.append(_run_request(request.id, request.attempts, "restocked"))
         return partitioned_runs(context, dataset_requests, run_requests, waiting, "request")
