@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -14,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from synth_pipelines.api.admin import Orchestrator
+from synth_pipelines.api.serving import Serving
 from synth_pipelines.api.text_guard import reject_unstorable_text
 from synth_pipelines.core.errors import (
     AuthenticationError,
@@ -28,10 +27,6 @@ from synth_pipelines.core.errors import (
     StorageError,
     SynthError,
 )
-from synth_pipelines.core.flux.pipeline import resolve_flux_model
-from synth_pipelines.core.flux.policy import ContentPolicy
-from synth_pipelines.core.flux.serving import GenerationLimiter, PipelineCache
-from synth_pipelines.core.persona.adapter_store import AdapterCache, resolve_base_model
 from synth_pipelines.core.security.crypto import (
     IntegrityError,
     KeyUnavailableError,
@@ -40,7 +35,6 @@ from synth_pipelines.core.security.crypto import (
 )
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.object_store import ObjectStore, open_object_store
-from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.settings import Settings
 
 STATUS_FOR_ERROR = (
@@ -66,49 +60,19 @@ class ApiState:
     settings: Settings
     db: FactoryDatabase
     store: ObjectStore
-    draft: Callable[[str], tuple[TableSchema, str]]  # prompt → (schema, drafter name)
     admin_token: str | None  # SYNTH_ADMIN_TOKEN; None turns the admin endpoints off (503)
     public_url: str | None  # SYNTH_PUBLIC_URL; None: download links use the request's base URL
-    adapter_cache: AdapterCache
-    flux_limiter: GenerationLimiter
-    flux_pipelines: PipelineCache
-    flux_policy: ContentPolicy
+    serving: Serving  # the models answering inside a request: drafts and images
     orchestrator: Orchestrator | None = None  # refills in flight, sensor ticks (admin endpoints)
-
-    def flux_base_model(self) -> Path:
-        return resolve_flux_model(self.settings.flux_base_model, self.settings.home)
 
     def keys(self) -> KeyWrapper:
         """The master keyring; a 503 naming SYNTH_MASTER_KEY when it is not set."""
         return keyring_from_env()
 
-    def base_model(self) -> Path:
-        return resolve_base_model(self.settings.persona_base_model, self.settings.home)
-
 
 def build_store(settings: Settings) -> ObjectStore:
     """The object store the assets use: the same options and factory as their resource."""
     return open_object_store(**settings.store_options())
-
-
-def build_drafter(settings: Settings) -> Callable[[str], tuple[TableSchema, str]]:
-    """The schema drafter: the configured LLM when SYNTH_LLM_BASE_URL or OPENAI_API_KEY is set,
-    else the offline rule-based drafter."""
-    from synth_pipelines.core.tabular.drafter import draft_schema
-    from synth_pipelines.core.tabular.llm import LLM, llm_configured, openai_client
-
-    api_key = os.environ.get("OPENAI_API_KEY", "")
-    if not llm_configured(settings.llm_base_url, api_key):
-        return lambda prompt: (draft_schema(prompt), "offline")
-    llm = LLM(
-        client=openai_client(settings.llm_base_url or None, api_key, settings.llm_model),
-        model=settings.llm_model,
-    )
-
-    def draft(prompt: str) -> tuple[TableSchema, str]:
-        return llm.draft_schema(prompt), f"llm:{settings.llm_model}"
-
-    return draft
 
 
 def _validation_error(exc: RequestValidationError) -> tuple[str, str | None]:
@@ -162,13 +126,9 @@ def create_app(
         settings=settings,
         db=db,
         store=build_store(settings),
-        draft=build_drafter(settings),
         admin_token=os.environ.get("SYNTH_ADMIN_TOKEN") or None,
         public_url=(os.environ.get("SYNTH_PUBLIC_URL") or "").rstrip("/") or None,
-        adapter_cache=AdapterCache(),
-        flux_limiter=GenerationLimiter(settings.flux_concurrency, settings.flux_queue),
-        flux_pipelines=PipelineCache(),
-        flux_policy=ContentPolicy.from_text(settings.flux_deny_terms),
+        serving=Serving(settings),
         orchestrator=orchestrator,
     )
 

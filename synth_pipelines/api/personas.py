@@ -200,15 +200,13 @@ def create_draft(
     """A reply in the persona's style from its newest adapter that passed its checks, held in
     `pending_review` until its owner approves it."""
     state = api_state(request)
-    draft, text = drafts.generate_draft(
+    draft, text = state.serving.persona_draft(
         state.db,
         state.store,
         _keys(request),
         who,
         persona_id,
         body.prompt,
-        base_model=state.base_model(),
-        models=state.adapter_cache,
         max_new_tokens=body.max_new_tokens,
         seed=body.seed,
     )
@@ -258,6 +256,6 @@ def revoke(request: Request, persona_id: str, who: Principal = Depends(principal
     """Revoke consent: uploads, corpus, datasets, adapters, drafts and registry rows are deleted
     (and the data key, so no copy can be read); the audit log keeps tombstones."""
     state = api_state(request)
-    state.adapter_cache.drop_persona(persona_id)
+    state.serving.forget_persona(persona_id)
     deleted = revoke_consent(state.db, state.store, who, persona_id, state.settings.home)
     return {"id": persona_id, "status": "revoked", "deleted": deleted}

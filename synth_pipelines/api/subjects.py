@@ -7,7 +7,6 @@ Every call needs an API key; a subject is visible to its owner and to admins onl
 from __future__ import annotations
 
 import base64
-import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -19,13 +18,11 @@ from synth_pipelines.api.common import api_state
 from synth_pipelines.api.personas import ERRORS, principal
 from synth_pipelines.core.clock import iso
 from synth_pipelines.core.errors import ConflictError, FieldError
-from synth_pipelines.core.flux.pipeline import latest_lora, lora_view, prompt_for
+from synth_pipelines.core.flux.pipeline import lora_view
 from synth_pipelines.core.flux.subjects import (
     create_subject,
-    get_decrypted,
     load_subject,
     revoke_subject,
-    subject_key,
 )
 from synth_pipelines.core.security import audit
 from synth_pipelines.core.security.accounts import Principal
@@ -128,49 +125,34 @@ def generate_images(
     """Images (base64 PNG) from the subject's newest LoRA. The prompt is checked against the
     content policy first (403); at most SYNTH_FLUX_CONCURRENCY generations run at once and
     SYNTH_FLUX_QUEUE wait, beyond that 429."""
-    from synth_pipelines.core.flux.generation import generate
-
     state = api_state(request)
-    if body.n > state.settings.flux_max_images:
-        raise FieldError("n", f"n is {body.n}; at most {state.settings.flux_max_images}")
-    if not body.prompt.strip():
-        raise FieldError("prompt", "prompt is empty")
-    state.flux_policy.check(body.prompt)
-    with state.db.session() as session:
-        subject = load_subject(session, who, subject_id)
-        lora = latest_lora(session, subject_id)
-        key = subject_key(subject, state.keys())
-        trigger, lora_id, lora_key = subject.trigger, lora.id, lora.object_key
-    base = state.flux_base_model()
-    with state.flux_limiter.slot() as waited:
-        started = time.perf_counter()
-        pipe = state.flux_pipelines.get(
-            lora_id, subject_id, base, lambda: get_decrypted(state.store, key, subject_id, lora_key)
-        )
-        pngs = generate(
-            pipe,
-            prompt_for(body.prompt, trigger),
-            n=body.n,
-            seed=body.seed,
-            steps=body.steps or state.settings.flux_sample_steps,
-            width=body.width or state.settings.flux_sample_size,
-            height=body.height or state.settings.flux_sample_size,
-        )
-        seconds = time.perf_counter() - started
+    images = state.serving.flux_images(
+        state.db,
+        state.store,
+        state.keys(),
+        who,
+        subject_id,
+        body.prompt,
+        n=body.n,
+        seed=body.seed,
+        steps=body.steps,
+        width=body.width,
+        height=body.height,
+    )
     audit.log(
         state.db,
         who.actor,
         "flux.generated",
         target=subject_id,
-        details={"lora_id": lora_id, "n": body.n, "seed": body.seed},
+        details={"lora_id": images.lora_id, "n": body.n, "seed": body.seed},
     )
     return {
         "subject_id": subject_id,
-        "lora_version": lora.version,
+        "lora_version": images.lora_version,
         "seed": body.seed,
-        "queue_seconds": round(waited, 3),
-        "seconds": round(seconds, 3),
-        "images": [base64.b64encode(png).decode() for png in pngs],
+        "queue_seconds": round(images.queue_seconds, 3),
+        "seconds": round(images.seconds, 3),
+        "images": [base64.b64encode(png).decode() for png in images.pngs],
     }
 
 
@@ -178,6 +160,6 @@ def generate_images(
 def revoke(request: Request, subject_id: str, who: Principal = Depends(principal)) -> dict:
     """Withdraw consent: photos, LoRAs, samples, registry rows and the data key are deleted."""
     state = api_state(request)
-    state.flux_pipelines.drop_subject(subject_id)
+    state.serving.forget_subject(subject_id)
     deleted = revoke_subject(state.db, state.store, who, subject_id, state.settings.home)
     return {"id": subject_id, "status": "revoked", "deleted": deleted}

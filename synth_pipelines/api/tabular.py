@@ -120,7 +120,7 @@ def draft_job(body: DraftBody, request: Request) -> JobView:
     if not prompt:
         raise FieldError("prompt", "prompt is empty: describe the table and name its columns")
     state = api_state(request)
-    schema, drafter = state.draft(prompt)
+    schema, drafter = state.serving.draft_schema(prompt)
     return _view(create_job(state.db, prompt, schema, drafter), request)
 
 
