@@ -14,6 +14,9 @@ import pyarrow.compute as pc
 from synth_pipelines.core.tabular.schema import NUMERIC, TEMPORAL, TableSchema
 
 CHECKS = ("not_null", "unique", "ranges", "accepted_categories", "pattern")
+# A failed check of these means the output breaks its own schema: it blocks the job (and
+# downstream use); the others warn.
+BLOCKING = frozenset({"not_null", "unique", "ranges", "accepted_categories"})
 SAMPLE = 5
 
 

@@ -4,17 +4,10 @@ validated by checks derived from the job's schema, stored as Parquet and CSV."""
 import dagster as dg
 
 from synth_pipelines.core.errors import ConflictError
-from synth_pipelines.core.tabular.checks import CHECKS, CheckOutcome, schema_checks
-from synth_pipelines.core.tabular.jobs import (
-    complete_job,
-    fail_job,
-    job_params,
-    job_schema,
-    record_progress,
-    start_job,
-)
+from synth_pipelines.core.tabular.checks import BLOCKING, CHECKS, CheckOutcome
+from synth_pipelines.core.tabular.execution import Blocked, JobRun, run_job
 from synth_pipelines.core.tabular.llm import llm_configured
-from synth_pipelines.core.tabular.runner import RunProgress, run_tabular_job
+from synth_pipelines.core.tabular.runner import RunProgress
 from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.partitions import tabular_jobs
 from synth_pipelines.resources.database import FactoryDatabaseResource
@@ -24,8 +17,6 @@ from synth_pipelines.resources.tabular import TextEmbedderResource
 from synth_pipelines.settings import Settings
 
 ASSET = "tabular_dataset"
-# A failed check of these blocks downstream use; the others warn.
-BLOCKING = {"not_null", "unique", "ranges", "accepted_categories"}
 
 
 def check_name(check: str) -> str:
@@ -102,92 +93,55 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
         llm: LLMResource,
     ):
         job_id = context.partition_key
-        db, store = factory_db.get_db(), object_store.get_store()
-        try:
-            job = start_job(db, job_id, context.run_id, settings.tabular_lease_seconds)
-        except ConflictError as exc:
-            context.log.warning(str(exc))
-            raise dg.Failure(str(exc)) from None
-        schema, params = job_schema(job), job_params(job)
-        prefix = f"tabular/{job_id}/attempt-{job.attempts}"
-        llm_fill = None
-        if schema.llm_columns and llm_configured(llm.base_url, llm.api_key):
-            model = llm.get_llm()
-
-            def llm_fill(table, columns):
-                return model.fill(schema, table, columns)
 
         def on_progress(state: RunProgress) -> None:
-            record_progress(
-                db,
-                job_id,
-                completed_chunks=state.completed_chunks,
-                total_chunks=state.total_chunks,
-                rows_generated=state.rows_generated,
-                rows_deduplicated=state.rows_deduplicated,
-                llm_rejects=state.llm_rejects,
-                lease_seconds=settings.tabular_lease_seconds,
-            )
             context.log.debug(
                 f"chunk {state.completed_chunks}/{state.total_chunks}: {state.rows_kept} rows kept"
             )
 
         try:
-            result = run_tabular_job(
-                schema,
-                params,
-                store=store,
-                key_prefix=prefix,
+            outcome = run_job(
+                factory_db.get_db(),
+                object_store.get_store(),
+                job_id,
+                context.run_id,
+                lease_seconds=settings.tabular_lease_seconds,
                 embedder=text_embedder.get_embedder(),
-                llm_fill=llm_fill,
+                llm=llm.get_llm if llm_configured(llm.base_url, llm.api_key) else None,
                 on_progress=on_progress,
             )
-            outcomes = schema_checks(schema, result.table)
-        except BaseException as exc:
-            fail_job(db, job_id, f"{exc.__class__.__name__}: {exc}")
-            raise
-        state = result.progress
-        blocked = [o for o in outcomes if not o.passed and o.name in BLOCKING]
-        if blocked:
-            # The table is stored and its checks are shown, but the job is not marked done: a
-            # failed blocking check means the output breaks its own schema.
-            reasons = "; ".join(outcome.description for outcome in blocked)
-            fail_job(db, job_id, f"schema checks failed: {reasons}")
-        else:
-            complete_job(
-                db,
-                job_id,
-                outputs=result.outputs,
-                stats={
-                    "columns": result.stats,
-                    "seconds": round(result.seconds, 3),
-                    "bytes": result.bytes,
-                },
-            )
-        yield dg.MaterializeResult(
-            metadata={
-                "rows": result.rows,
-                "dagster/row_count": result.rows,
-                "dagster/column_schema": schema_table(schema),
-                "rows_generated": state.rows_generated,
-                "rows_deduplicated": state.rows_deduplicated,
-                "exact_duplicates": state.exact_duplicates,
-                "semantic_duplicates": state.semantic_duplicates,
-                "llm_rejects": state.llm_rejects,
-                "chunks": state.completed_chunks,
-                "seconds": round(result.seconds, 3),
-                "rows_per_second": round(result.rows_per_second),
-                "parquet": result.outputs["parquet"],
-                "csv": result.outputs["csv"],
-                "parquet_bytes": result.bytes["parquet"],
-                "preview": dg.MetadataValue.md(_markdown(result.preview)),
-                "column_stats": dg.MetadataValue.json(result.stats),
-            }
-        )
-        for outcome in outcomes:
-            yield check_result(outcome)
+        except ConflictError as exc:
+            context.log.warning(str(exc))
+            raise dg.Failure(str(exc)) from None
+        if isinstance(outcome, Blocked):
+            context.log.error(f"tabular job {job_id} blocked: {outcome.reasons}")
+        yield dg.MaterializeResult(metadata=_metadata(outcome))
+        for check in outcome.checks:
+            yield check_result(check)
 
     return tabular_dataset
+
+
+def _metadata(outcome: JobRun) -> dict:
+    result, state = outcome.result, outcome.result.progress
+    return {
+        "rows": result.rows,
+        "dagster/row_count": result.rows,
+        "dagster/column_schema": schema_table(outcome.schema),
+        "rows_generated": state.rows_generated,
+        "rows_deduplicated": state.rows_deduplicated,
+        "exact_duplicates": state.exact_duplicates,
+        "semantic_duplicates": state.semantic_duplicates,
+        "llm_rejects": state.llm_rejects,
+        "chunks": state.completed_chunks,
+        "seconds": round(result.seconds, 3),
+        "rows_per_second": round(result.rows_per_second),
+        "parquet": result.outputs["parquet"],
+        "csv": result.outputs["csv"],
+        "parquet_bytes": result.bytes["parquet"],
+        "preview": dg.MetadataValue.md(_markdown(result.preview)),
+        "column_stats": dg.MetadataValue.json(result.stats),
+    }
 
 
 def _markdown(rows: list[dict]) -> str:
