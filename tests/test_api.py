@@ -326,7 +326,7 @@ def test_s3_store_downloads_redirect_to_a_presigned_url(
     assert 500 < int(query["X-Amz-Expires"][0]) <= 600  # never outlives the download link
     archive = tmp_path / "from-s3.zip"
     archive.write_bytes(httpx.get(response.headers["location"]).content)
-    from synth_pipelines.core.delivery.archive import verify_archive
+    from synth_pipelines.core.delivery.verify import verify_archive
 
     assert verify_archive(archive)["counts"]["total"] == 2
 

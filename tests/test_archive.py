@@ -25,9 +25,9 @@ from synth_pipelines.core.delivery.archive import (
     LABEL_COLUMNS,
     ArchiveFace,
     ArchiveResult,
-    verify_archive,
     write_dataset_archive,
 )
+from synth_pipelines.core.delivery.verify import verify_archive
 from synth_pipelines.core.errors import (
     ArchiveIntegrityError,
     InvalidInputError,

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from synth_pipelines.core.clock import utcnow
-from synth_pipelines.core.delivery.archive import verify_archive
 from synth_pipelines.core.delivery.requests import create_request, get_request, retry_request
 from synth_pipelines.core.delivery.spec import DatasetSpec
+from synth_pipelines.core.delivery.verify import verify_archive
 from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.core.storage.database import FactoryDatabase

@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from synth_pipelines.core.checks.holds import record_failure
-from synth_pipelines.core.delivery.archive import verify_archive
 from synth_pipelines.core.delivery.packaging import (
     Backordered,
     Ready,
@@ -23,6 +22,7 @@ from synth_pipelines.core.delivery.packaging import (
 )
 from synth_pipelines.core.delivery.requests import create_request, get_request
 from synth_pipelines.core.delivery.spec import DatasetSpec
+from synth_pipelines.core.delivery.verify import verify_archive
 from synth_pipelines.core.errors import ConflictError
 from synth_pipelines.core.faces.inventory import insert_faces, inventory_levels
 from synth_pipelines.core.storage.object_store import LocalObjectStore

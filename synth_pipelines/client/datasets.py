@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from synth_pipelines.client.base import ApiClient
-from synth_pipelines.core.delivery.archive import verify_archive
+from synth_pipelines.core.delivery.verify import verify_archive
 from synth_pipelines.core.errors import SynthError
 
 FINAL = ("ready", "failed", "expired")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from synth_pipelines.core.checks.faces import CheckReport, embedding_of
-from synth_pipelines.core.delivery.archive import verify_archive
+from synth_pipelines.core.delivery.verify import verify_archive
 from synth_pipelines.core.errors import ArchiveIntegrityError, StorageError
 from synth_pipelines.core.privacy.identity import same_identity_pairs
 from synth_pipelines.core.storage.models import DatasetRequest, FaceScan
