@@ -40,7 +40,7 @@ def bench_simulator(n: int, size: int) -> float:
 
 def bench_classifier(n: int, size: int, min_long_side: int) -> tuple[float, float]:
     from synth_pipelines.core.faces.buckets import ALL_BUCKETS
-    from synth_pipelines.core.faces.classifiers import AgeAndGenderClassifier
+    from synth_pipelines.core.faces.classifiers.age_and_gender import AgeAndGenderClassifier
     from synth_pipelines.core.faces.simulator import ProceduralFaceSimulator
 
     simulator = ProceduralFaceSimulator(size=size)

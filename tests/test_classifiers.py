@@ -12,12 +12,10 @@ from skimage import data
 from synth_pipelines.core.errors import InvalidInputError, MissingBackendError
 from synth_pipelines.core.faces.buckets import age_group_for_age
 from synth_pipelines.core.faces.classification import AttributeClassifier
-from synth_pipelines.core.faces.classifiers import (
-    AgeAndGenderClassifier,
-    DeepFaceClassifier,
-    InsightFaceClassifier,
-    build_classifier,
-)
+from synth_pipelines.core.faces.classifiers import build_classifier
+from synth_pipelines.core.faces.classifiers.age_and_gender import AgeAndGenderClassifier
+from synth_pipelines.core.faces.classifiers.deepface import DeepFaceClassifier
+from synth_pipelines.core.faces.classifiers.insightface import InsightFaceClassifier
 
 
 @pytest.fixture(scope="module")
