@@ -1,0 +1,152 @@
+"""`synth tabular`: draft a schema from plain English, edit, confirm, follow and download a job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from synth_pipelines.cli.common import API_OPTION, _fail, _progress, console
+from synth_pipelines.core.errors import SynthError
+
+tabular_app = typer.Typer(
+    help="Tabular jobs: draft a schema from plain English, confirm, follow, download.",
+    no_args_is_help=True,
+)
+
+
+def _tabular_client(api: str):
+    from synth_pipelines.client.tabular import TabularClient
+
+    return TabularClient(api)
+
+
+def schema_table(job: dict) -> Table:
+    """A drafted schema as a table: one row per column."""
+    from synth_pipelines.core.tabular.schema import TableSchema
+
+    schema = TableSchema.model_validate(job["schema"])
+    table = Table(title=f"{schema.name}: {schema.rows or '?'} rows")
+    for header in ("column", "type", "semantic", "constraints"):
+        table.add_column(header)
+    for column in schema.columns:
+        table.add_row(
+            column.name,
+            column.type,
+            column.semantic_type or "",
+            " ".join(column.constraint_labels()),
+        )
+    return table
+
+
+@tabular_app.command("draft")
+def tabular_draft(
+    prompt: str = typer.Argument(..., help='e.g. "10k customers with name, email, signup date"'),
+    api: str = API_OPTION,
+) -> None:
+    """Draft a schema from a plain-English prompt (nothing is generated yet)."""
+    try:
+        job = _tabular_client(api).draft(prompt)
+    except SynthError as exc:
+        _fail(str(exc))
+    console.print(schema_table(job))
+    rows = job["schema"].get("rows") or 1000
+    console.print(
+        f"job [bold]{job['id']}[/] drafted by {job['drafter']}. Review, then:\n"
+        f"  synth tabular confirm {job['id']} --rows {rows}\n"
+        f"  (edit first: synth tabular edit {job['id']} schema.json)"
+    )
+
+
+@tabular_app.command("edit")
+def tabular_edit(
+    job_id: str = typer.Argument(...),
+    schema_file: Path = typer.Argument(..., exists=True, dir_okay=False, help="schema JSON"),
+    api: str = API_OPTION,
+) -> None:
+    """Replace a draft's schema with the JSON in SCHEMA_FILE."""
+    import json
+
+    try:
+        schema = json.loads(schema_file.read_text())
+    except json.JSONDecodeError as exc:
+        _fail(f"{schema_file} is not valid JSON: {exc}")
+    try:
+        job = _tabular_client(api).edit_schema(job_id, schema)
+    except SynthError as exc:
+        _fail(str(exc))
+    console.print(schema_table(job))
+
+
+@tabular_app.command("confirm")
+def tabular_confirm(
+    job_id: str = typer.Argument(...),
+    rows: int | None = typer.Option(None, "--rows", help="Rows to generate (default: drafted)."),
+    chunk_size: int | None = typer.Option(None, help="Rows per chunk."),
+    workers: int | None = typer.Option(None, help="Processes generating chunks."),
+    dedup_threshold: float | None = typer.Option(None, help="Cosine threshold; 1 = off."),
+    seed: int | None = typer.Option(None, help="Seed (same seed, same table)."),
+    api: str = API_OPTION,
+) -> None:
+    """Confirm a draft: the tabular job sensor starts generating it."""
+    try:
+        job = _tabular_client(api).confirm(
+            job_id,
+            total_rows=rows,
+            chunk_size=chunk_size,
+            max_workers=workers,
+            dedup_threshold=dedup_threshold,
+            seed=seed,
+        )
+    except SynthError as exc:
+        _fail(str(exc))
+    params = job["params"]
+    console.print(
+        f"job [bold]{job_id}[/] confirmed: {params['total_rows']:,} rows in "
+        f"{job['total_chunks']} chunk(s). Follow it: synth tabular status {job_id}"
+    )
+
+
+@tabular_app.command("status")
+def tabular_status(
+    job_id: str = typer.Argument(...),
+    wait: bool = typer.Option(True, help="Follow with a progress bar until it finishes."),
+    out: Path | None = typer.Option(None, help="When done, download the table here."),
+    fmt: str = typer.Option("parquet", "--format", help="parquet or csv"),
+    timeout: float = typer.Option(3600, help="Seconds to follow."),
+    api: str = API_OPTION,
+) -> None:
+    """Show a job's progress; follows it with a progress bar until it completes."""
+    client = _tabular_client(api)
+    try:
+        job = client.status(job_id)
+        if wait and job["status"] in ("confirmed", "running"):
+            with _progress() as bar:
+                task = bar.add_task(f"job {job_id}", total=job["total_chunks"] or None)
+
+                def update(current: dict) -> None:
+                    bar.update(
+                        task,
+                        completed=current["completed_chunks"],
+                        total=current["total_chunks"] or None,
+                        description=(
+                            f"{current['status']}: {current['rows_generated']:,} rows generated, "
+                            f"{current['rows_deduplicated']:,} deduplicated"
+                        ),
+                    )
+
+                job = client.wait(job_id, timeout=timeout, on_update=update)
+        console.print(
+            f"job [bold]{job_id}[/] {job['status']}: {job['progress_percentage']}% "
+            f"({job['completed_chunks']}/{job['total_chunks']} chunks), "
+            f"{job['rows_generated']:,} rows generated, {job['rows_deduplicated']:,} deduplicated"
+        )
+        if job.get("error"):
+            _fail(job["error"])
+        if job["status"] == "completed":
+            console.print(f"download: {job['download_url']}")
+            if out is not None:
+                console.print(f"saved {client.fetch(job_id, fmt, out)}")
+    except SynthError as exc:
+        _fail(str(exc))
