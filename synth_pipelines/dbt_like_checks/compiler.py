@@ -6,10 +6,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from synth_pipelines.core.checks.expectations import TestOutcome, run_tests
+from synth_pipelines.core.checks.expectations import run_tests
+from synth_pipelines.core.checks.measurement import yaml_outcome
 from synth_pipelines.core.checks.spec import TestSpec, load_specs, spec_files
 from synth_pipelines.core.checks.tables import TABLES, load_db_table, load_tabular_output
 from synth_pipelines.core.tabular.jobs import get_job, jobs_in
+from synth_pipelines.dbt_like_checks.results import check_result
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
@@ -28,10 +30,6 @@ def load_yaml_specs(settings: Settings) -> list[TestSpec]:
     return load_specs(paths, TABLES)
 
 
-def severity(spec: TestSpec) -> dg.AssetCheckSeverity:
-    return dg.AssetCheckSeverity.ERROR if spec.blocking else dg.AssetCheckSeverity.WARN
-
-
 def check_spec(spec: TestSpec) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         spec.name,
@@ -39,62 +37,6 @@ def check_spec(spec: TestSpec) -> dg.AssetCheckSpec:
         blocking=spec.blocking,
         description=f"{spec.description} [{spec.severity}; {spec.location}]",
         metadata={"severity": spec.severity, "source": spec.location, "test": spec.test},
-    )
-
-
-def check_result(spec: TestSpec, outcomes: dict[str, TestOutcome]) -> dg.AssetCheckResult:
-    """One check's result over one or more tables (labelled: a tabular job id, or "")."""
-    ran = {label: o for label, o in outcomes.items() if o.applicable}
-    failed = {label: o for label, o in ran.items() if not o.passed}
-    metadata: dict[str, dg.RawMetadataValue] = {
-        "severity": spec.severity,
-        "source": spec.location,
-        "expectation": dg.MetadataValue.json(
-            next(iter(ran.values())).expectation if ran else {"type": spec.test}
-        ),
-    }
-    if spec.where:
-        metadata["where"] = spec.where
-    if not ran:
-        metadata["applicable"] = False
-        description = (
-            f"not applicable: no checked table has column {spec.column!r}"
-            if outcomes
-            else "nothing to check: no table yet"
-        )
-    else:
-        unexpected = [o.unexpected_count for o in ran.values() if o.unexpected_count is not None]
-        elements = sum(o.element_count for o in ran.values())
-        if unexpected:
-            metadata["unexpected_count"] = sum(unexpected)
-            metadata["unexpected_percent"] = round(100.0 * sum(unexpected) / max(elements, 1), 4)
-        metadata["rows_checked"] = elements
-        samples = [value for o in failed.values() for value in o.sample]
-        metadata["failing_sample"] = dg.MetadataValue.json(samples[:10])
-        observed = {label or "table": o.observed for label, o in ran.items() if o.observed}
-        if observed:
-            metadata["observed"] = dg.MetadataValue.json(observed)
-        buckets = sorted({b for o in failed.values() for b in o.buckets})
-        if buckets:
-            metadata["buckets"] = dg.MetadataValue.json(buckets)
-        errors = {label or "table": o.error for label, o in ran.items() if o.error}
-        if errors:
-            metadata["errors"] = dg.MetadataValue.json(errors)
-        if any(outcomes):  # labelled tables: tabular jobs
-            metadata["tables"] = dg.MetadataValue.json(
-                {label: o.passed for label, o in outcomes.items() if o.applicable}
-            )
-        worst = next(iter(failed.values()), next(iter(ran.values())))
-        description = worst.summary
-        if len(ran) > 1 and failed:
-            description = f"{len(failed)} of {len(ran)} tables fail; {worst.summary}"
-    return dg.AssetCheckResult(
-        check_name=spec.name,
-        asset_key=spec.asset,
-        passed=not failed,
-        severity=severity(spec),
-        description=description[:1000],
-        metadata=metadata,
     )
 
 
@@ -163,7 +105,7 @@ def _asset_checks(
         )
         per_table = {label: run_tests(selected, frame, related) for label, frame in tables.items()}
         for index, spec in enumerate(selected):
-            outcomes = {label: results[index] for label, results in per_table.items()}
-            yield check_result(spec, outcomes)
+            measured = {label: results[index] for label, results in per_table.items()}
+            yield check_result(spec.asset, yaml_outcome(spec, measured))
 
     return yaml_checks

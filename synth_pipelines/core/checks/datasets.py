@@ -15,12 +15,26 @@ from typing import Any
 
 import numpy as np
 
-from synth_pipelines.core.checks.faces import CheckReport, embedding_of
+from synth_pipelines.core.checks.faces import embedding_of
+from synth_pipelines.core.checks.names import (
+    DISTINCT_IDENTITIES,
+    FILE_HASHES,
+    LABEL_BALANCE,
+    MANIFEST_MATCHES_REQUEST,
+)
+from synth_pipelines.core.checks.outcome import ERROR, WARN, CheckOutcome
 from synth_pipelines.core.delivery.verify import verify_archive
 from synth_pipelines.core.errors import ArchiveIntegrityError, StorageError
 from synth_pipelines.core.privacy.identity import same_identity_pairs
 from synth_pipelines.core.storage.models import DatasetRequest, FaceScan
 from synth_pipelines.core.storage.object_store import ObjectStore
+
+SEVERITY = {
+    FILE_HASHES: ERROR,
+    MANIFEST_MATCHES_REQUEST: ERROR,
+    LABEL_BALANCE: WARN,  # the classifier's view of the faces, not a reason to stop delivery
+    DISTINCT_IDENTITIES: ERROR,  # the caller may lower it: see distinct_identities
+}
 
 
 @dataclass
@@ -67,9 +81,11 @@ def _buckets_of(datasets: list[Delivered]) -> list[str]:
     return sorted({bucket for d in datasets for bucket in d.buckets})
 
 
-def file_hashes(datasets: list[Delivered]) -> CheckReport:
+def file_hashes(datasets: list[Delivered]) -> CheckOutcome:
     bad = [d for d in datasets if d.error]
-    return CheckReport(
+    return CheckOutcome(
+        FILE_HASHES,
+        severity=SEVERITY[FILE_HASHES],
         passed=not bad,
         description=(
             f"{len(datasets)} archive(s): every file matches its sha256"
@@ -84,7 +100,7 @@ def file_hashes(datasets: list[Delivered]) -> CheckReport:
     )
 
 
-def manifest_matches_request(datasets: list[Delivered]) -> CheckReport:
+def manifest_matches_request(datasets: list[Delivered]) -> CheckOutcome:
     mismatched = {}
     for d in datasets:
         if d.manifest is None:
@@ -93,7 +109,9 @@ def manifest_matches_request(datasets: list[Delivered]) -> CheckReport:
         if counts != d.request.spec["buckets"]:
             mismatched[d.request.id] = {"manifest": counts, "request": d.request.spec["buckets"]}
     bad = [d for d in datasets if d.request.id in mismatched]
-    return CheckReport(
+    return CheckOutcome(
+        MANIFEST_MATCHES_REQUEST,
+        severity=SEVERITY[MANIFEST_MATCHES_REQUEST],
         passed=not mismatched,
         description=(
             f"{len(datasets)} manifest(s) count exactly what was requested"
@@ -105,7 +123,7 @@ def manifest_matches_request(datasets: list[Delivered]) -> CheckReport:
     )
 
 
-def label_balance(datasets: list[Delivered], tolerance: float) -> CheckReport:
+def label_balance(datasets: list[Delivered], tolerance: float) -> CheckOutcome:
     """Share of each gender as the classifier sees the delivered faces, against the request."""
     off = {}
     for d in datasets:
@@ -123,7 +141,9 @@ def label_balance(datasets: list[Delivered], tolerance: float) -> CheckReport:
                 "classifier": shares,
                 "requested": {g: round(n / total, 4) for g, n in requested.items()},
             }
-    return CheckReport(
+    return CheckOutcome(
+        LABEL_BALANCE,
+        severity=SEVERITY[LABEL_BALANCE],
         passed=not off,
         description=(
             f"classifier gender shares within ±{tolerance:.0%} of every request"
@@ -136,9 +156,14 @@ def label_balance(datasets: list[Delivered], tolerance: float) -> CheckReport:
 
 
 def distinct_identities(
-    datasets: list[Delivered], scans: dict[str, FaceScan], threshold: float, max_rate: float
-) -> CheckReport:
-    """Within each dataset, the share of faces that share an identity with another face."""
+    datasets: list[Delivered],
+    scans: dict[str, FaceScan],
+    threshold: float,
+    max_rate: float,
+    severity: str = SEVERITY[DISTINCT_IDENTITIES],
+) -> CheckOutcome:
+    """Within each dataset, the share of faces that share an identity with another face.
+    `severity`: WARN where the embeddings cannot tell the faces apart (procedural ones)."""
     rates, bad = {}, []
     for d in datasets:
         vectors = [embedding_of(scans.get(face_id)) for face_id in d.face_ids]
@@ -150,7 +175,9 @@ def distinct_identities(
         rates[d.request.id] = {"faces": len(vectors), "pairs": len(pairs), "rate": round(rate, 4)}
         if rate > max_rate:
             bad.append(d)
-    return CheckReport(
+    return CheckOutcome(
+        DISTINCT_IDENTITIES,
+        severity=severity,
         passed=not bad,
         description=(
             f"same-identity share ≤ {max_rate:.0%} in every dataset"

@@ -1,5 +1,6 @@
 """Run YAML tests on a table through Great Expectations 1.x (an ephemeral context and a pandas
-datasource), one validation per `where` filter, and read each result back as a `TestOutcome`."""
+datasource), one validation per `where` filter, and read each result back as a
+`TableMeasurement`."""
 
 from __future__ import annotations
 
@@ -7,50 +8,16 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
+from synth_pipelines.core.checks.measurement import SAMPLE, TableMeasurement
 from synth_pipelines.core.checks.spec import TestSpec, parse_duration
 
-SAMPLE = 10
 # Tables with these columns are face rows: a failure names the buckets it touches.
 BUCKET_COLUMNS = ("gender", "age_group")
-
-
-@dataclass
-class TestOutcome:
-    """The result of one test: what the check shows in the UI."""
-
-    spec: TestSpec
-    passed: bool
-    element_count: int = 0
-    unexpected_count: int | None = None
-    unexpected_percent: float | None = None
-    sample: list[Any] = field(default_factory=list)  # failing values
-    observed: Any = None  # aggregate tests: the value measured
-    expectation: dict[str, Any] = field(default_factory=dict)  # GE type + kwargs
-    buckets: list[str] = field(default_factory=list)  # face buckets with failing rows
-    error: str | None = None  # why the test could not run
-    applicable: bool = True  # False: the table lacks the column (tabular jobs differ)
-
-    @property
-    def summary(self) -> str:
-        spec = self.spec
-        if not self.applicable:
-            return f"not applicable: no column {spec.column!r} in this table"
-        if self.error:
-            return f"could not run: {self.error}"
-        if self.passed:
-            return f"passed: {spec.description}"
-        if self.unexpected_count is not None:
-            return (
-                f"{self.unexpected_count} of {self.element_count} rows "
-                f"({self.unexpected_percent:.4g}%) fail: {spec.description}; e.g. {self.sample[:3]}"
-            )
-        return f"failed: {spec.description}; observed {self.observed}"
 
 
 def _jsonable(value: Any) -> Any:
@@ -112,7 +79,7 @@ def expectation_for(
     return str(spec.kind.expectation), kwargs
 
 
-def _distribution(spec: TestSpec, frame: pd.DataFrame) -> TestOutcome:
+def _distribution(spec: TestSpec, frame: pd.DataFrame) -> TableMeasurement:
     """Share of each value within `tolerance` of its expected share (values not listed count
     as expected share 0)."""
     values = frame[spec.column].dropna().astype(str)
@@ -124,7 +91,7 @@ def _distribution(spec: TestSpec, frame: pd.DataFrame) -> TestOutcome:
         for value in sorted(set(expected) | set(observed))
         if abs(observed.get(value, 0.0) - expected.get(value, 0.0)) > tolerance
     }
-    return TestOutcome(
+    return TableMeasurement(
         spec=spec,
         passed=not off and len(values) > 0,
         element_count=len(values),
@@ -143,16 +110,16 @@ def run_tests(
     frame: pd.DataFrame,
     related: Callable[[str], pd.DataFrame] | None = None,
     now: datetime | None = None,
-) -> list[TestOutcome]:
+) -> list[TableMeasurement]:
     """Every spec's outcome on `frame`, in the order given. `related(asset)` loads the target
     table of a `relationships` test. Nothing raises for bad data: errors become outcomes."""
     now = now or datetime.now(UTC)
     related = related or (lambda asset: pd.DataFrame())
-    outcomes: dict[str, TestOutcome] = {}
+    outcomes: dict[str, TableMeasurement] = {}
     groups: dict[str | None, list[TestSpec]] = defaultdict(list)
     for spec in specs:
         if spec.column is not None and spec.column not in frame.columns:
-            outcomes[spec.name] = TestOutcome(spec, passed=True, applicable=False)
+            outcomes[spec.name] = TableMeasurement(spec, passed=True, applicable=False)
         else:
             groups[spec.where].append(spec)
     if groups:
@@ -162,7 +129,7 @@ def run_tests(
             subset = frame.query(where, engine="python") if where else frame
         except Exception as exc:  # a user's expression: any pandas error is theirs to fix
             for spec in group:
-                outcomes[spec.name] = TestOutcome(spec, False, error=f"where {where!r}: {exc}")
+                outcomes[spec.name] = TableMeasurement(spec, False, error=f"where {where!r}: {exc}")
             continue
         ge_specs = []
         for spec in group:
@@ -201,11 +168,11 @@ def _validate(
     frame: pd.DataFrame,
     related: Callable[[str], pd.DataFrame],
     now: datetime,
-) -> dict[str, TestOutcome]:
+) -> dict[str, TableMeasurement]:
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
-    outcomes: dict[str, TestOutcome] = {}
+    outcomes: dict[str, TableMeasurement] = {}
     context = _quiet_context()  # GE needs a current context before a suite takes expectations
     suite = gx.ExpectationSuite(name="synth_checks")
     for spec in specs:
@@ -213,7 +180,7 @@ def _validate(
             class_name, kwargs = expectation_for(spec, frame, related, now)
             expectation = getattr(gxe, class_name)(**kwargs, meta={"check": spec.name})
         except Exception as exc:  # bad kwargs for a GE expectation, or a missing related table
-            outcomes[spec.name] = TestOutcome(spec, False, error=_first_line(exc))
+            outcomes[spec.name] = TableMeasurement(spec, False, error=_first_line(exc))
             continue
         suite.add_expectation(expectation)
     if not suite.expectations:
@@ -244,12 +211,12 @@ def _first_line(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {_first_line_text(exc)}"
 
 
-def _outcome(spec: TestSpec, item: Any, face_rows: pd.DataFrame | None) -> TestOutcome:
+def _outcome(spec: TestSpec, item: Any, face_rows: pd.DataFrame | None) -> TableMeasurement:
     config = item.expectation_config
     kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
     result = item.result or {}
     raised = item.exception_info.get("raised_exception") if item.exception_info else False
-    outcome = TestOutcome(
+    outcome = TableMeasurement(
         spec=spec,
         passed=bool(item.success),
         element_count=int(result.get("element_count", 0) or 0),

@@ -1,11 +1,11 @@
 """Checks on the face inventory that a column test cannot express: stored objects present,
 image quality, perceptual near-duplicates, label agreement, identity leakage against a
-protected reference set, and freshness of buckets below target. Each returns a `CheckReport`."""
+protected reference set, and freshness of buckets below target. Each returns a `CheckOutcome`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +13,15 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
+from synth_pipelines.core.checks.names import (
+    FACE_FRESHNESS,
+    IDENTITY_LEAKAGE,
+    IMAGE_QUALITY,
+    LABEL_AGREEMENT,
+    NEAR_DUPLICATES,
+    OBJECTS_PRESENT,
+)
+from synth_pipelines.core.checks.outcome import ERROR, WARN, CheckOutcome
 from synth_pipelines.core.errors import ObjectNotFoundError
 from synth_pipelines.core.imagecheck.quality import (
     ImageQuality,
@@ -22,7 +31,12 @@ from synth_pipelines.core.imagecheck.quality import (
     near_duplicate_rate,
     quality_problems,
 )
-from synth_pipelines.core.privacy.identity import FaceEmbedder, embed_many, identity_matches
+from synth_pipelines.core.privacy.identity import (
+    FaceEmbedder,
+    ReferenceSet,
+    embed_many,
+    identity_matches,
+)
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import FaceScan
 from synth_pipelines.core.storage.object_store import ObjectStore
@@ -30,15 +44,19 @@ from synth_pipelines.core.storage.object_store import ObjectStore
 SAMPLE = 10
 _CHUNK = 900  # ids per IN (...) query
 
+SEVERITY = {
+    OBJECTS_PRESENT: ERROR,
+    IMAGE_QUALITY: ERROR,
+    NEAR_DUPLICATES: ERROR,
+    LABEL_AGREEMENT: WARN,  # the classifier's view of the labels, not a reason to stop delivery
+    IDENTITY_LEAKAGE: ERROR,
+    FACE_FRESHNESS: WARN,  # slow refills are worth knowing, the faces there are still good
+}
 
-@dataclass
-class CheckReport:
-    """A check's verdict, what the UI shows about it, and the buckets a failure touches."""
 
-    passed: bool
-    description: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    buckets: list[str] = field(default_factory=list)
+def _outcome(name: str, passed: bool, description: str, metadata: dict[str, Any],
+             buckets: list[str]) -> CheckOutcome:  # fmt: skip
+    return CheckOutcome(name, passed, description, SEVERITY[name], metadata, buckets)
 
 
 def bucket_keys(rows: pd.DataFrame) -> list[str]:
@@ -115,11 +133,12 @@ def embedding_of(scan: FaceScan | None) -> np.ndarray | None:
 # --- the checks --------------------------------------------------------------------------------
 
 
-def objects_present(faces: pd.DataFrame, store: ObjectStore) -> CheckReport:
+def objects_present(faces: pd.DataFrame, store: ObjectStore) -> CheckOutcome:
     """Every face row's PNG exists in the object store."""
     # A boolean Series, not a list: an empty list would select columns, not rows.
     missing = faces[~faces["object_key"].map(store.exists).astype(bool)]
-    return CheckReport(
+    return _outcome(
+        OBJECTS_PRESENT,
         passed=missing.empty,
         description=(
             f"all {len(faces)} face objects present"
@@ -137,7 +156,7 @@ def objects_present(faces: pd.DataFrame, store: ObjectStore) -> CheckReport:
 
 def image_quality(
     faces: pd.DataFrame, scans: dict[str, FaceScan], thresholds: QualityThresholds
-) -> CheckReport:
+) -> CheckOutcome:
     """Decodable, the size the row records, RGB, sharp and well exposed."""
     problems: dict[str, list[str]] = {}
     for face_id, width, height in zip(faces["id"], faces["width"], faces["height"], strict=True):
@@ -155,7 +174,8 @@ def image_quality(
             kind = reason.split(":")[0]
             reasons[kind] = reasons.get(kind, 0) + 1
     blur = [s.blur for s in scans.values() if s.decodable]
-    return CheckReport(
+    return _outcome(
+        IMAGE_QUALITY,
         passed=not problems,
         description=(
             f"{len(scans)} faces decodable, sharp and well exposed"
@@ -188,7 +208,7 @@ def _as_quality(scan: FaceScan) -> ImageQuality:
     )
 
 
-def near_duplicates(faces: pd.DataFrame, max_distance: int, max_rate: float) -> CheckReport:
+def near_duplicates(faces: pd.DataFrame, max_distance: int, max_rate: float) -> CheckOutcome:
     """Share of faces with a perceptual-hash twin (Hamming distance ≤ max_distance)."""
     hashes = np.asarray(faces["phash"], dtype=np.int64).view(np.uint64)
     pairs = near_duplicate_pairs(hashes, max_distance)
@@ -196,7 +216,8 @@ def near_duplicates(faces: pd.DataFrame, max_distance: int, max_rate: float) -> 
     ids = faces["id"].tolist()
     involved = faces.iloc[sorted({i for p in pairs for i in p[:2]})]
     passed = rate <= max_rate
-    return CheckReport(
+    return _outcome(
+        NEAR_DUPLICATES,
         passed=passed,
         description=f"{rate:.2%} of {len(faces)} faces have a near-duplicate "
         f"(phash distance ≤ {max_distance}); allowed {max_rate:.2%}",
@@ -211,7 +232,7 @@ def near_duplicates(faces: pd.DataFrame, max_distance: int, max_rate: float) -> 
     )
 
 
-def label_agreement(faces: pd.DataFrame, min_agreement: float) -> CheckReport:
+def label_agreement(faces: pd.DataFrame, min_agreement: float) -> CheckOutcome:
     """Per bucket, how often the classifier agrees with the generator's intent (gender, age
     group); fails when a bucket's gender agreement is below `min_agreement`."""
     per_bucket: dict[str, dict[str, Any]] = {}
@@ -233,7 +254,8 @@ def label_agreement(faces: pd.DataFrame, min_agreement: float) -> CheckReport:
         }
         if gender_rate < min_agreement:
             low.append(key)
-    return CheckReport(
+    return _outcome(
+        LABEL_AGREEMENT,
         passed=not low,
         description=(
             f"classifier gender agreement ≥ {min_agreement:.0%} in every bucket"
@@ -248,11 +270,21 @@ def label_agreement(faces: pd.DataFrame, min_agreement: float) -> CheckReport:
 def identity_leakage(
     faces: pd.DataFrame,
     scans: dict[str, FaceScan],
-    reference_names: list[str],
-    reference: np.ndarray,
+    protected: ReferenceSet | None,
     threshold: float,
-) -> CheckReport:
-    """No inventory face is the same identity as a face of the protected reference set."""
+) -> CheckOutcome:
+    """No inventory face is the same identity as a face of the protected reference set (None:
+    none is configured, and the check passes saying so)."""
+    if protected is None:
+        return _outcome(
+            IDENTITY_LEAKAGE,
+            passed=True,
+            description="no protected reference set configured (SYNTH_PROTECTED_FACES_DIR): "
+            "nothing to compare against",
+            metadata={"reference_configured": False},
+            buckets=[],
+        )
+    reference_names, reference = protected.names, protected.embeddings
     ids, vectors = [], []
     for face_id in faces["id"]:
         vector = embedding_of(scans.get(face_id))
@@ -264,7 +296,8 @@ def identity_leakage(
     else:
         matches = identity_matches(np.stack(vectors), reference, threshold)
     hit_ids = {ids[i] for i, _, _ in matches}
-    return CheckReport(
+    return _outcome(
+        IDENTITY_LEAKAGE,
         passed=not matches,
         description=(
             f"none of {len(ids)} embedded faces matches the {len(reference)} protected faces "
@@ -281,6 +314,7 @@ def identity_leakage(
                 {"face": ids[i], "reference": reference_names[j], "distance": round(d, 4)}
                 for i, j, d in matches[:SAMPLE]
             ],
+            "reference_skipped": protected.skipped,
         },
         buckets=bucket_keys(faces[faces["id"].isin(hit_ids)]),
     )
@@ -289,7 +323,7 @@ def identity_leakage(
 def freshness(
     faces: pd.DataFrame, levels: dict[str, int], targets: dict[str, int], window: timedelta,
     now: datetime,
-) -> CheckReport:  # fmt: skip
+) -> CheckOutcome:  # fmt: skip
     """Every bucket below target has had a face added within `window`."""
     newest = {}
     if len(faces):
@@ -303,7 +337,8 @@ def freshness(
         last = newest.get(key)
         if last is None or now - last.to_pydatetime() > window:
             stale[key] = last.isoformat() if last is not None else "never"
-    return CheckReport(
+    return _outcome(
+        FACE_FRESHNESS,
         passed=not stale,
         description=(
             f"every bucket below target was refilled within {window}"
