@@ -53,9 +53,9 @@ def tabular(rows: int) -> dict:
     from synth_pipelines.core.checks.expectations import run_tests
     from synth_pipelines.core.checks.spec import load_specs
     from synth_pipelines.core.checks.tables import TABLES, load_tabular_output
+    from synth_pipelines.core.checks.tabular_schema import schema_checks
     from synth_pipelines.core.storage.models import TabularJob
     from synth_pipelines.core.storage.object_store import LocalObjectStore
-    from synth_pipelines.core.tabular.checks import schema_checks
     from synth_pipelines.core.tabular.jobs import JobParams
     from synth_pipelines.core.tabular.runner import run_tabular_job
     from synth_pipelines.core.tabular.schema import TableSchema

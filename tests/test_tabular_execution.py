@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from synth_pipelines.core.checks.names import TABULAR_NOT_NULL, TABULAR_RANGES, TABULAR_UNIQUE
 from synth_pipelines.core.errors import ConflictError
 from synth_pipelines.core.storage.object_store import LocalObjectStore
 from synth_pipelines.core.tabular.execution import Blocked, Completed, run_job
@@ -72,7 +73,7 @@ def test_a_job_completes_with_its_checks_and_progress(factory_db, store) -> None
     )  # fmt: skip
     assert isinstance(outcome, Completed) and filler.calls >= 1
     assert outcome.result.rows == 300 and seen[-1] == 3
-    assert {c.name for c in outcome.checks} >= {"not_null", "unique", "ranges"}
+    assert {c.name for c in outcome.checks} >= {TABULAR_NOT_NULL, TABULAR_UNIQUE, TABULAR_RANGES}
     assert all(c.passed for c in outcome.checks)
     job = get_job(factory_db, job_id)
     assert job.status == "completed" and job.outputs == outcome.result.outputs

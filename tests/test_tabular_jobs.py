@@ -18,6 +18,13 @@ from typer.testing import CliRunner
 from synth_pipelines.api.app import create_app
 from synth_pipelines.api.server import running_server
 from synth_pipelines.cli import app as cli
+from synth_pipelines.core.checks.names import (
+    TABULAR_ACCEPTED_CATEGORIES,
+    TABULAR_NOT_NULL,
+    TABULAR_PATTERN,
+    TABULAR_RANGES,
+    TABULAR_UNIQUE,
+)
 from synth_pipelines.core.clock import utcnow
 from synth_pipelines.core.errors import ConflictError
 from synth_pipelines.core.storage.database import FactoryDatabase
@@ -133,7 +140,7 @@ def test_a_confirmed_job_runs_through_the_sensor_into_parquet_and_csv(
     assert "order_id" in metadata["preview"].value
     assert {c.name for c in metadata["dagster/column_schema"].schema.columns} >= {"order_id"}
     checks = instance.event_log_storage.get_asset_check_execution_history(
-        dg.AssetCheckKey(dg.AssetKey("tabular_dataset"), "tabular_dataset__unique"), limit=1
+        dg.AssetCheckKey(dg.AssetKey("tabular_dataset"), TABULAR_UNIQUE), limit=1
     )
     assert checks and checks[0].status.value == "SUCCEEDED"
 
@@ -297,7 +304,7 @@ def test_unknown_jobs_are_404(client) -> None:
 def test_schema_checks_catch_bad_data(tmp_path) -> None:
     import pyarrow as pa
 
-    from synth_pipelines.core.tabular.checks import schema_checks
+    from synth_pipelines.core.checks.tabular_schema import schema_checks
 
     schema = TableSchema.parse(SMALL)
     good = {
@@ -310,13 +317,16 @@ def test_schema_checks_catch_bad_data(tmp_path) -> None:
         "note": [None, "x", "y"],
     }
     outcomes = {o.name: o for o in schema_checks(schema, pa.table(good))}
-    assert outcomes["unique"].failures["order_id"]["unexpected_count"] == 1
-    assert outcomes["not_null"].failures["customer"]["unexpected_count"] == 1
-    assert outcomes["ranges"].failures["amount"]["sample"] == ["900.0"]
-    assert outcomes["accepted_categories"].failures["status"]["sample"] == ["lost"]
-    assert outcomes["pattern"].failures["code"]["sample"] == ["ORD-12"]
-    assert "note" not in outcomes["not_null"].columns_checked  # nullable
-    json.dumps([o.failures for o in outcomes.values()])  # metadata must serialise
+    failures = {name: o.metadata["failures"] for name, o in outcomes.items()}
+    assert failures[TABULAR_UNIQUE]["order_id"]["unexpected_count"] == 1
+    assert failures[TABULAR_NOT_NULL]["customer"]["unexpected_count"] == 1
+    assert failures[TABULAR_RANGES]["amount"]["sample"] == ["900.0"]
+    assert failures[TABULAR_ACCEPTED_CATEGORIES]["status"]["sample"] == ["lost"]
+    assert failures[TABULAR_PATTERN]["code"]["sample"] == ["ORD-12"]
+    assert "note" not in outcomes[TABULAR_NOT_NULL].metadata["columns_checked"]  # nullable
+    assert not outcomes[TABULAR_UNIQUE].passed and outcomes[TABULAR_UNIQUE].blocking
+    assert not outcomes[TABULAR_PATTERN].passed and not outcomes[TABULAR_PATTERN].blocking
+    json.dumps([o.metadata for o in outcomes.values()])  # metadata must serialise
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -17,9 +17,10 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from synth_pipelines.core.checks.outcome import CheckOutcome
+from synth_pipelines.core.checks.tabular_schema import schema_checks
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.object_store import ObjectStore
-from synth_pipelines.core.tabular.checks import BLOCKING, CheckOutcome, schema_checks
 from synth_pipelines.core.tabular.jobs import (
     JobParams,
     complete_job,
@@ -63,7 +64,7 @@ class Blocked:
 
     @property
     def reasons(self) -> str:
-        return "; ".join(c.description for c in self.checks if not c.passed and c.name in BLOCKING)
+        return "; ".join(c.description for c in self.checks if not c.passed and c.blocking)
 
 
 JobRun = Completed | Blocked
@@ -122,7 +123,7 @@ def run_job(
     except BaseException as exc:
         fail_job(db, job_id, f"{exc.__class__.__name__}: {exc}")
         raise
-    if any(not c.passed and c.name in BLOCKING for c in checks):
+    if any(not c.passed and c.blocking for c in checks):
         blocked = Blocked(job_id, schema, result, checks)
         fail_job(db, job_id, f"schema checks failed: {blocked.reasons}")
         return blocked

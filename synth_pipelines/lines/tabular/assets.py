@@ -3,12 +3,14 @@ validated by checks derived from the job's schema, stored as Parquet and CSV."""
 
 import dagster as dg
 
+from synth_pipelines.core.checks.outcome import ERROR
+from synth_pipelines.core.checks.tabular_schema import CHECKS, SEVERITY
 from synth_pipelines.core.errors import ConflictError
-from synth_pipelines.core.tabular.checks import BLOCKING, CHECKS, CheckOutcome
 from synth_pipelines.core.tabular.execution import Blocked, JobRun, run_job
 from synth_pipelines.core.tabular.llm import llm_configured
 from synth_pipelines.core.tabular.runner import RunProgress
 from synth_pipelines.core.tabular.schema import TableSchema
+from synth_pipelines.dbt_like_checks.results import check_result
 from synth_pipelines.partitions import tabular_jobs
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.llm import LLMResource
@@ -17,38 +19,15 @@ from synth_pipelines.resources.tabular import TextEmbedderResource
 from synth_pipelines.settings import Settings
 
 ASSET = "tabular_dataset"
-
-
-def check_name(check: str) -> str:
-    return f"{ASSET}__{check}"
-
-
 CHECK_SPECS = [
     dg.AssetCheckSpec(
-        check_name(check),
+        name,
         asset=ASSET,
-        blocking=check in BLOCKING,
-        description=f"The job's schema, {check.replace('_', ' ')}: every column it declares",
+        blocking=SEVERITY[name] == ERROR,
+        description=f"The job's schema, {constraint.replace('_', ' ')}: every column it declares",
     )
-    for check in CHECKS
+    for name, constraint in CHECKS.items()
 ]
-
-
-def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name=check_name(outcome.name),
-        asset_key=ASSET,
-        passed=outcome.passed,
-        severity=(
-            dg.AssetCheckSeverity.ERROR if outcome.name in BLOCKING else dg.AssetCheckSeverity.WARN
-        ),
-        description=outcome.description,
-        metadata={
-            "columns_checked": dg.MetadataValue.json(outcome.columns_checked),
-            "failures": dg.MetadataValue.json(outcome.failures),
-            "unexpected_count": sum(f["unexpected_count"] for f in outcome.failures.values()),
-        },
-    )
 
 
 def schema_table(schema: TableSchema) -> dg.TableSchema:
@@ -117,7 +96,7 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
             context.log.error(f"tabular job {job_id} blocked: {outcome.reasons}")
         yield dg.MaterializeResult(metadata=_metadata(outcome))
         for check in outcome.checks:
-            yield check_result(check)
+            yield check_result(ASSET, check)
 
     return tabular_dataset
 
