@@ -21,8 +21,12 @@ import pytest
 import skimage.data
 from PIL import Image, ImageEnhance, ImageOps
 
+from synth_pipelines.core.checks.flux_samples import (
+    identity_check,
+    identity_outcome,
+    sample_distances,
+)
 from synth_pipelines.core.errors import InvalidInputError, MissingCheckpointError
-from synth_pipelines.core.flux.identity_check import identity_score
 from synth_pipelines.core.flux.photos import (
     BUCKET_SIDES,
     MAX_PHOTOS,
@@ -359,49 +363,51 @@ LFW_FACES = (1, 5, 25, 33)
 
 
 def test_identity_positive_control_the_subject_passes(embedder, references, held_out):
-    result = identity_score(embedder, references, held_out)
-    assert result.passed, result.description
-    assert result.faces_found == 2
-    assert all(d is not None and d < 0.3 for d in result.per_sample)  # observed: 0.24, 0.19
+    distances = sample_distances(embedder, references, held_out)
+    assert all(d is not None and d < 0.3 for d in distances.per_sample)  # observed: 0.24, 0.19
+    result = identity_outcome(distances)
+    assert result.passed and result.blocking, result.description
+    assert result.metadata["faces_found"] == 2
     assert result.description.endswith("(threshold 0.6): the subject")
 
 
 def test_identity_negative_control_other_people_fail(embedder, references, astronaut):
     others = [encode(_lfw_face(k), "PNG") for k in LFW_FACES]
-    result = identity_score(embedder, references, others)
+    distances = sample_distances(embedder, references, others)
+    assert min(distances.scored) > 0.6  # observed: 0.78-0.84
+    result = identity_outcome(distances)
     assert not result.passed, result.description
-    assert result.faces_found == len(LFW_FACES)
-    assert min(result.per_sample) > 0.6  # observed: 0.78-0.84
+    assert result.metadata["faces_found"] == len(LFW_FACES)
     assert result.description.endswith("not the subject")
     # Not the blur: the subject reduced to the same 25 px thumbnail stays nearer than any of them.
     thumbnail = astronaut.crop((150, 50, 300, 200)).resize((25, 25), Image.Resampling.BOX)
-    self_blurred = identity_score(
+    self_blurred = sample_distances(
         embedder, references, [encode(_thumbnail_on_canvas(thumbnail), "PNG")]
     )
-    assert self_blurred.per_sample[0] < min(result.per_sample)
+    assert self_blurred.per_sample[0] < min(distances.scored)
 
 
 def test_identity_needs_faces_in_half_the_samples(embedder, references, held_out):
     no_face = encode(Image.fromarray(skimage.data.coffee()), "PNG")
-    none = identity_score(embedder, references, [no_face, no_face])
-    assert (none.passed, none.mean_distance, none.per_sample, none.faces_found) == (
-        False,
-        None,
-        [None, None],
-        0,
-    )
+    assert sample_distances(embedder, references, [no_face, no_face]).per_sample == [None, None]
+    none = identity_check(embedder, references, [no_face, no_face])
+    assert (none.passed, none.metadata) == (False, {"faces_found": 0, "threshold": 0.6})
     assert none.description == "no face found in any of the 2 samples"
 
-    few = identity_score(embedder, references, [held_out[0], no_face, no_face])
-    assert not few.passed and few.faces_found == 1 and few.per_sample[1:] == [None, None]
+    few_samples = [held_out[0], no_face, no_face]
+    assert sample_distances(embedder, references, few_samples).per_sample[1:] == [None, None]
+    few = identity_check(embedder, references, few_samples)
+    assert not few.passed and few.metadata["faces_found"] == 1
     assert few.description.startswith("only 1 of 3 samples show a face, at least 2 needed")
-    half = identity_score(embedder, references, [held_out[0], no_face])
-    assert half.passed and half.faces_found == 1
+    half = identity_check(embedder, references, [held_out[0], no_face])
+    assert half.passed and half.metadata["faces_found"] == 1
 
     with pytest.raises(InvalidInputError, match="none of the 1 reference photos shows a face"):
-        identity_score(embedder, [no_face], held_out)
+        identity_check(embedder, [no_face], held_out)
     with pytest.raises(InvalidInputError, match="sample 0 is not an image"):
-        identity_score(embedder, references, [b"not a png"])
+        identity_check(embedder, references, [b"not a png"])
+    with pytest.raises(InvalidInputError, match="threshold must be a positive distance"):
+        identity_check(embedder, references, held_out, threshold=0)
 
 
 def test_a_captioner_path_without_a_model_is_a_missing_checkpoint(tmp_path):

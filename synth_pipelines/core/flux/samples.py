@@ -1,12 +1,15 @@
 """flux_lora_samples: the validation prompts rendered with the newest LoRA, stored encrypted,
-scored for identity (dlib, against the subject's photos) and, with a CLIP model, for relevance."""
+checked for identity (dlib, against the subject's photos) and, with a CLIP model, for relevance
+(the checks themselves are in core/checks/flux_samples.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from synth_pipelines.core.checks.flux_samples import SEVERITY
+from synth_pipelines.core.checks.names import FLUX_IDENTITY
+from synth_pipelines.core.checks.outcome import CheckOutcome
 from synth_pipelines.core.flux.pipeline import (
     latest_lora,
     load_photos,
@@ -30,8 +33,9 @@ class SamplesReport:
     refused: dict[str, str]
     pngs: list[bytes] = field(repr=False)
     keys: list[str]
-    identity: Any  # identity_check.IdentityResult
+    identity: CheckOutcome
     clip_scores: list[float] | None
+    prompt_relevance: CheckOutcome | None  # None without a CLIP model
     clip_skipped: str | None
     intermediate: dict[str, int]
 
@@ -49,10 +53,16 @@ def samples_step(
     clip_model: str = "",
     seed: int = 0,
     size: int = 1024,
+    identity_severity: str = SEVERITY[FLUX_IDENTITY],
 ) -> SamplesReport:
-    """Render every allowed validation prompt (one image each, seeded) with the newest LoRA."""
+    """Render every allowed validation prompt (one image each, seeded) with the newest LoRA, and
+    check them (identity at `identity_severity`)."""
+    from synth_pipelines.core.checks.flux_samples import (
+        identity_check,
+        no_samples,
+        prompt_relevance,
+    )
     from synth_pipelines.core.flux.generation import generate
-    from synth_pipelines.core.flux.identity_check import IdentityResult, identity_score
     from synth_pipelines.core.flux.serving import PipelineCache
     from synth_pipelines.core.privacy.identity import FaceEmbedder
 
@@ -89,17 +99,17 @@ def samples_step(
         object_keys.append(object_key)
     _, photos, _ = load_photos(store, key, subject_id)
     if pngs:
-        identity = identity_score(FaceEmbedder(), photos, pngs, threshold=threshold)
+        identity = identity_check(FaceEmbedder(), photos, pngs, threshold, identity_severity)
     else:
-        identity = IdentityResult(
-            None, [], 0, False, "no samples: the content policy refused every validation prompt"
-        )
-    clip_scores, clip_skipped = None, None
+        refused_all = "the content policy refused every validation prompt"
+        identity = no_samples(refused_all, threshold, identity_severity)
+    clip_scores, clip_skipped, relevance = None, None, None
     if clip_model:
         from synth_pipelines.core.flux.clip_score import ClipScorer
 
         texts = [prompt.replace("[trigger]", "a person") for prompt in allowed]
         clip_scores = ClipScorer(clip_model).score(pngs, texts) if pngs else []
+        relevance = prompt_relevance(clip_scores)
     else:
         clip_skipped = "skipped: no CLIP model configured (SYNTH_CLIP_MODEL names a local one)"
     intermediate: dict[str, int] = {}
@@ -122,6 +132,7 @@ def samples_step(
         keys=object_keys,
         identity=identity,
         clip_scores=clip_scores,
+        prompt_relevance=relevance,
         clip_skipped=clip_skipped,
         intermediate=intermediate,
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from synth_pipelines.core.checks.outcome import CheckOutcome
 from synth_pipelines.core.errors import ConflictError
 from synth_pipelines.core.persona.adapter_store import save_adapter
 from synth_pipelines.core.persona.corpus import (
@@ -172,15 +173,6 @@ def load_dataset(store: ObjectStore, key: bytes, persona_id: str, object_key: st
     return DatasetBundle.from_bytes(raw)
 
 
-@dataclass
-class CheckOutcome:
-    name: str
-    passed: bool
-    blocking: bool
-    description: str
-    metadata: dict[str, Any]
-
-
 def adapter_step(
     db: FactoryDatabase,
     store: ObjectStore,
@@ -197,6 +189,7 @@ def adapter_step(
     """Train an adapter on the newest dataset (resuming from a checkpoint of the same data and
     settings), evaluate it, store it encrypted and register it. Returns (registry row view,
     check outcomes); the row's `metrics.checks_passed` says whether serving may use it."""
+    from synth_pipelines.core.checks.personas import evaluate_adapter
     from synth_pipelines.core.persona.training import TrainConfig, train_adapter
 
     persona, consent, key = _persona(db, keys, persona_id)
@@ -299,97 +292,3 @@ def _mkdir(path: Path) -> Path:
 
 def _scalar(value: Any) -> bool:
     return isinstance(value, int | float | str | bool) or value is None
-
-
-def evaluate_adapter(
-    result: Any,
-    base_model: Path,
-    bundle: DatasetBundle,
-    pii: list[tuple[str, str]],
-    samples: int,
-    embedder: Callable[[list[str]], Any] | None,
-) -> list[CheckOutcome]:
-    """The three adapter checks: perplexity below the base's, no PII of the raw corpus in
-    `samples` generations (exact or fuzzy), style closer to the persona's held-out replies than
-    the base model's generations (skipped, and said so, without an embedder)."""
-    from transformers import AutoTokenizer
-
-    from synth_pipelines.core.persona.evaluation import generate_replies, style_similarity
-    from synth_pipelines.core.persona.leakage import find_leaks
-    from synth_pipelines.core.persona.serving import load_base_model
-
-    outcomes = [
-        CheckOutcome(
-            "perplexity",
-            passed=result.val_perplexity is not None
-            and result.base_val_perplexity is not None
-            and result.val_perplexity < result.base_val_perplexity,
-            blocking=True,
-            description=(
-                f"validation perplexity {result.val_perplexity:.1f} with the adapter vs "
-                f"{result.base_val_perplexity:.1f} for the base model"
-                if result.val_perplexity is not None and result.base_val_perplexity is not None
-                else "no validation split to measure perplexity on"
-            ),
-            metadata={
-                "val_perplexity": result.val_perplexity,
-                "base_val_perplexity": result.base_val_perplexity,
-            },
-        )
-    ]
-    tokenizer = AutoTokenizer.from_pretrained(base_model)
-    contexts = [[tuple(turn) for turn in ctx] or [("them", "hey")] for ctx in bundle.val_contexts]
-    contexts = [contexts[i % len(contexts)] for i in range(samples)] if contexts else []
-    adapted = [
-        reply for [reply] in generate_replies(result.model, tokenizer, contexts, n=1, seed=0)
-    ]
-    leaks = find_leaks(adapted, pii)
-    leaked_generations = len({leak.generation_index for leak in leaks})
-    outcomes.append(
-        CheckOutcome(
-            "pii_leakage",
-            passed=not leaks,
-            blocking=True,
-            description=(
-                f"{leaked_generations} of {len(adapted)} sampled generations contain PII of the "
-                f"raw corpus ({len(pii)} PII values; numbers by digits, text exact and fuzzy)"
-            ),
-            metadata={
-                "sampled_generations": len(adapted),
-                "generations_with_pii": leaked_generations,
-                "pii_matches": len(leaks),
-                "pii_values_checked": len(pii),
-                "leaked_types": ",".join(sorted({leak.type for leak in leaks})) or "none",
-            },
-        )
-    )
-    texts = [t for t in adapted if t.strip()]
-    if embedder is None or not texts or not bundle.val_targets:
-        outcomes.append(
-            CheckOutcome(
-                "style_similarity",
-                passed=True,
-                blocking=False,
-                description="skipped: no text embedder configured or nothing generated",
-                metadata={"style_similarity": None},
-            )
-        )
-        return outcomes
-    base = load_base_model(base_model)
-    base_texts = [r for [r] in generate_replies(base, tokenizer, contexts, n=1, seed=0)]
-    base_texts = [t for t in base_texts if t.strip()] or [""]
-    adapter_score = style_similarity(embedder, texts, bundle.val_targets)
-    base_score = style_similarity(embedder, base_texts, bundle.val_targets)
-    outcomes.append(
-        CheckOutcome(
-            "style_similarity",
-            passed=adapter_score > base_score,
-            blocking=False,
-            description=(
-                f"MiniLM similarity to the persona's held-out replies: {adapter_score:.3f} with "
-                f"the adapter vs {base_score:.3f} for the base model"
-            ),
-            metadata={"style_similarity": adapter_score, "base_style_similarity": base_score},
-        )
-    )
-    return outcomes

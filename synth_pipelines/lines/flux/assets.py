@@ -10,6 +10,9 @@ import io
 
 import dagster as dg
 
+from synth_pipelines.core.checks.names import FLUX_IDENTITY, PROMPT_RELEVANCE
+from synth_pipelines.core.checks.outcome import ERROR, WARN
+from synth_pipelines.dbt_like_checks.results import check_result
 from synth_pipelines.partitions import subjects
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.keys import MasterKeyResource
@@ -17,8 +20,6 @@ from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
 
 SAMPLES = "flux_lora_samples"
-# CLIP scores (100 x cosine) of matching image-text pairs mostly land between 25 and 35.
-MIN_CLIP_SCORE = 20.0
 
 
 def _thumbnails(pngs: list[bytes], prompts: list[str], side: int = 128) -> str:
@@ -158,7 +159,7 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
 
     check_specs = [
         dg.AssetCheckSpec(
-            "identity",
+            FLUX_IDENTITY,
             asset=SAMPLES,
             description=(
                 "Mean dlib distance of the samples' faces to the subject's photos is below "
@@ -169,7 +170,7 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     if settings.clip_model:
         check_specs.append(
             dg.AssetCheckSpec(
-                "prompt_relevance",
+                PROMPT_RELEVANCE,
                 asset=SAMPLES,
                 description="CLIP score of each sample against its prompt (SYNTH_CLIP_MODEL)",
             )
@@ -198,6 +199,8 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         from synth_pipelines.core.flux.policy import ContentPolicy
         from synth_pipelines.core.flux.samples import samples_step
 
+        # On the random tiny pipeline there is no likeness to find: report, do not alarm.
+        tiny = settings.flux_base_model == TINY_TEST_MODEL
         report = samples_step(
             factory_db.get_db(),
             object_store.get_store(),
@@ -210,6 +213,7 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             ContentPolicy.from_text(settings.flux_deny_terms),
             settings.clip_model,
             size=settings.flux_sample_size,
+            identity_severity=WARN if tiny else ERROR,
         )
         metadata: dict = {
             "lora_version": report.lora_version,
@@ -217,7 +221,7 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             "prompts": dg.MetadataValue.json(report.prompts),
             "refused_prompts": dg.MetadataValue.json(report.refused),
             "intermediate_samples_by_step": dg.MetadataValue.json(report.intermediate),
-            "identity_mean_distance": report.identity.mean_distance,
+            "identity_mean_distance": report.identity.metadata.get("mean_distance"),
             "prompt_relevance": (
                 report.clip_skipped
                 if report.clip_scores is None
@@ -227,33 +231,8 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         if settings.flux_samples_in_metadata and report.pngs:
             metadata["preview"] = dg.MetadataValue.md(_thumbnails(report.pngs, report.prompts))
         yield dg.MaterializeResult(asset_key=SAMPLES, metadata=metadata)
-        tiny = settings.flux_base_model == TINY_TEST_MODEL
-        yield dg.AssetCheckResult(
-            check_name="identity",
-            asset_key=SAMPLES,
-            passed=report.identity.passed,
-            # On the random tiny pipeline there is no likeness to find: report, do not alarm.
-            severity=dg.AssetCheckSeverity.WARN if tiny else dg.AssetCheckSeverity.ERROR,
-            description=report.identity.description,
-            metadata={
-                "faces_found": report.identity.faces_found,
-                "threshold": settings.flux_identity_threshold,
-                **(
-                    {"mean_distance": report.identity.mean_distance}
-                    if report.identity.mean_distance is not None
-                    else {}
-                ),
-            },
-        )
-        if report.clip_scores is not None:
-            mean = sum(report.clip_scores) / len(report.clip_scores) if report.clip_scores else 0
-            yield dg.AssetCheckResult(
-                check_name="prompt_relevance",
-                asset_key=SAMPLES,
-                passed=bool(report.clip_scores) and mean >= MIN_CLIP_SCORE,
-                severity=dg.AssetCheckSeverity.WARN,
-                description=f"mean CLIP score {mean:.1f} over {len(report.clip_scores)} samples",
-                metadata={"mean_clip_score": mean},
-            )
+        yield check_result(SAMPLES, report.identity)
+        if report.prompt_relevance is not None:
+            yield check_result(SAMPLES, report.prompt_relevance)
 
     return [subject_photos, flux_lora, flux_lora_samples]

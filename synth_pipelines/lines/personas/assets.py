@@ -4,11 +4,13 @@ The assets are thin: they read resources, call `core.persona.pipeline`, and repo
 hashes and metrics. Nothing they return or log holds the person's text.
 """
 
-from typing import TYPE_CHECKING
-
 import dagster as dg
 
+from synth_pipelines.core.checks.names import PERPLEXITY, PII_LEAKAGE, STYLE_SIMILARITY
+from synth_pipelines.core.checks.outcome import ERROR
+from synth_pipelines.core.checks.personas import SEVERITY
 from synth_pipelines.core.persona.adapter_store import resolve_base_model
+from synth_pipelines.dbt_like_checks.results import check_result
 from synth_pipelines.partitions import personas
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.keys import MasterKeyResource
@@ -16,19 +18,12 @@ from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.resources.tabular import TextEmbedderResource
 from synth_pipelines.settings import Settings
 
-if TYPE_CHECKING:
-    from synth_pipelines.core.persona.pipeline import CheckOutcome
-
 ADAPTER = "persona_adapter"
 ADAPTER_CHECKS = {
-    "perplexity": (True, "Validation perplexity of base+adapter is below the base model's"),
-    "pii_leakage": (
-        True,
-        "None of the sampled generations contains PII of the raw corpus (exact or fuzzy)",
-    ),
-    "style_similarity": (
-        False,
-        "Generations are closer (MiniLM) to the persona's held-out replies than the base model's",
+    PERPLEXITY: "Validation perplexity of base+adapter is below the base model's",
+    PII_LEAKAGE: "None of the sampled generations contains PII of the raw corpus (exact or fuzzy)",
+    STYLE_SIMILARITY: (
+        "Generations are closer (MiniLM) to the persona's held-out replies than the base model's"
     ),
 }
 
@@ -123,8 +118,10 @@ def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         deps=[persona_dataset],
         pool="gpu",
         check_specs=[
-            dg.AssetCheckSpec(name, asset=ADAPTER, blocking=blocking, description=description)
-            for name, (blocking, description) in ADAPTER_CHECKS.items()
+            dg.AssetCheckSpec(
+                name, asset=ADAPTER, blocking=SEVERITY[name] == ERROR, description=description
+            )
+            for name, description in ADAPTER_CHECKS.items()
         ],
         description=(
             "A PEFT adapter (LoRA, or a Houlsby bottleneck adapter) of the persona's style on "
@@ -200,17 +197,6 @@ def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             },
         )
         for outcome in outcomes:
-            yield _check_result(outcome)
+            yield check_result(ADAPTER, outcome)
 
     return [persona_corpus, persona_dataset, persona_adapter]
-
-
-def _check_result(outcome: "CheckOutcome") -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name=outcome.name,
-        asset_key=ADAPTER,
-        passed=outcome.passed,
-        severity=dg.AssetCheckSeverity.ERROR if outcome.blocking else dg.AssetCheckSeverity.WARN,
-        description=outcome.description,
-        metadata={k: v for k, v in outcome.metadata.items() if v is not None},
-    )
