@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import update
 
+from synth_pipelines.core.checks import kinds
 from synth_pipelines.core.checks.catalog import build_ge_catalog, ge_catalog
 from synth_pipelines.core.checks.expectations import run_tests
+from synth_pipelines.core.checks.measurement import TableMeasurement
 from synth_pipelines.core.checks.spec import CheckSpecError, load_specs, spec_files
 from synth_pipelines.core.checks.tables import TABLES
 from synth_pipelines.core.faces.buckets import Bucket
@@ -213,6 +215,44 @@ def test_bad_yaml_names_file_line_and_problem(tmp_path, text, line, message) -> 
     assert message in str(error)
     assert error.line == line, str(error)
     assert str(error).startswith(f"{tmp_path / 'extra.yml'}:{line}:")
+
+
+def test_an_unknown_kind_names_every_accepted_one() -> None:
+    with pytest.raises(kinds.UnknownTestKindError) as caught:
+        kinds.kind_named("not_nul")
+    message = str(caught.value)
+    ours = "not_null, unique, accepted_values, relationships, range, regex, row_count, freshness"
+    assert f"unknown test 'not_nul': use one of {ours}, distribution or a Great" in message
+    assert kinds.kind_named("expect_column_values_to_match_regex").expectation == (
+        "ExpectColumnValuesToMatchRegex"
+    )
+
+
+def test_a_kind_registered_by_decorator_compiles_and_runs(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(kinds, "TEST_KINDS", dict(kinds.TEST_KINDS))  # leave the real one be
+
+    @kinds.custom_test("lower_case", describe=lambda subject, args: f"{subject} is lower case")
+    def lower_case(spec, frame: pd.DataFrame) -> TableMeasurement:
+        bad = [v for v in frame[spec.column].dropna() if v != v.lower()]
+        return TableMeasurement(spec, passed=not bad, element_count=len(frame), sample=bad)
+
+    path = write(
+        tmp_path,
+        """
+        assets:
+          - name: face_inventory
+            columns:
+              - name: gender
+                tests: [lower_case]
+        """,
+    )
+    [spec] = load_specs([path], TABLES)
+    assert (spec.name, spec.description) == ("face_inventory__gender__lower_case",
+                                             "`gender` is lower case")  # fmt: skip
+    [measured] = run_tests([spec], pd.DataFrame({"gender": ["female", "Male", None]}))
+    assert not measured.passed and measured.sample == ["Male"]
+    with pytest.raises(ValueError, match="registered twice"):
+        kinds.custom_test("lower_case")(lower_case)
 
 
 def test_bad_yaml_fails_definitions_load(synth_home, monkeypatch, tmp_path) -> None:

@@ -1,8 +1,8 @@
-"""Which tests a YAML file may name, and which arguments each takes.
+"""What a YAML test kind is (`TestKind`), and the Great Expectations expectations a YAML file
+may name directly (`expect_column_values_to_match_…`).
 
-Built-in tests (`not_null`, `range`, …) are dbt's vocabulary mapped onto Great Expectations
-expectations; any GE expectation may also be named directly (`expect_column_values_to_match_…`).
-Great Expectations takes ~5 s to import, too long for every Dagster code-location load, so its
+Our own vocabulary (`not_null`, `range`, `distribution`, …) is registered in `kinds.py`. Great
+Expectations takes ~5 s to import, too long for every Dagster code-location load, so its
 expectation signatures are read from `ge_catalog.json`, a snapshot of the pinned release that a
 test compares with the installed library.
 """
@@ -11,57 +11,47 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from synth_pipelines.core.checks.measurement import TableMeasurement
+    from synth_pipelines.core.checks.spec import TableInfo, TestSpec
 
 GE_CATALOG = Path(__file__).with_name("ge_catalog.json")
 # GE fields that YAML sets through its own structure (`column`, `where`) or that are bookkeeping.
 _STRUCTURAL = {"batch_id", "row_condition", "condition_parser", "column"}
+# Keys any test accepts besides its own arguments.
+COMMON_KEYS = ("severity", "where", "name", "description")
 
 
 @dataclass(frozen=True)
 class TestKind:
-    """A test a YAML file may name: its arguments, and whether it needs a column."""
+    """A test a YAML file may name: its arguments, whether it needs a column, and how it runs:
+    as the Great Expectations `expectation` with the keyword arguments `kwargs` builds, or by
+    our own `evaluate`."""
 
     name: str
-    required: tuple[str, ...]
+    required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     needs_column: bool = True  # False: a table-level test, declared under the asset's `tests:`
     expectation: str | None = None  # the GE class it runs as; None = evaluated by our code
+    # (spec, table, related: asset -> its table, now) -> the GE keyword arguments but `column`
+    kwargs: Callable[..., dict[str, Any]] | None = None
+    evaluate: Callable[[TestSpec, pd.DataFrame], TableMeasurement] | None = None
+    # Judges argument values before any data (raises ValueError saying what is wrong).
+    validate: Callable[[dict[str, Any], dict[str, TableInfo]], None] | None = None
+    describe: Callable[[str, dict[str, Any]], str] | None = None  # (subject, args) -> text
+    reads_timestamps: bool = False  # its column is read as UTC timestamps
 
     @property
     def arguments(self) -> tuple[str, ...]:
         return self.required + self.optional
-
-
-BUILT_IN: dict[str, TestKind] = {
-    kind.name: kind
-    for kind in (
-        TestKind("not_null", (), expectation="ExpectColumnValuesToNotBeNull"),
-        TestKind("unique", (), expectation="ExpectColumnValuesToBeUnique"),
-        TestKind(
-            "accepted_values", ("values",), ("quote",), expectation="ExpectColumnValuesToBeInSet"
-        ),
-        TestKind("relationships", ("to", "field"), expectation="ExpectColumnValuesToBeInSet"),
-        TestKind(
-            "range", (), ("min", "max", "inclusive"), expectation="ExpectColumnValuesToBeBetween"
-        ),
-        TestKind("regex", ("pattern",), expectation="ExpectColumnValuesToMatchRegex"),
-        TestKind(
-            "row_count",
-            (),
-            ("min", "max"),
-            needs_column=False,
-            expectation="ExpectTableRowCountToBeBetween",
-        ),
-        TestKind("freshness", ("max_age",), expectation="ExpectColumnMaxToBeBetween"),
-        TestKind("distribution", ("shares",), ("tolerance",)),
-    )
-}
-# Keys any test accepts besides its own arguments.
-COMMON_KEYS = ("severity", "where", "name", "description")
-SEVERITIES = ("error", "warn")
 
 
 def snake_to_class(name: str) -> str:
@@ -89,7 +79,13 @@ def ge_kind(name: str) -> TestKind | None:
         optional=tuple(entry["optional"]),
         needs_column=entry["column"],
         expectation=entry["class"],
+        kwargs=_as_given,
     )
+
+
+def _as_given(spec: TestSpec, *_: Any) -> dict[str, Any]:
+    """A GE expectation named in YAML takes the YAML arguments as they are."""
+    return dict(spec.args)
 
 
 def build_ge_catalog() -> dict[str, dict]:

@@ -8,13 +8,13 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
 from synth_pipelines.core.checks.measurement import SAMPLE, TableMeasurement
-from synth_pipelines.core.checks.spec import TestSpec, parse_duration
+from synth_pipelines.core.checks.spec import TestSpec
 
 # Tables with these columns are face rows: a failure names the buckets it touches.
 BUCKET_COLUMNS = ("gender", "age_group")
@@ -38,71 +38,13 @@ def _as_utc(series: pd.Series) -> pd.Series:
     return pd.to_datetime(series, utc=True, errors="coerce")
 
 
-def _bound(value: Any, series: pd.Series) -> Any:
-    """A YAML bound in the column's terms: dates for datetime columns."""
-    if value is not None and pd.api.types.is_datetime64_any_dtype(series):
-        stamp = pd.Timestamp(value)
-        return stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
-    return value
-
-
 def expectation_for(
     spec: TestSpec, frame: pd.DataFrame, related: Callable[[str], pd.DataFrame], now: datetime
 ) -> tuple[str, dict[str, Any]]:
     """The GE expectation class name and kwargs that run `spec` on `frame`."""
-    args, column = spec.args, spec.column
-    kwargs: dict[str, Any] = {"column": column} if column else {}
-    match spec.test:
-        case "not_null" | "unique":
-            pass
-        case "accepted_values":
-            kwargs["value_set"] = list(args["values"])
-        case "relationships":
-            target = related(str(args["to"]))
-            kwargs["value_set"] = target[str(args["field"])].dropna().unique().tolist()
-        case "range":
-            series = frame[column]
-            kwargs["min_value"] = _bound(args.get("min"), series)
-            kwargs["max_value"] = _bound(args.get("max"), series)
-            if args.get("inclusive") is False:
-                kwargs["strict_min"] = kwargs["strict_max"] = True
-        case "regex":
-            kwargs["regex"] = str(args["pattern"])
-        case "row_count":
-            kwargs["min_value"], kwargs["max_value"] = args.get("min"), args.get("max")
-        case "freshness":
-            kwargs["min_value"] = pd.Timestamp(
-                now - timedelta(seconds=parse_duration(args["max_age"]))
-            )
-        case _:  # a Great Expectations expectation by name
-            kwargs.update(args)
+    kwargs: dict[str, Any] = {"column": spec.column} if spec.column else {}
+    kwargs.update(spec.kind.kwargs(spec, frame, related, now))
     return str(spec.kind.expectation), kwargs
-
-
-def _distribution(spec: TestSpec, frame: pd.DataFrame) -> TableMeasurement:
-    """Share of each value within `tolerance` of its expected share (values not listed count
-    as expected share 0)."""
-    values = frame[spec.column].dropna().astype(str)
-    observed = values.value_counts(normalize=True).to_dict() if len(values) else {}
-    expected = {str(k): float(v) for k, v in spec.args["shares"].items()}
-    tolerance = float(spec.args.get("tolerance", 0.05))
-    off = {
-        value: round(observed.get(value, 0.0), 4)
-        for value in sorted(set(expected) | set(observed))
-        if abs(observed.get(value, 0.0) - expected.get(value, 0.0)) > tolerance
-    }
-    return TableMeasurement(
-        spec=spec,
-        passed=not off and len(values) > 0,
-        element_count=len(values),
-        observed={k: round(v, 4) for k, v in observed.items()},
-        sample=list(off),
-        expectation={
-            "type": "distribution",
-            "kwargs": {"shares": expected, "tolerance": tolerance},
-        },
-        error=None if len(values) else "no non-null values to measure",
-    )
 
 
 def run_tests(
@@ -133,8 +75,8 @@ def run_tests(
             continue
         ge_specs = []
         for spec in group:
-            if spec.test == "distribution":
-                outcomes[spec.name] = _distribution(spec, subset)
+            if spec.kind.evaluate is not None:  # a kind our own code evaluates
+                outcomes[spec.name] = spec.kind.evaluate(spec, subset)
             else:
                 ge_specs.append(spec)
         if ge_specs:
@@ -143,8 +85,8 @@ def run_tests(
 
 
 def _normalise_datetimes(frame: pd.DataFrame, specs: list[TestSpec]) -> pd.DataFrame:
-    """Columns a freshness test reads, as UTC timestamps (SQLite hands back naive strings)."""
-    fresh = {s.column for s in specs if s.test == "freshness" and s.column}
+    """Columns a test reads as timestamps (freshness), in UTC: SQLite hands back naive strings."""
+    fresh = {s.column for s in specs if s.kind.reads_timestamps and s.column}
     if not fresh:
         return frame
     frame = frame.copy(deep=False)

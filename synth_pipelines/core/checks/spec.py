@@ -27,17 +27,10 @@ from typing import Any
 
 import yaml
 
-from synth_pipelines.core.checks.catalog import (
-    BUILT_IN,
-    COMMON_KEYS,
-    SEVERITIES,
-    TestKind,
-    ge_kind,
-)
+from synth_pipelines.core.checks.catalog import COMMON_KEYS, TestKind
+from synth_pipelines.core.checks.kinds import UnknownTestKindError, kind_named
+from synth_pipelines.core.checks.outcome import SEVERITIES
 from synth_pipelines.core.errors import InvalidInputError
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 class CheckSpecError(InvalidInputError):
@@ -91,16 +84,6 @@ class TestSpec:
     @property
     def location(self) -> str:
         return f"{Path(self.path).name}:{self.line}"
-
-
-def parse_duration(value: Any) -> float:
-    """'90s', '15m', '48h', '7d', '2w' or a number of seconds → seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"{value!r} is not a duration like '90s', '15m', '48h', '7d'")
-    return float(match.group(1)) * _SECONDS[match.group(2)]
 
 
 @dataclass
@@ -242,14 +225,10 @@ def _load_test(
             raw_args = {str(k): v for k, v in value.items()}
         else:
             raise CheckSpecError(path, line, f"{test}: arguments must be a mapping, got {value!r}")
-    kind = BUILT_IN.get(test) or ge_kind(test)
-    if kind is None:
-        raise CheckSpecError(
-            path,
-            line,
-            f"unknown test {test!r}: use one of {', '.join(BUILT_IN)} or a Great Expectations "
-            "expectation name (expect_column_…)",
-        )
+    try:
+        kind = kind_named(test)
+    except UnknownTestKindError as exc:
+        raise CheckSpecError(path, line, str(exc)) from None
     where_am_i = f"{asset}.{column}" if column else asset
     if column is None and kind.needs_column:
         raise CheckSpecError(path, line, f"{test} tests a column: declare it under `columns:`")
@@ -282,7 +261,11 @@ def _load_test(
                 line,
                 f"{test} on {where_am_i}: `where` {where!r} is not an expression: {exc.msg}",
             ) from None
-    _check_arguments(test, args, path, line, where_am_i, asset, tables)
+    if kind.validate is not None:
+        try:
+            kind.validate(args, tables)
+        except ValueError as exc:
+            raise CheckSpecError(path, line, f"{test} on {where_am_i}: {exc}") from None
     name = str(raw_args.get("name") or "__".join(filter(None, (asset, column, test))))
     if not re.fullmatch(r"[A-Za-z0-9_]+", name):
         raise CheckSpecError(path, line, f"check name {name!r}: use letters, digits and _ only")
@@ -295,83 +278,18 @@ def _load_test(
         severity=severity,
         where=str(where) if where is not None else None,
         name=name,
-        description=str(raw_args.get("description") or _describe(test, column, args, where)),
+        description=str(raw_args.get("description") or _describe(kind, column, args, where)),
         path=str(path),
         line=line,
     )
 
 
-def _check_arguments(
-    test: str,
-    args: dict[str, Any],
-    path: Path,
-    line: int,
-    where_am_i: str,
-    asset: str,
-    tables: dict[str, TableInfo],
-) -> None:
-    """Argument values the compiler can judge before any data: types, bounds, targets."""
-
-    def fail(message: str) -> CheckSpecError:
-        return CheckSpecError(path, line, f"{test} on {where_am_i}: {message}")
-
-    if test == "accepted_values" and not (isinstance(args["values"], list) and args["values"]):
-        raise fail("`values` must be a non-empty list")
-    if test in ("range", "row_count"):
-        bounds = [args.get("min"), args.get("max")]
-        if bounds == [None, None]:
-            raise fail("give `min`, `max` or both")
-        for bound in bounds:
-            if bound is not None and not isinstance(bound, int | float | str):
-                raise fail(f"bound {bound!r} is not a number or a date")
-        low, high = bounds
-        if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
-            raise fail(f"min {low} > max {high}")
-    if test == "regex":
-        try:
-            re.compile(str(args["pattern"]))
-        except re.error as exc:
-            raise fail(f"pattern {args['pattern']!r} is not a regular expression: {exc}") from None
-    if test == "freshness":
-        try:
-            parse_duration(args["max_age"])
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-    if test == "distribution":
-        shares = args["shares"]
-        if not isinstance(shares, dict) or not shares:
-            raise fail("`shares` must map each value to its expected share")
-        if any(not isinstance(v, int | float) or not 0 <= v <= 1 for v in shares.values()):
-            raise fail("every share must be a number in [0, 1]")
-        if abs(sum(shares.values()) - 1) > 1e-6:
-            raise fail(f"shares add up to {sum(shares.values()):g}, not 1")
-        tolerance = args.get("tolerance", 0.05)
-        if not isinstance(tolerance, int | float) or not 0 <= tolerance <= 1:
-            raise fail("`tolerance` must be a number in [0, 1]")
-    if test == "relationships":
-        target, target_field = str(args["to"]), str(args["field"])
-        info = tables.get(target)
-        if info is None or not info.relationship_target:
-            usable = sorted(k for k, v in tables.items() if v.relationship_target)
-            raise fail(f"`to: {target}` is not a table it can refer to ({', '.join(usable)})")
-        if info.columns is not None and target_field not in info.columns:
-            raise fail(f"{target} has no column {target_field!r}")
-
-
-def _describe(test: str, column: str | None, args: dict[str, Any], where: Any) -> str:
+def _describe(kind: TestKind, column: str | None, args: dict[str, Any], where: Any) -> str:
     subject = f"`{column}`" if column else "the table"
-    detail = {
-        "not_null": f"{subject} has no nulls",
-        "unique": f"{subject} has no duplicate values",
-        "accepted_values": f"{subject} is one of {args.get('values')}",
-        "relationships": f"every {subject} exists in {args.get('to')}.{args.get('field')}",
-        "range": f"{subject} is within [{args.get('min', '-inf')}, {args.get('max', 'inf')}]",
-        "regex": f"{subject} matches {args.get('pattern')!r}",
-        "row_count": f"row count within [{args.get('min', 0)}, {args.get('max', 'inf')}]",
-        "freshness": f"newest {subject} is at most {args.get('max_age')} old",
-        "distribution": f"shares of {subject} within ±{args.get('tolerance', 0.05)} of "
-        f"{args.get('shares')}",
-    }.get(test, f"{test} on {subject} {args or ''}".rstrip())
+    if kind.describe is not None:
+        detail = kind.describe(subject, args)
+    else:
+        detail = f"{kind.name} on {subject} {args or ''}".rstrip()
     return detail + (f" (where {where})" if where else "")
 
 
