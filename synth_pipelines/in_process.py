@@ -3,10 +3,13 @@ and tests. Nothing the daemon loads imports this module."""
 
 import dagster as dg
 
+from synth_pipelines.dbt_like_checks.sensors import CHECK_FAILURE_SENSOR
 from synth_pipelines.lines.datasets.sensors import DATASET_REQUEST_SENSOR
 from synth_pipelines.lines.flux.sensors import SUBJECT_SENSOR
 from synth_pipelines.lines.personas.sensors import PERSONA_SOURCE_SENSOR
 from synth_pipelines.lines.tabular.sensors import TABULAR_JOB_SENSOR
+
+QUIET = {"console": {"config": {"log_level": "WARNING"}}}
 
 
 def tick_and_run_in_process(
@@ -17,8 +20,8 @@ def tick_and_run_in_process(
     raise_on_error: bool = True,
 ) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
     """One tick of `sensor_name`, the dynamic partitions it asks for added (or removed), and the
-    runs it requests executed in this process on the sensor's own job. Returns the runs and the
-    sensor's new cursor."""
+    runs it requests executed in this process on the sensor's own job, with their run config.
+    Returns the runs and the sensor's new cursor."""
     sensor = defs.resolve_sensor_def(sensor_name)
     tick = evaluate_sensor(defs, instance, sensor, cursor)
     for request in tick.dynamic_partitions_requests or []:
@@ -33,7 +36,7 @@ def tick_and_run_in_process(
             partition_key=run.partition_key,
             instance=instance,
             tags={**run.tags, **daemon_tags(sensor_name, run.run_key)},
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            run_config={**run.run_config, "loggers": QUIET},
             raise_on_error=raise_on_error,
         )
         for run in tick.run_requests or []
@@ -59,6 +62,7 @@ package_requests_in_process = _runner(DATASET_REQUEST_SENSOR)
 run_tabular_jobs_in_process = _runner(TABULAR_JOB_SENSOR)
 run_persona_training_in_process = _runner(PERSONA_SOURCE_SENSOR)
 run_subjects_in_process = _runner(SUBJECT_SENSOR)
+apply_check_holds_in_process = _runner(CHECK_FAILURE_SENSOR)
 
 
 def daemon_tags(sensor_name: str, run_key: str | None) -> dict[str, str]:

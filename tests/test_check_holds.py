@@ -1,5 +1,6 @@
 """check_failure_sensor end to end: a failed error-severity check pauses delivery from the
-buckets it names (requests wait as backordered, with the reason) until the check passes again."""
+buckets it names (requests wait as backordered, with the reason) until the check passes again.
+The sensor only asks: apply_check_holds_job, the run it requests, writes the holds."""
 
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ from synth_pipelines.core.delivery.requests import get_request
 from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import Face
+from synth_pipelines.dbt_like_checks.holds import APPLY_CHECK_HOLDS_JOB, APPLY_CHECK_HOLDS_OP
+from synth_pipelines.dbt_like_checks.sensors import CHECK_FAILURE_SENSOR
 from synth_pipelines.dbt_like_checks.validation import VALIDATION_JOB
 from synth_pipelines.definitions import build_definitions
-from synth_pipelines.in_process import evaluate_sensor, package_requests_in_process
+from synth_pipelines.in_process import (
+    apply_check_holds_in_process,
+    evaluate_sensor,
+    package_requests_in_process,
+)
 from synth_pipelines.settings import Settings
 from tests.test_datasets import refill, request
 
@@ -50,13 +57,23 @@ def test_failed_check_pauses_its_buckets_until_it_passes(settings) -> None:
         refill(defs, instance, FEMALE_ADULT, 4)
         set_confidence(db, "male", 3.0)  # data broken outside any run
         assert not validate(defs, instance)[CHECK].passed
-        tick = evaluate_sensor(defs, instance, "check_failure_sensor")
+        # the sensor asks for the hold and writes nothing itself
+        tick = evaluate_sensor(defs, instance, CHECK_FAILURE_SENSOR)
+        [place] = asked(tick, "place")
+        assert (place["check_name"], place["buckets"]) == (CHECK, ["male/teen"])
+        assert tick.run_requests[0].run_key.startswith("check-holds:") and open_holds(db) == []
+        # the job it requests places the hold
+        runs, cursor = apply_check_holds_in_process(defs, instance)
+        assert [(run.success, run.dagster_run.job_name) for run in runs] == [
+            (True, APPLY_CHECK_HOLDS_JOB)
+        ]
+        assert cursor == tick.cursor
         (hold,) = open_holds(db)
         assert (hold.check_name, hold.buckets) == (CHECK, ("male/teen",))
         assert paused_buckets(db) == {"male/teen": [CHECK]}
-        # a second tick with no new result changes nothing
-        evaluate_sensor(defs, instance, "check_failure_sensor", tick.cursor)
-        assert len(open_holds(db)) == 1
+        # a second tick with no new result asks for nothing
+        again = evaluate_sensor(defs, instance, CHECK_FAILURE_SENSOR, cursor)
+        assert not again.run_requests and len(open_holds(db)) == 1
 
         held = request(db, {"male/teen": 2})
         free = request(db, {"female/adult": 2})
@@ -72,11 +89,38 @@ def test_failed_check_pauses_its_buckets_until_it_passes(settings) -> None:
 
         set_confidence(db, "male", 0.9)
         assert validate(defs, instance)[CHECK].passed
-        evaluate_sensor(defs, instance, "check_failure_sensor", tick.cursor)
+        runs, _ = apply_check_holds_in_process(defs, instance, tick.cursor)
+        assert [run.success for run in runs] == [True]
         assert open_holds(db) == [] and paused_buckets(db) == {}
         runs, cursor = package_requests_in_process(defs, instance, cursor)
         assert [run.success for run in runs] == [True]
         assert get_request(db, held).status == "ready"
+
+
+def asked(tick: dg.SensorResult, what: str) -> list[dict]:
+    """The holds to place (or lift) in the one run `tick` requests."""
+    (run,) = tick.run_requests
+    return run.run_config["ops"][APPLY_CHECK_HOLDS_OP]["config"][what]
+
+
+def test_a_pass_lifts_a_hold_whose_placing_run_is_still_queued(settings) -> None:
+    defs = build_definitions(settings)
+    db = FactoryDatabase(settings.database_url)
+    with dg.instance_for_test() as instance:
+        refill(defs, instance, MALE_TEEN, 4)
+        set_confidence(db, "male", 3.0)
+        validate(defs, instance)
+        placing = evaluate_sensor(defs, instance, CHECK_FAILURE_SENSOR)
+        set_confidence(db, "male", 0.9)
+        validate(defs, instance)
+        # no hold is open yet (its run has not run), but the sensor remembers asking for it
+        lifting = evaluate_sensor(defs, instance, CHECK_FAILURE_SENSOR, placing.cursor)
+        assert [h["check_name"] for h in asked(lifting, "lift")] == [CHECK]
+        assert placing.run_requests[0].run_key != lifting.run_requests[0].run_key
+        job = defs.resolve_job_def(APPLY_CHECK_HOLDS_JOB)
+        for tick in (placing, lifting):
+            job.execute_in_process(run_config=tick.run_requests[0].run_config, instance=instance)
+        assert open_holds(db) == []
 
 
 def test_warn_failures_open_no_hold(settings) -> None:
@@ -91,5 +135,5 @@ def test_warn_failures_open_no_hold(settings) -> None:
         # every image check runs on an empty inventory (none raises), and passes
         for name in ("objects_present", "image_quality", "near_duplicates", "identity_leakage"):
             assert checks[f"face_inventory__{name}"].passed, name
-        evaluate_sensor(defs, instance, "check_failure_sensor")
-        assert open_holds(db) == []
+        tick = evaluate_sensor(defs, instance, CHECK_FAILURE_SENSOR)
+        assert not tick.run_requests and open_holds(db) == []

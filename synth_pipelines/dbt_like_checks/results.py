@@ -9,6 +9,8 @@ from synth_pipelines.core.checks.outcome import CheckOutcome
 
 # Dagster keeps descriptions short in the UI; the metadata carries the detail.
 MAX_DESCRIPTION = 1000
+# The metadata key of the failing face buckets, which check_failure_sensor holds.
+BUCKETS = "buckets"
 
 
 def severity(outcome: CheckOutcome) -> dg.AssetCheckSeverity:
@@ -27,7 +29,7 @@ def check_result(asset_key: str | dg.AssetKey, outcome: CheckOutcome) -> dg.Asse
     out, the failing buckets (which the check-failure sensor holds) under `buckets`."""
     metadata = {k: metadata_value(v) for k, v in outcome.metadata.items() if v is not None}
     if outcome.buckets:
-        metadata["buckets"] = dg.MetadataValue.json(list(outcome.buckets))
+        metadata[BUCKETS] = dg.MetadataValue.json(list(outcome.buckets))
     return dg.AssetCheckResult(
         check_name=outcome.name,
         asset_key=asset_key,

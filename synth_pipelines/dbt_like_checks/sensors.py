@@ -1,12 +1,22 @@
 """React to check results: a failed error-severity check opens a delivery hold on the buckets
-it names; the next passing run of the same check closes it."""
+it names; the next passing run of the same check closes it. The sensor only reads (the latest
+check executions, the open holds) and requests an apply_check_holds_job run with what to place
+and lift; the job writes."""
 
+import hashlib
 import json
 from collections.abc import Sequence
 
 import dagster as dg
 
-from synth_pipelines.core.checks.holds import record_failure, resolve_failure
+from synth_pipelines.core.checks.holds import open_holds
+from synth_pipelines.dbt_like_checks.holds import (
+    APPLY_CHECK_HOLDS_JOB,
+    HoldToLift,
+    HoldToPlace,
+    holds_run_config,
+)
+from synth_pipelines.dbt_like_checks.results import BUCKETS
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.settings import Settings
 
@@ -21,6 +31,21 @@ def _evaluation(record) -> dg.AssetCheckEvaluation | None:
     return data if isinstance(data, dg.AssetCheckEvaluation) else None
 
 
+def _read_cursor(cursor: str | None) -> tuple[dict[str, int], set[str]]:
+    """Per check, the id of the last execution acted on; and the checks whose hold this sensor
+    requested and has not lifted since (the run placing it may not have run yet)."""
+    state = json.loads(cursor) if cursor else {}
+    if "seen" not in state:  # the cursor before holds moved to a job: the map alone
+        return state, set()
+    return state["seen"], set(state["held"])
+
+
+def _run_key(acted: list[str]) -> str:
+    """One key per set of check executions acted on: a re-evaluation of the same results (the
+    daemon retrying a tick) requests the same run, which the daemon then skips."""
+    return "check-holds:" + hashlib.sha256(",".join(sorted(acted)).encode()).hexdigest()[:16]
+
+
 def build_check_failure_sensor(
     settings: Settings, check_keys: Sequence[dg.AssetCheckKey]
 ) -> dg.SensorDefinition:
@@ -28,57 +53,60 @@ def build_check_failure_sensor(
 
     @dg.sensor(
         name=CHECK_FAILURE_SENSOR,
+        job_name=APPLY_CHECK_HOLDS_JOB,  # by name, as the lines' sensors target their jobs
         minimum_interval_seconds=settings.check_sensor_interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            "Records failed error-severity checks in the factory database and pauses delivery "
-            "from the buckets they name (requests touching them wait as backordered) until a "
-            "later run of the check passes."
+            "Asks apply_check_holds_job to record failed error-severity checks in the factory "
+            "database, which pauses delivery from the buckets they name (requests touching them "
+            "wait as backordered) until a later run of the check passes."
         ),
     )
     def check_failure_sensor(
         context: dg.SensorEvaluationContext, factory_db: FactoryDatabaseResource
     ) -> dg.SensorResult:
-        db = factory_db.get_db()
-        # The cursor keeps, per check, the id of the last execution acted on.
-        seen: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
+        seen, held = _read_cursor(context.cursor)
         latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(
             list(check_keys)
         )
-        opened, closed = [], []
+        open_checks = {hold.check_name for hold in open_holds(factory_db.get_db())}
+        place: list[HoldToPlace] = []
+        lift: list[HoldToLift] = []
+        acted: list[str] = []
         for key, record in latest.items():
             name = key.to_user_string()
             if seen.get(name) == record.id or record.status.value not in FINISHED:
                 continue
+            seen[name] = record.id
             evaluation = _evaluation(record)
             if evaluation is None:  # the check raised: no verdict on the data either way
-                seen[name] = record.id
                 continue
             if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
-                buckets = evaluation.metadata.get("buckets")
-                if record_failure(
-                    db,
-                    check_name=key.name,
-                    asset=key.asset_key.to_user_string(),
-                    buckets=list(buckets.value) if buckets else [],
-                    description=evaluation.description or "",
-                    run_id=record.run_id,
-                ):
-                    opened.append(key.name)
-            elif resolve_failure(db, key.name, record.run_id):
-                closed.append(key.name)
-            seen[name] = record.id
-        if opened:
-            context.log.warning(f"delivery holds opened by failed checks: {opened}")
-        if closed:
-            context.log.info(f"delivery holds closed by passing checks: {closed}")
-        return dg.SensorResult(
-            skip_reason=(
-                f"{len(opened)} hold(s) opened, {len(closed)} closed"
-                if opened or closed
-                else "no new check results"
-            ),
-            cursor=json.dumps(seen, sort_keys=True),
+                buckets = evaluation.metadata.get(BUCKETS)
+                place.append(
+                    HoldToPlace(
+                        check_name=key.name,
+                        asset=key.asset_key.to_user_string(),
+                        buckets=list(buckets.value) if buckets else [],
+                        description=evaluation.description or "",
+                        run_id=record.run_id,
+                    )
+                )
+                held.add(key.name)
+            elif key.name in open_checks or key.name in held:
+                lift.append(HoldToLift(check_name=key.name, run_id=record.run_id))
+                held.discard(key.name)
+            else:
+                continue
+            acted.append(f"{name}@{record.id}")
+        cursor = json.dumps({"seen": seen, "held": sorted(held)}, sort_keys=True)
+        if not acted:
+            return dg.SensorResult(skip_reason="no hold to place or lift", cursor=cursor)
+        context.log.info(
+            f"requesting holds on {[h.check_name for h in place]}, "
+            f"lifts of {[h.check_name for h in lift]}"
         )
+        request = dg.RunRequest(run_key=_run_key(acted), run_config=holds_run_config(place, lift))
+        return dg.SensorResult(run_requests=[request], cursor=cursor)
 
     return check_failure_sensor
