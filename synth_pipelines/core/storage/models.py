@@ -163,8 +163,9 @@ class TabularJob(Base):
 
 
 class CheckFailure(Base):
-    """A failed error-severity asset check, recorded by check_failure_sensor. While unresolved,
-    delivery from its `buckets` is paused; a later passing run of the check resolves it."""
+    """A failed error-severity asset check, recorded by apply_check_holds_job (which
+    check_failure_sensor requests). While unresolved, delivery from its `buckets` is paused; a
+    later passing run of the check resolves it."""
 
     __tablename__ = "check_failures"
 
