@@ -102,7 +102,7 @@ def main() -> None:
         ("verify manifest + unpack", f"{verify:.2f} s", ""),
         (
             "sensor interval (added in production)",
-            f"<= {settings.request_sensor_interval} s",
+            f"<= {settings.datasets.sensor_interval} s",
             "SYNTH_REQUEST_SENSOR_INTERVAL",
         ),
     ]

@@ -47,7 +47,7 @@ def faces(per_bucket: int, seed: int) -> tuple[str, int]:
             instance=instance,
         )
         assert result.success
-    store_root = settings.store_root
+    store_root = settings.store.root
     db = FactoryDatabase(settings.database_url)
     with db.session() as session:
         rows = sorted(

@@ -31,14 +31,14 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "factory_db": FactoryDatabaseResource(url=settings.database_url),
         "object_store": object_store_resource(settings),
         "face_generator": FaceGeneratorResource(
-            backend=settings.face_generator,
-            size=settings.face_size,
-            checkpoint_path=settings.diffusers_checkpoint,
+            backend=settings.faces.generator,
+            size=settings.faces.size,
+            checkpoint_path=settings.faces.diffusers_checkpoint,
         ),
         "face_classifier": AttributeClassifierResource(
-            backend=settings.classifier, weights_path=settings.classifier_weights
+            backend=settings.faces.classifier, weights_path=settings.faces.classifier_weights
         ),
-        "text_embedder": TextEmbedderResource(backend=settings.tabular_embedder),
+        "text_embedder": TextEmbedderResource(backend=settings.tabular.embedder),
         "llm": llm_resource(settings),
         "master_key": master_key_resource(),
     }

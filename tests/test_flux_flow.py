@@ -81,7 +81,7 @@ def test_subject_to_lora_to_generation_and_revocation(settings, db, tmp_path) ->
     owner = create_api_key(db, "ada", "owner")
     stranger = create_api_key(db, "bob", "owner")
     defs = build_definitions(settings)
-    store = ObjectStoreResource(backend="local", root=str(settings.store_root)).get_store()
+    store = ObjectStoreResource(backend="local", root=str(settings.store.root)).get_store()
     photos = subject_photos()
     # A zip of four photos plus one loose photo and one that is not a face.
     archive = io.BytesIO()
@@ -130,7 +130,7 @@ def test_subject_to_lora_to_generation_and_revocation(settings, db, tmp_path) ->
         assert "data:image/png;base64," in samples_meta["preview"].value
         assert samples_meta["intermediate_samples_by_step"].value == {"3": 1, "6": 1}
         checks = {e.check_name: e for run in runs for e in run.get_asset_check_evaluations()}
-        if settings.clip_model:
+        if settings.flux.clip_model:
             assert len(samples_meta["prompt_relevance"].value) == 1  # one CLIP score per sample
             assert "mean CLIP score" in checks["prompt_relevance"].description
         else:

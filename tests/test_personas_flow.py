@@ -98,7 +98,7 @@ def upload(client: TestClient, token: str, persona_id: str, data: bytes, fmt="wh
 
 
 def store_of(settings: Settings):
-    return ObjectStoreResource(backend="local", root=str(settings.store_root)).get_store()
+    return ObjectStoreResource(backend="local", root=str(settings.store.root)).get_store()
 
 
 def find_text(settings: Settings, db: FactoryDatabase, keys: list[bytes]) -> list[str]:
@@ -190,7 +190,7 @@ def test_persona_end_to_end_and_revocation_leaves_no_text(settings, db, tmp_path
 
         adapter_event = instance.get_latest_materialization_event(dg.AssetKey("persona_adapter"))
         meta = adapter_event.asset_materialization.metadata
-        assert meta["version"].value == 1 and meta["method"].value == settings.persona_method
+        assert meta["version"].value == 1 and meta["method"].value == settings.personas.method
         assert meta["val_perplexity"].value < meta["base_val_perplexity"].value
         corpus_meta = instance.get_latest_materialization_event(
             dg.AssetKey("persona_corpus")
@@ -205,7 +205,7 @@ def test_persona_end_to_end_and_revocation_leaves_no_text(settings, db, tmp_path
         adapters = client.get(f"/personas/{pid}/adapters", headers=auth(owner)).json()
         assert [a["version"] for a in adapters] == [1]
         [registered] = adapters
-        assert registered["servable"] and registered["method"] == settings.persona_method
+        assert registered["servable"] and registered["method"] == settings.personas.method
         assert registered["consent_id"] == persona["consent"]["id"]
         assert len(registered["corpus_sha256"]) == 64
         assert registered["hyperparameters"]["max_steps"] == 40

@@ -79,7 +79,7 @@ def params(total_rows: int, chunk_size: int, **overrides) -> JobParams:
 
 
 def read_output(settings: Settings, key: str):
-    store = ObjectStoreResource(backend="local", root=str(settings.store_root)).get_store()
+    store = ObjectStoreResource(backend="local", root=str(settings.store.root)).get_store()
     with store.open_reader(key) as reader:
         import io
 
@@ -126,7 +126,7 @@ def test_a_confirmed_job_runs_through_the_sensor_into_parquet_and_csv(
     assert set(table["status"].to_pylist()) <= {"new", "paid", "shipped"}
     assert all(code.startswith("ORD-") and len(code) == 10 for code in table["code"].to_pylist())
     assert 0.1 < table["note"].null_count / 2_500 < 0.3
-    store = ObjectStoreResource(backend="local", root=str(settings.store_root)).get_store()
+    store = ObjectStoreResource(backend="local", root=str(settings.store.root)).get_store()
     with store.open_reader(done.outputs["csv"]) as reader:
         csv = pacsv.read_csv(reader)
     assert csv.num_rows == 2_500

@@ -77,7 +77,7 @@ def issue_download_code(db: FactoryDatabase, spec: DatasetSpec) -> tuple[Dataset
 def request_dataset(body: DatasetRequestBody, request: Request) -> DatasetStatus:
     """Ask for faces per bucket. The answer's `download_url` is shown only here: keep it."""
     state = api_state(request)
-    spec = DatasetSpec.parse(body.model_dump(), state.settings.max_dataset_size)
+    spec = DatasetSpec.parse(body.model_dump(), state.settings.datasets.max_size)
     row, code = issue_download_code(state.db, spec)
     return _status(row, f"{public_base(request)}/datasets/{row.id}/download/{code}")
 

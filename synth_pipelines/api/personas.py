@@ -170,7 +170,7 @@ async def upload_source(
     otherwise), encrypted under the persona's key and stored; persona_source_sensor then
     (re)builds the corpus, dataset and adapter."""
     state = api_state(request)
-    limit = state.settings.persona_max_upload_mb * 1024 * 1024
+    limit = state.settings.personas.max_upload_mb * 1024 * 1024
     data = await file.read(limit + 1)
     source = await run_in_threadpool(
         add_source, state.db, state.store, _keys(request), who, persona_id, format, data, limit

@@ -49,9 +49,9 @@ class Serving:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.adapters = AdapterCache()
-        self.flux_limiter = GenerationLimiter(settings.flux_concurrency, settings.flux_queue)
+        self.flux_limiter = GenerationLimiter(settings.flux.concurrency, settings.flux.queue)
         self.flux_pipelines = PipelineCache()
-        self.flux_policy = ContentPolicy.from_text(settings.flux_deny_terms)
+        self.flux_policy = ContentPolicy.from_text(settings.flux.deny_terms)
         self._draft = _schema_drafter(settings)
 
     def draft_schema(self, prompt: str) -> tuple[TableSchema, str]:
@@ -79,7 +79,7 @@ class Serving:
             who,
             persona_id,
             prompt,
-            base_model=resolve_base_model(self.settings.persona_base_model, self.settings.home),
+            base_model=resolve_base_model(self.settings.personas.base_model, self.settings.home),
             models=self.adapters,
             max_new_tokens=max_new_tokens,
             seed=seed,
@@ -106,8 +106,8 @@ class Serving:
         from synth_pipelines.core.flux.pipeline import prompt_for
 
         settings = self.settings
-        if n > settings.flux_max_images:
-            raise FieldError("n", f"n is {n}; at most {settings.flux_max_images}")
+        if n > settings.flux.max_images:
+            raise FieldError("n", f"n is {n}; at most {settings.flux.max_images}")
         if not prompt.strip():
             raise FieldError("prompt", "prompt is empty")
         self.flux_policy.check(prompt)
@@ -121,7 +121,7 @@ class Serving:
                 lora.object_key,
                 lora.version,
             )
-        base = resolve_flux_model(settings.flux_base_model, settings.home)
+        base = resolve_flux_model(settings.flux.base_model, settings.home)
         with self.flux_limiter.slot() as waited:
             started = time.perf_counter()
             pipe = self.flux_pipelines.get(
@@ -132,9 +132,9 @@ class Serving:
                 prompt_for(prompt, trigger),
                 n=n,
                 seed=seed,
-                steps=steps or settings.flux_sample_steps,
-                width=width or settings.flux_sample_size,
-                height=height or settings.flux_sample_size,
+                steps=steps or settings.flux.sample_steps,
+                width=width or settings.flux.sample_size,
+                height=height or settings.flux.sample_size,
             )
             seconds = time.perf_counter() - started
         return Images(pngs, lora_id, version, waited, seconds)
@@ -155,14 +155,14 @@ def _schema_drafter(settings: Settings):
     from synth_pipelines.core.tabular.llm import LLM, llm_configured, openai_client
 
     api_key = os.environ.get("OPENAI_API_KEY", "")
-    if not llm_configured(settings.llm_base_url, api_key):
+    if not llm_configured(settings.llm.base_url, api_key):
         return lambda prompt: (draft_schema(prompt), "offline")
     llm = LLM(
-        client=openai_client(settings.llm_base_url or None, api_key, settings.llm_model),
-        model=settings.llm_model,
+        client=openai_client(settings.llm.base_url or None, api_key, settings.llm.model),
+        model=settings.llm.model,
     )
 
     def draft(prompt: str) -> tuple[TableSchema, str]:
-        return llm.draft_schema(prompt), f"llm:{settings.llm_model}"
+        return llm.draft_schema(prompt), f"llm:{settings.llm.model}"
 
     return draft

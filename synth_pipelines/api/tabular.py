@@ -147,10 +147,10 @@ def confirm(job_id: str, request: Request, body: ConfirmBody | None = None) -> J
     params = JobParams.parse(
         (body or ConfirmBody()).model_dump(exclude_none=True),
         default_rows=job.schema_json.get("rows"),
-        max_rows=settings.tabular_max_rows,
-        default_chunk_size=settings.tabular_chunk_size,
-        default_workers=settings.tabular_workers,
-        default_threshold=settings.tabular_dedup_threshold,
+        max_rows=settings.tabular.max_rows,
+        default_chunk_size=settings.tabular.chunk_size,
+        default_workers=settings.tabular.workers,
+        default_threshold=settings.tabular.dedup_threshold,
     )
     return _view(confirm_job(state.db, job_id, params), request)
 

@@ -49,8 +49,8 @@ def demo(
     instance = dg.DagsterInstance.get()
     console.print(
         f"SYNTH_HOME={settings.home}\nDAGSTER_HOME={home}\n"
-        f"generator={settings.face_generator} classifier={settings.classifier} "
-        f"label_source={settings.effective_label_source}"
+        f"generator={settings.faces.generator} classifier={settings.faces.classifier} "
+        f"label_source={settings.faces.effective_label_source}"
     )
     _demo_faces(settings, db, job, instance, per_bucket)
     if dataset:
@@ -91,7 +91,7 @@ def _demo_faces(settings, db, job, instance, per_bucket: int) -> None:
     rate = added_total / elapsed if elapsed else 0.0
     console.print(
         f"Added {added_total} faces in {elapsed:.1f} s ({rate:.1f} faces/s end to end, "
-        f"Dagster runs included). Objects under {settings.store_root}."
+        f"Dagster runs included). Objects under {settings.store.root}."
     )
 
 
@@ -228,8 +228,9 @@ def _demo_persona(settings, instance) -> None:
     from synth_pipelines.in_process import run_persona_training_in_process
 
     _demo_master_key(settings)
-    if not settings.persona_base_model:
-        settings = dataclasses.replace(settings, persona_base_model="tiny-test")
+    if not settings.personas.base_model:
+        personas = dataclasses.replace(settings.personas, base_model="tiny-test")
+        settings = dataclasses.replace(settings, personas=personas)
         console.print("SYNTH_PERSONA_BASE_MODEL unset: using the tiny GPT-2 test model")
     db = _database(settings)
     token = create_api_key(db, "demo-owner", "owner", actor="cli:demo")
@@ -310,17 +311,18 @@ def _demo_flux(settings, instance) -> None:
     from synth_pipelines.in_process import run_subjects_in_process
 
     _demo_master_key(settings)
-    if not settings.flux_base_model:
+    if not settings.flux.base_model:
         # The tiny random pipeline draws noise, fast: small images, few steps.
-        settings = dataclasses.replace(
-            settings,
-            flux_base_model="tiny-test",
-            flux_resolution=settings.flux_resolution or 64,
-            flux_sample_size=64,
-            flux_train_steps=min(settings.flux_train_steps, 60),
-            flux_checkpoint_every=20,
-            flux_sample_every=30,
+        flux = dataclasses.replace(
+            settings.flux,
+            base_model="tiny-test",
+            resolution=settings.flux.resolution or 64,
+            sample_size=64,
+            train_steps=min(settings.flux.train_steps, 60),
+            checkpoint_every=20,
+            sample_every=30,
         )
+        settings = dataclasses.replace(settings, flux=flux)
         console.print("\nSYNTH_FLUX_BASE_MODEL unset: using the tiny Flux test pipeline")
     db = _database(settings)
     token = create_api_key(db, "demo-owner", "owner", actor="cli:demo")

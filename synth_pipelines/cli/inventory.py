@@ -21,16 +21,16 @@ def inventory_table(settings, db, extra: dict[str, dict[str, str]] | None = None
         table.add_column(column, justify="right")
     totals = {"available": 0, "reserved": 0, "delivered": 0, "target": 0}
     for bucket, row in counts.items():
-        target = settings.targets[bucket]
+        target = settings.faces.targets[bucket]
         fill = row["available"] / target if target else 1.0
-        style = "red" if row["available"] < settings.low_water_mark(bucket) else "green"
+        style = "red" if row["available"] < settings.faces.low_water_mark(bucket) else "green"
         table.add_row(
             bucket,
             f"[{style}]{row['available']}[/]",
             str(row["reserved"]),
             str(row["delivered"]),
             str(target),
-            str(settings.low_water_mark(bucket)),
+            str(settings.faces.low_water_mark(bucket)),
             f"{fill:.0%}",
             *(extra.get(bucket, {}).get(column, "") for column in extra_columns),
         )

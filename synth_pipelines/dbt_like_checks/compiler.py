@@ -21,7 +21,7 @@ PACKAGED = Path(__file__).parent
 
 def check_folders(settings: Settings) -> list[Path]:
     """The shipped YAML folder, then SYNTH_CHECKS_DIR when set."""
-    return [PACKAGED, *([settings.checks_dir] if settings.checks_dir else [])]
+    return [PACKAGED, *([settings.checks.yaml_dir] if settings.checks.yaml_dir else [])]
 
 
 def load_yaml_specs(settings: Settings) -> list[TestSpec]:
@@ -95,7 +95,7 @@ def _asset_checks(
         if asset == "tabular_dataset":
             columns = set().union(*(spec.columns_read for spec in selected))
             tables = _tabular_tables(
-                context, factory_db, object_store, settings.check_tabular_jobs, columns
+                context, factory_db, object_store, settings.checks.tabular_jobs, columns
             )
         else:
             tables = {"": related(asset)}

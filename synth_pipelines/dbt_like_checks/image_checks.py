@@ -74,7 +74,7 @@ def identity_severity(settings: Settings) -> str:
     """dlib tells real people apart, not procedural faces: 75% of pairs of distinct simulator
     identities measure < 0.6 apart. On simulator inventories the within-dataset identity check
     reports its real rate as a warning instead of pausing delivery."""
-    return WARN if settings.face_generator == "simulator" else ERROR
+    return WARN if settings.faces.generator == "simulator" else ERROR
 
 
 def _specs(
@@ -97,14 +97,14 @@ def _selected(context: dg.AssetCheckExecutionContext) -> set[str]:
 
 
 def _reference(settings: Settings, embedder: FaceEmbedder) -> ReferenceSet | None:
-    if settings.protected_faces_dir is None:
+    if settings.checks.protected_faces_dir is None:
         return None
-    return ReferenceSet.from_folder(settings.protected_faces_dir, embedder)
+    return ReferenceSet.from_folder(settings.checks.protected_faces_dir, embedder)
 
 
 def build_image_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
     """The face_inventory and dataset_package checks, configured from `settings`."""
-    thresholds = replace(DEFAULT_THRESHOLDS, min_blur=settings.min_blur)
+    thresholds = replace(DEFAULT_THRESHOLDS, min_blur=settings.checks.min_blur)
     dataset_severity = {
         **dataset_checks.SEVERITY,
         DISTINCT_IDENTITIES: identity_severity(settings),
@@ -126,9 +126,9 @@ def build_image_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
         faces = load_db_table(db, FACE_INVENTORY)
         embedder = FaceEmbedder()
         needs_scan = bool(selected & {IMAGE_QUALITY, IDENTITY_LEAKAGE})
-        embed = IDENTITY_LEAKAGE in selected and settings.protected_faces_dir is not None
+        embed = IDENTITY_LEAKAGE in selected and settings.checks.protected_faces_dir is not None
         scans, scanned = (
-            scan_faces(db, store, faces, embed=embed, workers=settings.refill_workers,
+            scan_faces(db, store, faces, embed=embed, workers=settings.faces.refill_workers,
                        embedder=embedder)
             if needs_scan
             else ({}, 0)
@@ -144,15 +144,15 @@ def build_image_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
         if NEAR_DUPLICATES in selected:
             outcomes.append(
                 face_checks.near_duplicates(
-                    faces, settings.phash_distance, settings.max_near_duplicate_rate
+                    faces, settings.faces.phash_distance, settings.checks.max_near_duplicate_rate
                 )
             )
         if LABEL_AGREEMENT in selected:
-            outcomes.append(face_checks.label_agreement(faces, settings.min_label_agreement))
+            outcomes.append(face_checks.label_agreement(faces, settings.checks.min_label_agreement))
         if IDENTITY_LEAKAGE in selected:
             outcomes.append(
                 face_checks.identity_leakage(
-                    faces, scans, _reference(settings, embedder), settings.identity_threshold
+                    faces, scans, _reference(settings, embedder), settings.checks.identity_threshold
                 )
             )
         if FACE_FRESHNESS in selected:
@@ -160,8 +160,8 @@ def build_image_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
                 face_checks.freshness(
                     faces,
                     inventory_levels(db),
-                    settings.targets,
-                    timedelta(hours=settings.freshness_hours),
+                    settings.faces.targets,
+                    timedelta(hours=settings.checks.freshness_hours),
                     datetime.now(UTC),
                 )
             )
@@ -186,7 +186,7 @@ def build_image_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
         selected = _selected(context)
         ready = sorted(
             requests_in(db, ("ready",)), key=lambda r: r.completed_at or r.created_at, reverse=True
-        )[: settings.check_dataset_limit]
+        )[: settings.checks.dataset_limit]
         delivered = dataset_checks.read_all(store, ready)
         context.log.info(f"verified {len(delivered)} ready dataset archive(s)")
         outcomes: list[CheckOutcome] = []
@@ -201,14 +201,14 @@ def build_image_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
             faces = load_db_table(db, FACE_INVENTORY)
             faces = faces[faces["id"].isin(ids)]
             scans, _ = scan_faces(
-                db, store, faces, embed=True, workers=settings.refill_workers
+                db, store, faces, embed=True, workers=settings.faces.refill_workers
             ) if len(faces) else ({}, 0)  # fmt: skip
             outcomes.append(
                 dataset_checks.distinct_identities(
                     delivered,
                     scans,
-                    settings.identity_threshold,
-                    settings.max_same_identity_rate,
+                    settings.checks.identity_threshold,
+                    settings.checks.max_same_identity_rate,
                     severity=dataset_severity[DISTINCT_IDENTITIES],
                 )
             )

@@ -54,7 +54,7 @@ def build_check_failure_sensor(
     @dg.sensor(
         name=CHECK_FAILURE_SENSOR,
         job_name=APPLY_CHECK_HOLDS_JOB,  # by name, as the lines' sensors target their jobs
-        minimum_interval_seconds=settings.check_sensor_interval,
+        minimum_interval_seconds=settings.checks.sensor_interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             "Asks apply_check_holds_job to record failed error-severity checks in the factory "

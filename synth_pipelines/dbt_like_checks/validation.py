@@ -40,11 +40,11 @@ def build_validation_job(in_step: list[dg.AssetCheckKey]):
 def build_validation_schedule(settings: Settings) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name=VALIDATION_SCHEDULE,
-        cron_schedule=settings.validation_cron,
+        cron_schedule=settings.checks.validation_cron,
         job_name=VALIDATION_JOB,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=(
-            f"Runs validation_job ({settings.validation_cron}, SYNTH_VALIDATION_CRON): every "
-            "check on the data as it is now."
+            f"Runs validation_job ({settings.checks.validation_cron}, SYNTH_VALIDATION_CRON): "
+            "every check on the data as it is now."
         ),
     )

@@ -21,8 +21,8 @@ def llm_resource(settings: Settings) -> LLMResource:
     """The LLM for schema drafts and `source: llm` columns; with neither SYNTH_LLM_BASE_URL nor
     OPENAI_API_KEY it is unconfigured and the offline drafter is used."""
     return LLMResource(
-        base_url=settings.llm_base_url or None,
-        model=settings.llm_model,
+        base_url=settings.llm.base_url or None,
+        model=settings.llm.model,
         # EnvVar keeps the key out of the run config and the UI; unset means no key.
         api_key=dg.EnvVar("OPENAI_API_KEY") if os.environ.get("OPENAI_API_KEY") else "",
     )

@@ -48,8 +48,8 @@ def build_dataset_package(settings: Settings) -> dg.AssetsDefinition:
                 object_store.get_store(),
                 request_id,
                 context.run_id,
-                lease_seconds=settings.reservation_lease_seconds,
-                ttl_seconds=settings.dataset_ttl_seconds,
+                lease_seconds=settings.datasets.reservation_lease_seconds,
+                ttl_seconds=settings.datasets.ttl_seconds,
             )
         except ConflictError as exc:
             # A duplicate run for a request another run already handled: nothing to do.

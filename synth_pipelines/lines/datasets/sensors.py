@@ -33,7 +33,7 @@ def build_dataset_request_sensor(settings: Settings) -> dg.SensorDefinition:
     @dg.sensor(
         name=DATASET_REQUEST_SENSOR,
         job_name=PACKAGE_JOB,
-        minimum_interval_seconds=settings.request_sensor_interval,
+        minimum_interval_seconds=settings.datasets.sensor_interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             "Adds a dataset_requests partition per new request and requests a dataset_package "

@@ -45,7 +45,7 @@ def build_face_inventory(settings: Settings, pool: str | None = None) -> dg.Asse
             "deduplicated (exact and perceptual hash), stored as PNGs with a row each in the "
             "factory database."
         ),
-        metadata={"targets": dg.MetadataValue.json(settings.targets)},
+        metadata={"targets": dg.MetadataValue.json(settings.faces.targets)},
     )
     def face_inventory(
         context: dg.AssetExecutionContext,
@@ -56,10 +56,11 @@ def build_face_inventory(settings: Settings, pool: str | None = None) -> dg.Asse
         face_classifier: AttributeClassifierResource,
     ) -> dg.MaterializeResult:
         bucket = bucket_for_partition(context.partition_key)
-        if config.count is not None and not 0 <= config.count <= settings.max_batch:
+        if config.count is not None and not 0 <= config.count <= settings.faces.max_batch:
             raise dg.Failure(
                 f"count {config.count} for {bucket} is out of range: accepted "
-                f"0..{settings.max_batch} (SYNTH_MAX_BATCH); leave it empty to top up to target"
+                f"0..{settings.faces.max_batch} (SYNTH_MAX_BATCH); leave it empty to top up to "
+                "target"
             )
         # The root run id is shared by a run and its re-executions: a retry resumes the batch.
         batch_id = f"{context.run.root_run_id or context.run_id}:{bucket}"
@@ -80,7 +81,7 @@ def build_face_inventory(settings: Settings, pool: str | None = None) -> dg.Asse
             report = refill_bucket(
                 bucket=bucket,
                 count=config.count,
-                target=settings.targets[bucket.key],
+                target=settings.faces.targets[bucket.key],
                 batch_id=batch_id,
                 seed=config.seed,
                 generator=face_generator.get_generator(),
@@ -88,10 +89,10 @@ def build_face_inventory(settings: Settings, pool: str | None = None) -> dg.Asse
                 store=store,
                 db=db,
                 policy=RefillPolicy(
-                    label_source=settings.effective_label_source,
-                    phash_distance=settings.phash_distance,
+                    label_source=settings.faces.effective_label_source,
+                    phash_distance=settings.faces.phash_distance,
                     # A GPU generator stays in this process; CPU generators fan out.
-                    workers=1 if face_generator.uses_gpu else settings.refill_workers,
+                    workers=1 if face_generator.uses_gpu else settings.faces.refill_workers,
                 ),
                 progress=log_progress,
             )
@@ -122,12 +123,12 @@ def _metadata(report: RefillReport, store: ObjectStore, settings: Settings, buck
             "| reason | faces |\n|---|---|\n" + (rejected_rows or "| (none) | 0 |")
         ),
         "acceptance_rate": round(report.acceptance_rate, 4),
-        "label_source": settings.effective_label_source,
+        "label_source": settings.faces.effective_label_source,
         "classifier_detection_rate": round(report.detection_rate, 4),
         "classifier_agreement": round(report.classifier_agreement, 4),
         "level_before": report.level_before,
         "level_after": report.level_after,
-        "target": settings.targets[bucket],
+        "target": settings.faces.targets[bucket],
         "seconds": round(report.seconds, 3),
         "seconds_per_face": round(report.seconds_per_face, 4),
         "timings": dg.MetadataValue.json({k: round(v, 3) for k, v in report.timings.items()}),

@@ -105,15 +105,15 @@ def build_inventory_refill_sensor(settings: Settings) -> dg.SensorDefinition:
         levels = inventory_levels(db)
         # Backordered requests are demand on top of the target: they wait for these faces.
         demand = backordered_demand(db)
-        low_water = {key: settings.low_water_mark(key) for key in settings.targets}
-        low = low_buckets(levels, settings.targets, low_water, demand)
+        low_water = {key: settings.faces.low_water_mark(key) for key in settings.faces.targets}
+        low = low_buckets(levels, settings.faces.targets, low_water, demand)
         plan = plan_refills(
             levels,
-            settings.targets,
+            settings.faces.targets,
             low_water,
             demand,
             in_flight=buckets_in_flight(context.instance) if low else set(),
-            backoff=starved_buckets(context.instance, low, settings.refill_backoff_seconds),
+            backoff=starved_buckets(context.instance, low, settings.faces.refill_backoff_seconds),
         )
         for key in plan.in_flight:
             context.log.info(f"{key}: below low-water mark, refill already in flight")
@@ -141,7 +141,7 @@ def build_inventory_top_up_schedule(settings: Settings) -> dg.ScheduleDefinition
 
     @dg.schedule(
         name=TOP_UP_SCHEDULE,
-        cron_schedule=settings.refill_cron,
+        cron_schedule=settings.faces.refill_cron,
         job_name=REFILL_JOB,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Tops every face bucket up to its target (the run computes the deficit).",

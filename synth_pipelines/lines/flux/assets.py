@@ -63,8 +63,8 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             object_store.get_store(),
             master_key.get_keys(),
             context.partition_key,
-            settings.flux_caption_template,
-            settings.caption_model,
+            settings.flux.caption_template,
+            settings.flux.caption_model,
         )
         rejected = "\n".join(f"- {r['name']}: {r['reason']}" for r in summary["rejected"])
         return dg.MaterializeResult(
@@ -74,7 +74,9 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                 "accepted": summary["accepted"],
                 "rejected": dg.MetadataValue.md(rejected or "none"),
                 "buckets": dg.MetadataValue.json(summary["buckets"]),
-                "captions": settings.caption_model or f"template: {settings.flux_caption_template}",
+                "captions": (
+                    settings.flux.caption_model or f"template: {settings.flux.caption_template}"
+                ),
             },
         )
 
@@ -100,10 +102,10 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         from synth_pipelines.core.flux.pipeline import lora_step, resolve_flux_model
         from synth_pipelines.core.flux.policy import ContentPolicy
 
-        steps = settings.flux_train_steps
-        policy = ContentPolicy.from_text(settings.flux_deny_terms)
+        steps = settings.flux.train_steps
+        policy = ContentPolicy.from_text(settings.flux.deny_terms)
         # Samples during training obey the content policy too.
-        prompts = [p for p in settings.flux_validation_prompts if not policy.violation(p)]
+        prompts = [p for p in settings.flux.validation_prompts if not policy.violation(p)]
         every = max(1, steps // 10)
 
         def on_log(event: dict) -> None:
@@ -116,24 +118,24 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             object_store.get_store(),
             master_key.get_keys(),
             context.partition_key,
-            resolve_flux_model(settings.flux_base_model, settings.home),
+            resolve_flux_model(settings.flux.base_model, settings.home),
             {
-                "rank": settings.flux_rank,
-                "alpha": settings.flux_alpha,
-                "target_modules": list(settings.flux_target_modules),
-                "learning_rate": settings.flux_learning_rate,
+                "rank": settings.flux.rank,
+                "alpha": settings.flux.alpha,
+                "target_modules": list(settings.flux.target_modules),
+                "learning_rate": settings.flux.learning_rate,
                 "max_steps": steps,
-                "checkpoint_every": settings.flux_checkpoint_every,
-                "sample_every": settings.flux_sample_every,
-                "sample_steps": settings.flux_sample_steps,
-                "sample_width": settings.flux_sample_size,
-                "sample_height": settings.flux_sample_size,
+                "checkpoint_every": settings.flux.checkpoint_every,
+                "sample_every": settings.flux.sample_every,
+                "sample_steps": settings.flux.sample_steps,
+                "sample_width": settings.flux.sample_size,
+                "sample_height": settings.flux.sample_size,
                 "validation_prompts": prompts,
             },
             settings.home,
             run_id=context.run_id,
             on_log=on_log,
-            resolution=settings.flux_resolution,
+            resolution=settings.flux.resolution,
         )
         metrics = view["metrics"]
         losses = view["losses"]
@@ -167,7 +169,7 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             ),
         )
     ]
-    if settings.clip_model:
+    if settings.flux.clip_model:
         check_specs.append(
             dg.AssetCheckSpec(
                 PROMPT_RELEVANCE,
@@ -200,19 +202,19 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         from synth_pipelines.core.flux.samples import samples_step
 
         # On the random tiny pipeline there is no likeness to find: report, do not alarm.
-        tiny = settings.flux_base_model == TINY_TEST_MODEL
+        tiny = settings.flux.base_model == TINY_TEST_MODEL
         report = samples_step(
             factory_db.get_db(),
             object_store.get_store(),
             master_key.get_keys(),
             context.partition_key,
-            resolve_flux_model(settings.flux_base_model, settings.home),
-            settings.flux_validation_prompts,
-            settings.flux_sample_steps,
-            settings.flux_identity_threshold,
-            ContentPolicy.from_text(settings.flux_deny_terms),
-            settings.clip_model,
-            size=settings.flux_sample_size,
+            resolve_flux_model(settings.flux.base_model, settings.home),
+            settings.flux.validation_prompts,
+            settings.flux.sample_steps,
+            settings.flux.identity_threshold,
+            ContentPolicy.from_text(settings.flux.deny_terms),
+            settings.flux.clip_model,
+            size=settings.flux.sample_size,
             identity_severity=WARN if tiny else ERROR,
         )
         metadata: dict = {
@@ -228,7 +230,7 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                 else dg.MetadataValue.json([round(s, 2) for s in report.clip_scores])
             ),
         }
-        if settings.flux_samples_in_metadata and report.pngs:
+        if settings.flux.samples_in_metadata and report.pngs:
             metadata["preview"] = dg.MetadataValue.md(_thumbnails(report.pngs, report.prompts))
         yield dg.MaterializeResult(asset_key=SAMPLES, metadata=metadata)
         yield check_result(SAMPLES, report.identity)

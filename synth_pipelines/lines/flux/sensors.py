@@ -24,7 +24,7 @@ def build_subject_sensor(settings: Settings) -> dg.SensorDefinition:
         name=SUBJECT_SENSOR,
         job_name=FLUX_JOB,
         partitions_def=subjects,
-        interval=settings.flux_sensor_interval,
+        interval=settings.flux.sensor_interval,
         noun="subject",
         waiting=subjects_to_train,
         description=(

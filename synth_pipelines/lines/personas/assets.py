@@ -93,7 +93,7 @@ def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         from synth_pipelines.core.persona.pipeline import dataset_step
 
-        base_model = resolve_base_model(settings.persona_base_model, settings.home)
+        base_model = resolve_base_model(settings.personas.base_model, settings.home)
         summary = dataset_step(
             factory_db.get_db(),
             object_store.get_store(),
@@ -139,8 +139,8 @@ def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     ):
         from synth_pipelines.core.persona.pipeline import adapter_step
 
-        base_model = resolve_base_model(settings.persona_base_model, settings.home)
-        steps = settings.persona_train_steps
+        base_model = resolve_base_model(settings.personas.base_model, settings.home)
+        steps = settings.personas.train_steps
         every = max(1, steps // 10)
 
         def on_log(event: dict) -> None:
@@ -164,13 +164,13 @@ def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             context.partition_key,
             base_model,
             {
-                "method": settings.persona_method,
+                "method": settings.personas.method,
                 "max_steps": steps,
                 "checkpoint_every": max(1, steps // 5),
                 "log_every": 1,
             },
             settings.home,
-            settings.persona_samples,
+            settings.personas.samples,
             embedder,
             run_id=context.run_id,
             on_log=on_log,

@@ -25,7 +25,7 @@ def build_persona_source_sensor(settings: Settings) -> dg.SensorDefinition:
         name=PERSONA_SOURCE_SENSOR,
         job_name=PERSONA_JOB,
         partitions_def=personas,
-        interval=settings.persona_sensor_interval,
+        interval=settings.personas.sensor_interval,
         noun="persona",
         waiting=personas_to_train,
         description=(

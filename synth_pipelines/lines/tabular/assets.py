@@ -84,7 +84,7 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
                 object_store.get_store(),
                 job_id,
                 context.run_id,
-                lease_seconds=settings.tabular_lease_seconds,
+                lease_seconds=settings.tabular.lease_seconds,
                 embedder=text_embedder.get_embedder(),
                 llm=llm.get_llm if llm_configured(llm.base_url, llm.api_key) else None,
                 on_progress=on_progress,

