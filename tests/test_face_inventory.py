@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import dagster as dg
 import pytest
+from PIL import Image
 
 from synth_pipelines.core.faces.buckets import ALL_BUCKET_KEYS, Bucket
 from synth_pipelines.core.faces.inventory import inventory_levels
@@ -14,6 +17,7 @@ from synth_pipelines.in_process import evaluate_sensor
 from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
 from synth_pipelines.partitions import partition_for_bucket
 from synth_pipelines.settings import Settings
+from tests.launchpad import launchpad_fields, step_failure
 
 FEMALE_ADULT = partition_for_bucket(Bucket("female", "adult"))
 
@@ -264,3 +268,35 @@ def test_missing_checkpoint_fails_the_run_naming_the_path(
     failure = result.get_step_failure_events()[0].step_failure_data.error
     assert "no-such-model" in failure.message
     assert sum(levels(settings).values()) == 0
+
+
+def test_run_config_sets_count_and_image_size_defaulting_to_the_environment(
+    settings, instance
+) -> None:
+    defs = build_definitions(settings)
+    config = launchpad_fields(defs, "face_inventory")
+    assert config["image_size"].default_value == 128  # SYNTH_FACE_SIZE, shown in the launchpad
+    assert "SYNTH_FACE_SIZE=128" in config["image_size"].description
+
+    default = run_refill(defs, instance, FEMALE_ADULT, refill_run_config(1))
+    override = {"ops": {"face_inventory": {"config": {"count": 2, "image_size": 64}}}}
+    resized = run_refill(defs, instance, partition_for_bucket(Bucket("male", "teen")), override)
+    assert default.success and resized.success
+    assert materialization(default)["image_size"] == 128
+    assert materialization(resized)["image_size"] == 64
+    store = defs.resources["object_store"].get_store()
+    with FactoryDatabase(settings.database_url).session() as session:
+        faces = session.query(Face).all()
+    sizes = {}
+    for face in faces:
+        image = Image.open(io.BytesIO(store.get_bytes(face.object_key)))
+        assert image.size == (face.width, face.height)
+        sizes.setdefault(face.intended_age_group, []).append(image.size)
+    assert sizes == {"adult": [(128, 128)], "teen": [(64, 64)] * 2}
+
+    too_big = {"ops": {"face_inventory": {"config": {"count": 1, "image_size": 2048}}}}
+    failed = run_refill(defs, instance, FEMALE_ADULT, too_big)
+    assert not failed.success
+    assert "image_size" in step_failure(failed)
+    assert "less than or equal to 1024" in step_failure(failed)
+    assert levels(settings)["female/adult"] == 1

@@ -24,9 +24,11 @@ from synth_pipelines.core.security.crypto import generate_master_key
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import run_subjects_in_process
+from synth_pipelines.lines.flux.sensors import FLUX_JOB
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
 from tests.face_photos import subject_photos
+from tests.launchpad import launchpad_fields, step_failure
 from tests.tiny_models import build_tiny_clip
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -211,3 +213,41 @@ def test_too_few_usable_photos_fail_the_subject_naming_each(settings, db) -> Non
     assert {r["name"] for r in status["rejected"]} >= {"green.png", "notes.txt"}
     retried = client.post(f"/subjects/{sid}/retry", headers=auth(owner))
     assert retried.status_code == 202 and retried.json()["status"] == "pending"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_run_config_sets_training_steps_and_rank_defaulting_to_the_environment(
+    settings, db
+) -> None:
+    client = TestClient(create_app(settings))
+    owner = create_api_key(db, "ada", "owner")
+    sid = post_subject(client, owner, list(subject_photos().items())[:4]).json()["id"]
+    defs = build_definitions(settings)
+    fields = launchpad_fields(defs, "flux_lora")
+    assert (fields["train_steps"].default_value, fields["rank"].default_value) == (6, 4)
+    assert "SYNTH_FLUX_TRAIN_STEPS=6" in fields["train_steps"].description
+    job = defs.resolve_job_def(FLUX_JOB)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("subjects", [sid])
+
+        def run(config: dict, only: list[str] | None = None) -> dg.ExecuteInProcessResult:
+            return job.execute_in_process(
+                partition_key=sid,
+                instance=instance,
+                asset_selection=[dg.AssetKey(name) for name in only] if only else None,
+                run_config={"ops": {"flux_lora": {"config": config}}},
+                raise_on_error=False,
+            )
+
+        refused = run({"rank": 0}, only=["flux_lora"])
+        assert not refused.success
+        assert "rank" in step_failure(refused)
+        assert "greater than or equal to 1" in step_failure(refused)
+        assert run({"train_steps": 2, "rank": 2}).success
+        lora = instance.get_latest_materialization_event(
+            dg.AssetKey("flux_lora")
+        ).asset_materialization.metadata
+    assert lora["steps"].value == 2
+    assert lora["hyperparameters"].value["rank"] == 2
+    [registered] = client.get(f"/subjects/{sid}/loras", headers=auth(owner)).json()
+    assert registered["hyperparameters"]["max_steps"] == 2

@@ -29,8 +29,10 @@ from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import AuditRecord, Persona
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import run_persona_training_in_process
+from synth_pipelines.lines.personas.sensors import PERSONA_JOB
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
+from tests.launchpad import launchpad_fields, step_failure
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 CONSENT = {
@@ -364,3 +366,35 @@ def test_persona_endpoints_need_a_master_key(settings, db, monkeypatch) -> None:
     assert (
         response.status_code == 503 and "SYNTH_MASTER_KEY is not set" in response.json()["detail"]
     )
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_run_config_sets_training_steps_defaulting_to_the_environment(settings, db) -> None:
+    client = TestClient(create_app(settings))
+    owner = create_api_key(db, "ada-owner", "owner")
+    pid = create_persona(client, owner)["id"]
+    assert upload(client, owner, pid, EXPORT).status_code == 201
+    defs = build_definitions(settings)
+    [steps] = launchpad_fields(defs, "persona_adapter").values()
+    assert steps.default_value == 40 and "SYNTH_PERSONA_TRAIN_STEPS=40" in steps.description
+    job = defs.resolve_job_def(PERSONA_JOB)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("personas", [pid])
+
+        def run(config: dict, only: list[str] | None = None) -> dg.ExecuteInProcessResult:
+            return job.execute_in_process(
+                partition_key=pid,
+                instance=instance,
+                asset_selection=[dg.AssetKey(name) for name in only] if only else None,
+                run_config={"ops": {"persona_adapter": {"config": config}}},
+                raise_on_error=False,
+            )
+
+        refused = run({"train_steps": 0}, only=["persona_adapter"])
+        assert not refused.success
+        assert "greater than or equal to 1" in step_failure(refused)
+        assert run({"train_steps": 3}).success
+        adapter = instance.get_latest_materialization_event(dg.AssetKey("persona_adapter"))
+    assert adapter.asset_materialization.metadata["steps"].value == 3
+    [registered] = client.get(f"/personas/{pid}/adapters", headers=auth(owner)).json()
+    assert registered["hyperparameters"]["max_steps"] == 3

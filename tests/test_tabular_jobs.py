@@ -40,8 +40,10 @@ from synth_pipelines.core.tabular.jobs import (
 from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import run_tabular_jobs_in_process
+from synth_pipelines.lines.tabular.sensors import TABULAR_JOB
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
+from tests.launchpad import launchpad_fields, step_failure
 
 SYNTHAIX = "Generate 10k financial transactions with user ID, amount, currency, and timestamp"
 
@@ -143,6 +145,66 @@ def test_a_confirmed_job_runs_through_the_sensor_into_parquet_and_csv(
         dg.AssetCheckKey(dg.AssetKey("tabular_dataset"), TABULAR_UNIQUE), limit=1
     )
     assert checks and checks[0].status.value == "SUCCEEDED"
+
+
+def launch(defs, instance, job_id: str, config: dict | None = None) -> dg.ExecuteInProcessResult:
+    """One tabular_dataset run of `job_id`, as the launchpad starts it with `config`."""
+    instance.add_dynamic_partitions("tabular_jobs", [job_id])
+    return defs.resolve_job_def(TABULAR_JOB).execute_in_process(
+        partition_key=job_id,
+        instance=instance,
+        run_config={"ops": {"tabular_dataset": {"config": config or {}}}},
+        raise_on_error=False,
+    )
+
+
+def run_metadata(run: dg.ExecuteInProcessResult) -> dict:
+    (event,) = run.get_asset_materialization_events()
+    return {k: v.value for k, v in event.event_specific_data.materialization.metadata.items()}
+
+
+def test_run_config_overrides_the_confirmed_rows_chunks_and_threshold(
+    settings, db, instance
+) -> None:
+    defs = build_definitions(settings)
+    fields = launchpad_fields(defs, "tabular_dataset")
+    assert {name: fields[name].is_required for name in fields} == {
+        "total_rows": False,
+        "chunk_size": False,
+        "dedup_threshold": False,
+    }
+    assert "SYNTH_TABULAR_CHUNK_SIZE=100000" in fields["chunk_size"].description
+    job = create_job(db, "orders", TableSchema.parse(SMALL), "offline")
+    confirm_job(db, job.id, params(2_500, 1_000))
+
+    # Out of range: the run fails before it touches the job, naming the field and bound.
+    too_many = launch(defs, instance, job.id, {"total_rows": 200_000})
+    assert not too_many.success
+    assert "total_rows" in step_failure(too_many)
+    assert "less than or equal to 100000" in step_failure(too_many)
+    assert get_job(db, job.id).status == "confirmed"
+
+    override = {"total_rows": 600, "chunk_size": 200, "dedup_threshold": 1.0}
+    run = launch(defs, instance, job.id, override)
+    assert run.success
+    done = get_job(db, job.id)
+    assert (done.status, done.total_chunks) == ("completed", 3)
+    assert read_output(settings, done.outputs["parquet"]).num_rows == 600
+    assert run_metadata(run)["run_config_overrides"] == override
+
+    # No run config: the job's confirmed params.
+    plain = create_job(db, "orders", TableSchema.parse(SMALL), "offline")
+    confirm_job(db, plain.id, params(300, 100))
+    run = launch(defs, instance, plain.id)
+    assert run.success and run_metadata(run)["run_config_overrides"] == {}
+    done = get_job(db, plain.id)
+    assert (done.total_chunks, read_output(settings, done.outputs["parquet"]).num_rows) == (3, 300)
+
+    # Overrides of a draft: refused, the draft left as it was.
+    draft = create_job(db, "orders", TableSchema.parse(SMALL), "offline")
+    refused = launch(defs, instance, draft.id, {"total_rows": 10})
+    assert not refused.success and "not confirmed" in step_failure(refused)
+    assert get_job(db, draft.id).status == "draft"
 
 
 def test_dedup_tops_up_to_the_requested_count(settings, db, instance) -> None:

@@ -31,18 +31,20 @@ class FaceGeneratorResource(dg.ConfigurableResource):
     def uses_gpu(self) -> bool:
         return self.backend == "diffusers"
 
-    _generator: FaceGenerator | None = PrivateAttr(default=None)
+    _generators: dict[int, FaceGenerator] = PrivateAttr(default_factory=dict)
 
-    def get_generator(self) -> FaceGenerator:
-        if self._generator is None:
-            self._generator = self._build()
-        return self._generator
+    def get_generator(self, size: int | None = None) -> FaceGenerator:
+        """The generator of `size` x `size` faces (default: `self.size`), built once per size."""
+        size = size or self.size
+        if size not in self._generators:
+            self._generators[size] = self._build(size)
+        return self._generators[size]
 
-    def _build(self) -> FaceGenerator:
+    def _build(self, size: int) -> FaceGenerator:
         if self.backend == "simulator":
             from synth_pipelines.core.faces.simulator import ProceduralFaceSimulator
 
-            return ProceduralFaceSimulator(size=self.size)
+            return ProceduralFaceSimulator(size=size)
         if self.backend == "diffusers":
             from synth_pipelines.core.faces.diffusers_generator import DiffusersFaceGenerator
 
@@ -50,7 +52,7 @@ class FaceGeneratorResource(dg.ConfigurableResource):
                 checkpoint_path=self.checkpoint_path,
                 num_inference_steps=self.num_inference_steps,
                 batch_size=self.batch_size,
-                size=self.size,
+                size=size,
             )
         accepted = ", ".join(GENERATOR_BACKENDS)
         raise InvalidInputError(

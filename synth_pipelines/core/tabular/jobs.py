@@ -80,6 +80,19 @@ class JobParams:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def overridden(self, changes: dict[str, Any], max_rows: int) -> JobParams:
+        """These params with `changes` (a run's overrides; None keeps the confirmed value),
+        validated as a confirmation is: FieldError names the field and the accepted range."""
+        raw = self.as_dict() | {name: value for name, value in changes.items() if value is not None}
+        return JobParams.parse(
+            raw,
+            default_rows=self.total_rows,
+            max_rows=max_rows,
+            default_chunk_size=self.chunk_size,
+            default_workers=self.max_workers,
+            default_threshold=self.dedup_threshold,
+        )
+
     @property
     def total_chunks(self) -> int:
         return math.ceil(self.total_rows / self.chunk_size)
@@ -125,6 +138,16 @@ def job_params(job: TabularJob) -> JobParams:
     if job.params is None:
         raise ConflictError(f"tabular job {job.id} is not confirmed")
     return JobParams(**job.params)
+
+
+def overridden_params(
+    db: FactoryDatabase, job_id: str, overrides: dict[str, Any], max_rows: int
+) -> JobParams | None:
+    """The confirmed params of `job_id` with a run's `overrides` (validated as a confirmation
+    is), or None when there are none: the confirmed params stand. ConflictError for a draft."""
+    if not overrides:
+        return None
+    return job_params(get_job(db, job_id)).overridden(overrides, max_rows)
 
 
 def update_schema(db: FactoryDatabase, job_id: str, schema: TableSchema) -> TabularJob:

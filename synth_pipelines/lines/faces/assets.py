@@ -10,29 +10,44 @@ from synth_pipelines.core.errors import SynthError
 from synth_pipelines.core.faces.preview import contact_sheet
 from synth_pipelines.core.faces.refill import RefillPolicy, RefillReport, refill_bucket
 from synth_pipelines.core.storage.object_store import ObjectStore
+from synth_pipelines.lines.run_config import env_default
 from synth_pipelines.partitions import bucket_for_partition, face_buckets
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.faces import AttributeClassifierResource, FaceGeneratorResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
-from synth_pipelines.settings import Settings
+from synth_pipelines.settings import FaceSettings, Settings
 
 
-class FaceInventoryConfig(dg.Config):
-    """Run config of one face_inventory partition. Leave `count` empty to top up to target."""
+def face_inventory_config(faces: FaceSettings) -> type[dg.Config]:
+    """The run config of face_inventory, its defaults those of `faces` (the environment)."""
 
-    count: int | None = Field(
-        default=None, description="Faces to add; empty = the deficit to the bucket's target."
-    )
-    seed: int | None = Field(
-        default=None, description="Batch seed; empty = derived from the run (stable on retry)."
-    )
+    class FaceInventoryConfig(dg.Config):
+        """Run config of one face_inventory partition. Leave `count` empty to top up to target."""
+
+        count: int | None = Field(
+            default=None,
+            description=(
+                f"Faces to add (0..{faces.max_batch}, SYNTH_MAX_BATCH); empty = the deficit to "
+                "the bucket's target."
+            ),
+        )
+        seed: int | None = Field(
+            default=None, description="Batch seed; empty = derived from the run (stable on retry)."
+        )
+        image_size: int = env_default(
+            faces, "size", "Width and height of this run's faces, in pixels."
+        )
+
+    return FaceInventoryConfig
 
 
 def build_face_inventory(settings: Settings, pool: str | None = None) -> dg.AssetsDefinition:
-    """The face_inventory asset for `settings` (targets, label policy, batch limit).
+    """The face_inventory asset for `settings` (targets, label policy, batch limit), with run
+    config for count, seed and image size.
 
     `pool="gpu"` when the generator runs on a GPU, so the instance's gpu pool serialises it.
     """
+    FaceInventoryConfig = face_inventory_config(settings.faces)
 
     @dg.asset(
         name="face_inventory",
@@ -84,7 +99,7 @@ def build_face_inventory(settings: Settings, pool: str | None = None) -> dg.Asse
                 target=settings.faces.targets[bucket.key],
                 batch_id=batch_id,
                 seed=config.seed,
-                generator=face_generator.get_generator(),
+                generator=face_generator.get_generator(size=config.image_size),
                 classifier=face_classifier.get_classifier(),
                 store=store,
                 db=db,
@@ -104,7 +119,8 @@ def build_face_inventory(settings: Settings, pool: str | None = None) -> dg.Asse
                 f"{report.generated} attempts ({dict(report.rejected)}); the refill sensor will "
                 "request the rest"
             )
-        return dg.MaterializeResult(metadata=_metadata(report, store, settings, bucket.key))
+        metadata = _metadata(report, store, settings, bucket.key)
+        return dg.MaterializeResult(metadata={**metadata, "image_size": config.image_size})
 
     return face_inventory
 

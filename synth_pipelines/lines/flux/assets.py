@@ -13,11 +13,12 @@ import dagster as dg
 from synth_pipelines.core.checks.names import FLUX_IDENTITY, PROMPT_RELEVANCE
 from synth_pipelines.core.checks.outcome import ERROR, WARN
 from synth_pipelines.dbt_like_checks.results import check_result
+from synth_pipelines.lines.run_config import env_default
 from synth_pipelines.partitions import subjects
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.keys import MasterKeyResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
-from synth_pipelines.settings import Settings
+from synth_pipelines.settings import FluxSettings, Settings
 
 SAMPLES = "flux_lora_samples"
 
@@ -36,8 +37,22 @@ def _thumbnails(pngs: list[bytes], prompts: list[str], side: int = 128) -> str:
     return "\n\n".join(cells)
 
 
+def flux_lora_config(flux: FluxSettings) -> type[dg.Config]:
+    """The run config of flux_lora, its defaults those of `flux` (the environment)."""
+
+    class FluxLoraRunConfig(dg.Config):
+        """Per-run training knobs of one subject's LoRA; the rest comes from SYNTH_FLUX_*."""
+
+        train_steps: int = env_default(flux, "train_steps", "Training steps of this LoRA.")
+        rank: int = env_default(flux, "rank", "LoRA rank (alpha stays SYNTH_FLUX_ALPHA).")
+
+    return FluxLoraRunConfig
+
+
 def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
-    """The three Flux assets, configured from `settings`."""
+    """The three Flux assets, configured from `settings`; flux_lora's steps and rank also by
+    run config."""
+    FluxLoraRunConfig = flux_lora_config(settings.flux)
 
     @dg.asset(
         partitions_def=subjects,
@@ -95,6 +110,7 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     )
     def flux_lora(
         context: dg.AssetExecutionContext,
+        config: FluxLoraRunConfig,
         factory_db: FactoryDatabaseResource,
         object_store: ObjectStoreResource,
         master_key: MasterKeyResource,
@@ -102,7 +118,7 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         from synth_pipelines.core.flux.pipeline import lora_step, resolve_flux_model
         from synth_pipelines.core.flux.policy import ContentPolicy
 
-        steps = settings.flux.train_steps
+        steps = config.train_steps
         policy = ContentPolicy.from_text(settings.flux.deny_terms)
         # Samples during training obey the content policy too.
         prompts = [p for p in settings.flux.validation_prompts if not policy.violation(p)]
@@ -120,7 +136,7 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             context.partition_key,
             resolve_flux_model(settings.flux.base_model, settings.home),
             {
-                "rank": settings.flux.rank,
+                "rank": config.rank,
                 "alpha": settings.flux.alpha,
                 "target_modules": list(settings.flux.target_modules),
                 "learning_rate": settings.flux.learning_rate,

@@ -11,12 +11,13 @@ from synth_pipelines.core.checks.outcome import ERROR
 from synth_pipelines.core.checks.personas import SEVERITY
 from synth_pipelines.core.persona.adapter_store import resolve_base_model
 from synth_pipelines.dbt_like_checks.results import check_result
+from synth_pipelines.lines.run_config import env_default
 from synth_pipelines.partitions import personas
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.keys import MasterKeyResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.resources.tabular import TextEmbedderResource
-from synth_pipelines.settings import Settings
+from synth_pipelines.settings import PersonaSettings, Settings
 
 ADAPTER = "persona_adapter"
 ADAPTER_CHECKS = {
@@ -33,8 +34,21 @@ def _md_table(rows: dict[str, object]) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(lines))
 
 
+def persona_adapter_config(personas: PersonaSettings) -> type[dg.Config]:
+    """The run config of persona_adapter, its default that of `personas` (the environment)."""
+
+    class PersonaAdapterRunConfig(dg.Config):
+        """Per-run training knobs of one persona's adapter; the rest comes from SYNTH_PERSONA_*."""
+
+        train_steps: int = env_default(personas, "train_steps", "Training steps of this adapter.")
+
+    return PersonaAdapterRunConfig
+
+
 def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
-    """The three persona assets, configured from `settings`."""
+    """The three persona assets, configured from `settings`; persona_adapter's training steps
+    also by run config."""
+    PersonaAdapterRunConfig = persona_adapter_config(settings.personas)
 
     @dg.asset(
         partitions_def=personas,
@@ -132,6 +146,7 @@ def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     )
     def persona_adapter(
         context: dg.AssetExecutionContext,
+        config: PersonaAdapterRunConfig,
         factory_db: FactoryDatabaseResource,
         object_store: ObjectStoreResource,
         master_key: MasterKeyResource,
@@ -140,7 +155,7 @@ def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         from synth_pipelines.core.persona.pipeline import adapter_step
 
         base_model = resolve_base_model(settings.personas.base_model, settings.home)
-        steps = settings.personas.train_steps
+        steps = config.train_steps
         every = max(1, steps // 10)
 
         def on_log(event: dict) -> None:

@@ -2,11 +2,13 @@
 validated by checks derived from the job's schema, stored as Parquet and CSV."""
 
 import dagster as dg
+from pydantic import Field
 
 from synth_pipelines.core.checks.outcome import ERROR
 from synth_pipelines.core.checks.tabular_schema import CHECKS, SEVERITY
-from synth_pipelines.core.errors import ConflictError
+from synth_pipelines.core.errors import ConflictError, SynthError
 from synth_pipelines.core.tabular.execution import Blocked, JobRun, run_job
+from synth_pipelines.core.tabular.jobs import overridden_params
 from synth_pipelines.core.tabular.llm import llm_configured
 from synth_pipelines.core.tabular.runner import RunProgress
 from synth_pipelines.core.tabular.schema import TableSchema
@@ -16,7 +18,7 @@ from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.llm import LLMResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.resources.tabular import TextEmbedderResource
-from synth_pipelines.settings import Settings
+from synth_pipelines.settings import Settings, TabularSettings
 
 ASSET = "tabular_dataset"
 CHECK_SPECS = [
@@ -49,8 +51,47 @@ def schema_table(schema: TableSchema) -> dg.TableSchema:
     )
 
 
+def tabular_dataset_config(tabular: TabularSettings) -> type[dg.Config]:
+    """The run config of tabular_dataset: overrides of the job's confirmed params, which
+    themselves defaulted from `tabular` (the environment) at confirmation."""
+
+    class TabularDatasetConfig(dg.Config):
+        """Per-run overrides of one job's confirmed params; empty = the confirmed value."""
+
+        total_rows: int | None = Field(
+            default=None,
+            ge=1,
+            le=tabular.max_rows,
+            description=f"Rows to generate (at most SYNTH_TABULAR_MAX_ROWS={tabular.max_rows}); "
+            "empty = the job's confirmed total_rows.",
+        )
+        chunk_size: int | None = Field(
+            default=None,
+            ge=1,
+            le=10_000_000,
+            description="Rows per parallel chunk; empty = the job's confirmed chunk_size "
+            f"(confirmations default to SYNTH_TABULAR_CHUNK_SIZE={tabular.chunk_size}).",
+        )
+        dedup_threshold: float | None = Field(
+            default=None,
+            gt=0,
+            le=1,
+            description="Cosine similarity above which free-text rows are near-duplicates (1: "
+            "semantic dedup off); empty = the job's confirmed value (confirmations default to "
+            f"SYNTH_TABULAR_DEDUP_THRESHOLD={tabular.dedup_threshold}).",
+        )
+
+        def overrides(self) -> dict:
+            """The fields this run sets."""
+            return {name: value for name, value in self.model_dump().items() if value is not None}
+
+    return TabularDatasetConfig
+
+
 def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
-    """The tabular_dataset asset, with the job lease from `settings`."""
+    """The tabular_dataset asset, with the job lease from `settings` and run config overriding
+    the job's row count, chunk size and dedup threshold."""
+    TabularDatasetConfig = tabular_dataset_config(settings.tabular)
 
     @dg.asset(
         name=ASSET,
@@ -66,12 +107,18 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
     )
     def tabular_dataset(
         context: dg.AssetExecutionContext,
+        config: TabularDatasetConfig,
         factory_db: FactoryDatabaseResource,
         object_store: ObjectStoreResource,
         text_embedder: TextEmbedderResource,
         llm: LLMResource,
     ):
-        job_id = context.partition_key
+        job_id, db = context.partition_key, factory_db.get_db()
+        overrides = config.overrides()
+        try:
+            params = overridden_params(db, job_id, overrides, settings.tabular.max_rows)
+        except SynthError as exc:  # the job is left as it was
+            raise dg.Failure(f"run config of tabular job {job_id}: {exc}") from None
 
         def on_progress(state: RunProgress) -> None:
             context.log.debug(
@@ -80,13 +127,14 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
 
         try:
             outcome = run_job(
-                factory_db.get_db(),
+                db,
                 object_store.get_store(),
                 job_id,
                 context.run_id,
                 lease_seconds=settings.tabular.lease_seconds,
                 embedder=text_embedder.get_embedder(),
                 llm=llm.get_llm if llm_configured(llm.base_url, llm.api_key) else None,
+                params=params,
                 on_progress=on_progress,
             )
         except ConflictError as exc:
@@ -94,7 +142,12 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
             raise dg.Failure(str(exc)) from None
         if isinstance(outcome, Blocked):
             context.log.error(f"tabular job {job_id} blocked: {outcome.reasons}")
-        yield dg.MaterializeResult(metadata=_metadata(outcome))
+        yield dg.MaterializeResult(
+            metadata={
+                **_metadata(outcome),
+                "run_config_overrides": dg.MetadataValue.json(overrides),
+            }
+        )
         for check in outcome.checks:
             yield check_result(ASSET, check)
 
