@@ -110,9 +110,13 @@ def empty_environment(tmp_path, monkeypatch) -> dict[str, str]:
 
 
 def test_each_setting_is_declared_once_with_its_variable() -> None:
-    names = [f.metadata["setting"].env for _, f in declared_fields(Settings)]
+    declared = [(f.metadata["setting"], f) for _, f in declared_fields(Settings)]
+    names = [spec.env for spec, _ in declared]
     assert len(names) == len(set(names))
     assert all(name.startswith("SYNTH_") for name in names)
+    # Every number is bounded: the loader and the launchpad's run config both check the range.
+    numbers = [spec for spec, f in declared if f.type in ("int", "float")]
+    assert len(numbers) > 40 and all(spec.range for spec in numbers)
 
 
 def test_every_declared_default_is_what_an_empty_environment_gives(empty_environment) -> None:
