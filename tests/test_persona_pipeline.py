@@ -49,9 +49,9 @@ def test_corpus_is_anonymized_encrypted_and_tampering_is_caught(factory_db, stor
     keys = Keyring.from_text(generate_master_key())
     _, persona = _persona(factory_db, store, keys)
     summary = corpus_step(factory_db, store, keys, persona.id)
-    assert summary["pairs"] > 10 and summary["pii_replaced"]["phone"] >= 1
+    assert summary.pairs > 10 and summary.pii_replaced["phone"] >= 1
     key = data_key(persona, keys)
-    records, pii = load_corpus(store, key, persona.id, summary["sha256"])
+    records, pii = load_corpus(store, key, persona.id, summary.sha256)
     text = repr(records)
     # Contacts' names, numbers, emails and the address are pseudonyms in the corpus...
     for secret in ["Bruno Kowalski", ADDRESS, *(v for pair in PII.values() for v in pair)]:

@@ -9,6 +9,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,31 @@ from synth_pipelines.core.storage.models import FluxLora
 from synth_pipelines.core.storage.object_store import ObjectStore
 
 ACTOR = "pipeline"
+
+
+@dataclass(frozen=True)
+class PhotosPrepared:
+    """What subject_photos reports: counts, buckets and why photos were turned away."""
+
+    photos_sha256: str
+    uploaded: int
+    accepted: int
+    rejected: list[dict[str, str]]  # {"name", "reason"} per photo turned away
+    buckets: dict[str, int]  # "<w>x<h>" -> photos
+
+
+@dataclass(frozen=True)
+class LoraTrained:
+    """The LoRA just registered, with its loss curve and the steps that drew samples."""
+
+    id: str
+    version: int
+    base_model: str
+    photos_sha256: str
+    metrics: dict[str, Any]  # as the registry row keeps them
+    hyperparameters: dict[str, Any]
+    losses: list[float]
+    sample_steps: list[int]
 
 
 def resolve_flux_model(setting: str, home: Path) -> Path:
@@ -77,7 +103,7 @@ def photos_step(
     subject_id: str,
     caption_template: str,
     caption_model: str = "",
-) -> dict[str, Any]:
+) -> PhotosPrepared:
     """Prepare the uploads: one face each, cropped, bucketed, captioned, deduplicated; stored
     encrypted. Fewer than 4 usable → the subject fails, naming every rejected photo and why."""
     from synth_pipelines.core.flux.photos import (
@@ -123,19 +149,23 @@ def photos_step(
     for item in manifest:
         name = "x".join(map(str, item["bucket"]))
         buckets[name] = buckets.get(name, 0) + 1
-    summary = {
-        "photos_sha256": hashlib.sha256(body).hexdigest(),
-        "uploaded": subject.uploads,
-        "accepted": len(manifest),
-        "rejected": rejected,
-        "buckets": buckets,
-    }
+    summary = PhotosPrepared(
+        photos_sha256=hashlib.sha256(body).hexdigest(),
+        uploaded=subject.uploads,
+        accepted=len(manifest),
+        rejected=rejected,
+        buckets=buckets,
+    )
     audit.log(
         db,
         ACTOR,
         "subject.photos_prepared",
         target=subject_id,
-        details={k: summary[k] for k in ("photos_sha256", "uploaded", "accepted")},
+        details={
+            "photos_sha256": summary.photos_sha256,
+            "uploaded": summary.uploaded,
+            "accepted": summary.accepted,
+        },
     )
     return summary
 
@@ -167,7 +197,7 @@ def lora_step(
     run_id: str | None = None,
     on_log: Callable[[dict[str, Any]], None] | None = None,
     resolution: int = 0,
-) -> dict[str, Any]:
+) -> LoraTrained:
     """Train a LoRA on the prepared photos (resuming a crashed run of the same photos and
     settings), store it and its intermediate samples encrypted, register it."""
     from synth_pipelines.core.flux.training import FluxLoraConfig, train_flux_lora
@@ -240,13 +270,22 @@ def lora_step(
                 target=subject_id,
                 details={"version": version, "lora_id": row.id, "steps": result.steps},
             )
-            view = lora_view(row)
+            trained = LoraTrained(
+                id=row.id,
+                version=version,
+                base_model=row.base_model,
+                photos_sha256=photos_sha,
+                metrics=metrics,
+                hyperparameters=row.hyperparameters,
+                losses=list(result.losses),
+                sample_steps=sorted(result.samples),
+            )
     except BaseException:
         store.delete_many(written)
         raise
     shutil.rmtree(checkpoints, ignore_errors=True)
     set_status(db, subject_id, "ready")
-    return {**view, "losses": result.losses, "sample_steps": sorted(result.samples)}
+    return trained
 
 
 def _at_resolution(png: bytes, long_side: int) -> bytes:

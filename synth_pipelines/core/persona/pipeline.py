@@ -39,6 +39,52 @@ from synth_pipelines.core.storage.object_store import ObjectStore
 PIPELINE_ACTOR = "pipeline"
 
 
+@dataclass(frozen=True)
+class CorpusBuilt:
+    """What persona_corpus reports: counts and hashes, never text."""
+
+    sha256: str
+    consent_id: str
+    object_key: str
+    sources: int
+    messages: int
+    persona_messages: int
+    pairs: int
+    duplicates: int
+    pii_replaced: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__}
+
+
+@dataclass(frozen=True)
+class DatasetBuilt:
+    """What persona_dataset reports."""
+
+    corpus_sha256: str
+    object_key: str
+    counts: dict[str, int]  # train/val examples, train tokens, train target tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"corpus_sha256": self.corpus_sha256, "object_key": self.object_key, **self.counts}
+
+
+@dataclass(frozen=True)
+class AdapterTrained:
+    """The adapter just registered and its checks; `servable` when every blocking one passed."""
+
+    id: str
+    version: int
+    method: str
+    base_model: str
+    corpus_sha256: str
+    consent_id: str
+    servable: bool
+    metrics: dict[str, Any]  # training and evaluation figures, as the registry row keeps them
+    hyperparameters: dict[str, Any]
+    checks: list[CheckOutcome]
+
+
 def _persona(db: FactoryDatabase, keys: KeyWrapper, persona_id: str):
     with db.session() as session:
         persona = load_persona(session, None, persona_id)
@@ -48,7 +94,7 @@ def _persona(db: FactoryDatabase, keys: KeyWrapper, persona_id: str):
 
 def corpus_step(
     db: FactoryDatabase, store: ObjectStore, keys: KeyWrapper, persona_id: str
-) -> dict[str, Any]:
+) -> CorpusBuilt:
     """Build and store the persona's anonymized corpus; returns its summary (no text)."""
     persona, consent, key = _persona(db, keys, persona_id)
     sources = list_sources(db, persona_id)
@@ -64,16 +110,23 @@ def corpus_step(
     ):
         require_consent(session, persona_id, "training")
         load_persona(session, None, persona_id).corpus_sha256 = corpus.sha256
-        summary = {
-            "sha256": corpus.sha256,
-            "consent_id": consent.id,
-            "object_key": object_key,
-            "sources": len(sources),
-            **corpus.stats,
-            "pii_replaced": corpus.pii_found,
-        }
+        summary = CorpusBuilt(
+            sha256=corpus.sha256,
+            consent_id=consent.id,
+            object_key=object_key,
+            sources=len(sources),
+            messages=corpus.stats.get("messages", 0),
+            persona_messages=corpus.stats.get("persona_messages", 0),
+            pairs=corpus.stats.get("pairs", 0),
+            duplicates=corpus.stats.get("duplicates", 0),
+            pii_replaced=dict(corpus.pii_found),
+        )
         audit.append(
-            session, PIPELINE_ACTOR, "corpus.built", persona_id=persona_id, details=summary
+            session,
+            PIPELINE_ACTOR,
+            "corpus.built",
+            persona_id=persona_id,
+            details=summary.as_dict(),
         )
     return summary
 
@@ -114,7 +167,7 @@ def dataset_step(
     max_length: int = 256,
     val_fraction: float = 0.1,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> DatasetBuilt:
     """Tokenize the newest corpus with the base model's tokenizer and split it; stored encrypted."""
     from transformers import AutoTokenizer
 
@@ -157,13 +210,13 @@ def dataset_step(
     with _discard_on_error(store, [object_key]), db.session(locking=True) as session:
         require_consent(session, persona_id, "training")
         load_persona(session, None, persona_id).dataset_key = object_key
-        summary = {
-            "corpus_sha256": persona.corpus_sha256,
-            "object_key": object_key,
-            **bundle.counts,
-        }
+        summary = DatasetBuilt(persona.corpus_sha256, object_key, dict(bundle.counts))
         audit.append(
-            session, PIPELINE_ACTOR, "dataset.built", persona_id=persona_id, details=summary
+            session,
+            PIPELINE_ACTOR,
+            "dataset.built",
+            persona_id=persona_id,
+            details=summary.as_dict(),
         )
     return summary
 
@@ -185,10 +238,10 @@ def adapter_step(
     embedder: Callable[[list[str]], Any] | None,
     run_id: str | None = None,
     on_log: Callable[[dict[str, Any]], None] | None = None,
-) -> tuple[dict[str, Any], list[CheckOutcome]]:
+) -> AdapterTrained:
     """Train an adapter on the newest dataset (resuming from a checkpoint of the same data and
-    settings), evaluate it, store it encrypted and register it. Returns (registry row view,
-    check outcomes); the row's `metrics.checks_passed` says whether serving may use it."""
+    settings), evaluate it, store it encrypted and register it. The registry row's
+    `metrics.checks_passed` says whether serving may use it."""
     from synth_pipelines.core.checks.personas import evaluate_adapter
     from synth_pipelines.core.persona.training import TrainConfig, train_adapter
 
@@ -267,11 +320,20 @@ def adapter_step(
             target=row.id,
             details={"version": version, "method": row.method, "checks_passed": passed},
         )
-        from synth_pipelines.core.persona.drafts import adapter_view
-
-        view = adapter_view(row)
+        trained = AdapterTrained(
+            id=row.id,
+            version=version,
+            method=row.method,
+            base_model=row.base_model,
+            corpus_sha256=row.corpus_sha256,
+            consent_id=row.consent_id,
+            servable=passed,
+            metrics=row.metrics,
+            hyperparameters=row.hyperparameters,
+            checks=outcomes,
+        )
     shutil.rmtree(checkpoints, ignore_errors=True)  # done: nothing left to resume
-    return view, outcomes
+    return trained
 
 
 @contextmanager

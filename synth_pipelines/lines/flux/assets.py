@@ -81,14 +81,14 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             settings.flux.caption_template,
             settings.flux.caption_model,
         )
-        rejected = "\n".join(f"- {r['name']}: {r['reason']}" for r in summary["rejected"])
+        rejected = "\n".join(f"- {r['name']}: {r['reason']}" for r in summary.rejected)
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(summary["photos_sha256"]),
+            data_version=dg.DataVersion(summary.photos_sha256),
             metadata={
-                "uploaded": summary["uploaded"],
-                "accepted": summary["accepted"],
+                "uploaded": summary.uploaded,
+                "accepted": summary.accepted,
                 "rejected": dg.MetadataValue.md(rejected or "none"),
-                "buckets": dg.MetadataValue.json(summary["buckets"]),
+                "buckets": dg.MetadataValue.json(summary.buckets),
                 "captions": (
                     settings.flux.caption_model or f"template: {settings.flux.caption_template}"
                 ),
@@ -129,7 +129,7 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             if "loss" in event and (step % every == 0 or step == steps):
                 context.log.info(f"step {step}/{steps}: loss {event['loss']:.4f}")
 
-        view = lora_step(
+        trained = lora_step(
             factory_db.get_db(),
             object_store.get_store(),
             master_key.get_keys(),
@@ -153,15 +153,14 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             on_log=on_log,
             resolution=settings.flux.resolution,
         )
-        metrics = view["metrics"]
-        losses = view["losses"]
+        metrics, losses = trained.metrics, trained.losses
         stride = max(1, len(losses) // 50)
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(f"{view['photos_sha256']}:{view['version']}"),
+            data_version=dg.DataVersion(f"{trained.photos_sha256}:{trained.version}"),
             metadata={
-                "version": view["version"],
-                "lora_id": view["id"],
-                "base_model": view["base_model"],
+                "version": trained.version,
+                "lora_id": trained.id,
+                "base_model": trained.base_model,
                 "steps": metrics["steps"],
                 "final_loss": metrics["final_loss"],
                 "steps_per_s": metrics["steps_per_s"],
@@ -171,7 +170,7 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                 "loss_curve": dg.MetadataValue.json(
                     {str(i + 1): round(v, 5) for i, v in enumerate(losses) if i % stride == 0}
                 ),
-                "hyperparameters": dg.MetadataValue.json(view["hyperparameters"]),
+                "hyperparameters": dg.MetadataValue.json(trained.hyperparameters),
             },
         )
 

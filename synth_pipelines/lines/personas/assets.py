@@ -75,17 +75,17 @@ def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             context.partition_key,
         )
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(summary["sha256"]),
+            data_version=dg.DataVersion(summary.sha256),
             metadata={
-                "corpus_sha256": summary["sha256"],
-                "consent_id": summary["consent_id"],
-                "sources": summary["sources"],
-                "messages": summary.get("messages", 0),
-                "persona_messages": summary.get("persona_messages", 0),
-                "pairs": summary.get("pairs", 0),
-                "duplicates_dropped": summary.get("duplicates", 0),
-                "pii_replaced": _md_table(summary["pii_replaced"]),
-                "object_key": dg.MetadataValue.path(summary["object_key"]),
+                "corpus_sha256": summary.sha256,
+                "consent_id": summary.consent_id,
+                "sources": summary.sources,
+                "messages": summary.messages,
+                "persona_messages": summary.persona_messages,
+                "pairs": summary.pairs,
+                "duplicates_dropped": summary.duplicates,
+                "pii_replaced": _md_table(summary.pii_replaced),
+                "object_key": dg.MetadataValue.path(summary.object_key),
             },
         )
 
@@ -116,11 +116,12 @@ def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             base_model,
         )
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(summary["corpus_sha256"]),
+            data_version=dg.DataVersion(summary.corpus_sha256),
             metadata={
-                **{k: v for k, v in summary.items() if k != "object_key"},
+                "corpus_sha256": summary.corpus_sha256,
+                **summary.counts,
                 "base_model": str(base_model),
-                "object_key": dg.MetadataValue.path(summary["object_key"]),
+                "object_key": dg.MetadataValue.path(summary.object_key),
             },
         )
 
@@ -172,7 +173,7 @@ def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                 )
 
         embedder = text_embedder.get_embedder()
-        view, outcomes = adapter_step(
+        trained = adapter_step(
             factory_db.get_db(),
             object_store.get_store(),
             master_key.get_keys(),
@@ -190,28 +191,28 @@ def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             run_id=context.run_id,
             on_log=on_log,
         )
-        metrics = view["metrics"]
+        metrics = trained.metrics
         yield dg.MaterializeResult(
             asset_key=ADAPTER,
-            data_version=dg.DataVersion(f"{view['corpus_sha256']}:{view['version']}"),
+            data_version=dg.DataVersion(f"{trained.corpus_sha256}:{trained.version}"),
             metadata={
-                "version": view["version"],
-                "adapter_id": view["id"],
-                "method": view["method"],
-                "base_model": view["base_model"],
-                "corpus_sha256": view["corpus_sha256"],
-                "consent_id": view["consent_id"],
-                "servable": view["servable"],
+                "version": trained.version,
+                "adapter_id": trained.id,
+                "method": trained.method,
+                "base_model": trained.base_model,
+                "corpus_sha256": trained.corpus_sha256,
+                "consent_id": trained.consent_id,
+                "servable": trained.servable,
                 "steps": metrics["steps"],
                 "val_perplexity": metrics["val_perplexity"],
                 "base_val_perplexity": metrics["base_val_perplexity"],
                 "tokens_per_s": metrics["tokens_per_s"],
                 "trainable_params": metrics["trainable_params"],
                 "resumed_from_step": metrics["resumed_from_step"] or 0,
-                "hyperparameters": dg.MetadataValue.json(view["hyperparameters"]),
+                "hyperparameters": dg.MetadataValue.json(trained.hyperparameters),
             },
         )
-        for outcome in outcomes:
+        for outcome in trained.checks:
             yield check_result(ADAPTER, outcome)
 
     return [persona_corpus, persona_dataset, persona_adapter]
