@@ -23,6 +23,7 @@ from synth_pipelines.core.checks.names import (
     MANIFEST_MATCHES_REQUEST,
 )
 from synth_pipelines.core.checks.outcome import ERROR, WARN, CheckOutcome
+from synth_pipelines.core.delivery.spec import request_spec
 from synth_pipelines.core.delivery.verify import verify_archive
 from synth_pipelines.core.errors import ArchiveIntegrityError, StorageError
 from synth_pipelines.core.privacy.identity import same_identity_pairs
@@ -47,8 +48,13 @@ class Delivered:
     labels: list[dict[str, Any]]  # metadata.jsonl rows (zip archives)
 
     @property
+    def requested(self) -> dict[str, int]:
+        """Faces per bucket the request asked for."""
+        return request_spec(self.request).buckets
+
+    @property
     def buckets(self) -> list[str]:
-        return sorted(self.request.spec["buckets"])
+        return sorted(self.requested)
 
     @property
     def face_ids(self) -> list[str]:
@@ -106,8 +112,8 @@ def manifest_matches_request(datasets: list[Delivered]) -> CheckOutcome:
         if d.manifest is None:
             continue
         counts = {k: v for k, v in d.manifest["counts"].items() if k != "total"}
-        if counts != d.request.spec["buckets"]:
-            mismatched[d.request.id] = {"manifest": counts, "request": d.request.spec["buckets"]}
+        if counts != d.requested:
+            mismatched[d.request.id] = {"manifest": counts, "request": d.requested}
     bad = [d for d in datasets if d.request.id in mismatched]
     return CheckOutcome(
         MANIFEST_MATCHES_REQUEST,
@@ -131,7 +137,7 @@ def label_balance(datasets: list[Delivered], tolerance: float) -> CheckOutcome:
         if not detected:
             continue
         requested: Counter[str] = Counter()
-        for bucket, count in d.request.spec["buckets"].items():
+        for bucket, count in d.requested.items():
             requested[bucket.split("/")[0]] += count
         total = sum(requested.values())
         seen = Counter(row["predicted_gender"] for row in detected)
