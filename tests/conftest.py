@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+# No test reaches the Hugging Face Hub: every model is built offline or ships with a package. Set
+# here, once, before pytest imports any test module (and with it huggingface_hub).
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

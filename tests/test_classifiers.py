@@ -1,7 +1,3 @@
-import os
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-
 import importlib.util
 
 import numpy as np

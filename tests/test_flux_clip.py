@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 
 import pytest
 from PIL import Image
@@ -11,8 +10,6 @@ from PIL import Image
 from synth_pipelines.core.errors import MissingCheckpointError
 from synth_pipelines.core.flux.clip_score import ClipScorer
 from tests.tiny_models import build_tiny_clip
-
-os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 def _png(color: tuple[int, int, int]) -> bytes:

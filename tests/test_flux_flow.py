@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import zipfile
 
 import dagster as dg
@@ -30,8 +29,6 @@ from synth_pipelines.settings import Settings
 from tests.face_photos import subject_photos
 from tests.launchpad import launchpad_fields, step_failure
 from tests.tiny_models import build_tiny_clip
-
-os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 @pytest.fixture

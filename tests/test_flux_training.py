@@ -2,9 +2,6 @@
 
 import importlib.util
 import io
-import os
-
-os.environ["HF_HUB_OFFLINE"] = "1"
 
 import numpy as np
 import pytest

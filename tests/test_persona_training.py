@@ -4,15 +4,11 @@ seeded replies; PII leak search and style similarity behave."""
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 from pathlib import Path
 
 import pytest
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-
 import torch
 from safetensors.torch import load_file
 

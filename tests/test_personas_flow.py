@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -34,7 +33,6 @@ from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
 from tests.launchpad import launchpad_fields, step_failure
 
-os.environ["HF_HUB_OFFLINE"] = "1"
 CONSENT = {
     "sources": ["whatsapp", "jsonl"],
     "uses": ["training", "generation"],
