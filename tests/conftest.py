@@ -11,8 +11,15 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+    from synth_pipelines.core.storage.database import FactoryDatabase
+    from synth_pipelines.settings import Settings
 
 # No test reaches the Hugging Face Hub: every model is built offline or ships with a package. Set
 # here, once, before pytest imports any test module (and with it huggingface_hub).
@@ -84,6 +91,44 @@ def synth_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SYNTH_HOME", str(home))
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     return home
+
+
+@pytest.fixture
+def settings_env() -> dict[str, str]:
+    """The SYNTH_* variables `settings` sets besides SYNTH_DATABASE_URL; a module overrides this
+    fixture to choose its own (it may request other fixtures, e.g. `database_url`)."""
+    return {}
+
+
+@pytest.fixture
+def settings(synth_home, database_url, settings_env, monkeypatch) -> Settings:
+    """Settings.from_env() in the isolated home, on the factory DB (SQLite, then PostgreSQL), with
+    the module's `settings_env`."""
+    from synth_pipelines.settings import Settings
+
+    monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
+    for name, value in settings_env.items():
+        monkeypatch.setenv(name, value)
+    return Settings.from_env()
+
+
+@pytest.fixture
+def db(settings) -> FactoryDatabase:
+    """The factory DB that `settings` names, migrated."""
+    from synth_pipelines.core.storage.database import FactoryDatabase
+
+    database = FactoryDatabase(settings.database_url)
+    database.upgrade()
+    return database
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    """A temporary Dagster instance for one test (dg.instance_for_test)."""
+    import dagster as dg
+
+    with dg.instance_for_test() as instance:
+        yield instance
 
 
 @pytest.fixture(scope="session")

@@ -35,13 +35,13 @@ TOKEN = "s3cret-admin-token"
 
 
 @pytest.fixture
-def settings(synth_home, database_url, monkeypatch) -> Settings:
-    monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
-    monkeypatch.setenv("SYNTH_TARGET_PER_BUCKET", "4")
-    monkeypatch.setenv("SYNTH_FACE_SIZE", "64")
-    monkeypatch.setenv("SYNTH_MAX_DATASET_SIZE", "50")
-    monkeypatch.setenv("SYNTH_ADMIN_TOKEN", TOKEN)
-    return Settings.from_env()
+def settings_env() -> dict[str, str]:
+    return {
+        "SYNTH_TARGET_PER_BUCKET": "4",
+        "SYNTH_FACE_SIZE": "64",
+        "SYNTH_MAX_DATASET_SIZE": "50",
+        "SYNTH_ADMIN_TOKEN": TOKEN,
+    }
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from synth_pipelines.in_process import (
     evaluate_sensor,
     package_requests_in_process,
 )
-from synth_pipelines.settings import Settings
 from tests.test_datasets import refill, request
 
 CHECK = "face_inventory__gender_confidence__range"
@@ -30,11 +29,8 @@ MALE_TEEN, FEMALE_ADULT = Bucket("male", "teen"), Bucket("female", "adult")
 
 
 @pytest.fixture
-def settings(synth_home, database_url, monkeypatch) -> Settings:
-    monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
-    monkeypatch.setenv("SYNTH_TARGET_PER_BUCKET", "4")
-    monkeypatch.setenv("SYNTH_FACE_SIZE", "64")
-    return Settings.from_env()
+def settings_env() -> dict[str, str]:
+    return {"SYNTH_TARGET_PER_BUCKET": "4", "SYNTH_FACE_SIZE": "64"}
 
 
 def validate(defs, instance) -> dict[str, dg.AssetCheckEvaluation]:

@@ -334,11 +334,8 @@ def test_tests_run_through_great_expectations_with_where_and_distribution(tmp_pa
 
 
 @pytest.fixture
-def settings(synth_home, database_url, monkeypatch) -> Settings:
-    monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
-    monkeypatch.setenv("SYNTH_TARGET_PER_BUCKET", "3")
-    monkeypatch.setenv("SYNTH_FACE_SIZE", "128")
-    return Settings.from_env()
+def settings_env() -> dict[str, str]:
+    return {"SYNTH_TARGET_PER_BUCKET": "3", "SYNTH_FACE_SIZE": "128"}
 
 
 def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:

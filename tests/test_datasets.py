@@ -14,14 +14,12 @@ from synth_pipelines.core.delivery.spec import DatasetSpec
 from synth_pipelines.core.delivery.verify import verify_archive
 from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.core.faces.inventory import inventory_levels
-from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import DatasetRequest, Face
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import evaluate_sensor
 from synth_pipelines.lines.datasets.sensors import PACKAGE_JOB
 from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
 from synth_pipelines.partitions import dataset_requests, partition_for_bucket
-from synth_pipelines.settings import Settings
 
 FEMALE_ADULT = Bucket("female", "adult")
 
@@ -31,29 +29,13 @@ def evaluate(sensor, instance, defs, cursor=None) -> dg.SensorResult:
 
 
 @pytest.fixture
-def settings(synth_home, database_url, monkeypatch) -> Settings:
-    monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
-    monkeypatch.setenv("SYNTH_TARGET_PER_BUCKET", "4")
-    monkeypatch.setenv("SYNTH_FACE_SIZE", "64")
-    return Settings.from_env()
-
-
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as instance:
-        yield instance
+def settings_env() -> dict[str, str]:
+    return {"SYNTH_TARGET_PER_BUCKET": "4", "SYNTH_FACE_SIZE": "64"}
 
 
 @pytest.fixture
 def defs(settings) -> dg.Definitions:
     return build_definitions(settings)
-
-
-@pytest.fixture
-def db(settings) -> FactoryDatabase:
-    database = FactoryDatabase(settings.database_url)
-    database.upgrade()
-    return database
 
 
 def refill(defs, instance, bucket: Bucket, count: int) -> None:

@@ -27,17 +27,8 @@ def evaluate(sensor, instance, defs, cursor=None) -> dg.SensorResult:
 
 
 @pytest.fixture
-def settings(synth_home, database_url, monkeypatch) -> Settings:
-    monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
-    monkeypatch.setenv("SYNTH_TARGET_PER_BUCKET", "4")
-    monkeypatch.setenv("SYNTH_FACE_SIZE", "128")
-    return Settings.from_env()
-
-
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as instance:
-        yield instance
+def settings_env() -> dict[str, str]:
+    return {"SYNTH_TARGET_PER_BUCKET": "4", "SYNTH_FACE_SIZE": "128"}
 
 
 def run_refill(defs: dg.Definitions, instance, partition, run_config) -> dg.ExecuteInProcessResult:

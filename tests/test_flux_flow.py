@@ -20,46 +20,36 @@ from synth_pipelines.api.server import running_server
 from synth_pipelines.cli import app as cli
 from synth_pipelines.core.security.accounts import create_api_key
 from synth_pipelines.core.security.crypto import generate_master_key
-from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import run_subjects_in_process
 from synth_pipelines.lines.flux.sensors import FLUX_JOB
 from synth_pipelines.resources.object_store import ObjectStoreResource
-from synth_pipelines.settings import Settings
 from tests.face_photos import subject_photos
 from tests.launchpad import launchpad_fields, step_failure
 from tests.tiny_models import build_tiny_clip
 
 
 @pytest.fixture
-def settings(synth_home, database_url, monkeypatch, tmp_path) -> Settings:
-    monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
+def settings_env(database_url, tmp_path) -> dict[str, str]:
+    env = {
+        "SYNTH_MASTER_KEY": generate_master_key(),
+        "SYNTH_FLUX_BASE_MODEL": "tiny-test",
+        "SYNTH_FLUX_TRAIN_STEPS": "6",
+        "SYNTH_FLUX_RANK": "4",
+        "SYNTH_FLUX_ALPHA": "8",
+        "SYNTH_FLUX_TARGET_MODULES": "to_q,to_v",
+        "SYNTH_FLUX_CHECKPOINT_EVERY": "3",
+        "SYNTH_FLUX_SAMPLE_EVERY": "3",
+        "SYNTH_FLUX_SAMPLE_STEPS": "2",
+        "SYNTH_FLUX_RESOLUTION": "64",
+        "SYNTH_FLUX_SAMPLE_SIZE": "64",
+        "SYNTH_FLUX_VALIDATION_PROMPTS": "a photo of [trigger]|[trigger] nude on a beach",
+    }
     if not database_url.startswith("sqlite"):
         # The prompt-relevance check with a (tiny) CLIP on PostgreSQL; skipped, and said so, on
         # SQLite.
-        monkeypatch.setenv("SYNTH_CLIP_MODEL", str(build_tiny_clip(tmp_path / "clip")))
-    monkeypatch.setenv("SYNTH_MASTER_KEY", generate_master_key())
-    monkeypatch.setenv("SYNTH_FLUX_BASE_MODEL", "tiny-test")
-    monkeypatch.setenv("SYNTH_FLUX_TRAIN_STEPS", "6")
-    monkeypatch.setenv("SYNTH_FLUX_RANK", "4")
-    monkeypatch.setenv("SYNTH_FLUX_ALPHA", "8")
-    monkeypatch.setenv("SYNTH_FLUX_TARGET_MODULES", "to_q,to_v")
-    monkeypatch.setenv("SYNTH_FLUX_CHECKPOINT_EVERY", "3")
-    monkeypatch.setenv("SYNTH_FLUX_SAMPLE_EVERY", "3")
-    monkeypatch.setenv("SYNTH_FLUX_SAMPLE_STEPS", "2")
-    monkeypatch.setenv("SYNTH_FLUX_RESOLUTION", "64")
-    monkeypatch.setenv("SYNTH_FLUX_SAMPLE_SIZE", "64")
-    monkeypatch.setenv(
-        "SYNTH_FLUX_VALIDATION_PROMPTS", "a photo of [trigger]|[trigger] nude on a beach"
-    )
-    return Settings.from_env()
-
-
-@pytest.fixture
-def db(settings) -> FactoryDatabase:
-    database = FactoryDatabase(settings.database_url)
-    database.upgrade()
-    return database
+        env["SYNTH_CLIP_MODEL"] = str(build_tiny_clip(tmp_path / "clip"))
+    return env
 
 
 def auth(token: str) -> dict[str, str]:

@@ -28,11 +28,14 @@ MALE_TEEN, FEMALE_ADULT = Bucket("male", "teen"), Bucket("female", "adult")
 
 
 @pytest.fixture
-def settings(synth_home, tmp_path, monkeypatch) -> Settings:
-    monkeypatch.setenv("SYNTH_DATABASE_URL", f"sqlite:///{tmp_path / 'factory.db'}")
-    monkeypatch.setenv("SYNTH_TARGET_PER_BUCKET", "3")
-    monkeypatch.setenv("SYNTH_FACE_SIZE", "256")
-    return Settings.from_env()
+def database_url(tmp_path) -> str:
+    """These checks run on SQLite only: the SQLite URL of the conftest's `database_url`."""
+    return f"sqlite:///{tmp_path / 'factory.db'}"
+
+
+@pytest.fixture
+def settings_env() -> dict[str, str]:
+    return {"SYNTH_TARGET_PER_BUCKET": "3", "SYNTH_FACE_SIZE": "256"}
 
 
 def validate(settings: Settings, instance) -> dict[str, dg.AssetCheckEvaluation]:

@@ -50,24 +50,17 @@ SECRETS = [
 
 
 @pytest.fixture
-def settings(synth_home, database_url, monkeypatch, tmp_path_factory) -> Settings:
-    monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
-    monkeypatch.setenv("SYNTH_MASTER_KEY", generate_master_key())
-    monkeypatch.setenv("SYNTH_PERSONA_BASE_MODEL", "tiny-test")
-    monkeypatch.setenv("SYNTH_PERSONA_TRAIN_STEPS", "40")
-    monkeypatch.setenv("SYNTH_PERSONA_SAMPLES", "12")
-    monkeypatch.setenv("SYNTH_TABULAR_EMBEDDER", "hashing")
-    # Both adapter methods end to end, at no extra cost: LoRA on SQLite, bottleneck on PostgreSQL.
-    method = "lora" if database_url.startswith("sqlite") else "bottleneck"
-    monkeypatch.setenv("SYNTH_PERSONA_METHOD", method)
-    return Settings.from_env()
-
-
-@pytest.fixture
-def db(settings) -> FactoryDatabase:
-    database = FactoryDatabase(settings.database_url)
-    database.upgrade()
-    return database
+def settings_env(database_url) -> dict[str, str]:
+    return {
+        "SYNTH_MASTER_KEY": generate_master_key(),
+        "SYNTH_PERSONA_BASE_MODEL": "tiny-test",
+        "SYNTH_PERSONA_TRAIN_STEPS": "40",
+        "SYNTH_PERSONA_SAMPLES": "12",
+        "SYNTH_TABULAR_EMBEDDER": "hashing",
+        # Both adapter methods end to end, at no extra cost: LoRA on SQLite, bottleneck on
+        # PostgreSQL.
+        "SYNTH_PERSONA_METHOD": "lora" if database_url.startswith("sqlite") else "bottleneck",
+    }
 
 
 def auth(token: str) -> dict[str, str]:

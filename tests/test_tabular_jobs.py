@@ -27,7 +27,6 @@ from synth_pipelines.core.checks.names import (
 )
 from synth_pipelines.core.clock import utcnow
 from synth_pipelines.core.errors import ConflictError
-from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import TabularJob
 from synth_pipelines.core.tabular.jobs import (
     JobParams,
@@ -49,25 +48,12 @@ SYNTHAIX = "Generate 10k financial transactions with user ID, amount, currency, 
 
 
 @pytest.fixture
-def settings(synth_home, database_url, monkeypatch) -> Settings:
-    monkeypatch.setenv("SYNTH_DATABASE_URL", database_url)
-    monkeypatch.setenv("SYNTH_TABULAR_EMBEDDER", "hashing")  # MiniLM is tested in test_dedup
-    monkeypatch.setenv("SYNTH_TABULAR_MAX_ROWS", "100000")
-    monkeypatch.setenv("SYNTH_TABULAR_WORKERS", "1")
-    return Settings.from_env()
-
-
-@pytest.fixture
-def db(settings) -> FactoryDatabase:
-    database = FactoryDatabase(settings.database_url)
-    database.upgrade()
-    return database
-
-
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as instance:
-        yield instance
+def settings_env() -> dict[str, str]:
+    return {
+        "SYNTH_TABULAR_EMBEDDER": "hashing",  # MiniLM is tested in test_dedup
+        "SYNTH_TABULAR_MAX_ROWS": "100000",
+        "SYNTH_TABULAR_WORKERS": "1",
+    }
 
 
 @pytest.fixture
