@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import dagster as dg
 
     from synth_pipelines.core.storage.database import FactoryDatabase
+    from synth_pipelines.core.storage.object_store import LocalObjectStore
     from synth_pipelines.settings import Settings
 
 # No test reaches the Hugging Face Hub: every model is built offline or ships with a package. Set
@@ -129,6 +130,15 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
     with dg.instance_for_test() as instance:
         yield instance
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalObjectStore:
+    """A local object store under tmp_path. A module that runs on S3 too overrides it with a
+    params=["local", "s3"] fixture built by tests.helpers.local_or_s3_store."""
+    from synth_pipelines.core.storage.object_store import LocalObjectStore
+
+    return LocalObjectStore(tmp_path / "store")
 
 
 @pytest.fixture(scope="session")

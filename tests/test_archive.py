@@ -91,11 +91,6 @@ def put_faces(
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> LocalObjectStore:
-    return LocalObjectStore(tmp_path / "store")
-
-
-@pytest.fixture
 def faces(store: LocalObjectStore, rendered) -> list[ArchiveFace]:
     return put_faces(store, rendered)
 

@@ -18,6 +18,7 @@ from synth_pipelines.core.storage.object_store import LocalObjectStore, ObjectSt
 from synth_pipelines.core.storage.s3_object_store import S3ObjectStore
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from tests.conftest import REGION, make_bucket
+from tests.helpers import local_or_s3_store
 
 MB = 1024 * 1024
 
@@ -36,18 +37,10 @@ def closed_port_endpoint() -> str:
 
 @pytest.fixture(params=["local", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    if request.param == "local":
-        return LocalObjectStore(tmp_path / "objects")
-    endpoint = request.getfixturevalue("moto_endpoint")
     # Small multipart sizes (5 MiB is S3's minimum part) so streamed writes really go multipart.
     transfer = TransferConfig(multipart_threshold=5 * MB, multipart_chunksize=5 * MB)
-    return S3ObjectStore(
-        make_bucket(endpoint),
-        prefix="factory/v1",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        list_page_size=100,
-        transfer_config=transfer,
+    return local_or_s3_store(
+        request, tmp_path, prefix="factory/v1", list_page_size=100, transfer_config=transfer
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -25,15 +24,9 @@ from synth_pipelines.core.delivery.spec import DatasetSpec
 from synth_pipelines.core.delivery.verify import verify_archive
 from synth_pipelines.core.errors import ConflictError
 from synth_pipelines.core.faces.inventory import insert_faces, inventory_levels
-from synth_pipelines.core.storage.object_store import LocalObjectStore
 from tests.test_factory_db import face_row
 
 LEASE, TTL = 600, 3600
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalObjectStore:
-    return LocalObjectStore(tmp_path / "store")
 
 
 def stock(db, store, bucket: str, count: int, start: int = 0) -> None:

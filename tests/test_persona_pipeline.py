@@ -20,22 +20,14 @@ from synth_pipelines.core.persona.sources import add_source, list_sources
 from synth_pipelines.core.security.accounts import authenticate, create_api_key
 from synth_pipelines.core.security.crypto import IntegrityError, Keyring, generate_master_key
 from synth_pipelines.core.storage.models import Consent, Persona
-from synth_pipelines.core.storage.object_store import LocalObjectStore
-from synth_pipelines.core.storage.s3_object_store import S3ObjectStore
-from tests.conftest import REGION, make_bucket
+from tests.helpers import local_or_s3_store
 
 GRANT = ConsentGrant(("whatsapp",), ("training",), "Ada Quill", text="I agree.")
 
 
 @pytest.fixture(params=["local", "s3"])
 def store(request, tmp_path: Path):
-    if request.param == "local":
-        return LocalObjectStore(tmp_path / "objects")
-    request.getfixturevalue("aws_credentials")
-    endpoint = request.getfixturevalue("moto_endpoint")
-    return S3ObjectStore(
-        make_bucket(endpoint), prefix="f", endpoint_url=endpoint, region_name=REGION
-    )
+    return local_or_s3_store(request, tmp_path, prefix="f")
 
 
 def _persona(db, store, keys):

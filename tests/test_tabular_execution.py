@@ -10,7 +10,6 @@ import pytest
 
 from synth_pipelines.core.checks.names import TABULAR_NOT_NULL, TABULAR_RANGES, TABULAR_UNIQUE
 from synth_pipelines.core.errors import ConflictError
-from synth_pipelines.core.storage.object_store import LocalObjectStore
 from synth_pipelines.core.tabular.execution import Blocked, Completed, run_job
 from synth_pipelines.core.tabular.jobs import (
     JobParams,
@@ -50,11 +49,6 @@ class FixedFiller:
             index = table.schema.get_field_index(name)
             table = table.set_column(index, name, pa.array([self.value] * table.num_rows))
         return table, 0
-
-
-@pytest.fixture
-def store(tmp_path) -> LocalObjectStore:
-    return LocalObjectStore(tmp_path / "store")
 
 
 def confirmed(db, rows: int = 300) -> str:

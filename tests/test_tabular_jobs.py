@@ -42,6 +42,7 @@ from synth_pipelines.in_process import run_tabular_jobs_in_process
 from synth_pipelines.lines.tabular.sensors import TABULAR_JOB
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
+from tests.helpers import local_or_s3_store
 from tests.launchpad import launchpad_fields, step_failure
 
 SYNTHAIX = "Generate 10k financial transactions with user ID, amount, currency, and timestamp"
@@ -379,16 +380,7 @@ def test_schema_checks_catch_bad_data(tmp_path) -> None:
 
 @pytest.fixture(params=["local", "s3"])
 def store(request, tmp_path: Path):
-    from synth_pipelines.core.storage.object_store import LocalObjectStore
-
-    if request.param == "local":
-        return LocalObjectStore(tmp_path / "objects")
-    from synth_pipelines.core.storage.s3_object_store import S3ObjectStore
-    from tests.conftest import REGION, make_bucket
-
-    request.getfixturevalue("aws_credentials")
-    endpoint = request.getfixturevalue("moto_endpoint")
-    return S3ObjectStore(make_bucket(endpoint), endpoint_url=endpoint, region_name=REGION)
+    return local_or_s3_store(request, tmp_path)
 
 
 def test_runner_streams_both_files_into_the_store_or_neither(store) -> None:
