@@ -17,10 +17,14 @@ import pytest
 
 if TYPE_CHECKING:
     import dagster as dg
+    from PIL import Image
 
+    from synth_pipelines.core.faces.classifiers.age_and_gender import AgeAndGenderClassifier
+    from synth_pipelines.core.privacy.identity import FaceEmbedder
     from synth_pipelines.core.storage.database import FactoryDatabase
     from synth_pipelines.core.storage.object_store import LocalObjectStore
     from synth_pipelines.settings import Settings
+    from tests.openai_server import FakeOpenAI
 
 # No test reaches the Hugging Face Hub: every model is built offline or ships with a package. Set
 # here, once, before pytest imports any test module (and with it huggingface_hub).
@@ -164,6 +168,39 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    """tests/openai_server.py's OpenAI-compatible server on 127.0.0.1, for one test."""
+    from tests.openai_server import FakeOpenAI
+
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def classifier() -> AgeAndGenderClassifier:
+    """The default face attribute classifier, loaded once per module."""
+    from synth_pipelines.core.faces.classifiers.age_and_gender import AgeAndGenderClassifier
+
+    return AgeAndGenderClassifier()
+
+
+@pytest.fixture(scope="module")
+def embedder() -> FaceEmbedder:
+    """dlib's face embedder with its models loaded, once per module."""
+    from synth_pipelines.core.privacy.identity import FaceEmbedder
+
+    return FaceEmbedder().load()
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> Image.Image:
+    """scikit-image's astronaut (the one real face photo that ships offline), as a PIL image."""
+    from tests import face_photos
+
+    return face_photos.astronaut()
 
 
 def make_bucket(endpoint: str) -> str:

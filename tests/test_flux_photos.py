@@ -39,7 +39,6 @@ from synth_pipelines.core.flux.photos import (
     read_upload,
 )
 from synth_pipelines.core.flux.photos_captions import apply_trigger, caption_photo, count_trigger
-from synth_pipelines.core.privacy.identity import FaceEmbedder
 from tests import face_photos
 from tests.face_photos import GREY, encode, tilt
 
@@ -85,11 +84,6 @@ def _thumbnail_on_canvas(face: Image.Image) -> Image.Image:
     canvas = Image.new("L", (256, 256), 128)
     canvas.paste(face.convert("L").resize((120, 120), Image.Resampling.BICUBIC), (68, 68))
     return canvas.convert("RGB")
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> Image.Image:
-    return face_photos.astronaut()
 
 
 @pytest.fixture(scope="module")
@@ -332,11 +326,6 @@ def test_broken_empty_and_oversized_zips_are_refused():
             member.write(block)
     with pytest.raises(InvalidInputError, match="unpacks to more than 500 MB"):
         read_upload([("bomb.zip", buffer.getvalue())])
-
-
-@pytest.fixture(scope="module")
-def embedder() -> FaceEmbedder:
-    return FaceEmbedder().load()
 
 
 @pytest.fixture(scope="module")

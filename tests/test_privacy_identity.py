@@ -46,11 +46,6 @@ def _decode(data: bytes) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def embedder() -> FaceEmbedder:
-    return FaceEmbedder().load()
-
-
-@pytest.fixture(scope="module")
 def inventory() -> list:
     """Two simulator faces per bucket: 20 distinct identities, 256 px."""
     simulator = ProceduralFaceSimulator()
@@ -71,6 +66,7 @@ def inventory_embeddings(embedder, inventory_rgb) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def astronaut() -> np.ndarray:
+    """The astronaut as an RGB array here (conftest's is a PIL image)."""
     return skimage.data.astronaut()
 
 

@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 from synth_pipelines.core.errors import StorageError
 from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.core.faces.classification import Classification
-from synth_pipelines.core.faces.classifiers.age_and_gender import AgeAndGenderClassifier
 from synth_pipelines.core.faces.generation import GeneratedFace
 from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.core.faces.refill import (
@@ -42,11 +41,6 @@ class FailingStore(LocalObjectStore):
         if self.writes == self.fail_on:
             raise StorageError(f"injected failure writing {key}")
         super().put_bytes(key, data, content_type)
-
-
-@pytest.fixture(scope="module")
-def classifier():
-    return AgeAndGenderClassifier()
 
 
 def refill(

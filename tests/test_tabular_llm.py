@@ -7,7 +7,6 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -65,12 +64,6 @@ REVIEWS = TableSchema.parse(
         ],
     }
 )
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 def client_for(server: FakeOpenAI, **options: Any) -> OpenAI:

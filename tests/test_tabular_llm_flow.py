@@ -6,7 +6,6 @@ stand-in)."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import dagster as dg
 import pytest
@@ -18,15 +17,8 @@ from synth_pipelines.core.tabular.jobs import JobParams, confirm_job, create_job
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import run_tabular_jobs_in_process
 from synth_pipelines.settings import Settings
-from tests.openai_server import FakeOpenAI
 from tests.test_tabular_jobs import read_output
 from tests.test_tabular_llm import GOOD_SCHEMA, REVIEWS, good_rows
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 @pytest.fixture
