@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 
+from synth_pipelines.core.delivery.requests import create_request
+from synth_pipelines.core.delivery.spec import DatasetSpec
+from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.core.storage.object_store import LocalObjectStore, ObjectStore
+from synth_pipelines.in_process import evaluate_sensor
+from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
+from synth_pipelines.partitions import partition_for_bucket
 
 
 def local_or_s3_store(
@@ -25,3 +33,35 @@ def local_or_s3_store(
     return S3ObjectStore(
         make_bucket(endpoint), endpoint_url=endpoint, region_name=REGION, **s3_options
     )
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound once, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def auth(token: str) -> dict[str, str]:
+    """The Authorization header for an API key."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def evaluate(sensor, instance, defs, cursor=None) -> dg.SensorResult:
+    """One tick of `sensor` from `defs` on `instance`, in process."""
+    return evaluate_sensor(defs, instance, sensor, cursor)
+
+
+def refill(defs, instance, bucket: Bucket, count: int) -> None:
+    """Seed the inventory: one refill run of `count` faces into `bucket`, which must succeed."""
+    result = defs.resolve_job_def(REFILL_JOB).execute_in_process(
+        partition_key=str(partition_for_bucket(bucket)),
+        run_config=refill_run_config(count),
+        instance=instance,
+    )
+    assert result.success
+
+
+def request(db, buckets: dict[str, int], **spec) -> str:
+    """A new dataset request for `buckets` (counts by bucket key); its id."""
+    return create_request(db, DatasetSpec.parse({"buckets": buckets, **spec}, 10_000)).id

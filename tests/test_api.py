@@ -27,9 +27,8 @@ from synth_pipelines.core.storage.models import DatasetRequest
 from synth_pipelines.dagster_status import DagsterStatus
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import package_requests_in_process
-from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
-from synth_pipelines.partitions import partition_for_bucket
 from synth_pipelines.settings import Settings
+from tests.helpers import refill
 
 TOKEN = "s3cret-admin-token"
 
@@ -51,11 +50,7 @@ def client(settings) -> TestClient:
 
 def fill(settings, instance, bucket: Bucket, count: int) -> dg.Definitions:
     defs = build_definitions(settings)
-    defs.resolve_job_def(REFILL_JOB).execute_in_process(
-        partition_key=str(partition_for_bucket(bucket)),
-        run_config=refill_run_config(count),
-        instance=instance,
-    )
+    refill(defs, instance, bucket, count)
     return defs
 
 

@@ -22,7 +22,7 @@ from synth_pipelines.in_process import (
     evaluate_sensor,
     package_requests_in_process,
 )
-from tests.test_datasets import refill, request
+from tests.helpers import refill, request
 
 CHECK = "face_inventory__gender_confidence__range"
 MALE_TEEN, FEMALE_ADULT = Bucket("male", "teen"), Bucket("female", "adult")

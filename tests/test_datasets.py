@@ -9,23 +9,18 @@ import pytest
 from sqlalchemy import select
 
 from synth_pipelines.core.clock import utcnow
-from synth_pipelines.core.delivery.requests import create_request, get_request, retry_request
+from synth_pipelines.core.delivery.requests import get_request, retry_request
 from synth_pipelines.core.delivery.spec import DatasetSpec
 from synth_pipelines.core.delivery.verify import verify_archive
 from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.core.storage.models import DatasetRequest, Face
 from synth_pipelines.definitions import build_definitions
-from synth_pipelines.in_process import evaluate_sensor
 from synth_pipelines.lines.datasets.sensors import PACKAGE_JOB
-from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
-from synth_pipelines.partitions import dataset_requests, partition_for_bucket
+from synth_pipelines.partitions import dataset_requests
+from tests.helpers import evaluate, refill, request
 
 FEMALE_ADULT = Bucket("female", "adult")
-
-
-def evaluate(sensor, instance, defs, cursor=None) -> dg.SensorResult:
-    return evaluate_sensor(defs, instance, sensor, cursor)
 
 
 @pytest.fixture
@@ -36,19 +31,6 @@ def settings_env() -> dict[str, str]:
 @pytest.fixture
 def defs(settings) -> dg.Definitions:
     return build_definitions(settings)
-
-
-def refill(defs, instance, bucket: Bucket, count: int) -> None:
-    result = defs.resolve_job_def(REFILL_JOB).execute_in_process(
-        partition_key=str(partition_for_bucket(bucket)),
-        run_config=refill_run_config(count),
-        instance=instance,
-    )
-    assert result.success
-
-
-def request(db, buckets: dict[str, int], **spec) -> str:
-    return create_request(db, DatasetSpec.parse({"buckets": buckets, **spec}, 10_000)).id
 
 
 def tick(defs, instance, cursor: str | None = None) -> dg.SensorResult:

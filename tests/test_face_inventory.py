@@ -13,17 +13,13 @@ from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import Face
 from synth_pipelines.definitions import build_definitions
-from synth_pipelines.in_process import evaluate_sensor
 from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
 from synth_pipelines.partitions import partition_for_bucket
 from synth_pipelines.settings import Settings
+from tests.helpers import evaluate
 from tests.launchpad import launchpad_fields, step_failure
 
 FEMALE_ADULT = partition_for_bucket(Bucket("female", "adult"))
-
-
-def evaluate(sensor, instance, defs, cursor=None) -> dg.SensorResult:
-    return evaluate_sensor(defs, instance, sensor, cursor)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from synth_pipelines.in_process import run_subjects_in_process
 from synth_pipelines.lines.flux.sensors import FLUX_JOB
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from tests.face_photos import subject_photos
+from tests.helpers import auth
 from tests.launchpad import launchpad_fields, step_failure
 from tests.tiny_models import build_tiny_clip
 
@@ -50,10 +51,6 @@ def settings_env(database_url, tmp_path) -> dict[str, str]:
         # SQLite.
         env["SYNTH_CLIP_MODEL"] = str(build_tiny_clip(tmp_path / "clip"))
     return env
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def post_subject(client, token, files: list[tuple[str, bytes]], consent="true", trigger="sks"):

@@ -22,7 +22,7 @@ from synth_pipelines.dbt_like_checks.validation import VALIDATION_JOB
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import package_requests_in_process
 from synth_pipelines.settings import Settings
-from tests.test_datasets import refill, request
+from tests.helpers import refill, request
 
 MALE_TEEN, FEMALE_ADULT = Bucket("male", "teen"), Bucket("female", "adult")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 import urllib.request
 from pathlib import Path
@@ -18,7 +17,7 @@ from synth_pipelines.core.storage.object_store import LocalObjectStore, ObjectSt
 from synth_pipelines.core.storage.s3_object_store import S3ObjectStore
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from tests.conftest import REGION, make_bucket
-from tests.helpers import local_or_s3_store
+from tests.helpers import free_port, local_or_s3_store
 
 MB = 1024 * 1024
 
@@ -26,13 +25,6 @@ MB = 1024 * 1024
 @pytest.fixture(autouse=True)
 def _fake_aws(aws_credentials) -> None:
     """Every test here runs with fake credentials and no ~/.aws files."""
-
-
-def closed_port_endpoint() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -188,7 +180,7 @@ def test_local_check_names_the_path(tmp_path: Path) -> None:
 
 
 def test_s3_check_on_unreachable_endpoint_fails_fast() -> None:
-    endpoint = closed_port_endpoint()
+    endpoint = f"http://127.0.0.1:{free_port()}"
     store = S3ObjectStore("some-bucket", endpoint_url=endpoint, region_name=REGION)
     started = time.monotonic()
     with pytest.raises(StorageError, match="not reachable") as excinfo:

@@ -19,11 +19,11 @@ from synth_pipelines.core.delivery.packaging import (
     package_request,
     servable_backorders,
 )
-from synth_pipelines.core.delivery.requests import create_request, get_request
-from synth_pipelines.core.delivery.spec import DatasetSpec
+from synth_pipelines.core.delivery.requests import get_request
 from synth_pipelines.core.delivery.verify import verify_archive
 from synth_pipelines.core.errors import ConflictError
 from synth_pipelines.core.faces.inventory import insert_faces, inventory_levels
+from tests.helpers import request as new_request
 from tests.test_factory_db import face_row
 
 LEASE, TTL = 600, 3600
@@ -43,10 +43,6 @@ def stock(db, store, bucket: str, count: int, start: int = 0) -> None:
         store.put_bytes(row["object_key"], png, content_type="image/png")
         rows.append(row)
     insert_faces(db, rows)
-
-
-def new_request(db, buckets: dict[str, int], **spec) -> str:
-    return create_request(db, DatasetSpec.parse({"buckets": buckets, **spec}, 10_000)).id
 
 
 def package(db, store, request_id: str, run_id: str = "run-1"):

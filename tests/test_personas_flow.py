@@ -31,6 +31,7 @@ from synth_pipelines.in_process import run_persona_training_in_process
 from synth_pipelines.lines.personas.sensors import PERSONA_JOB
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
+from tests.helpers import auth
 from tests.launchpad import launchpad_fields, step_failure
 
 CONSENT = {
@@ -61,10 +62,6 @@ def settings_env(database_url) -> dict[str, str]:
         # PostgreSQL.
         "SYNTH_PERSONA_METHOD": "lora" if database_url.startswith("sqlite") else "bottleneck",
     }
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def create_persona(client: TestClient, token: str, **consent) -> dict:

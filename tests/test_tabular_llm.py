@@ -4,7 +4,6 @@ OpenAI-compatible server started in-process (tests/openai_server.py)."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from typing import Any
@@ -26,6 +25,7 @@ from synth_pipelines.core.tabular.llm import (
 )
 from synth_pipelines.core.tabular.schema import Column, TableSchema
 from synth_pipelines.resources.llm import LLMResource
+from tests.helpers import free_port
 from tests.openai_server import Fail, FakeOpenAI, Garbage
 
 MODEL = "test-model"
@@ -153,12 +153,6 @@ def test_draft_schema_unknown_model_is_an_llm_error(server: FakeOpenAI) -> None:
     server.reply(Fail(404, "model 'nope' not found"))
     with pytest.raises(LLMError, match="does not know model 'nope'"):
         draft_schema_with_llm(client_for(server), model="nope", prompt="x")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_unreachable_endpoint_fails_fast() -> None:

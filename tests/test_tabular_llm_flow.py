@@ -5,8 +5,6 @@ stand-in)."""
 
 from __future__ import annotations
 
-import socket
-
 import dagster as dg
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +15,7 @@ from synth_pipelines.core.tabular.jobs import JobParams, confirm_job, create_job
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import run_tabular_jobs_in_process
 from synth_pipelines.settings import Settings
+from tests.helpers import free_port
 from tests.test_tabular_jobs import read_output
 from tests.test_tabular_llm import GOOD_SCHEMA, REVIEWS, good_rows
 
@@ -46,9 +45,7 @@ def test_the_api_drafts_with_the_configured_llm(settings, server) -> None:
 
 
 def test_an_unreachable_llm_is_a_503_naming_the_endpoint(synth_home, monkeypatch) -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a port nothing listens on
     monkeypatch.setenv("SYNTH_LLM_BASE_URL", f"http://127.0.0.1:{port}/v1")
     client = TestClient(create_app(Settings.from_env()))
     response = client.post("/tabular/jobs", json={"prompt": "1k users with name and email"})
