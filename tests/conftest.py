@@ -1,4 +1,9 @@
-"""Shared fixtures: isolated SYNTH_HOME, the factory DB on SQLite and on PostgreSQL, instances.
+"""Shared fixtures: isolated SYNTH_HOME, the factory DB on SQLite and on PostgreSQL, settings, a
+Dagster instance, object stores (local; moto's S3 server), the fake OpenAI server, and the
+module-scoped classifier, embedder and astronaut photo. Plain helpers are in tests/helpers.py.
+
+`settings` is Settings.from_env() on `database_url` plus the module's `settings_env` (a fixture a
+module overrides with its SYNTH_* values); `db` is the factory DB it names, migrated.
 
 PostgreSQL tests use the server at SYNTH_TEST_PG (default 127.0.0.1:5432, database `test`): one
 uniquely named database per test session, one schema per test, all dropped afterwards. Where no
