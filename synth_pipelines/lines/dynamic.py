@@ -30,14 +30,18 @@ def partitioned_runs(
     run_requests: list[dg.RunRequest],
     waiting: dict[str, int],
     noun: str,
+    waits_for: str,
 ) -> dg.SensorResult:
     """The tick's answer: `run_requests`, with their partitions not yet known added, and the
     cursor `waiting` (key → attempt already requested), so nothing is picked twice across ticks
-    and daemon restarts; a skip reason naming how many `noun`s wait when there is nothing to run.
+    and daemon restarts; when there is nothing to run, a skip reason saying what the sensor
+    waits for (`waits_for`) and how many `noun`s it already handled.
     """
     cursor = json.dumps(waiting, sort_keys=True)
     if not run_requests:
-        return dg.SensorResult(skip_reason=f"{len(waiting)} {noun}(s) waiting", cursor=cursor)
+        return dg.SensorResult(
+            skip_reason=idle_reason(noun, len(waiting), waits_for), cursor=cursor
+        )
     known = set(context.instance.get_dynamic_partitions(partitions_def.name))
     new = [run.partition_key for run in run_requests if run.partition_key not in known]
     return dg.SensorResult(
@@ -47,12 +51,20 @@ def partitioned_runs(
     )
 
 
+def idle_reason(noun: str, known: int, waits_for: str) -> str:
+    """Why a tick requested nothing, in the words the Dagster UI shows on the sensor."""
+    if not known:
+        return f"no {noun}s yet; waiting for {waits_for}"
+    return f"nothing new: {known} {noun}(s) already handled; waiting for {waits_for}"
+
+
 def runs_per_attempt(
     context: dg.SensorEvaluationContext,
     partitions_def: dg.DynamicPartitionsDefinition,
     waiting: dict[str, int],
     trigger: str,
     noun: str,
+    waits_for: str,
 ) -> dg.SensorResult:
     """`partitioned_runs` for the common case: one run, tagged with the `trigger` sensor's name,
     for each waiting key (in `waiting`'s order) whose current attempt has no run yet."""
@@ -62,7 +74,7 @@ def runs_per_attempt(
         for key, attempt in waiting.items()
         if requested.get(key) != attempt
     ]
-    return partitioned_runs(context, partitions_def, run_requests, waiting, noun)
+    return partitioned_runs(context, partitions_def, run_requests, waiting, noun, waits_for)
 
 
 def removing_partitions(
@@ -113,6 +125,7 @@ def attempt_sensor(
     partitions_def: dg.DynamicPartitionsDefinition,
     interval: int,
     noun: str,
+    waits_for: str,
     waiting: Waiting,
     description: str,
 ) -> dg.SensorDefinition:
@@ -130,7 +143,7 @@ def attempt_sensor(
         context: dg.SensorEvaluationContext, factory_db: FactoryDatabaseResource
     ) -> dg.SensorResult:
         pending, gone = waiting(factory_db.get_db())
-        result = runs_per_attempt(context, partitions_def, pending, name, noun)
+        result = runs_per_attempt(context, partitions_def, pending, name, noun, waits_for)
         return removing_partitions(context, partitions_def, result, gone)
 
     return _sensor

@@ -61,7 +61,14 @@ def build_dataset_request_sensor(settings: Settings) -> dg.SensorDefinition:
             if requested.get(request.id) != request.attempts:
                 waiting[request.id] = request.attempts
                 run_requests.append(_run_request(request.id, request.attempts, "restocked"))
-        return partitioned_runs(context, dataset_requests, run_requests, waiting, "request")
+        return partitioned_runs(
+            context,
+            dataset_requests,
+            run_requests,
+            waiting,
+            "request",
+            "a new request, or stock for a backordered one",
+        )
 
     return dataset_request_sensor
 

@@ -26,6 +26,7 @@ def build_subject_sensor(settings: Settings) -> dg.SensorDefinition:
         partitions_def=subjects,
         interval=settings.flux.sensor_interval,
         noun="subject",
+        waits_for="a new subject or a retry",
         waiting=subjects_to_train,
         description=(
             "Adds a subjects partition per new subject and requests its photos → LoRA → "

@@ -27,6 +27,7 @@ def build_persona_source_sensor(settings: Settings) -> dg.SensorDefinition:
         partitions_def=personas,
         interval=settings.personas.sensor_interval,
         noun="persona",
+        waits_for="a new upload to an active persona",
         waiting=personas_to_train,
         description=(
             "Adds a personas partition when a persona's first export arrives and requests a "

@@ -29,6 +29,7 @@ def build_tabular_job_sensor(settings: Settings) -> dg.SensorDefinition:
         partitions_def=tabular_jobs,
         interval=settings.tabular.sensor_interval,
         noun="job",
+        waits_for="a job to be confirmed or retried",
         waiting=jobs_to_run,
         description=(
             "Adds a tabular_jobs partition per confirmed tabular job and requests a "
