@@ -21,16 +21,17 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-$(DAGSTER_HOME):
-	mkdir -p $(DAGSTER_HOME)
+# The local instance's home, with a dagster.yaml (telemetry off) unless one is there.
+$(DAGSTER_HOME)/dagster.yaml: | install
+	$(BIN)/python -m synth_pipelines.local_instance $(DAGSTER_HOME)
 
-demo: install $(DAGSTER_HOME)
+demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/synth demo
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-ui: install $(DAGSTER_HOME)
+ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev
 
 lint: install

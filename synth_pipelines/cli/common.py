@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from synth_pipelines.core.errors import SynthError
+from synth_pipelines.local_instance import prepare_dagster_home
 
 API_OPTION = typer.Option("http://127.0.0.1:8000", envvar="SYNTH_API_URL", help="API base URL.")
 # Piped output (CI logs, `make demo | tee`) gets a table wide enough for bucket names.
@@ -57,7 +58,6 @@ def _progress() -> Progress:
 
 def _dagster_home(settings) -> Path:
     # DagsterInstance.get() needs DAGSTER_HOME; default it inside SYNTH_HOME, like `make ui`.
-    home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
+    home = prepare_dagster_home(settings.dagster_home)  # with a dagster.yaml, telemetry off
     os.environ["DAGSTER_HOME"] = str(home)
     return home
