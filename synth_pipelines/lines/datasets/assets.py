@@ -26,6 +26,8 @@ def build_dataset_package(settings: Settings) -> dg.AssetsDefinition:
         name=DATASET_PACKAGE,
         partitions_def=dataset_requests,
         group_name="datasets",
+        owners=["team:synth-datasets"],
+        tags={"domain": "datasets"},
         kinds={"python", "sql"},
         # Any request may draw on every bucket of the inventory.
         deps=[dg.AssetDep("face_inventory", partition_mapping=dg.AllPartitionMapping())],

@@ -57,6 +57,8 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=subjects,
         group_name="flux",
+        owners=["team:synth-flux"],
+        tags={"domain": "flux"},
         kinds={"python"},
         description=(
             "A subject's uploads: decoded with EXIF orientation, exactly one face each (dlib), "
@@ -98,6 +100,8 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=subjects,
         group_name="flux",
+        owners=["team:synth-flux"],
+        tags={"domain": "flux"},
         kinds={"pytorch"},
         deps=[subject_photos],
         pool="gpu",
@@ -197,6 +201,8 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         name=SAMPLES,
         partitions_def=subjects,
         group_name="flux",
+        owners=["team:synth-flux"],
+        tags={"domain": "flux"},
         kinds={"pytorch"},
         deps=[flux_lora],
         pool="gpu",

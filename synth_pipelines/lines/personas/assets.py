@@ -53,6 +53,8 @@ def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=personas,
         group_name="personas",
+        owners=["team:synth-personas"],
+        tags={"domain": "personas"},
         kinds={"python"},
         description=(
             "A persona's uploads decrypted, parsed, anonymized (names, emails, phones, URLs, "
@@ -92,6 +94,8 @@ def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=personas,
         group_name="personas",
+        owners=["team:synth-personas"],
+        tags={"domain": "personas"},
         kinds={"python"},
         deps=[persona_corpus],
         description=(
@@ -129,6 +133,8 @@ def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         name=ADAPTER,
         partitions_def=personas,
         group_name="personas",
+        owners=["team:synth-personas"],
+        tags={"domain": "personas"},
         kinds={"pytorch"},
         deps=[persona_dataset],
         pool="gpu",

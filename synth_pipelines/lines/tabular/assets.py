@@ -97,6 +97,8 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
         name=ASSET,
         partitions_def=tabular_jobs,
         group_name="tabular",
+        owners=["team:synth-tabular"],
+        tags={"domain": "tabular"},
         kinds={"python", "parquet"},
         check_specs=CHECK_SPECS,
         description=(
