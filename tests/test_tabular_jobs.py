@@ -250,6 +250,22 @@ def test_full_flow_over_http_and_the_cli(settings, db, instance, tmp_path: Path)
         ]  # fmt: skip
         assert "confirm" in drafted.output and "user_id" in drafted.output
 
+        # The schema the draft suggests editing: exported, changed, sent back.
+        shown = runner.invoke(cli, ["tabular", "show", job_id, "--json", "--api", url])
+        assert shown.exit_code == 0, shown.output
+        exported = json.loads(shown.output)
+        assert exported == schema
+        exported["columns"][1]["max"] = 250
+        edited_file = tmp_path / "schema.json"
+        edited_file.write_text(json.dumps(exported))
+        edited = runner.invoke(cli, ["tabular", "edit", job_id, str(edited_file), "--api", url])
+        assert edited.exit_code == 0, edited.output
+        assert get_job(db, job_id).schema_json["columns"][1]["max"] == 250
+        table_view = runner.invoke(cli, ["tabular", "show", job_id, "--api", url])
+        assert table_view.exit_code == 0 and "is draft" in table_view.output
+        missing = runner.invoke(cli, ["tabular", "show", "no-such-job", "--api", url])
+        assert missing.exit_code != 0 and "no-such-job" in missing.output
+
         confirmed = runner.invoke(
             cli, ["tabular", "confirm", job_id, "--rows", "3000", "--chunk-size", "1000",
                   "--api", url],

@@ -55,8 +55,32 @@ def tabular_draft(
     console.print(
         f"job [bold]{job['id']}[/] drafted by {job['drafter']}. Review, then:\n"
         f"  synth tabular confirm {job['id']} --rows {rows}\n"
-        f"  (edit first: synth tabular edit {job['id']} schema.json)"
+        f"  (edit first: synth tabular show {job['id']} --json > schema.json, change it, then\n"
+        f"   synth tabular edit {job['id']} schema.json)"
     )
+
+
+@tabular_app.command("show")
+def tabular_show(
+    job_id: str = typer.Argument(...),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print only the schema as JSON, to edit and pass to `edit`."
+    ),
+    api: str = API_OPTION,
+) -> None:
+    """Show a job's schema: as a table, or (--json) as the JSON that `synth tabular edit` takes."""
+    import json
+
+    try:
+        job = _tabular_client(api).status(job_id)
+    except SynthError as exc:
+        _fail(str(exc))
+    if as_json:
+        # Plain stdout, no rich markup: the output is a file to edit.
+        typer.echo(json.dumps(job["schema"], indent=2, ensure_ascii=False))
+        return
+    console.print(schema_table(job))
+    console.print(f"job [bold]{job['id']}[/] is {job['status']}")
 
 
 @tabular_app.command("edit")
