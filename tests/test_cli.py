@@ -22,6 +22,8 @@ def test_demo_fills_every_bucket_through_dagster_runs(synth_home, monkeypatch) -
     assert "female/young_adult" in result.output
     assert "faces/s end to end" in result.output
     assert "every file verified against manifest.json" in result.output
+    # The prompt says 10k; the option's 5,000 is said to override it, not applied silently.
+    assert "--tabular-rows overrides the 10,000 rows the prompt asks for" in result.output
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
     # ten refills, one dataset package, one tabular job, one persona run, one Flux run
@@ -161,3 +163,14 @@ def test_checks_run_prints_results_and_fails_on_error_severity(synth_home, monke
 
     unknown = runner.invoke(app, ["checks", "run", "--select", "no_such_check"])
     assert unknown.exit_code == 1 and "matches no check" in unknown.output
+
+
+def test_demo_confirms_the_row_count_the_prompt_asks_for(synth_home, monkeypatch) -> None:
+    monkeypatch.setenv("SYNTH_FACE_SIZE", "64")
+    monkeypatch.setenv("SYNTH_TABULAR_EMBEDDER", "hashing")
+    result = runner.invoke(
+        app, ["demo", "--per-bucket", "1", "--no-dataset", "--no-persona", "--no-flux"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "confirming the 10,000 rows the prompt asks for" in result.output
+    assert "10,000 rows in" in result.output

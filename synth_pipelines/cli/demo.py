@@ -25,8 +25,11 @@ from synth_pipelines.cli.tabular import schema_table
 def demo(
     per_bucket: int = typer.Option(20, min=1, max=1000, help="Faces to hold in each bucket."),
     dataset: bool = typer.Option(True, help="Then request, package, download and verify one."),
-    tabular_rows: int = typer.Option(
-        100_000, min=0, help="Then draft, confirm and generate a tabular job (0: skip)."
+    tabular_rows: int | None = typer.Option(
+        None,
+        min=0,
+        help="Then draft, confirm and generate a tabular job of this many rows (default: the "
+        "count the prompt asks for, 10k; 0: skip).",
     ),
     persona: bool = typer.Option(
         True, help="Then train a persona adapter on a made-up chat export and review a draft."
@@ -55,7 +58,7 @@ def demo(
     _demo_faces(settings, db, job, instance, per_bucket)
     if dataset:
         _demo_dataset(settings, instance, per_bucket)
-    if tabular_rows:
+    if tabular_rows != 0:
         _demo_tabular(settings, instance, tabular_rows)
     if persona:
         _demo_persona(settings, instance)
@@ -158,7 +161,7 @@ def _demo_dataset(settings, instance, per_bucket: int) -> None:
 DEMO_PROMPT = "Generate 10k financial transactions with user ID, amount, currency, and timestamp"
 
 
-def _demo_tabular(settings, instance, rows: int) -> None:
+def _demo_tabular(settings, instance, rows: int | None) -> None:
     """Draft SynthAIx's example over HTTP, confirm it, generate it in a real run, download."""
     import pyarrow.parquet as pq
 
@@ -174,6 +177,17 @@ def _demo_tabular(settings, instance, rows: int) -> None:
         job = client.draft(DEMO_PROMPT)
         console.print(f"\nPOST {url}/tabular/jobs {DEMO_PROMPT!r} → {job['id']} (draft)")
         console.print(schema_table(job))
+        drafted = job["schema"].get("rows")
+        if rows is None:
+            rows = drafted or 10_000
+            console.print(f"confirming the {rows:,} rows the prompt asks for")
+        elif rows != drafted:
+            console.print(
+                f"confirming {rows:,} rows: --tabular-rows overrides the "
+                f"{drafted:,} rows the prompt asks for"
+                if drafted
+                else f"confirming {rows:,} rows (--tabular-rows; the prompt states no count)"
+            )
         client.confirm(job["id"], total_rows=rows)
         started = time.perf_counter()
         runs, _ = run_tabular_jobs_in_process(defs, instance)
