@@ -39,7 +39,14 @@ def test_demo_fills_every_bucket_through_dagster_runs(synth_home, monkeypatch) -
     passed = re.search(r"(\d+) of (\d+) checks passed", flat)
     assert passed and passed.group(1) == passed.group(2) and int(passed.group(2)) >= 8
     assert len(list((synth_home / "tables").glob("*.parquet"))) == 1
-    assert "Draft (approved, released):" in flat
+    draft = re.search(
+        r"Draft \(the tiny test model's output: random weights, so noise; "
+        r"released after approval\): (['\"])(.*?)\1 Audit log",
+        flat,
+    )
+    assert draft, flat
+    # Whatever the random model wrote, no raw control character reaches the terminal.
+    assert all(ch.isprintable() for ch in draft.group(2))
     assert "chain intact" in flat and "Adapter v1 (lora, 30 steps)" in flat
     assert "5 photos accepted" in flat and "A prompt against the content policy: HTTP 403" in flat
     assert len(list((synth_home / "flux").glob("*.png"))) == 2
@@ -174,3 +181,12 @@ def test_demo_confirms_the_row_count_the_prompt_asks_for(synth_home, monkeypatch
     assert result.exit_code == 0, result.output
     assert "confirming the 10,000 rows the prompt asks for" in result.output
     assert "10,000 rows in" in result.output
+
+
+def test_printable_escapes_control_characters_and_markup() -> None:
+    from synth_pipelines.cli.demo import printable
+
+    shown = printable("ok\x00\x1b[31m [bold]x[/bold]\u200b")
+    assert "\x00" not in shown and "\x1b" not in shown and "\u200b" not in shown
+    assert "\\x00" in shown and "\\x1b" in shown and "\\u200b" in shown
+    assert "\\[bold]" in shown  # rich shows it literally

@@ -8,6 +8,7 @@ import os
 import time
 
 import typer
+from rich.markup import escape
 
 from synth_pipelines.cli.common import (
     _dagster_home,
@@ -300,14 +301,22 @@ def _demo_persona(settings, instance) -> None:
         message = http.get(f"/drafts/{draft['id']}/message").raise_for_status().json()
     audit = verify(db)
     checks = ", ".join(f"{k} {'pass' if v else 'FAIL'}" for k, v in metrics["checks"].items())
+    tiny = settings.personas.base_model == "tiny-test"
+    source = "the tiny test model's output: random weights, so noise" if tiny else "approved"
     console.print(
         f"Adapter v{adapter['version']} ({adapter['method']}, {metrics['steps']} steps) in "
         f"{seconds:.1f} s: validation perplexity {metrics['val_perplexity']:.1f} vs "
         f"{metrics['base_val_perplexity']:.1f} for the base model; checks "
         f"{checks}.\n"
-        f"Draft (approved, released): {message['text']!r}\n"
+        f"Draft ({source}; released after approval): {printable(message['text'])}\n"
         f"Audit log: {audit.records} records, chain {'intact' if audit.ok else 'BROKEN'}."
     )
+
+
+def printable(text: str) -> str:
+    """`text` quoted for a terminal: control and other unprintable characters escaped (repr),
+    and no rich markup read into it."""
+    return escape(repr(text))
 
 
 def _demo_flux(settings, instance) -> None:
