@@ -232,3 +232,12 @@ def test_twenty_parallel_requests_then_backorders_fill_after_a_refill(defs, inst
     with db.session() as session:
         delivered = session.execute(select(Face.id).where(Face.status == "delivered")).all()
     assert len(delivered) == 40 == len(set(delivered))
+
+
+def test_a_package_links_the_inventory_without_depending_on_it(settings) -> None:
+    """A delivered archive is immutable: refills must not mark packages Unsynced, so the asset
+    has no upstream; the inventory it is drawn from is a link in its metadata."""
+    graph = build_definitions(settings).resolve_asset_graph()
+    package = graph.get(dg.AssetKey("dataset_package"))
+    assert package.parent_keys == set()
+    assert package.metadata["drawn_from"] == dg.MetadataValue.asset(dg.AssetKey("face_inventory"))

@@ -17,6 +17,7 @@ from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
 
 DATASET_PACKAGE = "dataset_package"
+INVENTORY = "face_inventory"  # what a package is drawn from (a lineage link, not a dependency)
 
 
 def build_dataset_package(settings: Settings) -> dg.AssetsDefinition:
@@ -29,8 +30,9 @@ def build_dataset_package(settings: Settings) -> dg.AssetsDefinition:
         owners=["team:synth-datasets"],
         tags={"domain": "datasets"},
         kinds={"python", "sql"},
-        # Any request may draw on every bucket of the inventory.
-        deps=[dg.AssetDep("face_inventory", partition_mapping=dg.AllPartitionMapping())],
+        # No asset dependency on face_inventory: a delivered archive is immutable, so a refill
+        # must not mark every package "Unsynced". The lineage is a link in the metadata.
+        metadata={"drawn_from": dg.MetadataValue.asset(dg.AssetKey(INVENTORY))},
         output_required=False,
         description=(
             "One requested face dataset: faces reserved from the inventory in one transaction, "
@@ -89,6 +91,7 @@ def _ready_metadata(ready: Ready) -> dict:
         "mb_per_s": round(archive.bytes / 1e6 / max(archive.seconds, 1e-9), 1),
         "queue_to_ready_seconds": round(ready.queue_to_ready_seconds, 3),
         "archive": archive.key,
+        "drawn_from": dg.MetadataValue.asset(dg.AssetKey(INVENTORY)),
         "expires_at": aware(request.expires_at).isoformat(),
     }
 
