@@ -55,6 +55,9 @@ def test_materializing_a_partition_fills_that_bucket(settings, instance) -> None
     metadata = materialization(result)
     assert metadata["added"] == 3
     assert metadata["level_after"] == 3
+    # The UI's spelling of the partition and everyone else's, side by side.
+    assert metadata["bucket"] == "female/adult"
+    assert metadata["partition_key"] == "adult|female"
     assert metadata["acceptance_rate"] == 1.0
     assert metadata["label_source"] == "generator"  # `auto` for the simulator
     assert 0 <= metadata["classifier_agreement"] <= metadata["classifier_detection_rate"] <= 1
