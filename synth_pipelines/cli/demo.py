@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -209,6 +212,29 @@ def _demo_tabular(settings, instance, rows: int | None) -> None:
     )
 
 
+@contextmanager
+def _as_demo_owner(settings) -> Iterator[tuple[Any, Any, str, Any]]:
+    """The factory DB, the definitions, and the API served here with an HTTP client that holds
+    a new owner's API key: what the persona and Flux steps both work through."""
+    import httpx
+
+    from synth_pipelines.api.app import create_app
+    from synth_pipelines.api.server import running_server
+    from synth_pipelines.core.security.accounts import create_api_key
+    from synth_pipelines.definitions import build_definitions
+
+    db = _database(settings)
+    token = create_api_key(db, "demo-owner", "owner", actor="cli:demo")
+    defs = build_definitions(settings)
+    with (
+        running_server(create_app(settings)) as url,
+        httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=600
+        ) as http,
+    ):
+        yield db, defs, url, http
+
+
 def _demo_master_key(settings) -> None:
     """SYNTH_MASTER_KEY for the demo: the environment's, else one kept in SYNTH_HOME (0600)."""
     if os.environ.get("SYNTH_MASTER_KEY"):
@@ -232,14 +258,8 @@ def _demo_persona(settings, instance) -> None:
     sensor, the registry, a draft reviewed and released, the audit chain verified."""
     import dataclasses
 
-    import httpx
-
-    from synth_pipelines.api.app import create_app
-    from synth_pipelines.api.server import running_server
     from synth_pipelines.core.persona.demo_export import demo_whatsapp_export
-    from synth_pipelines.core.security.accounts import create_api_key
     from synth_pipelines.core.security.audit import verify
-    from synth_pipelines.definitions import build_definitions
     from synth_pipelines.in_process import run_persona_training_in_process
 
     _demo_master_key(settings)
@@ -247,11 +267,7 @@ def _demo_persona(settings, instance) -> None:
         personas = dataclasses.replace(settings.personas, base_model="tiny-test")
         settings = dataclasses.replace(settings, personas=personas)
         console.print("SYNTH_PERSONA_BASE_MODEL unset: using the tiny GPT-2 test model")
-    db = _database(settings)
-    token = create_api_key(db, "demo-owner", "owner", actor="cli:demo")
-    defs = build_definitions(settings)
-    with running_server(create_app(settings)) as url:
-        http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=600)
+    with _as_demo_owner(settings) as (db, defs, url, http):
         created = (
             http.post(
                 "/personas",
@@ -324,13 +340,7 @@ def _demo_flux(settings, instance) -> None:
     the sensor, the registry, two generated images saved, a refused prompt."""
     import dataclasses
 
-    import httpx
-
-    from synth_pipelines.api.app import create_app
-    from synth_pipelines.api.server import running_server
     from synth_pipelines.core.flux.demo_photos import subject_photos
-    from synth_pipelines.core.security.accounts import create_api_key
-    from synth_pipelines.definitions import build_definitions
     from synth_pipelines.in_process import run_subjects_in_process
 
     _demo_master_key(settings)
@@ -347,11 +357,7 @@ def _demo_flux(settings, instance) -> None:
         )
         settings = dataclasses.replace(settings, flux=flux)
         console.print("\nSYNTH_FLUX_BASE_MODEL unset: using the tiny Flux test pipeline")
-    db = _database(settings)
-    token = create_api_key(db, "demo-owner", "owner", actor="cli:demo")
-    defs = build_definitions(settings)
-    with running_server(create_app(settings)) as url:
-        http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=600)
+    with _as_demo_owner(settings) as (_db, defs, url, http):
         photos = [("photos", (name, data, "image/jpeg")) for name, data in subject_photos().items()]
         created = (
             http.post("/subjects", files=photos, data={"trigger": "sks_astro", "consent": "true"})

@@ -24,7 +24,6 @@ from synth_pipelines.core.delivery.requests import (
     mark_failed,
     mark_ready,
     mark_waiting,
-    requests_in,
     start_packaging,
 )
 from synth_pipelines.core.delivery.reservations import release_reservations, reserve_faces
@@ -150,14 +149,16 @@ def package_request(
     return Ready(request, spec, archive, time.perf_counter() - started)
 
 
-def servable_backorders(db: FactoryDatabase) -> list[DatasetRequest]:
-    """Backordered requests the inventory covers now and no failed check holds, first come,
-    first served: an exclusive request counts its faces off the free stock, so a later request
-    is not promised the same faces."""
+def servable_backorders(
+    db: FactoryDatabase, backordered: list[DatasetRequest]
+) -> list[DatasetRequest]:
+    """Those of `backordered` (oldest first, as `requests_in` gives them) that the inventory
+    covers now and no failed check holds, first come, first served: an exclusive request counts
+    its faces off the free stock, so a later request is not promised the same faces."""
     free = inventory_levels(db)
     paused = paused_buckets(db)
     servable = []
-    for request in requests_in(db, ("backordered",)):  # oldest first
+    for request in backordered:
         spec = request_spec(request)
         covered = all(free[key] >= count for key, count in spec.buckets.items())
         if covered and not pause_reason(paused, list(spec.buckets)):

@@ -53,11 +53,12 @@ def build_dataset_request_sensor(settings: Settings) -> dg.SensorDefinition:
             waiting[request.id] = request.attempts
             if requested.get(request.id) != request.attempts:
                 run_requests.append(_run_request(request.id, request.attempts, "new"))
-        for request in requests_in(db, ("backordered",)):
+        backordered = requests_in(db, ("backordered",))  # oldest first: first come, first served
+        for request in backordered:
             # Remember only attempts actually requested (-1: none), so a request seen while
             # short of stock or held is still requested once it can be served.
             waiting[request.id] = requested.get(request.id, -1)
-        for request in servable_backorders(db):
+        for request in servable_backorders(db, backordered):
             if requested.get(request.id) != request.attempts:
                 waiting[request.id] = request.attempts
                 run_requests.append(_run_request(request.id, request.attempts, "restocked"))

@@ -7,12 +7,11 @@ import dagster as dg
 from pydantic import Field
 
 from synth_pipelines.core.errors import SynthError
-from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.core.faces.preview import contact_sheet
 from synth_pipelines.core.faces.refill import RefillPolicy, RefillReport, refill_bucket
 from synth_pipelines.core.storage.object_store import ObjectStore
 from synth_pipelines.lines.run_config import env_default
-from synth_pipelines.partitions import bucket_for_partition, face_buckets, partition_for_bucket
+from synth_pipelines.partitions import bucket_for_partition, face_buckets
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.faces import AttributeClassifierResource, FaceGeneratorResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
@@ -123,6 +122,9 @@ def build_face_inventory(settings: Settings, pool: str | None = None) -> dg.Asse
                 "request the rest"
             )
         metadata = _metadata(report, store, settings, bucket.key)
+        # The UI spells a multi-partition key by dimension, "adult|female"; everything else (API,
+        # CLI, settings, archives) says "female/adult". Both, side by side:
+        metadata = {"bucket": bucket.key, "partition_key": str(context.partition_key), **metadata}
         return dg.MaterializeResult(metadata={**metadata, "image_size": config.image_size})
 
     return face_inventory
@@ -133,10 +135,6 @@ def _metadata(report: RefillReport, store: ObjectStore, settings: Settings, buck
         f"| {reason} | {count} |" for reason, count in sorted(report.rejected.items())
     )
     metadata: dict[str, dg.MetadataValue | int | float | str] = {
-        # The UI spells a multi-partition key by dimension name, "adult|female"; everything else
-        # (API, CLI, settings, archives) says "female/adult". Both, side by side:
-        "bucket": bucket,
-        "partition_key": str(partition_for_bucket(Bucket.parse(bucket))),
         "requested": report.requested,
         "added": report.added,
         "already_stored": report.already_stored,
