@@ -128,8 +128,14 @@ def test_warn_failures_open_no_hold(settings) -> None:
         checks = validate(defs, instance)
         assert not checks["face_inventory__row_count"].passed
         assert checks["face_inventory__row_count"].severity == dg.AssetCheckSeverity.WARN
-        # every image check runs on an empty inventory (none raises), and passes
+        # every image check runs on an empty inventory (none raises) and, with nothing to
+        # check, is skipped: a warning that does not pass, never a pass
         for name in ("objects_present", "image_quality", "near_duplicates", "identity_leakage"):
-            assert checks[f"face_inventory__{name}"].passed, name
+            check = checks[f"face_inventory__{name}"]
+            assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN, name
+            assert check.metadata["skipped"].value is True, name
+            assert check.description.startswith("skipped: "), name
+        empty = checks["face_inventory__near_duplicates"].description
+        assert empty == "skipped: the inventory holds no face"
         tick = evaluate_sensor(defs, instance, CHECK_FAILURE_SENSOR)
         assert not tick.run_requests and open_holds(db) == []

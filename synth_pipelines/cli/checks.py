@@ -8,7 +8,18 @@ import typer
 from rich.table import Table
 
 from synth_pipelines.cli.common import _dagster_home, _database, _fail, _settings, console
+from synth_pipelines.core.checks.outcome import FAILED, PASSED, SKIPPED, WARNED
 from synth_pipelines.core.errors import SynthError
+
+DID_NOT_RUN = "did not run"
+# How each result reads in the table: a skipped check is neither a pass nor a failure.
+STYLED = {
+    PASSED: "[green]pass[/]",
+    FAILED: "[red]FAIL[/]",
+    WARNED: "[yellow]warn[/]",
+    SKIPPED: "[dim]skipped[/]",
+    DID_NOT_RUN: "[red]did not run[/]",
+}
 
 checks_app = typer.Typer(help="Data, image-quality and privacy checks.", no_args_is_help=True)
 
@@ -19,10 +30,12 @@ def checks_run(
         None, "--select", "-s", help="Check name, glob or asset (repeatable); default: all."
     ),
 ) -> None:
-    """Run checks on the local instance and print their results; exit 1 when an
+    """Run checks on the local instance and print their results, counted as passed, failed,
+    warned and skipped (nothing to check: never a pass, never a failure); exit 1 when an
     error-severity check fails (or a check cannot run), so CI pipelines can gate on it."""
     import dagster as dg
 
+    from synth_pipelines.dbt_like_checks.results import evaluation_status
     from synth_pipelines.dbt_like_checks.run import run_checks, select_checks
     from synth_pipelines.definitions import build_definitions
 
@@ -41,26 +54,28 @@ def checks_run(
     table = Table(title=f"{len(keys)} checks in {time.perf_counter() - started:.1f} s")
     for column in ("check", "severity", "result", "details"):
         table.add_column(column, overflow="fold")
-    blocking = 0
+    counts = dict.fromkeys((PASSED, FAILED, WARNED, SKIPPED, DID_NOT_RUN), 0)
     for key in keys:
         evaluation = evaluations.get((key.asset_key, key.name))
         if evaluation is None:
-            blocking += 1
-            table.add_row(key.name, "-", "[red]did not run[/]", "the check raised; see `make ui`")
+            counts[DID_NOT_RUN] += 1
+            table.add_row(key.name, "-", STYLED[DID_NOT_RUN], "the check raised; see `make ui`")
             continue
-        error = evaluation.severity == dg.AssetCheckSeverity.ERROR
-        status = (
-            "[green]pass[/]"
-            if evaluation.passed
-            else "[red]FAIL[/]"
-            if error
-            else "[yellow]warn[/]"
-        )
-        blocking += (not evaluation.passed) and error
+        status = evaluation_status(evaluation)
+        counts[status] += 1
+        severity = "error" if evaluation.severity == dg.AssetCheckSeverity.ERROR else "warn"
         table.add_row(
-            key.name, "error" if error else "warn", status, (evaluation.description or "")[:200]
+            key.name,
+            "-" if status == SKIPPED else severity,
+            STYLED[status],
+            (evaluation.description or "")[:200],
         )
     console.print(table)
+    console.print(", ".join(f"{n} {status}" for status, n in counts.items()))
+    if counts[SKIPPED]:
+        console.print(
+            f"{counts[SKIPPED]} check(s) had nothing to check: skipped, not passed (see details)"
+        )
     console.print(f"run {result.run_id} (open it with `make ui`)")
-    if blocking:
-        _fail(f"{blocking} error-severity check(s) failed or did not run")
+    if counts[FAILED] or counts[DID_NOT_RUN]:
+        _fail(f"{counts[FAILED]} error-severity check(s) failed, {counts[DID_NOT_RUN]} did not run")

@@ -172,6 +172,8 @@ def _demo_tabular(settings, instance, rows: int | None) -> None:
     from synth_pipelines.api.app import create_app
     from synth_pipelines.api.server import running_server
     from synth_pipelines.client.tabular import TabularClient
+    from synth_pipelines.core.checks.outcome import FAILED, SKIPPED, WARNED
+    from synth_pipelines.dbt_like_checks.results import evaluation_status
     from synth_pipelines.definitions import build_definitions
     from synth_pipelines.in_process import run_tabular_jobs_in_process
 
@@ -198,7 +200,9 @@ def _demo_tabular(settings, instance, rows: int | None) -> None:
         if not all(run.success for run in runs):
             _fail("the tabular run failed; see `make ui`")
         checks = [c for run in runs for c in run.get_asset_check_evaluations()]
-        failed = [c.check_name for c in checks if not c.passed]
+        statuses = {c.check_name: evaluation_status(c) for c in checks}
+        failed = [name for name, status in statuses.items() if status in (FAILED, WARNED)]
+        skipped = [name for name, status in statuses.items() if status == SKIPPED]
         done = client.wait(job["id"], timeout=600)
         seconds = time.perf_counter() - started
         path = client.fetch(job["id"], "parquet", settings.home / "tables")
@@ -206,8 +210,10 @@ def _demo_tabular(settings, instance, rows: int | None) -> None:
     console.print(
         f"Tabular job {job['id']}: {table.num_rows:,} rows in {seconds:.2f} s "
         f"({table.num_rows / seconds:,.0f} rows/s through a Dagster run; "
-        f"{done['rows_deduplicated']:,} duplicates removed; {len(checks) - len(failed)} of "
-        f"{len(checks)} checks passed{': failed ' + ', '.join(failed) if failed else ''}).\n"
+        f"{done['rows_deduplicated']:,} duplicates removed; "
+        f"{len(checks) - len(failed) - len(skipped)} of {len(checks)} checks passed"
+        f"{'; failed ' + ', '.join(failed) if failed else ''}"
+        f"{'; skipped (nothing to check) ' + ', '.join(skipped) if skipped else ''}).\n"
         f"parquet: {path}"
     )
 
@@ -316,7 +322,11 @@ def _demo_persona(settings, instance) -> None:
         http.post(f"/drafts/{draft['id']}/approve").raise_for_status()
         message = http.get(f"/drafts/{draft['id']}/message").raise_for_status().json()
     audit = verify(db)
-    checks = ", ".join(f"{k} {'pass' if v else 'FAIL'}" for k, v in metrics["checks"].items())
+    skipped = set(metrics.get("checks_skipped", []))
+    checks = ", ".join(
+        f"{k} {'skipped' if k in skipped else 'pass' if v else 'FAIL'}"
+        for k, v in metrics["checks"].items()
+    )
     tiny = settings.personas.base_model == "tiny-test"
     source = "the tiny test model's output: random weights, so noise" if tiny else "approved"
     console.print(

@@ -16,7 +16,7 @@ from synth_pipelines.dbt_like_checks.holds import (
     HoldToPlace,
     holds_run_config,
 )
-from synth_pipelines.dbt_like_checks.results import BUCKETS
+from synth_pipelines.dbt_like_checks.results import BUCKETS, is_skipped
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.settings import Settings
 
@@ -80,6 +80,8 @@ def build_check_failure_sensor(
             seen[name] = record.id
             evaluation = _evaluation(record)
             if evaluation is None:  # the check raised: no verdict on the data either way
+                continue
+            if is_skipped(evaluation):  # it looked at nothing: no verdict either, hold or lift
                 continue
             if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
                 buckets = evaluation.metadata.get(BUCKETS)

@@ -1,6 +1,7 @@
 """Checks on delivered datasets: the archive's manifest against the request, every file against
 its sha256, the classifier's view of the faces against the requested balance, and distinct
-identities within one dataset."""
+identities within one dataset. With no ready dataset (or none a check can measure) a check is
+skipped with that reason, never passed."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ SEVERITY = {
     LABEL_BALANCE: WARN,  # the classifier's view of the faces, not a reason to stop delivery
     DISTINCT_IDENTITIES: ERROR,  # the caller may lower it: see distinct_identities
 }
+NO_DATASETS = "no ready dataset to verify"
 
 
 @dataclass
@@ -88,6 +90,8 @@ def _buckets_of(datasets: list[Delivered]) -> list[str]:
 
 
 def file_hashes(datasets: list[Delivered]) -> CheckOutcome:
+    if not datasets:
+        return CheckOutcome.skip(FILE_HASHES, NO_DATASETS, {"datasets": 0})
     bad = [d for d in datasets if d.error]
     return CheckOutcome(
         FILE_HASHES,
@@ -107,6 +111,10 @@ def file_hashes(datasets: list[Delivered]) -> CheckOutcome:
 
 
 def manifest_matches_request(datasets: list[Delivered]) -> CheckOutcome:
+    readable = [d for d in datasets if d.manifest is not None]
+    if not readable:  # an archive that does not verify is file_hashes' to report
+        reason = NO_DATASETS if not datasets else "no ready archive verifies (see file_hashes)"
+        return CheckOutcome.skip(MANIFEST_MATCHES_REQUEST, reason, {"datasets": len(datasets)})
     mismatched = {}
     for d in datasets:
         if d.manifest is None:
@@ -120,7 +128,7 @@ def manifest_matches_request(datasets: list[Delivered]) -> CheckOutcome:
         severity=SEVERITY[MANIFEST_MATCHES_REQUEST],
         passed=not mismatched,
         description=(
-            f"{len(datasets)} manifest(s) count exactly what was requested"
+            f"{len(readable)} manifest(s) count exactly what was requested"
             if not mismatched
             else f"{len(mismatched)} manifest(s) differ from their request"
         ),
@@ -131,11 +139,12 @@ def manifest_matches_request(datasets: list[Delivered]) -> CheckOutcome:
 
 def label_balance(datasets: list[Delivered], tolerance: float) -> CheckOutcome:
     """Share of each gender as the classifier sees the delivered faces, against the request."""
-    off = {}
+    off, measured = {}, 0
     for d in datasets:
         detected = [row for row in d.labels if row.get("predicted_gender")]
         if not detected:
             continue
+        measured += 1
         requested: Counter[str] = Counter()
         for bucket, count in d.requested.items():
             requested[bucket.split("/")[0]] += count
@@ -147,6 +156,13 @@ def label_balance(datasets: list[Delivered], tolerance: float) -> CheckOutcome:
                 "classifier": shares,
                 "requested": {g: round(n / total, 4) for g, n in requested.items()},
             }
+    if not measured:
+        reason = (
+            NO_DATASETS
+            if not datasets
+            else f"none of the {len(datasets)} ready datasets carries classifier labels"
+        )
+        return CheckOutcome.skip(LABEL_BALANCE, reason, {"datasets": len(datasets)})
     return CheckOutcome(
         LABEL_BALANCE,
         severity=SEVERITY[LABEL_BALANCE],
@@ -156,7 +172,12 @@ def label_balance(datasets: list[Delivered], tolerance: float) -> CheckOutcome:
             if not off
             else f"{len(off)} dataset(s) off their requested gender balance by > {tolerance:.0%}"
         ),
-        metadata={"datasets": len(datasets), "tolerance": tolerance, "off": off},
+        metadata={
+            "datasets": len(datasets),
+            "datasets_measured": measured,
+            "tolerance": tolerance,
+            "off": off,
+        },
         buckets=[],  # a warning about the classifier's view, not a reason to stop delivery
     )
 
@@ -181,6 +202,13 @@ def distinct_identities(
         rates[d.request.id] = {"faces": len(vectors), "pairs": len(pairs), "rate": round(rate, 4)}
         if rate > max_rate:
             bad.append(d)
+    if not rates:
+        reason = (
+            NO_DATASETS
+            if not datasets
+            else f"none of the {len(datasets)} ready datasets has two faces with an embedding"
+        )
+        return CheckOutcome.skip(DISTINCT_IDENTITIES, reason, {"datasets": len(datasets)})
     return CheckOutcome(
         DISTINCT_IDENTITIES,
         severity=severity,

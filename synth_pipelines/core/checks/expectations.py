@@ -54,14 +54,17 @@ def run_tests(
     now: datetime | None = None,
 ) -> list[TableMeasurement]:
     """Every spec's outcome on `frame`, in the order given. `related(asset)` loads the target
-    table of a `relationships` test. Nothing raises for bad data: errors become outcomes."""
+    table of a `relationships` test. Nothing raises for bad data: errors become outcomes. A
+    column test on a frame without that column, or without rows (after its `where`), is not
+    run: its measurement says why it has nothing to check."""
     now = now or datetime.now(UTC)
     related = related or (lambda asset: pd.DataFrame())
     outcomes: dict[str, TableMeasurement] = {}
     groups: dict[str | None, list[TestSpec]] = defaultdict(list)
     for spec in specs:
         if spec.column is not None and spec.column not in frame.columns:
-            outcomes[spec.name] = TableMeasurement(spec, passed=True, applicable=False)
+            reason = f"no column {spec.column!r}"
+            outcomes[spec.name] = TableMeasurement(spec, passed=False, skip_reason=reason)
         else:
             groups[spec.where].append(spec)
     if groups:
@@ -75,7 +78,10 @@ def run_tests(
             continue
         ge_specs = []
         for spec in group:
-            if spec.kind.evaluate is not None:  # a kind our own code evaluates
+            if spec.column is not None and subset.empty:  # a column test with no row to test
+                reason = f"no rows (where {where})" if where else "no rows"
+                outcomes[spec.name] = TableMeasurement(spec, passed=False, skip_reason=reason)
+            elif spec.kind.evaluate is not None:  # a kind our own code evaluates
                 outcomes[spec.name] = spec.kind.evaluate(spec, subset)
             else:
                 ge_specs.append(spec)

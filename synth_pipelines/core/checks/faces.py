@@ -1,6 +1,8 @@
 """Checks on the face inventory that a column test cannot express: stored objects present,
 image quality, perceptual near-duplicates, label agreement, identity leakage against a
-protected reference set, and freshness of buckets below target. Each returns a `CheckOutcome`."""
+protected reference set, and freshness of buckets below target. Each returns a `CheckOutcome`;
+one with nothing to look at (no face, no image to decode, no protected reference set) is
+skipped with its reason, never passed."""
 
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ from synth_pipelines.core.storage.object_store import ObjectStore
 
 SAMPLE = 10
 _CHUNK = 900  # ids per IN (...) query
+NO_FACES = "the inventory holds no face"
 
 SEVERITY = {
     OBJECTS_PRESENT: ERROR,
@@ -135,6 +138,8 @@ def embedding_of(scan: FaceScan | None) -> np.ndarray | None:
 
 def objects_present(faces: pd.DataFrame, store: ObjectStore) -> CheckOutcome:
     """Every face row's PNG exists in the object store."""
+    if faces.empty:
+        return CheckOutcome.skip(OBJECTS_PRESENT, NO_FACES, {"faces": 0})
     # A boolean Series, not a list: an empty list would select columns, not rows.
     missing = faces[~faces["object_key"].map(store.exists).astype(bool)]
     return _outcome(
@@ -158,6 +163,9 @@ def image_quality(
     faces: pd.DataFrame, scans: dict[str, FaceScan], thresholds: QualityThresholds
 ) -> CheckOutcome:
     """Decodable, the size the row records, RGB, sharp and well exposed."""
+    if not scans:  # an inventory face without its object is objects_present's to report
+        reason = NO_FACES if faces.empty else f"none of the {len(faces)} faces has an image"
+        return CheckOutcome.skip(IMAGE_QUALITY, reason, {"faces": len(faces), "faces_scanned": 0})
     problems: dict[str, list[str]] = {}
     for face_id, width, height in zip(faces["id"], faces["width"], faces["height"], strict=True):
         scan = scans.get(face_id)
@@ -210,6 +218,8 @@ def _as_quality(scan: FaceScan) -> ImageQuality:
 
 def near_duplicates(faces: pd.DataFrame, max_distance: int, max_rate: float) -> CheckOutcome:
     """Share of faces with a perceptual-hash twin (Hamming distance ≤ max_distance)."""
+    if faces.empty:
+        return CheckOutcome.skip(NEAR_DUPLICATES, NO_FACES, {"faces": 0, "max_rate": max_rate})
     hashes = np.asarray(faces["phash"], dtype=np.int64).view(np.uint64)
     pairs = near_duplicate_pairs(hashes, max_distance)
     rate = near_duplicate_rate(len(faces), pairs)
@@ -235,6 +245,8 @@ def near_duplicates(faces: pd.DataFrame, max_distance: int, max_rate: float) -> 
 def label_agreement(faces: pd.DataFrame, min_agreement: float) -> CheckOutcome:
     """Per bucket, how often the classifier agrees with the generator's intent (gender, age
     group); fails when a bucket's gender agreement is below `min_agreement`."""
+    if faces.empty:
+        return CheckOutcome.skip(LABEL_AGREEMENT, NO_FACES, {"min_agreement": min_agreement})
     per_bucket: dict[str, dict[str, Any]] = {}
     low = []
     for (gender, age_group), rows in faces.groupby(["intended_gender", "intended_age_group"]):
@@ -273,16 +285,15 @@ def identity_leakage(
     protected: ReferenceSet | None,
     threshold: float,
 ) -> CheckOutcome:
-    """No inventory face is the same identity as a face of the protected reference set (None:
-    none is configured, and the check passes saying so)."""
+    """No inventory face is the same identity as a face of the protected reference set. With no
+    set configured (None), none of its photos showing a face, or no inventory face embedded, it
+    compared nothing: skipped, saying which, never passed."""
     if protected is None:
-        return _outcome(
+        return CheckOutcome.skip(
             IDENTITY_LEAKAGE,
-            passed=True,
-            description="no protected reference set configured (SYNTH_PROTECTED_FACES_DIR): "
-            "nothing to compare against",
-            metadata={"reference_configured": False},
-            buckets=[],
+            "no protected reference set configured (SYNTH_PROTECTED_FACES_DIR): no face was "
+            "compared with any real photo",
+            {"reference_configured": False, "faces": len(faces)},
         )
     reference_names, reference = protected.names, protected.embeddings
     ids, vectors = [], []
@@ -291,10 +302,25 @@ def identity_leakage(
         if vector is not None:
             ids.append(face_id)
             vectors.append(vector)
-    if not len(reference) or not vectors:
-        matches = []
-    else:
-        matches = identity_matches(np.stack(vectors), reference, threshold)
+    found = {
+        "reference_configured": True,
+        "reference_faces": len(reference),
+        "reference_skipped": protected.skipped,
+        "faces": len(faces),
+        "faces_embedded": len(ids),
+    }
+    if not len(reference):
+        reason = (
+            f"none of the {len(protected.skipped)} photos of the protected reference set shows "
+            "a face dlib can find: no face was compared"
+            if protected.skipped
+            else "the protected reference set (SYNTH_PROTECTED_FACES_DIR) holds no photo"
+        )
+        return CheckOutcome.skip(IDENTITY_LEAKAGE, reason, found)
+    if not vectors:
+        reason = NO_FACES if faces.empty else f"none of the {len(faces)} faces has an embedding"
+        return CheckOutcome.skip(IDENTITY_LEAKAGE, reason, found)
+    matches = identity_matches(np.stack(vectors), reference, threshold)
     hit_ids = {ids[i] for i, _, _ in matches}
     return _outcome(
         IDENTITY_LEAKAGE,

@@ -29,7 +29,8 @@ def evaluate_adapter(
 ) -> list[CheckOutcome]:
     """The three adapter checks: perplexity below the base's, no PII of the raw corpus in
     `samples` generations (exact or fuzzy), style closer to the persona's held-out replies than
-    the base model's generations (skipped, and said so, without an embedder)."""
+    the base model's generations. A check with nothing to measure (no PII in the corpus, no
+    embedder, nothing generated) is skipped with its reason: it never passes, blocks nothing."""
     from transformers import AutoTokenizer
 
     from synth_pipelines.core.persona.evaluation import generate_replies, style_similarity
@@ -63,35 +64,46 @@ def evaluate_adapter(
     ]
     leaks = find_leaks(adapted, pii)
     leaked_generations = len({leak.generation_index for leak in leaks})
-    outcomes.append(
-        CheckOutcome(
-            PII_LEAKAGE,
-            passed=not leaks,
-            severity=SEVERITY[PII_LEAKAGE],
-            description=(
-                f"{leaked_generations} of {len(adapted)} sampled generations contain PII of the "
-                f"raw corpus ({len(pii)} PII values; numbers by digits, text exact and fuzzy)"
-            ),
-            metadata={
-                "sampled_generations": len(adapted),
-                "generations_with_pii": leaked_generations,
-                "pii_matches": len(leaks),
-                "pii_values_checked": len(pii),
-                "leaked_types": ",".join(sorted({leak.type for leak in leaks})) or "none",
-            },
-        )
-    )
-    texts = [t for t in adapted if t.strip()]
-    if embedder is None or not texts or not bundle.val_targets:
+    if not pii or not adapted:  # nothing that could leak, or nothing generated: not a pass
         outcomes.append(
-            CheckOutcome(
-                STYLE_SIMILARITY,
-                passed=True,
-                severity=SEVERITY[STYLE_SIMILARITY],
-                description="skipped: no text embedder configured or nothing generated",
-                metadata={"style_similarity": None},
+            CheckOutcome.skip(
+                PII_LEAKAGE,
+                "the raw corpus holds no PII value to look for"
+                if not pii
+                else "no generation sampled (SYNTH_PERSONA_SAMPLES or no validation context)",
+                {"sampled_generations": len(adapted), "pii_values_checked": len(pii)},
             )
         )
+    else:
+        outcomes.append(
+            CheckOutcome(
+                PII_LEAKAGE,
+                passed=not leaks,
+                severity=SEVERITY[PII_LEAKAGE],
+                description=(
+                    f"{leaked_generations} of {len(adapted)} sampled generations contain PII "
+                    f"of the raw corpus ({len(pii)} PII values; numbers by digits, text exact "
+                    "and fuzzy)"
+                ),
+                metadata={
+                    "sampled_generations": len(adapted),
+                    "generations_with_pii": leaked_generations,
+                    "pii_matches": len(leaks),
+                    "pii_values_checked": len(pii),
+                    "leaked_types": ",".join(sorted({leak.type for leak in leaks})) or "none",
+                },
+            )
+        )
+    texts = [t for t in adapted if t.strip()]
+    if embedder is None or not texts or not bundle.val_targets:
+        reason = (
+            "no text embedder configured"
+            if embedder is None
+            else "no held-out reply to compare with"
+            if not bundle.val_targets
+            else "the adapter generated no text"
+        )
+        outcomes.append(CheckOutcome.skip(STYLE_SIMILARITY, reason, {"style_similarity": None}))
         return outcomes
     base = load_base_model(base_model)
     base_texts = [r for [r] in generate_replies(base, tokenizer, contexts, n=1, seed=0)]

@@ -283,6 +283,7 @@ def adapter_step(
             "resumed_from_step": result.resumed_from_step,
             "device": result.device,
             "checks": {o.name: o.passed for o in outcomes},
+            "checks_skipped": [o.name for o in outcomes if o.skipped],  # nothing to measure
             "checks_passed": passed,
             **{k: v for o in outcomes for k, v in o.metadata.items() if _scalar(v)},
         }
