@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 from sqlalchemy import update
 
-from synth_pipelines.core.checks.holds import open_holds, paused_buckets
+from synth_pipelines.core.checks.holds import open_holds, paused_buckets, record_failure
 from synth_pipelines.core.delivery.requests import get_request
 from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.core.storage.database import FactoryDatabase
@@ -24,7 +24,7 @@ from synth_pipelines.in_process import (
 )
 from tests.helpers import refill, request
 
-CHECK = "face_inventory__gender_confidence__range"
+CHECK = "gender_confidence__range"  # on face_inventory
 MALE_TEEN, FEMALE_ADULT = Bucket("male", "teen"), Bucket("female", "adult")
 
 
@@ -56,7 +56,11 @@ def test_failed_check_pauses_its_buckets_until_it_passes(settings) -> None:
         # the sensor asks for the hold and writes nothing itself
         tick = evaluate_sensor(defs, instance, CHECK_FAILURE_SENSOR)
         [place] = asked(tick, "place")
-        assert (place["check_name"], place["buckets"]) == (CHECK, ["male/teen"])
+        assert (place["asset"], place["check_name"], place["buckets"]) == (
+            "face_inventory",
+            CHECK,
+            ["male/teen"],
+        )
         assert tick.run_requests[0].run_key.startswith("check-holds:") and open_holds(db) == []
         # the job it requests places the hold
         runs, cursor = apply_check_holds_in_process(defs, instance)
@@ -65,8 +69,12 @@ def test_failed_check_pauses_its_buckets_until_it_passes(settings) -> None:
         ]
         assert cursor == tick.cursor
         (hold,) = open_holds(db)
-        assert (hold.check_name, hold.buckets) == (CHECK, ("male/teen",))
-        assert paused_buckets(db) == {"male/teen": [CHECK]}
+        assert (hold.asset, hold.check_name, hold.buckets) == (
+            "face_inventory",
+            CHECK,
+            ("male/teen",),
+        )
+        assert paused_buckets(db) == {"male/teen": [f"face_inventory:{CHECK}"]}
         # a second tick with no new result asks for nothing
         again = evaluate_sensor(defs, instance, CHECK_FAILURE_SENSOR, cursor)
         assert not again.run_requests and len(open_holds(db)) == 1
@@ -77,7 +85,7 @@ def test_failed_check_pauses_its_buckets_until_it_passes(settings) -> None:
         assert all(run.success for run in runs)
         waiting = get_request(db, held)
         assert waiting.status == "backordered"
-        assert CHECK in waiting.reason and "male/teen" in waiting.reason
+        assert f"male/teen (face_inventory:{CHECK})" in waiting.reason
         assert get_request(db, free).status == "ready"
         # stock is there, but the hold keeps the request waiting
         runs, cursor = package_requests_in_process(defs, instance, cursor)
@@ -111,7 +119,9 @@ def test_a_pass_lifts_a_hold_whose_placing_run_is_still_queued(settings) -> None
         validate(defs, instance)
         # no hold is open yet (its run has not run), but the sensor remembers asking for it
         lifting = evaluate_sensor(defs, instance, CHECK_FAILURE_SENSOR, placing.cursor)
-        assert [h["check_name"] for h in asked(lifting, "lift")] == [CHECK]
+        assert [(h["asset"], h["check_name"]) for h in asked(lifting, "lift")] == [
+            ("face_inventory", CHECK)
+        ]
         assert placing.run_requests[0].run_key != lifting.run_requests[0].run_key
         job = defs.resolve_job_def(APPLY_CHECK_HOLDS_JOB)
         for tick in (placing, lifting):
@@ -126,16 +136,67 @@ def test_warn_failures_open_no_hold(settings) -> None:
     with dg.instance_for_test() as instance:
         # an empty inventory fails only the warn-severity row_count test
         checks = validate(defs, instance)
-        assert not checks["face_inventory__row_count"].passed
-        assert checks["face_inventory__row_count"].severity == dg.AssetCheckSeverity.WARN
+        assert not checks["row_count"].passed
+        assert checks["row_count"].severity == dg.AssetCheckSeverity.WARN
         # every image check runs on an empty inventory (none raises) and, with nothing to
         # check, is skipped: a warning that does not pass, never a pass
         for name in ("objects_present", "image_quality", "near_duplicates", "identity_leakage"):
-            check = checks[f"face_inventory__{name}"]
+            check = checks[name]
             assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN, name
             assert check.metadata["skipped"].value is True, name
             assert check.description.startswith("skipped: "), name
-        empty = checks["face_inventory__near_duplicates"].description
+        empty = checks["near_duplicates"].description
         assert empty == "skipped: the inventory holds no face"
         tick = evaluate_sensor(defs, instance, CHECK_FAILURE_SENSOR)
         assert not tick.run_requests and open_holds(db) == []
+
+
+def test_holds_recorded_under_the_old_prefixed_names_keep_working(settings) -> None:
+    """Before issue 21 the checks were named `face_inventory__gender_confidence__range`: holds
+    recorded then are renamed by migration 0007 and lifted by the check's next pass; hold runs
+    requested then (old names, a lift without its asset) apply as the checks are named now."""
+    db = FactoryDatabase(settings.database_url)
+    db.upgrade("0006_subjects")
+    old = f"face_inventory__{CHECK}"
+    record_failure(db, old, "face_inventory", ["male/teen"], "out of range", "r0")
+    record_failure(db, "perplexity", "persona_adapter", [], "never prefixed", "r0")
+    record_failure(
+        db, "face_inventory__blur", "dataset_package", ["male/teen"], "other asset", "r0"
+    )
+    db.upgrade()
+    assert sorted((h.asset, h.check_name) for h in open_holds(db)) == [
+        ("dataset_package", "face_inventory__blur"),  # not its own asset's prefix: kept
+        ("face_inventory", CHECK),
+        ("persona_adapter", "perplexity"),
+    ]
+    defs = build_definitions(settings)
+    with dg.instance_for_test() as instance:
+        # a run config the sensor wrote before the rename
+        job = defs.resolve_job_def(APPLY_CHECK_HOLDS_JOB)
+        legacy = {
+            "place": [
+                {
+                    "check_name": "face_inventory__image_quality",
+                    "asset": "face_inventory",
+                    "buckets": ["female/adult"],
+                    "description": "blurry",
+                    "run_id": "r1",
+                }
+            ],
+            "lift": [{"check_name": "perplexity", "run_id": "r1"}],
+        }
+        ops = {APPLY_CHECK_HOLDS_OP: {"config": legacy}}
+        assert job.execute_in_process(run_config={"ops": ops}, instance=instance).success
+        assert ("face_inventory", "image_quality") in {
+            (h.asset, h.check_name) for h in open_holds(db)
+        }
+        assert "persona_adapter" not in {h.asset for h in open_holds(db)}
+        # the renamed check passes: the sensor lifts the hold recorded under its old name
+        refill(defs, instance, MALE_TEEN, 4)
+        assert validate(defs, instance)[CHECK].passed
+        tick = evaluate_sensor(defs, instance, CHECK_FAILURE_SENSOR)
+        assert ("face_inventory", CHECK) in {
+            (h["asset"], h["check_name"]) for h in asked(tick, "lift")
+        }
+        apply_check_holds_in_process(defs, instance)
+        assert ("face_inventory", CHECK) not in {(h.asset, h.check_name) for h in open_holds(db)}

@@ -39,7 +39,7 @@ from tests.helpers import refill, request
 
 FEMALE_ADULT = Bucket("female", "adult")
 FACES, TABULAR = dg.AssetKey("face_inventory"), dg.AssetKey("tabular_dataset")
-EMAIL_REGEX = "tabular_dataset__email__regex"  # tabular_dataset.yml
+EMAIL_REGEX = "email__regex"  # tabular_dataset.yml
 
 
 @pytest.fixture

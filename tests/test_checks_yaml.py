@@ -46,12 +46,14 @@ def compile_error(tmp_path: Path, text: str) -> CheckSpecError:
 
 def test_shipped_yaml_compiles_to_named_checks() -> None:
     specs = load_specs(spec_files(PACKAGED), TABLES)
-    names = {spec.name: spec for spec in specs}
-    gender = names["face_inventory__gender__accepted_values"]
+    names = {(spec.asset, spec.name): spec for spec in specs}
+    gender = names["face_inventory", "gender__accepted_values"]
     assert gender.blocking and gender.args == {"values": ["female", "male"]}
     assert gender.location.startswith("face_inventory.yml:")
-    assert names["face_inventory__row_count"].severity == "warn"
-    assert "face_inventory__id__expect_column_value_lengths_to_equal" in names
+    assert names["face_inventory", "row_count"].severity == "warn"
+    assert ("face_inventory", "id__expect_column_value_lengths_to_equal") in names
+    # one name on two assets is two checks: Dagster keys a check by its asset and name
+    assert {"face_inventory", "dataset_package"} <= {a for a, n in names if n == "id__not_null"}
     assert {s.asset for s in specs} == {"face_inventory", "dataset_package", "tabular_dataset"}
 
 
@@ -202,6 +204,31 @@ def test_shipped_yaml_compiles_to_named_checks() -> None:
             assets:
               - name: face_inventory
                 columns:
+                  - name: created_at
+                    tests:
+                      - freshness: {max_age: 1d, name: freshness}
+            """,
+            6,
+            "check name 'freshness' is a built-in check of face_inventory",
+        ),
+        (
+            """
+            assets:
+              - name: face_inventory
+                columns:
+                  - name: gender
+                    tests:
+                      - not_null
+                      - not_null: {name: face_inventory__gender__not_null, severity: warn}
+            """,
+            7,
+            "check name 'gender__not_null' on face_inventory is already used",
+        ),
+        (
+            """
+            assets:
+              - name: face_inventory
+                columns:
                   - name: gender
                     tests:
                       - accepted_values: {values: [a]
@@ -229,6 +256,49 @@ def test_an_unknown_kind_names_every_accepted_one() -> None:
     )
 
 
+def test_names_need_no_asset_prefix_and_are_unique_per_asset(tmp_path) -> None:
+    path = write(
+        tmp_path,
+        """
+        assets:
+          - name: face_inventory
+            tests:
+              - row_count: {min: 1}
+            columns:
+              - name: id
+                tests:
+                  - not_null
+                  - unique: {name: face_inventory__ids_differ}  # a name from before issue 21
+          - name: dataset_package
+            tests:
+              - row_count: {min: 0}
+            columns:
+              - name: id
+                tests: [not_null]
+        """,
+    )
+    keys = [(spec.asset, spec.name) for spec in load_specs([path], TABLES)]
+    assert keys == [
+        ("face_inventory", "row_count"),
+        ("face_inventory", "id__not_null"),
+        ("face_inventory", "ids_differ"),
+        ("dataset_package", "row_count"),
+        ("dataset_package", "id__not_null"),
+    ]
+
+
+def test_no_check_in_the_definitions_repeats_its_asset_in_its_name(settings) -> None:
+    keys = build_definitions(settings).resolve_asset_graph().asset_check_keys
+    by_asset: dict[str, set[str]] = {}
+    for key in keys:
+        by_asset.setdefault(key.asset_key.to_user_string(), set()).add(key.name)
+    assert {"face_inventory", "dataset_package", "tabular_dataset"} <= set(by_asset)
+    repeated = [(a, n) for a, names in by_asset.items() for n in names if n.startswith(f"{a}__")]
+    assert repeated == []
+    assert {"near_duplicates", "identity_leakage", "gender__not_null"} <= by_asset["face_inventory"]
+    assert {"accepted_categories", "email__regex"} <= by_asset["tabular_dataset"]
+
+
 def test_a_kind_registered_by_decorator_compiles_and_runs(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(kinds, "TEST_KINDS", dict(kinds.TEST_KINDS))  # leave the real one be
 
@@ -248,7 +318,7 @@ def test_a_kind_registered_by_decorator_compiles_and_runs(tmp_path, monkeypatch)
         """,
     )
     [spec] = load_specs([path], TABLES)
-    assert (spec.name, spec.description) == ("face_inventory__gender__lower_case",
+    assert (spec.name, spec.description) == ("gender__lower_case",
                                              "`gender` is lower case")  # fmt: skip
     [measured] = run_tests([spec], pd.DataFrame({"gender": ["female", "Male", None]}))
     assert not measured.passed and measured.sample == ["Male"]
@@ -339,8 +409,14 @@ def settings_env() -> dict[str, str]:
     return {"SYNTH_TARGET_PER_BUCKET": "3", "SYNTH_FACE_SIZE": "128"}
 
 
-def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
-    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+def check_results(
+    result: dg.ExecuteInProcessResult,
+) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    """Evaluations by (asset, check name): names are unique per asset only."""
+    return {
+        (e.asset_key.to_user_string(), e.check_name): e
+        for e in result.get_asset_check_evaluations()
+    }
 
 
 def test_validation_job_runs_yaml_checks_on_the_factory_db(settings) -> None:
@@ -357,16 +433,16 @@ def test_validation_job_runs_yaml_checks_on_the_factory_db(settings) -> None:
         job = defs.resolve_job_def(VALIDATION_JOB)
         result = job.execute_in_process(instance=instance, raise_on_error=False)
         checks = check_results(result)
-        yaml_names = {s.name for s in load_specs(spec_files(PACKAGED), TABLES)}
-        assert yaml_names - {n for n in yaml_names if n.startswith("tabular_")} <= set(checks)
+        yaml_keys = {(s.asset, s.name) for s in load_specs(spec_files(PACKAGED), TABLES)}
+        assert yaml_keys <= set(checks)
         failed = {
-            name
-            for name, check in checks.items()
-            if evaluation_status(check) in ("failed", "warned") and name in yaml_names
+            key
+            for key, check in checks.items()
+            if evaluation_status(check) in ("failed", "warned") and key in yaml_keys
         }
-        assert not {n for n in failed if n.startswith("face_inventory__")}, failed
+        assert not {key for key in failed if key[0] == "face_inventory"}, failed
         # no face is delivered: the relationship test on delivered rows has nothing to check
-        unchecked = checks["face_inventory__request_id__relationships"]
+        unchecked = checks["face_inventory", "request_id__relationships"]
         assert not unchecked.passed and evaluation_status(unchecked) == "skipped"
         assert unchecked.description == (
             "skipped: no rows (where status == 'delivered') in face_inventory"
@@ -375,7 +451,7 @@ def test_validation_job_runs_yaml_checks_on_the_factory_db(settings) -> None:
         with db.session() as session:
             session.execute(update(Face).where(Face.gender == "male").values(gender_confidence=1.7))
         again = check_results(job.execute_in_process(instance=instance, raise_on_error=False))
-        broken = again["face_inventory__gender_confidence__range"]
+        broken = again["face_inventory", "gender_confidence__range"]
         assert not broken.passed and broken.severity == dg.AssetCheckSeverity.ERROR
         metadata = {k: getattr(v, "value", v) for k, v in broken.metadata.items()}
         assert metadata["unexpected_count"] == 3
@@ -383,4 +459,4 @@ def test_validation_job_runs_yaml_checks_on_the_factory_db(settings) -> None:
         assert metadata["failing_sample"] == [1.7, 1.7, 1.7]
         assert metadata["source"].startswith("face_inventory.yml:")
         assert metadata["expectation"]["type"] == "expect_column_values_to_be_between"
-        assert again["face_inventory__gender__accepted_values"].passed
+        assert again["face_inventory", "gender__accepted_values"].passed

@@ -158,17 +158,26 @@ def test_checks_run_prints_results_and_fails_on_error_severity(synth_home, monke
         ],
     )
     assert demo.exit_code == 0, demo.output
-    selection = ["--select", "face_inventory__gender*", "--select", "face_inventory__sha256__*"]
+    # a name glob, an asset:name glob, and a name as it was before issue 21
+    selection = [
+        "-s",
+        "gender__*",
+        "-s",
+        "face_inventory:sha256__*",
+        "-s",
+        "face_inventory__id__unique",
+    ]
     ok = runner.invoke(app, ["checks", "run", *selection])
     assert ok.exit_code == 0, ok.output
     flat = " ".join(ok.output.split())
-    assert "face_inventory__gender__accepted_values" in flat and "FAIL" not in flat
-    assert "face_inventory__row_count" not in flat  # not selected
+    assert "gender__accepted_values" in flat and "sha256__regex" in flat and "FAIL" not in flat
+    assert "id__unique" in flat and "row_count" not in flat  # not selected
+    assert "0 failed" in flat and "0 skipped" in flat
 
     db = FactoryDatabase(Settings.from_env().database_url)
     with db.session() as session:
         session.execute(update(Face).values(gender_confidence=-1.0))
-    bad = runner.invoke(app, ["checks", "run", "-s", "face_inventory__gender_confidence__range"])
+    bad = runner.invoke(app, ["checks", "run", "-s", "gender_confidence__range"])
     assert bad.exit_code == 1
     assert "FAIL" in bad.output and "1 error-severity check(s) failed" in bad.output
 

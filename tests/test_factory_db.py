@@ -59,7 +59,7 @@ def test_migrated_schema_matches_models(factory_db: FactoryDatabase) -> None:
 def test_upgrade_is_idempotent(factory_db: FactoryDatabase) -> None:
     factory_db.upgrade()
     factory_db.upgrade()
-    assert factory_db.current_revision() == factory_db.head_revision() == "0006_subjects"
+    assert factory_db.current_revision() == factory_db.head_revision() == "0007_check_names"
 
 
 def test_insert_is_idempotent_on_sha256(factory_db: FactoryDatabase) -> None:

@@ -77,27 +77,27 @@ def test_face_and_dataset_checks_pass_then_catch_broken_data(
 
         checks = validate(settings, instance)
         for name in (
-            "face_inventory__objects_present",
-            "face_inventory__near_duplicates",
-            "dataset_package__file_hashes",
-            "dataset_package__manifest_matches_request",
+            "objects_present",
+            "near_duplicates",
+            "file_hashes",
+            "manifest_matches_request",
         ):
             assert checks[name].passed, (name, checks[name].description)
-        quality = checks["face_inventory__image_quality"]
+        quality = checks["image_quality"]
         assert not quality.passed and meta(quality)["buckets"] == ["female/adult"]
         assert meta(quality)["faces_scanned"] == 6 and meta(quality)["failing"] == 1
         assert broken.id in meta(quality)["failing_sample"]
         # no protected set: the leakage check compared nothing, and says so instead of passing
-        unchecked = checks["face_inventory__identity_leakage"]
+        unchecked = checks["identity_leakage"]
         assert not unchecked.passed and unchecked.severity == dg.AssetCheckSeverity.WARN
         assert meta(unchecked)["skipped"] is True
         assert meta(unchecked)["reference_configured"] is False
         # the eight buckets never filled are below target and stale; the two refilled are fresh
-        stale = meta(checks["face_inventory__freshness"])["stale"]
+        stale = meta(checks["freshness"])["stale"]
         assert len(stale) == 8 and not {"female/adult", "male/teen"} & set(stale)
-        assert "per_bucket" in meta(checks["face_inventory__label_agreement"])
+        assert "per_bucket" in meta(checks["label_agreement"])
         # simulator identities look alike to dlib: reported, as a warning
-        identities = checks["dataset_package__distinct_identities"]
+        identities = checks["distinct_identities"]
         assert identities.severity == dg.AssetCheckSeverity.WARN
         (rate,) = meta(identities)["per_dataset"].values()
         assert rate["faces"] == 3
@@ -120,7 +120,7 @@ def test_face_and_dataset_checks_pass_then_catch_broken_data(
         (protected / "notes.txt").write_text("not a photo")
         monkeypatch.setenv("SYNTH_PROTECTED_FACES_DIR", str(protected))
         checks = validate(Settings.from_env(), instance)
-        privacy = checks["face_inventory__identity_leakage"]
+        privacy = checks["identity_leakage"]
         assert not privacy.passed and privacy.severity == dg.AssetCheckSeverity.ERROR
         details = meta(privacy)
         assert "male/teen" in details["buckets"]
@@ -135,10 +135,10 @@ def test_face_and_dataset_checks_pass_then_catch_broken_data(
         monkeypatch.delenv("SYNTH_PROTECTED_FACES_DIR")
         store.delete(broken.object_key)
         checks = validate(Settings.from_env(), instance)
-        assert not checks["face_inventory__objects_present"].passed
-        assert meta(checks["face_inventory__objects_present"])["buckets"] == ["female/adult"]
+        assert not checks["objects_present"].passed
+        assert meta(checks["objects_present"])["buckets"] == ["female/adult"]
         # the archive still verifies: it holds copies of the faces
-        assert checks["dataset_package__file_hashes"].passed
+        assert checks["file_hashes"].passed
 
         # tampering with a delivered archive fails its hash check
         with FactoryDatabase(settings.database_url).session() as session:
@@ -153,7 +153,7 @@ def test_face_and_dataset_checks_pass_then_catch_broken_data(
         blob[start + image.compress_size // 2] ^= 0xFF
         store.put_bytes(archive_key, bytes(blob))
         checks = validate(Settings.from_env(), instance)
-        hashes = checks["dataset_package__file_hashes"]
+        hashes = checks["file_hashes"]
         assert not hashes.passed
         assert meta(hashes)["buckets"] == ["female/adult", "male/teen"]
         assert list(meta(hashes)["failing"]) == [runs[0].dagster_run.tags["dagster/partition"]]

@@ -86,12 +86,10 @@ def test_a_held_bucket_waits_and_only_covered_unheld_backorders_are_servable(
 ) -> None:
     stock(factory_db, store, "female/adult", 3)
     stock(factory_db, store, "male/adult", 1, start=100)
-    record_failure(
-        factory_db, "face_inventory__blur", "face_inventory", ["male/adult"], "blurry", "r"
-    )
+    record_failure(factory_db, "blur", "face_inventory", ["male/adult"], "blurry", "r")
     held = new_request(factory_db, {"male/adult": 1})
     outcome = package(factory_db, store, held)
-    assert isinstance(outcome, Waiting) and "face_inventory__blur" in outcome.reason
+    assert isinstance(outcome, Waiting) and "male/adult (face_inventory:blur)" in outcome.reason
     assert get_request(factory_db, held).status == "backordered"
     # 3 free: the first request takes 2; the second (2) is backordered with 1 left.
     first = new_request(factory_db, {"female/adult": 2})

@@ -27,7 +27,10 @@ checks_app = typer.Typer(help="Data, image-quality and privacy checks.", no_args
 @checks_app.command("run")
 def checks_run(
     select: list[str] = typer.Option(
-        None, "--select", "-s", help="Check name, glob or asset (repeatable); default: all."
+        None,
+        "--select",
+        "-s",
+        help="Check name, glob, asset or asset:name (repeatable); default: all.",
     ),
 ) -> None:
     """Run checks on the local instance and print their results, counted as passed, failed,
@@ -52,19 +55,23 @@ def checks_run(
         result = run_checks(defs, instance, keys)
     evaluations = {(e.asset_key, e.check_name): e for e in result.get_asset_check_evaluations()}
     table = Table(title=f"{len(keys)} checks in {time.perf_counter() - started:.1f} s")
-    for column in ("check", "severity", "result", "details"):
+    for column in ("asset", "check", "severity", "result", "details"):
         table.add_column(column, overflow="fold")
     counts = dict.fromkeys((PASSED, FAILED, WARNED, SKIPPED, DID_NOT_RUN), 0)
     for key in keys:
         evaluation = evaluations.get((key.asset_key, key.name))
+        asset = key.asset_key.to_user_string()
         if evaluation is None:
             counts[DID_NOT_RUN] += 1
-            table.add_row(key.name, "-", STYLED[DID_NOT_RUN], "the check raised; see `make ui`")
+            table.add_row(
+                asset, key.name, "-", STYLED[DID_NOT_RUN], "the check raised; see `make ui`"
+            )
             continue
         status = evaluation_status(evaluation)
         counts[status] += 1
         severity = "error" if evaluation.severity == dg.AssetCheckSeverity.ERROR else "warn"
         table.add_row(
+            asset,
             key.name,
             "-" if status == SKIPPED else severity,
             STYLED[status],

@@ -4,6 +4,7 @@ the factory database by an op (a sensor only queries and requests runs)."""
 import dagster as dg  # no `from __future__ import annotations`: Dagster reads the config types
 
 from synth_pipelines.core.checks.holds import record_failure, resolve_failure
+from synth_pipelines.core.checks.names import legacy_asset, unprefixed
 from synth_pipelines.resources.database import FactoryDatabaseResource
 
 APPLY_CHECK_HOLDS_JOB = "apply_check_holds_job"
@@ -25,6 +26,8 @@ class HoldToLift(dg.Config):
 
     check_name: str
     run_id: str  # the run whose check passed
+    # The check's asset; empty in a lift the sensor requested before holds named their asset.
+    asset: str = ""
 
 
 class CheckHoldsConfig(dg.Config):
@@ -50,14 +53,16 @@ def apply_check_holds(
 ):
     db = factory_db.get_db()
     opened, updated, lifted = [], [], []
+    # A run requested before issue 21 names checks `<asset>__<name>`: read as they are named now.
     for hold in config.place:
-        new = record_failure(
-            db, hold.check_name, hold.asset, hold.buckets, hold.description, hold.run_id
-        )
-        (opened if new else updated).append(hold.check_name)
+        name = unprefixed(hold.asset, hold.check_name)
+        new = record_failure(db, name, hold.asset, hold.buckets, hold.description, hold.run_id)
+        (opened if new else updated).append(f"{hold.asset}:{name}")
     for hold in config.lift:
-        if resolve_failure(db, hold.check_name, hold.run_id):
-            lifted.append(hold.check_name)
+        asset = hold.asset or legacy_asset(hold.check_name)
+        name = unprefixed(asset, hold.check_name) if asset else hold.check_name
+        if resolve_failure(db, asset, name, hold.run_id):
+            lifted.append(f"{asset}:{name}" if asset else name)
     if opened:
         context.log.warning(f"delivery holds opened by failed checks: {opened}")
     if lifted:

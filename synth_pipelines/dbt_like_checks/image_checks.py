@@ -10,8 +10,10 @@ from synth_pipelines.core.checks import datasets as dataset_checks
 from synth_pipelines.core.checks import faces as face_checks
 from synth_pipelines.core.checks.faces import scan_faces
 from synth_pipelines.core.checks.names import (
+    DATASET_PACKAGE,
     DISTINCT_IDENTITIES,
     FACE_FRESHNESS,
+    FACE_INVENTORY,
     FILE_HASHES,
     IDENTITY_LEAKAGE,
     IMAGE_QUALITY,
@@ -32,7 +34,6 @@ from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
 
-FACE_INVENTORY, DATASET_PACKAGE = "face_inventory", "dataset_package"
 # What each check promises, as the UI describes it; severities are the computations' own.
 FACE_CHECKS = {
     OBJECTS_PRESENT: "Every face row's PNG exists in the object store.",

@@ -18,24 +18,29 @@ def runnable_checks(defs: dg.Definitions) -> list[dg.AssetCheckKey]:
     return sorted((k for k in keys if k not in in_step), key=lambda k: (str(k.asset_key), k.name))
 
 
+def _spellings(key: dg.AssetCheckKey) -> tuple[str, ...]:
+    """What `--select` matches a check by: its name (`near_duplicates`), its asset, the two as
+    Dagster spells a check key (`face_inventory:near_duplicates`), and the name it had before
+    issue 21 (`face_inventory__near_duplicates`), so existing CI gates keep selecting it."""
+    asset = key.asset_key.to_user_string()
+    return key.name, asset, key.to_user_string(), f"{asset}__{key.name}"
+
+
 def select_checks(defs: dg.Definitions, patterns: list[str]) -> list[dg.AssetCheckKey]:
-    """Checks whose name or asset matches any glob in `patterns` (all when none is given);
-    a pattern that matches nothing is an error naming what exists."""
+    """Checks whose name, asset or `asset:name` matches any glob in `patterns` (all when none
+    is given); a pattern that matches nothing is an error naming what exists."""
     available = runnable_checks(defs)
     if not patterns:
         return available
     chosen = []
     for pattern in patterns:
-        hits = [
-            k
-            for k in available
-            if fnmatch(k.name, pattern) or fnmatch(k.asset_key.to_user_string(), pattern)
-        ]
+        hits = [k for k in available if any(fnmatch(s, pattern) for s in _spellings(k))]
         if not hits:
             assets = sorted({k.asset_key.to_user_string() for k in available})
             raise InvalidInputError(
                 f"--select {pattern!r} matches no check; give a check name or glob "
-                f"(e.g. 'face_inventory__*') or an asset: {', '.join(assets)}"
+                f"(e.g. 'near_duplicates', '*__not_null'), 'asset:name' "
+                f"(e.g. 'face_inventory:*') or an asset: {', '.join(assets)}"
             )
         chosen.extend(k for k in hits if k not in chosen)
     return chosen

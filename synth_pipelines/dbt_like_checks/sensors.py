@@ -31,13 +31,24 @@ def _evaluation(record) -> dg.AssetCheckEvaluation | None:
     return data if isinstance(data, dg.AssetCheckEvaluation) else None
 
 
-def _read_cursor(cursor: str | None) -> tuple[dict[str, int], set[str]]:
-    """Per check, the id of the last execution acted on; and the checks whose hold this sensor
-    requested and has not lifted since (the run placing it may not have run yet)."""
+def _read_cursor(
+    cursor: str | None, check_keys: Sequence[dg.AssetCheckKey]
+) -> tuple[dict[str, int], set[str]]:
+    """Per check (`asset:name`), the id of the last execution acted on; and the checks whose
+    hold this sensor requested and has not lifted since (the run placing it may not have run
+    yet). Checks no longer defined are dropped; a held check recorded by its bare name (before
+    issue 21: `face_inventory__near_duplicates`, `perplexity`) is read as the check it is now."""
     state = json.loads(cursor) if cursor else {}
     if "seen" not in state:  # the cursor before holds moved to a job: the map alone
-        return state, set()
-    return state["seen"], set(state["held"])
+        state = {"seen": state, "held": []}
+    current: dict[str, str] = {}
+    for key in check_keys:
+        spelled = key.to_user_string()
+        current.setdefault(f"{key.asset_key.to_user_string()}__{key.name}", spelled)
+        current.setdefault(key.name, spelled)
+        current[spelled] = spelled
+    seen = {name: id_ for name, id_ in state["seen"].items() if name in current.values()}
+    return seen, {current[name] for name in state["held"] if name in current}
 
 
 def _run_key(acted: list[str]) -> str:
@@ -65,16 +76,16 @@ def build_check_failure_sensor(
     def check_failure_sensor(
         context: dg.SensorEvaluationContext, factory_db: FactoryDatabaseResource
     ) -> dg.SensorResult:
-        seen, held = _read_cursor(context.cursor)
+        seen, held = _read_cursor(context.cursor, check_keys)
         latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(
             list(check_keys)
         )
-        open_checks = {hold.check_name for hold in open_holds(factory_db.get_db())}
+        open_checks = {hold.check for hold in open_holds(factory_db.get_db())}
         place: list[HoldToPlace] = []
         lift: list[HoldToLift] = []
         acted: list[str] = []
         for key, record in latest.items():
-            name = key.to_user_string()
+            name, asset = key.to_user_string(), key.asset_key.to_user_string()
             if seen.get(name) == record.id or record.status.value not in FINISHED:
                 continue
             seen[name] = record.id
@@ -88,16 +99,16 @@ def build_check_failure_sensor(
                 place.append(
                     HoldToPlace(
                         check_name=key.name,
-                        asset=key.asset_key.to_user_string(),
+                        asset=asset,
                         buckets=list(buckets.value) if buckets else [],
                         description=evaluation.description or "",
                         run_id=record.run_id,
                     )
                 )
-                held.add(key.name)
-            elif key.name in open_checks or key.name in held:
-                lift.append(HoldToLift(check_name=key.name, run_id=record.run_id))
-                held.discard(key.name)
+                held.add(name)
+            elif name in open_checks or name in held:
+                lift.append(HoldToLift(check_name=key.name, asset=asset, run_id=record.run_id))
+                held.discard(name)
             else:
                 continue
             acted.append(f"{name}@{record.id}")
@@ -105,8 +116,8 @@ def build_check_failure_sensor(
         if not acted:
             return dg.SensorResult(skip_reason="no hold to place or lift", cursor=cursor)
         context.log.info(
-            f"requesting holds on {[h.check_name for h in place]}, "
-            f"lifts of {[h.check_name for h in lift]}"
+            f"requesting holds on {[f'{h.asset}:{h.check_name}' for h in place]}, "
+            f"lifts of {[f'{h.asset}:{h.check_name}' for h in lift]}"
         )
         request = dg.RunRequest(run_key=_run_key(acted), run_config=holds_run_config(place, lift))
         return dg.SensorResult(run_requests=[request], cursor=cursor)

@@ -1,5 +1,6 @@
 """Delivery holds: failed error-severity checks recorded in the factory database, and the
-buckets they pause until a later run of the same check passes."""
+buckets they pause until a later run of the same check passes. A check is its asset and its
+name (names are unique per asset only: `id__not_null` is on two assets)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,18 @@ class Hold:
     description: str
     failed_at: datetime
 
+    @property
+    def check(self) -> str:
+        """The check as Dagster spells its key: `face_inventory:near_duplicates`."""
+        return f"{self.asset}:{self.check_name}"
 
-def _open_failures(session, check_name: str) -> list[CheckFailure]:
+
+def _open_failures(session, asset: str | None, check_name: str) -> list[CheckFailure]:
     query = select(CheckFailure).where(
         CheckFailure.check_name == check_name, CheckFailure.resolved_at.is_(None)
     )
+    if asset is not None:
+        query = query.where(CheckFailure.asset == asset)
     return list(session.scalars(query))
 
 
@@ -38,10 +46,11 @@ def record_failure(
     run_id: str,
     failed_at: datetime | None = None,
 ) -> bool:
-    """Record that `check_name` failed in `run_id`; returns True when this opens a new hold
-    (an open one for the same check is updated with the latest buckets and description)."""
+    """Record that `check_name` on `asset` failed in `run_id`; returns True when this opens a
+    new hold (an open one for the same check is updated with the latest buckets and
+    description)."""
     with db.session(locking=True) as session:
-        current = next(iter(_open_failures(session, check_name)), None)
+        current = next(iter(_open_failures(session, asset, check_name)), None)
         if current is not None:
             current.buckets, current.description = sorted(set(buckets)), description[:2000]
             current.run_id = run_id
@@ -59,10 +68,11 @@ def record_failure(
         return True
 
 
-def resolve_failure(db: FactoryDatabase, check_name: str, run_id: str) -> bool:
-    """Close the open hold of `check_name` (it passed in `run_id`); False when none was open."""
+def resolve_failure(db: FactoryDatabase, asset: str | None, check_name: str, run_id: str) -> bool:
+    """Close the open hold of `check_name` on `asset` (it passed in `run_id`; None: on any
+    asset, for a lift requested before holds named their asset); False when none was open."""
     with db.session(locking=True) as session:
-        current = _open_failures(session, check_name)
+        current = _open_failures(session, asset, check_name)
         for failure in current:
             failure.resolved_at, failure.resolved_by_run = utcnow(), run_id
         return bool(current)
@@ -83,11 +93,12 @@ def open_holds(db: FactoryDatabase) -> list[Hold]:
 
 
 def paused_buckets(db: FactoryDatabase) -> dict[str, list[str]]:
-    """Bucket key → the checks holding it (open failures that named it)."""
+    """Bucket key → the checks holding it (open failures that named it), each as
+    `asset:check_name`."""
     paused: dict[str, list[str]] = {}
     for hold in open_holds(db):
         for bucket in hold.buckets:
-            paused.setdefault(bucket, []).append(hold.check_name)
+            paused.setdefault(bucket, []).append(hold.check)
     return paused
 
 

@@ -13,8 +13,14 @@ assets:
           - expect_column_values_to_match_regex: {regex: "^[a-z]+$", where: "status == 'available'"}
 ```
 
+Each test is one check on its asset, named `<column>__<test>` (`gender__not_null`), `<test>` for
+a table-level test (`row_count`), or its `name:`. Dagster groups checks by asset, so a name needs
+no asset prefix; one given with it (`face_inventory__x`, as names were before issue 21) is read
+without it.
+
 Everything wrong is an error naming the file and line: an unknown test, asset or column, a missing
-or unknown argument, a bad severity or `where`, two tests with one name. Nothing is dropped.
+or unknown argument, a bad severity or `where`, two tests with one name on one asset, a name a
+built-in check of the asset has. Nothing is dropped.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import yaml
 
 from synth_pipelines.core.checks.catalog import COMMON_KEYS, TestKind
 from synth_pipelines.core.checks.kinds import UnknownTestKindError, kind_named
+from synth_pipelines.core.checks.names import CODE_CHECKS, unprefixed
 from synth_pipelines.core.checks.outcome import SEVERITIES
 from synth_pipelines.core.errors import InvalidInputError
 
@@ -60,7 +67,7 @@ class TestSpec:
     args: dict[str, Any]
     severity: str
     where: str | None
-    name: str  # the check name: <asset>__<column>__<test> unless the YAML names it
+    name: str  # the check name on its asset: <column>__<test> (or <test>) unless the YAML names it
     description: str
     path: str
     line: int
@@ -129,20 +136,28 @@ def _unknown_keys(keys: dict[str, _Node], allowed: tuple[str, ...], path: Path, 
 
 def load_specs(paths: list[Path], tables: dict[str, TableInfo]) -> list[TestSpec]:
     """Every test in `paths`, validated against `tables`; raises CheckSpecError on the first
-    problem. Check names are unique across all files."""
+    problem. Check names are unique per asset across all files, and none is the name of a
+    built-in check on that asset (CODE_CHECKS)."""
     specs: list[TestSpec] = []
-    seen: dict[str, TestSpec] = {}
+    seen: dict[tuple[str, str], TestSpec] = {}
     for path in paths:
         for spec in _load_file(path, tables):
-            if spec.name in seen:
-                first = seen[spec.name]
+            if spec.name in CODE_CHECKS.get(spec.asset, ()):
                 raise CheckSpecError(
                     path,
                     spec.line,
-                    f"check name {spec.name!r} is already used at {first.location}; "
-                    "give one of them a `name:`",
+                    f"check name {spec.name!r} is a built-in check of {spec.asset}; "
+                    "give the test another `name:`",
                 )
-            seen[spec.name] = spec
+            first = seen.get((spec.asset, spec.name))
+            if first is not None:
+                raise CheckSpecError(
+                    path,
+                    spec.line,
+                    f"check name {spec.name!r} on {spec.asset} is already used at "
+                    f"{first.location}; give one of them a `name:`",
+                )
+            seen[spec.asset, spec.name] = spec
             specs.append(spec)
     return specs
 
@@ -266,7 +281,7 @@ def _load_test(
             kind.validate(args, tables)
         except ValueError as exc:
             raise CheckSpecError(path, line, f"{test} on {where_am_i}: {exc}") from None
-    name = str(raw_args.get("name") or "__".join(filter(None, (asset, column, test))))
+    name = unprefixed(asset, str(raw_args.get("name") or "__".join(filter(None, (column, test)))))
     if not re.fullmatch(r"[A-Za-z0-9_]+", name):
         raise CheckSpecError(path, line, f"check name {name!r}: use letters, digits and _ only")
     return TestSpec(

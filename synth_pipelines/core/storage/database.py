@@ -136,13 +136,15 @@ class FactoryDatabase:
     def head_revision(self) -> str | None:
         return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
 
-    def upgrade(self) -> None:
-        """Migrate to the latest schema; a no-op when already there. Safe to call concurrently."""
+    def upgrade(self, revision: str = "head") -> None:
+        """Migrate to the latest schema (or to `revision`, to test a migration on the data of
+        the one before); a no-op when already there. Safe to call concurrently."""
         self.check()
-        if self.current_revision() == self.head_revision():
+        target = self.head_revision() if revision == "head" else revision
+        if self.current_revision() == target:
             return
         with self._migration_lock():
-            command.upgrade(self._alembic_config(), "head")
+            command.upgrade(self._alembic_config(), revision)
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:
