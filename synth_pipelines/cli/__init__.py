@@ -1,7 +1,8 @@
 """The `synth` command: run the factory from a terminal (Typer + rich).
 
 `app` is the console script (`synth = "synth_pipelines.cli:app"`); each command group lives in
-its own module and is registered here.
+its own module and is registered here. Its callback runs before every command: the ML libraries'
+progress bars, logs and deprecation warnings stay off unless --verbose (cli/quiet.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from synth_pipelines.cli.db import db_app
 from synth_pipelines.cli.demo import demo
 from synth_pipelines.cli.flux import flux_app
 from synth_pipelines.cli.inventory import inventory
+from synth_pipelines.cli.quiet import quiet_third_party
 from synth_pipelines.cli.security import apikeys_app, audit_app, keys_app
 from synth_pipelines.cli.serve import serve
 from synth_pipelines.cli.tabular import tabular_app
@@ -23,6 +25,22 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def main(
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        envvar="SYNTH_VERBOSE",
+        help="Show the ML libraries' own progress bars, logs and warnings.",
+    ),
+) -> None:
+    """Runs before every command: the ML libraries kept quiet unless --verbose."""
+    if not verbose:
+        quiet_third_party()
+
+
 # `synth --help` lists the commands, then the groups, each in the order registered here.
 app.command()(inventory)
 app.command()(demo)
