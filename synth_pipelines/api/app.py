@@ -99,6 +99,41 @@ def _error(status: int, detail: str, field: str | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+def _move_embedded_defs(node: Any, components: dict[str, Any]) -> None:
+    """Every `$defs` under `node` moved into `components` (components/schemas), and every
+    "#/$defs/NAME" reference pointed there."""
+    if isinstance(node, dict):
+        for name, definition in node.pop("$defs", {}).items():
+            _move_embedded_defs(definition, components)  # its own references first
+            if components.setdefault(name, definition) != definition:
+                raise ValueError(f"two different OpenAPI schemas are named {name!r}")
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            node["$ref"] = "#/components/schemas/" + ref.removeprefix("#/$defs/")
+        for value in node.values():
+            _move_embedded_defs(value, components)
+    elif isinstance(node, list):
+        for item in node:
+            _move_embedded_defs(item, components)
+
+
+def _valid_schema_references(app: FastAPI) -> None:
+    """A route whose `openapi_extra` embeds a pydantic `model_json_schema()` (the tabular
+    schema body) brings its `$defs` along, referenced as "#/$defs/Column": from the document's
+    root that names nothing, and ReDoc refuses the whole document over it. The OpenAPI
+    document keeps them in components/schemas, where FastAPI puts its own."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()  # also cached as app.openapi_schema: edited in place, once
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            _move_embedded_defs(schema.get("paths", {}), components)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     settings: Settings | None = None, orchestrator: Orchestrator | None = None
 ) -> FastAPI:
@@ -152,4 +187,5 @@ def create_app(
     app.include_router(personas_router)
     app.include_router(subjects_router)
     app.include_router(admin_router)
+    _valid_schema_references(app)
     return app
