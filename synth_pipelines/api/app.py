@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from synth_pipelines.api.admin import Orchestrator
 from synth_pipelines.api.serving import Serving
@@ -51,6 +58,8 @@ STATUS_FOR_ERROR = (
     (GoneError, 410),
     (StorageError, 503),
 )
+# Swagger UI and ReDoc, committed (versions in its README): /docs and /redoc work offline.
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 @dataclass
@@ -134,6 +143,53 @@ def _valid_schema_references(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+# Images only from here: ReDoc's sidebar badge is an <img> on cdn.redoc.ly (it hides itself
+# when blocked), and the docs pages should ask nothing of another host, online or not.
+DOCS_POLICY = {"Content-Security-Policy": "img-src 'self' data:"}
+
+
+def _self_hosted_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc as FastAPI serves them, on the assets under /static
+    instead of a CDN's. URLs start with the request's root path, as FastAPI's own do."""
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+    # No validator badge: an <img> from validator.swagger.io, sent this schema's URL.
+    swagger_parameters = {"validatorUrl": None, **(app.swagger_ui_parameters or {})}
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        page = get_swagger_ui_html(
+            openapi_url=root + app.openapi_url,
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=root + redirect_url,
+            init_oauth=app.swagger_ui_init_oauth,
+            swagger_ui_parameters=swagger_parameters,
+            swagger_js_url=f"{root}/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=f"{root}/static/swagger-ui/favicon-32x32.png",
+        )
+        page.headers.update(DOCS_POLICY)
+        return page
+
+    @app.get(redirect_url, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        page = get_redoc_html(
+            openapi_url=root + app.openapi_url,
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}/static/redoc/redoc.standalone.js",
+            redoc_favicon_url=f"{root}/static/swagger-ui/favicon-32x32.png",
+            with_google_fonts=False,  # ReDoc falls back to system fonts: no request to Google
+        )
+        page.headers.update(DOCS_POLICY)
+        return page
+
+
 def create_app(
     settings: Settings | None = None, orchestrator: Orchestrator | None = None
 ) -> FastAPI:
@@ -154,6 +210,8 @@ def create_app(
             "tabular jobs; persona adapters with review-and-approve."
         ),
         version="0.1.0",
+        docs_url=None,  # served from STATIC_DIR below, not from a CDN
+        redoc_url=None,
         # Every route, present and future: a text the factory DB cannot store is a 422.
         dependencies=[Depends(reject_unstorable_text)],
     )
@@ -188,4 +246,5 @@ def create_app(
     app.include_router(subjects_router)
     app.include_router(admin_router)
     _valid_schema_references(app)
+    _self_hosted_docs(app)
     return app
