@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
+from typer.testing import CliRunner
 
+from synth_pipelines.cli import app
 from synth_pipelines.core.checks.holds import open_holds, paused_buckets, record_failure
 from synth_pipelines.core.delivery.requests import get_request
 from synth_pipelines.core.faces.buckets import Bucket
 from synth_pipelines.core.storage.database import FactoryDatabase
-from synth_pipelines.core.storage.models import Face
+from synth_pipelines.core.storage.models import AuditRecord, Face
 from synth_pipelines.dbt_like_checks.holds import APPLY_CHECK_HOLDS_JOB, APPLY_CHECK_HOLDS_OP
 from synth_pipelines.dbt_like_checks.sensors import CHECK_FAILURE_SENSOR
 from synth_pipelines.dbt_like_checks.validation import VALIDATION_JOB
@@ -23,9 +25,12 @@ from synth_pipelines.in_process import (
     package_requests_in_process,
 )
 from tests.helpers import refill, request
+from tests.launchpad import step_failure
 
 CHECK = "gender_confidence__range"  # on face_inventory
+TARGET = f"face_inventory:{CHECK}"  # as holds and the audit log name it
 MALE_TEEN, FEMALE_ADULT = Bucket("male", "teen"), Bucket("female", "adult")
+runner = CliRunner()
 
 
 @pytest.fixture
@@ -200,3 +205,74 @@ def test_holds_recorded_under_the_old_prefixed_names_keep_working(settings) -> N
         }
         apply_check_holds_in_process(defs, instance)
         assert ("face_inventory", CHECK) not in {(h.asset, h.check_name) for h in open_holds(db)}
+
+
+def audited_hold_actions(db: FactoryDatabase) -> list[tuple[str, str, str | None, dict]]:
+    with db.session() as session:
+        records = session.scalars(
+            select(AuditRecord)
+            .where(AuditRecord.action.like("check_hold.%"))
+            .order_by(AuditRecord.seq)
+        ).all()
+        return [(r.actor, r.action, r.target, r.details) for r in records]
+
+
+def test_a_person_lifts_a_hold_from_the_cli_and_the_lift_is_audited(settings, db) -> None:
+    record_failure(db, CHECK, "face_inventory", ["male/teen"], "confidence out of range", "run-1")
+    listed = runner.invoke(app, ["checks", "holds"])
+    assert listed.exit_code == 0, listed.output
+    assert CHECK in listed.output and "male/teen" in listed.output
+    # Bad input: exit 1 with what is wrong, and the hold stays.
+    missing = runner.invoke(app, ["checks", "lift", "nope", "--reason", "fixed"])
+    assert missing.exit_code == 1
+    assert f"no open hold for check 'nope'; open holds: {TARGET}" in " ".join(
+        missing.output.split()
+    )
+    unexplained = runner.invoke(app, ["checks", "lift", CHECK, "--reason", " "])
+    assert unexplained.exit_code == 1 and "say why" in unexplained.output
+    assert paused_buckets(db) == {"male/teen": [TARGET]}
+
+    lifted = runner.invoke(
+        app, ["checks", "lift", CHECK, "--reason", "labels re-checked by hand", "--by", "alice"]
+    )
+    assert lifted.exit_code == 0, lifted.output
+    assert "lifted the hold" in lifted.output and "male/teen" in lifted.output
+    assert open_holds(db) == [] and paused_buckets(db) == {}
+    assert audited_hold_actions(db) == [
+        ("run:run-1", "check_hold.placed", TARGET, {"buckets": ["male/teen"]}),
+        (
+            "person:alice",
+            "check_hold.lifted",
+            TARGET,
+            {"buckets": ["male/teen"], "reason": "labels re-checked by hand"},
+        ),
+    ]
+    assert runner.invoke(app, ["checks", "holds"]).output.startswith("no open holds")
+    verified = runner.invoke(app, ["audit", "verify"])
+    assert verified.exit_code == 0, verified.output
+
+
+def test_a_hold_lifted_from_the_launchpad_is_audited(settings, db) -> None:
+    record_failure(db, CHECK, "face_inventory", ["male/teen"], "confidence out of range", "run-1")
+    defs = build_definitions(settings)
+    lift = {"check_name": CHECK, "reason": "false alarm", "lifted_by": "bob"}
+    config = {"ops": {APPLY_CHECK_HOLDS_OP: {"config": {"lift": [lift]}}}}
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def(APPLY_CHECK_HOLDS_JOB).execute_in_process(
+            run_config=config, instance=instance
+        )
+        assert result.success
+        assert open_holds(db) == []
+        actor, action, target, details = audited_hold_actions(db)[-1]
+        assert (actor, action, target, details["reason"]) == (
+            "person:bob",
+            "check_hold.lifted",
+            TARGET,
+            "false alarm",
+        )
+        # Lifting what is not held fails the run, naming the check.
+        again = defs.resolve_job_def(APPLY_CHECK_HOLDS_JOB).execute_in_process(
+            run_config=config, instance=instance, raise_on_error=False
+        )
+        assert not again.success
+        assert f"no open hold for check {CHECK!r}" in step_failure(again)

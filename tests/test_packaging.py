@@ -42,7 +42,7 @@ def stock(db, store, bucket: str, count: int, start: int = 0) -> None:
         row["width"] = row["height"] = 64
         store.put_bytes(row["object_key"], png, content_type="image/png")
         rows.append(row)
-    insert_faces(db, rows)
+    insert_faces(db, rows, phash_distance=4)
 
 
 def servable(db) -> list:

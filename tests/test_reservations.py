@@ -15,7 +15,7 @@ from tests.test_factory_db import face_row
 
 
 def test_parallel_exclusive_requests_never_share_a_face(factory_db) -> None:
-    insert_faces(factory_db, [face_row(i) for i in range(30)])  # female/adult
+    insert_faces(factory_db, [face_row(i) for i in range(30)], phash_distance=4)  # female/adult
     spec = DatasetSpec(buckets={"female/adult": 4})
     ids = [create_request(factory_db, spec).id for _ in range(20)]
 

@@ -3,7 +3,7 @@ the factory database by an op (a sensor only queries and requests runs)."""
 
 import dagster as dg  # no `from __future__ import annotations`: Dagster reads the config types
 
-from synth_pipelines.core.checks.holds import record_failure, resolve_failure
+from synth_pipelines.core.checks.holds import lift_hold, record_failure, resolve_failure
 from synth_pipelines.core.checks.names import legacy_asset, unprefixed
 from synth_pipelines.resources.database import FactoryDatabaseResource
 
@@ -22,12 +22,16 @@ class HoldToPlace(dg.Config):
 
 
 class HoldToLift(dg.Config):
-    """A check that passed again: lift its hold, if one is open."""
+    """A check that passed again (check_failure_sensor fills `run_id`): lift its hold, if one is
+    open. Or, launched by a person from the Launchpad, a hold to lift by hand: give `reason`
+    (and `lifted_by`); the lift is audited, and the run fails if the check holds nothing."""
 
     check_name: str
-    run_id: str  # the run whose check passed
+    run_id: str = ""  # the run whose check passed
     # The check's asset; empty in a lift the sensor requested before holds named their asset.
     asset: str = ""
+    reason: str = ""
+    lifted_by: str = ""
 
 
 class CheckHoldsConfig(dg.Config):
@@ -61,7 +65,11 @@ def apply_check_holds(
     for hold in config.lift:
         asset = hold.asset or legacy_asset(hold.check_name)
         name = unprefixed(asset, hold.check_name) if asset else hold.check_name
-        if resolve_failure(db, asset, name, hold.run_id):
+        if hold.reason:
+            actor = hold.lifted_by or f"launchpad run {context.run_id}"
+            check = f"{asset}:{name}" if asset else name
+            lifted.append(lift_hold(db, check, actor=actor, reason=hold.reason).check)
+        elif resolve_failure(db, asset, name, hold.run_id or context.run_id):
             lifted.append(f"{asset}:{name}" if asset else name)
     if opened:
         context.log.warning(f"delivery holds opened by failed checks: {opened}")

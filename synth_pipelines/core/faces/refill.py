@@ -183,10 +183,10 @@ class _Batch:
         """Deduplicate, store and insert a chunk's candidates, stopping once `count` is met."""
         report = self.report
         self.known_digests |= existing_sha256(self.db, [c.sha256 for c in candidates if c.sha256])
-        rows = []
+        staged: list[tuple[Candidate, str, dict]] = []
         tick = time.perf_counter()
         for candidate in candidates:
-            if report.accepted + len(rows) >= self.count:
+            if report.accepted + len(staged) >= self.count:
                 break
             report.generated += 1
             if candidate.already_stored:
@@ -208,18 +208,30 @@ class _Batch:
             self.known_hashes = np.append(self.known_hashes, np.uint64(candidate.phash))
             key = object_key_for(candidate.label, candidate.sha256)
             self.store.put_bytes(key, candidate.png, content_type="image/png")
-            rows.append(self._row(candidate, key))
-            report.object_keys.append(key)
-            if len(report.previews) < PREVIEW_FACES:
-                report.previews.append(Image.open(io.BytesIO(candidate.png)).convert("RGB"))
+            staged.append((candidate, key, self._row(candidate, key)))
         report.timings["dedup_and_store"] += time.perf_counter() - tick
         tick = time.perf_counter()
-        inserted = insert_faces(self.db, rows)
-        if inserted < len(rows):
-            # A concurrent writer stored the same image between our check and our insert.
-            report.rejected[REJECT_EXACT_DUP] += len(rows) - inserted
-        report.added += inserted
+        # The check above is against the inventory as this run last saw it; the insert re-checks
+        # against what is committed, so faces a concurrent refill added since cannot be matched.
+        outcome = insert_faces(
+            self.db, [row for _, _, row in staged], phash_distance=self.policy.phash_distance
+        )
         report.timings["database"] += time.perf_counter() - tick
+        added = {row["sha256"] for row in outcome.added}
+        near = {row["sha256"] for row in outcome.near_duplicates}
+        for candidate, key, _ in staged:
+            if candidate.sha256 in added:
+                report.added += 1
+                report.object_keys.append(key)
+                if len(report.previews) < PREVIEW_FACES:
+                    report.previews.append(Image.open(io.BytesIO(candidate.png)).convert("RGB"))
+            elif candidate.sha256 in near:
+                # Its object is ours alone (no stored row has its digest): remove it.
+                report.rejected[REJECT_NEAR_DUP] += 1
+                self.store.delete(key)
+            else:
+                # A concurrent writer stored the same image between our check and our insert.
+                report.rejected[REJECT_EXACT_DUP] += 1
 
     def _rejection(self, candidate: Candidate) -> str | None:
         if candidate.label is None:

@@ -1,4 +1,5 @@
-"""The audit log: append-only, hash-chained records of every access to a persona's data.
+"""The audit log: append-only, hash-chained records of every access to a persona's data, and of
+every delivery hold placed or lifted (core/checks/holds.py).
 
 Each record's hash covers its content and the previous record's hash, and `audit_head` holds the
 last (seq, hash), written in the same transaction. Editing a record breaks its hash; deleting one

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -99,6 +100,20 @@ class Face(Base):
     @property
     def bucket_key(self) -> str:
         return f"{self.gender}/{self.age_group}"
+
+
+class FacePhashBand(Base):
+    """One band of a face's perceptual hash: the index that finds, among all stored faces, the
+    few that may lie within the near-duplicate distance of a new one (see
+    `core/faces/inventory.py: phash_band_keys`). Written in the face's own insert transaction."""
+
+    __tablename__ = "face_phash_bands"
+
+    # band number << 13 | the band's bits
+    band_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    face_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class DatasetRequest(Base):
