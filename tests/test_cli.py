@@ -26,12 +26,20 @@ def test_demo_fills_every_bucket_through_dagster_runs(synth_home, monkeypatch) -
     assert "--tabular-rows overrides the 10,000 rows the prompt asks for" in result.output
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
-    # ten refills, one dataset package, one tabular job, one persona run, one Flux run
-    assert len(runs) == 14
+    # ten refills, one dataset package, one tabular job, one persona run, one Flux run, and
+    # validation_job last, so that the UI shows every check evaluated
+    assert len(runs) == 15
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+    assert runs[0].job_name == "validation_job"  # newest first
     jobs = sorted(run.job_name for run in runs)
-    assert jobs[0] == "dataset_package_job" and jobs[-1] == "tabular_dataset_job"
+    assert jobs[0] == "dataset_package_job" and jobs[-2] == "tabular_dataset_job"
     assert "persona_training_job" in jobs and "flux_lora_job" in jobs
+    with dg.DagsterInstance.get() as instance:
+        evaluated = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey("face_inventory"), "near_duplicates"), limit=1
+        )
+    assert evaluated and evaluated[0].run_id == runs[0].run_id
+    assert "validation_job in" in result.output
     assert len(list((synth_home / "datasets").glob("synth-faces-*.zip"))) == 1
     flat = " ".join(result.output.split())  # rich wraps long lines
     assert "5,000 rows in" in flat

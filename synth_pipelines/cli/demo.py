@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
 from synth_pipelines.cli.common import (
     _dagster_home,
@@ -41,6 +42,9 @@ def demo(
     flux: bool = typer.Option(
         True, help="Then train a Flux LoRA of a subject from photos and generate images."
     ),
+    validate: bool = typer.Option(
+        True, help="Finally run validation_job, so the UI shows every check evaluated."
+    ),
 ) -> None:
     """Fill a small inventory through real Dagster runs, then request a dataset over HTTP,
     package it in a real run, download and verify it, and report."""
@@ -68,7 +72,48 @@ def demo(
         _demo_persona(settings, instance)
     if flux:
         _demo_flux(settings, instance)
+    if validate:
+        _demo_validation(settings, instance)
     console.print("Open the runs and the assets' metadata with `make ui`.")
+
+
+def _demo_validation(settings, instance) -> None:
+    """Run validation_job, as the nightly schedule does, and count its checks per asset."""
+    from collections import Counter
+
+    from synth_pipelines.core.checks.outcome import FAILED, PASSED, SKIPPED, WARNED
+    from synth_pipelines.dbt_like_checks.results import evaluation_status
+    from synth_pipelines.dbt_like_checks.validation import VALIDATION_JOB
+    from synth_pipelines.definitions import build_definitions
+
+    started = time.perf_counter()
+    with console.status("validation_job: every check on the inventory, datasets and tables"):
+        result = (
+            build_definitions(settings)
+            .resolve_job_def(VALIDATION_JOB)
+            .execute_in_process(
+                instance=instance,
+                tags={"synth/trigger": "demo"},
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                raise_on_error=False,
+            )
+        )
+    counts: dict[str, Counter] = {}
+    for evaluation in result.get_asset_check_evaluations():
+        asset = evaluation.asset_key.to_user_string()
+        counts.setdefault(asset, Counter())[evaluation_status(evaluation)] += 1
+    table = Table(title=f"validation_job in {time.perf_counter() - started:.1f} s")
+    for column in ("asset", PASSED, FAILED, WARNED, SKIPPED):
+        table.add_column(column, justify="left" if column == "asset" else "right")
+    for asset, counted in sorted(counts.items()):
+        table.add_row(asset, *(str(counted[s]) for s in (PASSED, FAILED, WARNED, SKIPPED)))
+    console.print(table)
+    console.print(
+        "skipped: nothing to check yet (never shown as a pass); "
+        "`synth checks run` repeats this, `synth checks holds` lists any holds"
+    )
+    if not result.success:
+        console.print(f"[red]validation_job run {result.run_id} failed: see `make ui`[/]")
 
 
 def _demo_faces(settings, db, job, instance, per_bucket: int) -> None:
