@@ -123,13 +123,14 @@ def settings(synth_home, database_url, settings_env, monkeypatch) -> Settings:
 
 
 @pytest.fixture
-def db(settings) -> FactoryDatabase:
+def db(settings) -> Iterator[FactoryDatabase]:
     """The factory DB that `settings` names, migrated."""
     from synth_pipelines.core.storage.database import FactoryDatabase
 
     database = FactoryDatabase(settings.database_url)
     database.upgrade()
-    return database
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

@@ -27,3 +27,10 @@ class FactoryDatabaseResource(dg.ConfigurableResource):
                 database.upgrade()
             self._database = database
         return self._database
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        # Each run (and each in-process execution) builds its own engine: close its pooled
+        # connections when the run ends rather than when the garbage collector gets to them.
+        if self._database is not None:
+            self._database.dispose()
+            self._database = None
