@@ -328,6 +328,12 @@ def test_consent_errors_over_http(settings, db) -> None:
     past = {**body, "consent": {**CONSENT, "expires_at": "2020-01-01T00:00:00Z"}}
     response = client.post("/personas", json=past, headers=auth(owner))
     assert response.status_code == 422 and response.json()["field"] == "consent.expires_at"
+    assert "consent.expires_at must be after granted_at" in response.json()["detail"]
+    # An ISO 8601 expiry in the future is read and kept.
+    future = {**body, "consent": {**CONSENT, "expires_at": "2099-06-01T00:00:00Z"}}
+    response = client.post("/personas", json=future, headers=auth(owner))
+    assert response.status_code == 201, response.json()
+    assert response.json()["consent"]["expires_at"].startswith("2099-06-01T00:00:00")
     response = client.post(
         "/personas", json={**body, "consent": {**CONSENT, "uses": ["ads"]}}, headers=auth(owner)
     )

@@ -62,8 +62,11 @@ class ConsentBody(BaseModel):
     granted_by: str = Field(description="who granted it, and how (e.g. 'Ada Lovelace, signed')")
     text: str | None = Field(default=None, description="the consent text; only its sha256 is kept")
     text_sha256: str | None = Field(default=None, description="or the text's sha256")
-    granted_at: datetime | None = None
-    expires_at: datetime | None = Field(default=None, description="default: a year after granted")
+    # JSON has no datetime type: these two read ISO 8601 strings (a strict field accepts none).
+    granted_at: datetime | None = Field(default=None, strict=False, description="ISO 8601")
+    expires_at: datetime | None = Field(
+        default=None, strict=False, description="ISO 8601; default: a year after granted"
+    )
 
 
 class PersonaBody(BaseModel):
