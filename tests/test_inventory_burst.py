@@ -1,18 +1,17 @@
-"""The refill sensor's first burst, as `make ui` runs it: ten concurrent refills of every bucket
-on a Dagster instance in PostgreSQL, then the nightly validation, then a delivery. Each run's own
-near-duplicate check sees only the inventory as it was when the run started; the insert's
+"""The refill sensor's first burst, as `make ui` runs it: ten concurrent refills of every bucket,
+each in its own process on one Dagster instance (SQLite, as `dagster dev` keeps it), with the
+factory DB on SQLite and on PostgreSQL; then the nightly validation, then a delivery. Each run's
+own near-duplicate check sees only the inventory as it was when the run started; the insert's
 re-check against what is committed is what keeps the buckets' neighbours out (issue 21)."""
 
 from __future__ import annotations
 
 import multiprocessing
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 
 import dagster as dg
 import numpy as np
 import pytest
-from sqlalchemy import make_url
 
 from synth_pipelines.core.delivery.requests import get_request
 from synth_pipelines.core.faces.buckets import ALL_BUCKET_KEYS
@@ -20,7 +19,6 @@ from synth_pipelines.core.faces.inventory import all_phashes, hamming_min, inven
 from synth_pipelines.dbt_like_checks.validation import VALIDATION_JOB
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.settings import Settings
-from tests.conftest import _pg_admin_connect
 from tests.helpers import evaluate, request
 from tests.test_datasets import package, tick
 from tests.test_face_inventory import run_refill
@@ -33,31 +31,6 @@ def settings_env() -> dict[str, str]:
     return {"SYNTH_TARGET_PER_BUCKET": str(PER_BUCKET), "SYNTH_FACE_SIZE": "64"}
 
 
-@pytest.fixture
-def pg_instance(pg_database):
-    """A Dagster instance whose runs and events are in PostgreSQL, as in production (ten runs
-    write to it at once), in a database of its own for this test."""
-    url = make_url(pg_database).set(database=f"dagster_{uuid.uuid4().hex[:12]}")
-    with _pg_admin_connect() as admin:
-        admin.execute(f'CREATE DATABASE "{url.database}"')
-    storage = {
-        "postgres_db": {
-            "hostname": url.host,
-            "port": url.port,
-            "username": url.username,
-            "password": url.password or "",
-            "db_name": url.database,
-            "scheme": "postgresql+psycopg2",  # as deploy/dagster.yaml says why
-        }
-    }
-    try:
-        with dg.instance_for_test(overrides={"storage": {"postgres": storage}}) as instance:
-            yield instance
-    finally:
-        with _pg_admin_connect() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-
-
 def refill_in_own_process(instance_ref, partition_key: str, run_config: dict) -> bool:
     """One refill run in a fresh process on the shared instance, as the daemon launches runs
     (one Dagster instance is not for concurrent runs in threads of one process)."""
@@ -66,21 +39,19 @@ def refill_in_own_process(instance_ref, partition_key: str, run_config: dict) ->
         return run_refill(defs, instance, partition_key, run_config).success
 
 
-def test_a_concurrent_refill_burst_passes_validation_and_delivers(
-    settings, pg_instance, db
-) -> None:
+def test_a_concurrent_refill_burst_passes_validation_and_delivers(settings, instance, db) -> None:
     defs = build_definitions(settings)
-    burst = evaluate(defs.resolve_sensor_def("inventory_refill_sensor"), pg_instance, defs)
+    burst = evaluate(defs.resolve_sensor_def("inventory_refill_sensor"), instance, defs)
     assert sorted(r.tags["synth/bucket"] for r in burst.run_requests) == sorted(ALL_BUCKET_KEYS)
 
     spawn = multiprocessing.get_context("spawn")  # the settings travel in the environment
     with ProcessPoolExecutor(len(burst.run_requests), mp_context=spawn) as pool:
         launched = [
-            pool.submit(refill_in_own_process, pg_instance.get_ref(), r.partition_key, r.run_config)
+            pool.submit(refill_in_own_process, instance.get_ref(), r.partition_key, r.run_config)
             for r in burst.run_requests
         ]
         assert all(run.result() for run in launched)
-    runs = pg_instance.get_runs(dg.RunsFilter(job_name="face_inventory_refill"))
+    runs = instance.get_runs(dg.RunsFilter(job_name="face_inventory_refill"))
     assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * 10
 
     levels = inventory_levels(db)
@@ -90,7 +61,7 @@ def test_a_concurrent_refill_burst_passes_validation_and_delivers(
     assert closest > settings.faces.phash_distance
 
     validation = defs.resolve_job_def(VALIDATION_JOB).execute_in_process(
-        instance=pg_instance, raise_on_error=False
+        instance=instance, raise_on_error=False
     )
     assert validation.success
     evaluations = validation.get_asset_check_evaluations()
@@ -102,12 +73,12 @@ def test_a_concurrent_refill_burst_passes_validation_and_delivers(
     assert near.passed, near.description
 
     # Nothing holds delivery: the check-failure sensor places no hold, a request is delivered.
-    holds = evaluate(defs.resolve_sensor_def("check_failure_sensor"), pg_instance, defs)
+    holds = evaluate(defs.resolve_sensor_def("check_failure_sensor"), instance, defs)
     assert not any(
         r.run_config["ops"]["apply_check_holds"]["config"]["place"]
         for r in holds.run_requests or []
     )
     request_id = request(db, {"female/adult": 5, "male/senior": 5})
-    (run,) = tick(defs, pg_instance).run_requests
-    assert package(defs, pg_instance, run.partition_key).success
+    (run,) = tick(defs, instance).run_requests
+    assert package(defs, instance, run.partition_key).success
     assert get_request(db, request_id).status == "ready"
