@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from synth_pipelines.core.storage.models import TabularJob
 from synth_pipelines.core.tabular.jobs import JobParams, confirm_job, create_job
 from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.definitions import build_definitions
@@ -29,9 +30,17 @@ def test_the_job_sensor_says_what_it_waits_for(settings, db, instance) -> None:
     confirm_job(db, job.id, JobParams(10, 10, 1, 1.0, 1))
     second = evaluate_sensor(defs, instance, TABULAR_JOB_SENSOR, first.cursor)
     assert [run.partition_key for run in second.run_requests] == [job.id]
+    instance.add_dynamic_partitions("tabular_jobs", [job.id])  # as the launched run does
     third = evaluate_sensor(defs, instance, TABULAR_JOB_SENSOR, second.cursor)
     assert not third.run_requests
     assert third.skip_reason.skip_message == (
+        "nothing new: 1 job(s) already handled; waiting for a job to be confirmed or retried"
+    )
+    # Completed, the job leaves the sensor's waiting list; it was still handled, not "no jobs".
+    with db.session() as session:
+        session.get(TabularJob, job.id).status = "completed"
+    fourth = evaluate_sensor(defs, instance, TABULAR_JOB_SENSOR, third.cursor)
+    assert fourth.skip_reason.skip_message == (
         "nothing new: 1 job(s) already handled; waiting for a job to be confirmed or retried"
     )
 

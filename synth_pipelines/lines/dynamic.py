@@ -38,11 +38,12 @@ def partitioned_runs(
     waits for (`waits_for`) and how many `noun`s it already handled.
     """
     cursor = json.dumps(waiting, sort_keys=True)
-    if not run_requests:
-        return dg.SensorResult(
-            skip_reason=idle_reason(noun, len(waiting), waits_for), cursor=cursor
-        )
     known = set(context.instance.get_dynamic_partitions(partitions_def.name))
+    if not run_requests:
+        # Handled: every key this line has a partition for (a delivered request has left
+        # `waiting`, but it was handled: "no requests yet" would be untrue).
+        handled = len(known | set(waiting))
+        return dg.SensorResult(skip_reason=idle_reason(noun, handled, waits_for), cursor=cursor)
     new = [run.partition_key for run in run_requests if run.partition_key not in known]
     return dg.SensorResult(
         run_requests=run_requests,
