@@ -1,0 +1,272 @@
+"""API benchmark: per-request latency and throughput of the main endpoints under a bounded
+burst on loopback. Prints a table: `python benchmarks/api.py [--clients 1,20 --workers 1]`.
+
+It starts the real API (`synth serve`, a subprocess, `--workers N`) on a free loopback port
+against a fresh SYNTH_HOME, on SQLite and, when it answers, on a throwaway PostgreSQL database
+(`--pg-url`, default postgresql+psycopg://postgres@127.0.0.1:5432). Each endpoint gets
+`--requests` requests per endpoint, sent over each `--clients` count of concurrent keep-alive
+connections in turn (default: 1, the cost of one request, then 20; a minimal HTTP/1.1 client,
+so that the client costs the shared CPUs as little as possible), after a short warm-up:
+
+- POST /datasets             a new pending request (one INSERT)
+- GET  /datasets/{id}        a status read of the requests just created
+- GET  /personas             an authenticated read (API key looked up and verified)
+
+Targets on a 2-core machine, SQLite: GET /datasets/{id} p50 <= 5 ms and >= 500 requests/s;
+POST /datasets p50 <= 15 ms. With N clients each sending its next request when the last one
+is answered, the mean latency is N / (requests/s) (Little's law): at 20 clients a p50 of 5 ms
+takes about 4,000 requests/s. The column ms/req (1000 / requests/s) is the server's time per
+request under the burst.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from synth_pipelines.core.cpus import cpu_description
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
+BODY = json.dumps({"buckets": {"female/adult": 10, "male/senior": 5}}).encode()
+
+
+@dataclass
+class Burst:
+    endpoint: str
+    latencies: list[float]  # seconds, one per request
+    wall: float
+    statuses: dict[int, int]
+    bodies: list[bytes]
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection; answers are read by Content-Length."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str):
+        self.reader, self.writer, self.host = reader, writer, host
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer, f"{host}:{port}")
+
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        if body:
+            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        length = 0
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        return int(status_line.split()[1]), await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def burst(
+    port: int, endpoint: str, paths: list[str], method: str, clients: int, headers=None
+) -> Burst:
+    """Every path in `paths` requested once, `clients` at a time."""
+    connections = [await Connection.open("127.0.0.1", port) for _ in range(clients)]
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    bodies: list[bytes] = []
+    queue = iter(paths)
+
+    async def client(conn: Connection) -> None:
+        for path in queue:
+            started = time.perf_counter()
+            status, answer = await conn.request(
+                method, path, BODY if method == "POST" else b"", headers
+            )
+            latencies.append(time.perf_counter() - started)
+            statuses[status] = statuses.get(status, 0) + 1
+            bodies.append(answer)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(conn) for conn in connections))
+    wall = time.perf_counter() - started
+    for conn in connections:
+        conn.close()
+    return Burst(endpoint, latencies, wall, statuses, bodies)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "synth_pipelines.cli", "serve", "--port", str(port)]
+    if workers != 1:
+        command += ["--workers", str(workers)]
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"synth serve exited {server.returncode}: {server.stderr.read()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError(f"synth serve did not listen on port {port} within 60 s")
+
+
+def postgres_database(base_url: str) -> tuple[str, str] | None:
+    """A new throwaway database on the server at `base_url`: (its URL, its name), or None."""
+    import psycopg
+
+    name = f"synth_bench_api_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(
+            base_url.replace("+psycopg", "") + "/postgres", autocommit=True, connect_timeout=3
+        ) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        print(f"PostgreSQL at {base_url} skipped: {exc}".strip())
+        return None
+    return f"{base_url}/{name}", name
+
+
+def drop_postgres_database(base_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(base_url.replace("+psycopg", "") + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def measure(
+    port: int, token: str, clients: int, requests: int, warmup: int
+) -> list[tuple[int, Burst]]:
+    auth = {"Authorization": f"Bearer {token}"}
+    # Warm-up: lazy imports, connection pools and caches filled before anything is timed.
+    warm = await burst(port, "warm-up", ["/datasets"] * warmup, "POST", clients)
+    ids = [json.loads(body)["id"] for body in warm.bodies]
+    await burst(port, "warm-up", [f"/datasets/{i}" for i in ids], "GET", clients)
+    await burst(port, "warm-up", ["/personas"] * warmup, "GET", clients, auth)
+
+    post = await burst(port, "POST /datasets", ["/datasets"] * requests, "POST", clients)
+    ids = [json.loads(body)["id"] for body in post.bodies if body.startswith(b'{"id"')]
+    paths = [f"/datasets/{ids[i % len(ids)]}" for i in range(requests)]
+    get = await burst(port, "GET /datasets/{id}", paths, "GET", clients)
+    personas = await burst(port, "GET /personas (API key)", ["/personas"] * requests, "GET",
+                           clients, auth)  # fmt: skip
+    return [(clients, post), (clients, get), (clients, personas)]
+
+
+def run_database(label: str, url: str, args) -> list[tuple[str, int, Burst]]:
+    home = Path(tempfile.mkdtemp(prefix="synth_bench_api_"))
+    env = {
+        **os.environ,
+        "SYNTH_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "SYNTH_DATABASE_URL": url,
+        "HF_HUB_OFFLINE": "1",
+    }
+    env.pop("SYNTH_PUBLIC_URL", None)
+    port = free_port()
+    server = start_server(env, port, args.workers)
+    try:
+        from synth_pipelines.core.security.accounts import create_api_key
+        from synth_pipelines.core.storage.database import FactoryDatabase
+
+        db = FactoryDatabase(url)  # migrated by the server before it listens
+        token = create_api_key(db, "bench", "owner")
+        db.dispose()
+        bursts = []
+        for clients in args.clients:
+            bursts += asyncio.run(measure(port, token, clients, args.requests, args.warmup))
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(home, ignore_errors=True)
+    return [(label, clients, b) for clients, b in bursts]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--clients",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 20],
+        help="concurrent connections, comma-separated: one burst each",
+    )
+    parser.add_argument("--requests", type=int, default=600, help="requests per endpoint")
+    parser.add_argument("--warmup", type=int, default=40, help="untimed requests per endpoint")
+    parser.add_argument("--workers", type=int, default=1, help="synth serve --workers")
+    parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated")
+    parser.add_argument("--pg-url", default=PG_URL, help="PostgreSQL server (no database)")
+    args = parser.parse_args()
+
+    results: list[tuple[str, int, Burst]] = []
+    for name in args.databases.split(","):
+        if name == "sqlite":
+            folder = tempfile.mkdtemp(prefix="synth_bench_api_db_")
+            try:
+                results += run_database("sqlite", f"sqlite:///{folder}/factory.db", args)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        elif name == "postgresql":
+            created = postgres_database(args.pg_url)
+            if created is None:
+                continue
+            url, database = created
+            try:
+                results += run_database("postgresql", url, args)
+            finally:
+                drop_postgres_database(args.pg_url, database)
+        else:
+            parser.error(f"unknown database {name!r}: sqlite or postgresql")
+
+    print(
+        f"\n{platform.python_implementation()} {platform.python_version()}, {cpu_description()}, "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+        f"{args.requests} requests per endpoint and burst, "
+        f"synth serve --workers {args.workers}"
+    )
+    print(
+        f"{'database':<11} {'endpoint':<24} {'clients':>7} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'p99 ms':>7} {'req/s':>7} {'ms/req':>7}  statuses"
+    )
+    for label, clients, b in results:
+        p50, p95, p99 = np.percentile(np.array(b.latencies) * 1000, [50, 95, 99])
+        statuses = " ".join(f"{code}x{count}" for code, count in sorted(b.statuses.items()))
+        rate = len(b.latencies) / b.wall
+        print(
+            f"{label:<11} {b.endpoint:<24} {clients:>7} {p50:>7.1f} {p95:>7.1f} {p99:>7.1f} "
+            f"{rate:>7.0f} {1000 / rate:>7.2f}  {statuses}"
+        )
+
+
+if __name__ == "__main__":
+    main()
