@@ -10,7 +10,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from synth_pipelines.core.errors import StorageError
+from synth_pipelines.core.delivery.requests import create_request, get_request
+from synth_pipelines.core.delivery.spec import DatasetSpec
+from synth_pipelines.core.errors import NotFoundError, StorageError
 from synth_pipelines.core.faces.inventory import (
     BANDED_DISTANCE,
     all_phashes,
@@ -23,8 +25,9 @@ from synth_pipelines.core.faces.inventory import (
     seeds_in_batch,
     to_signed64,
 )
+from synth_pipelines.core.security.accounts import authenticate, create_api_key
 from synth_pipelines.core.storage.database import VERSION_TABLE, FactoryDatabase
-from synth_pipelines.core.storage.models import Base, FacePhashBand
+from synth_pipelines.core.storage.models import Base, DatasetRequest, FacePhashBand
 
 DISTANCE = 4  # SYNTH_PHASH_DISTANCE's default
 
@@ -214,3 +217,44 @@ def test_upgrading_indexes_the_faces_stored_before_the_band_table(tmp_path) -> N
     # The old faces are found: a near-duplicate of one is refused.
     assert len(insert(db, [near_row(9, flip(phash_of(1), 5))]).near_duplicates) == 1
     db.dispose()
+
+
+def test_a_status_read_waits_for_no_writer(factory_db: FactoryDatabase) -> None:
+    """While another thread holds a write transaction open, a dataset's status and an API key
+    are read at once (on SQLite a read-only session takes no write lock), and the writer's
+    uncommitted row is not seen."""
+    spec = DatasetSpec.parse({"buckets": {"female/adult": 1}}, 10)
+    existing = create_request(factory_db, spec)
+    token = create_api_key(factory_db, "reader", "owner")
+    writing, release = threading.Event(), threading.Event()
+    unseen: list[str] = []
+
+    def writer() -> None:
+        with factory_db.session() as session:
+            row = DatasetRequest(spec=spec.as_dict(), status="pending", total=1)
+            session.add(row)
+            session.flush()  # the write lock (SQLite) / the row lock (PostgreSQL) is held
+            unseen.append(row.id)
+            writing.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert writing.wait(10)
+        reads: list[object] = []
+        reader = threading.Thread(
+            target=lambda: reads.extend(
+                [get_request(factory_db, existing.id), authenticate(factory_db, token)]
+            )
+        )
+        reader.start()
+        reader.join(5)  # SQLite's busy_timeout is 30 s: a reader waiting on the writer fails here
+        assert not reader.is_alive(), "the status read waited for the writer"
+        assert reads[0].id == existing.id and reads[1].user == "reader"
+        with pytest.raises(NotFoundError):
+            get_request(factory_db, unseen[0])
+    finally:
+        release.set()
+        thread.join(10)
+    assert get_request(factory_db, unseen[0]).status == "pending"

@@ -42,7 +42,7 @@ def _find(session, request_id: str) -> DatasetRequest | None:
 
 
 def get_request(db: FactoryDatabase, request_id: str) -> DatasetRequest:
-    with db.session() as session:
+    with db.session(read_only=True) as session:
         request = _find(session, request_id)
     if request is None:
         raise NotFoundError(f"dataset request {request_id!r} does not exist")

@@ -89,7 +89,7 @@ def authenticate(db: FactoryDatabase, token: str | None) -> Principal:
     if not token:
         raise AuthenticationError("an API key is required: send 'Authorization: Bearer sp_…'")
     match = _TOKEN.match(token)
-    with db.session() as session:
+    with db.session(read_only=True) as session:
         key = session.get(ApiKey, match.group(1)) if match else None
     # Compared even without a row, so timing says nothing about which ids exist.
     given = match.group(2) if match else token
