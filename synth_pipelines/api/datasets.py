@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from synth_pipelines.api.common import api_state, public_base, serve_object
@@ -74,11 +75,14 @@ def issue_download_code(db: FactoryDatabase, spec: DatasetSpec) -> tuple[Dataset
     "/dataset/request", status_code=202, response_model=DatasetStatus, responses=ERRORS,
     include_in_schema=False,
 )  # fmt: skip
-def request_dataset(body: DatasetRequestBody, request: Request) -> DatasetStatus:
+async def request_dataset(body: DatasetRequestBody, request: Request) -> DatasetStatus:
     """Ask for faces per bucket. The answer's `download_url` is shown only here: keep it."""
+    # The two most requested endpoints are `async def` with their database work in the
+    # threadpool: a plain `def` handler costs FastAPI a second threadpool trip, to check the
+    # returned model against response_model, and each trip is a thread switch under the GIL.
     state = api_state(request)
     spec = DatasetSpec.parse(body.model_dump(), state.settings.datasets.max_size)
-    row, code = issue_download_code(state.db, spec)
+    row, code = await run_in_threadpool(issue_download_code, state.db, spec)
     return _status(row, f"{public_base(request)}/datasets/{row.id}/download/{code}")
 
 
@@ -87,8 +91,8 @@ def request_dataset(body: DatasetRequestBody, request: Request) -> DatasetStatus
     "/dataset/status/{request_id}", response_model=DatasetStatus, responses=ERRORS,
     include_in_schema=False,
 )  # fmt: skip
-def dataset_status(request_id: str, request: Request) -> DatasetStatus:
-    return _status(get_request(api_state(request).db, request_id))
+async def dataset_status(request_id: str, request: Request) -> DatasetStatus:
+    return _status(await run_in_threadpool(get_request, api_state(request).db, request_id))
 
 
 @router.post(
