@@ -68,6 +68,7 @@ COVERAGE: dict[str, tuple[str, ...] | ByCI] = {
         "tests/test_dagster_cli.py::test_backfill_command_in_the_readme_runs_against_the_workspace",
     ),
     "synth serve": (SERVED,),
+    "synth serve --workers": (f"{HERE}::test_synth_serve_workers_2_starts_two_and_answers",),
     "synth request --wait --out": (f"{CLI}::test_request_waits_downloads_and_verifies",),
     "synth tabular draft": (TABULAR,),
     "synth tabular show": (TABULAR,),
@@ -547,6 +548,46 @@ def test_synth_serve_answers_on_its_port(served: Served) -> None:
     assert {"/datasets", "/personas", "/subjects", "/tabular/jobs"} <= set(schema["paths"])
     # the admin endpoints are off without SYNTH_ADMIN_TOKEN, as the README says
     assert httpx.get(f"{served.url}/admin/metrics", timeout=10).status_code == 503
+
+
+def test_synth_serve_workers_2_starts_two_and_answers(tmp_path) -> None:
+    """`synth serve --workers 2` as the README writes it: two uvicorn worker processes, and
+    the API answers through them (a dataset requested, then its status read many times)."""
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    cwd.mkdir()
+    serve = readme_command("synth serve --workers")
+    port = free_port()
+    log_path = home.parent / "serve.log"
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [SYNTH, *serve.argv[1:], "--port", str(port)],
+            env=clean_env(home),
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while log_path.read_text().count("Application startup complete") < 2:
+                assert process.poll() is None, f"synth serve exited: {log_path.read_text()}"
+                assert time.monotonic() < deadline, f"not 2 workers in 60 s: {log_path.read_text()}"
+                time.sleep(0.1)
+            created = httpx.post(f"{url}/datasets", json={"buckets": {"female/adult": 2}})
+            assert created.status_code == 202, created.text
+            request_id = created.json()["id"]
+            for _ in range(20):  # new connections: the kernel spreads them over both workers
+                status = httpx.get(f"{url}/datasets/{request_id}", timeout=10)
+                assert status.status_code == 200 and status.json()["status"] == "pending"
+        finally:
+            process.terminate()
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    workers = set(re.findall(r"Started server process \[(\d+)\]", log_path.read_text()))
+    assert len(workers) == 2, log_path.read_text()
 
 
 def create_readme_persona(served: Served) -> httpx.Response:
