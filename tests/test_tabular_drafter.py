@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+import pyarrow.compute as pc
 import pytest
 
 from synth_pipelines.core.errors import FieldError
 from synth_pipelines.core.tabular.drafter import DEFAULT_ROWS, draft_schema, parse_row_count
+from synth_pipelines.core.tabular.generator import generate_chunk
 from synth_pipelines.core.tabular.schema import TableSchema
 
 
@@ -256,9 +260,136 @@ def test_numbered_list_without_intro_word() -> None:
     schema = draft_schema("Products\n1. SKU\n2. product name\n3. price (USD)\n4. in stock")
     assert schema.name == "products" and schema.rows == DEFAULT_ROWS
     assert kinds(schema) == {
-        "sku": ("integer", "id"),
+        "sku": ("string", None),
         "product_name": ("string", "word"),
         "price": ("float", None),
         "in_stock": ("boolean", None),
     }
-    assert schema.column("price").description == "USD"
+    assert schema.column("sku").pattern == "[A-Z]{3}-[0-9]{5}"
+    assert schema.column("price").currency == "USD"
+    assert schema.warnings == []
+
+
+def test_e_commerce_orders_lose_no_phrase() -> None:
+    schema = draft_schema(
+        "an e-commerce orders table: order id, customer email, total price in EUR, shipping "
+        "country, order status pending/shipped/delivered/returned"
+    )
+    assert [c.name for c in schema.columns] == [
+        "order_id", "customer_email", "total_price", "shipping_country", "order_status",
+    ]  # fmt: skip
+    status = schema.column("order_status")
+    assert status.type == "category"
+    assert status.categories == ["pending", "shipped", "delivered", "returned"]
+    price = schema.column("total_price")
+    assert price.type == "float" and price.min is not None and price.min > 0
+    assert price.currency == "EUR"
+    assert schema.warnings == []
+
+
+def test_iot_entity_count_statistics_and_units() -> None:
+    schema = draft_schema(
+        "IoT sensor readings for 20 devices: device id, timestamp, temperature celsius around "
+        "21 with std 2, humidity percent, battery voltage"
+    )
+    assert schema.rows == DEFAULT_ROWS  # "20 devices" is not the row count
+    assert schema.name == "iot_sensor_readings"
+    assert [c.name for c in schema.columns] == [
+        "device_id", "timestamp", "temperature_celsius", "humidity_percent", "battery_voltage",
+    ]  # fmt: skip
+    device = schema.column("device_id")
+    assert (device.type, device.min, device.max, device.unique) == ("integer", 1, 20, False)
+    assert schema.column("timestamp").type == "datetime"
+    temperature = schema.column("temperature_celsius")
+    assert (temperature.distribution, temperature.mean, temperature.std) == ("normal", 21, 2)
+    assert temperature.unit == "celsius"
+    humidity = schema.column("humidity_percent")
+    assert (humidity.min, humidity.max, humidity.unit) == (0, 100, "percent")
+    battery = schema.column("battery_voltage")
+    assert (battery.type, battery.min, battery.max, battery.unit) == ("float", 3.0, 4.2, "V")
+    assert schema.warnings == []
+
+    table = generate_chunk(schema, rows=1_000, seed=1, chunk_index=0, row_offset=0)
+    assert pc.count_distinct(table["device_id"]).as_py() == 20
+    assert 20 < pc.mean(table["temperature_celsius"]).as_py() < 22
+    assert pc.max(table["battery_voltage"]).as_py() <= 4.2
+
+
+def test_entity_count_adds_the_id_column_it_counts() -> None:
+    schema = draft_schema("weekly sales across 50 stores with week, revenue in GBP, footfall")
+    store = schema.column("store_id")
+    assert schema.columns[0] is store and (store.min, store.max) == (1, 50)
+    assert schema.column("revenue").currency == "GBP"
+
+
+def test_money_nouns_and_codes() -> None:
+    schema = draft_schema(
+        "customers with name, lifetime value in USD, diagnosis code, SKU, ISO country code, "
+        "postal code, IBAN"
+    )
+    value = schema.column("lifetime_value")
+    assert value.type == "float" and value.min is not None and value.min >= 0
+    assert value.currency == "USD"
+    assert schema.column("diagnosis_code").pattern == r"[A-TV-Z][0-9]{2}(\.[0-9]{1,2})?"
+    assert schema.column("sku").pattern == "[A-Z]{3}-[0-9]{5}"
+    assert schema.column("iso_country_code").semantic_type == "country_code"
+    assert schema.column("postal_code").semantic_type == "postcode"
+    assert schema.column("iban").semantic_type == "iban"
+    table = generate_chunk(schema, rows=200, seed=3, chunk_index=0, row_offset=0)
+    assert all(
+        re.fullmatch(r"[A-TV-Z][0-9]{2}(\.[0-9]{1,2})?", code)
+        for code in table["diagnosis_code"].to_pylist()
+    )
+
+
+def test_every_unread_phrase_is_a_warning() -> None:
+    schema = draft_schema(
+        "Generate 200 users with user id, signup date formatted like the legacy system, "
+        "the number of times they opened the app last winter during storms, email. "
+        "Make it realistic."
+    )
+    assert [c.name for c in schema.columns] == ["user_id", "signup_date", "email"]
+    assert schema.warnings == [
+        "'formatted like the legacy system' (in 'signup date formatted like the legacy "
+        "system') was not read",
+        "not read as a column: 'the number of times they opened the app last winter during storms'",
+        "not read: 'Make it realistic.'",
+    ]
+    ranged = draft_schema("tickets with subject between 5 and 9, priority")
+    assert ranged.warnings == [
+        "'subject between 5 and 9': the range 5 to 9 applies to numbers, not a string column"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "column", "expected"),
+    [
+        ("orders with status one of new, paid or shipped", "status", ["new", "paid", "shipped"]),
+        ("orders with id, status (new, paid, shipped)", "status", ["new", "paid", "shipped"]),
+        ("orders with id, status pending, shipped or delivered", "status",
+         ["pending", "shipped", "delivered"]),
+        ("orders with id, size S/M/L", "size", ["S", "M", "L"]),
+    ],
+)  # fmt: skip
+def test_enumerations(prompt: str, column: str, expected: list[str]) -> None:
+    schema = draft_schema(prompt)
+    assert schema.column(column).categories == expected
+    assert schema.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("item", "bounds"),
+    [
+        ("age between 18 and 65", (18, 65)),
+        ("age from 18 to 65", (18, 65)),
+        ("age 18-65", (18, 65)),
+        ("age at least 21", (21, 90)),
+        ("score at most 50", (0, 50)),
+        ("discount percent up to 30", (0, 30)),
+    ],
+)
+def test_bounds(item: str, bounds: tuple[float, float]) -> None:
+    schema = draft_schema(f"people with {item}")
+    column = schema.columns[0]
+    assert (column.min, column.max) == bounds
+    assert schema.warnings == []

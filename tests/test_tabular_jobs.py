@@ -81,11 +81,12 @@ SMALL = {
         {"name": "order_id", "type": "integer", "semantic_type": "id", "unique": True},
         {"name": "customer", "type": "string", "semantic_type": "full_name"},
         {"name": "email", "type": "string", "semantic_type": "email", "depends_on": "customer"},
-        {"name": "amount", "type": "float", "min": 1, "max": 500, "decimals": 2},
+        {"name": "amount", "type": "float", "min": 1, "max": 500, "decimals": 2, "currency": "EUR"},
         {"name": "status", "type": "category", "categories": ["new", "paid", "shipped"]},
         {"name": "code", "type": "string", "pattern": "ORD-[0-9]{6}"},
         {"name": "note", "type": "string", "semantic_type": "sentence", "nullable": 0.2},
     ],
+    "warnings": ["not read: 'gift-wrapped on Fridays'"],
 }
 
 
@@ -128,6 +129,7 @@ def test_a_confirmed_job_runs_through_the_sensor_into_parquet_and_csv(
     assert metadata["rows"].value == 2_500
     assert "order_id" in metadata["preview"].value
     assert {c.name for c in metadata["dagster/column_schema"].schema.columns} >= {"order_id"}
+    assert metadata["draft_warnings"].value == ["not read: 'gift-wrapped on Fridays'"]
     checks = instance.event_log_storage.get_asset_check_execution_history(
         dg.AssetCheckKey(dg.AssetKey("tabular_dataset"), TABULAR_UNIQUE), limit=1
     )
@@ -343,6 +345,38 @@ def test_schema_edits_and_confirmation_errors_name_what_is_wrong(client) -> None
     assert confirmed.status_code == 200 and confirmed.json()["status"] == "confirmed"
     assert client.put(f"/tabular/jobs/{jid}/schema", json=edited).status_code == 409
     assert client.post(f"/tabular/jobs/{jid}/generate").status_code == 202
+
+
+ORDERS = (
+    "an e-commerce orders table: order id, customer email, total price in EUR, shipping country, "
+    "order status pending/shipped/delivered/returned. Ship most of them on Mondays."
+)
+
+
+def test_a_draft_lists_what_it_did_not_read_over_http_and_the_cli(client, settings) -> None:
+    job = client.post("/tabular/jobs", json={"prompt": ORDERS}).json()
+    schema = job["schema"]
+    assert schema["warnings"] == ["not read: 'Ship most of them on Mondays.'"]
+    price = next(c for c in schema["columns"] if c["name"] == "total_price")
+    assert price["currency"] == "EUR" and price["min"] > 0
+    # The draft goes back as it came (currency, unit and warnings are schema fields) …
+    assert client.put(f"/tabular/jobs/{job['id']}/schema", json=schema).status_code == 200
+    # … and a currency on a text column is named.
+    schema["columns"][1]["currency"] = "EUR"
+    response = client.put(f"/tabular/jobs/{job['id']}/schema", json=schema)
+    assert response.status_code == 422 and "customer_email" in response.json()["detail"]
+    # A schema from before warnings existed still reads.
+    legacy = {"columns": [{"name": "id", "type": "integer"}]}
+    assert client.put(f"/tabular/jobs/{job['id']}/schema", json=legacy).status_code == 200
+
+    runner = CliRunner()
+    with running_server(create_app(settings)) as url:
+        drafted = runner.invoke(cli, ["tabular", "draft", ORDERS, "--api", url])
+        assert drafted.exit_code == 0, drafted.output
+        assert "warning: not read: 'Ship most of them on Mondays.'" in drafted.output
+        job_id = drafted.output.split("job ")[1].split()[0]
+        shown = runner.invoke(cli, ["tabular", "show", job_id, "--api", url])
+        assert "Ship most of them on Mondays" in shown.output and "EUR" in shown.output
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,13 @@ def schema_table(job: dict) -> Table:
     return table
 
 
+def print_schema(job: dict) -> None:
+    """The schema table, then each phrase of the prompt the drafter did not read."""
+    console.print(schema_table(job))
+    for warning in job["schema"].get("warnings") or ():
+        console.print(f"warning: {warning}", markup=False, highlight=False, style="yellow")
+
+
 @tabular_app.command("draft")
 def tabular_draft(
     prompt: str = typer.Argument(..., help='e.g. "10k customers with name, email, signup date"'),
@@ -50,7 +57,7 @@ def tabular_draft(
         job = _tabular_client(api).draft(prompt)
     except SynthError as exc:
         _fail(str(exc))
-    console.print(schema_table(job))
+    print_schema(job)
     rows = job["schema"].get("rows") or 1000
     console.print(
         f"job [bold]{job['id']}[/] drafted by {job['drafter']}. Review, then:\n"
@@ -79,7 +86,7 @@ def tabular_show(
         # Plain stdout, no rich markup: the output is a file to edit.
         typer.echo(json.dumps(job["schema"], indent=2, ensure_ascii=False))
         return
-    console.print(schema_table(job))
+    print_schema(job)
     console.print(f"job [bold]{job['id']}[/] is {job['status']}")
 
 
@@ -100,7 +107,7 @@ def tabular_edit(
         job = _tabular_client(api).edit_schema(job_id, schema)
     except SynthError as exc:
         _fail(str(exc))
-    console.print(schema_table(job))
+    print_schema(job)
 
 
 @tabular_app.command("confirm")

@@ -21,7 +21,22 @@ import re
 from typing import Any
 
 from synth_pipelines.core.errors import FieldError
-from synth_pipelines.core.tabular.drafter_rules import Spec, _apply_hints, _finish, _rule
+from synth_pipelines.core.tabular.drafter_phrases import (
+    BOOLEAN_PAIRS,
+    protect_enumerations,
+    read_bounds,
+    read_currency,
+    read_enumeration,
+    read_statistics,
+    read_unit,
+)
+from synth_pipelines.core.tabular.drafter_rules import (
+    Spec,
+    _apply_hints,
+    _finish,
+    _rule,
+    _singular,
+)
 from synth_pipelines.core.tabular.schema import SchemaError, TableSchema
 
 __all__ = ["DEFAULT_ROWS", "EXAMPLE", "Spec", "draft_schema", "parse_row_count"]
@@ -149,7 +164,6 @@ _FILLER_WORDS = {
     "nullable",
     "column",
     "field",
-    "value",
     "values",
 }
 _JUNK = {"etc", "and so on", "more", "others", "other fields", "other columns", ""}
@@ -169,7 +183,8 @@ _NOUN_FILLER = re.compile(
 def _snake(text: str) -> str:
     text = re.sub(r"\be[-\s]?mail\b", "email", text, flags=re.IGNORECASE)
     text = re.sub(r"'s\b", "", text)
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)  # camelCase → camel_Case
+    text = re.sub(r"([a-z0-9])([A-Z])(?=[a-z])", r"\1_\2", text)  # camelCase → camel_Case
+    text = re.sub(r"([a-z0-9])([A-Z]{2,})\b", r"\1_\2", text)  # userID → user_ID; IoT stays
     text = re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower()
     return re.sub(r"_+", "_", text)
 
@@ -177,50 +192,54 @@ def _snake(text: str) -> str:
 def _split_top_level(text: str) -> list[str]:
     """Split on commas, semicolons, newlines, '&', 'and', 'plus', 'as well as' — not inside
     brackets, so "status (active, inactive)" and "(between 1 and 5)" stay whole."""
-    text = _PROTECTED_RANGE.sub(r"from \1 to \2", text)
+    text = _PROTECTED_RANGE.sub(
+        lambda m: re.sub(r"\band\b", "\x02", m.group(0), flags=re.IGNORECASE), text
+    )
 
     def protect(match: re.Match[str]) -> str:
         inner = re.sub(r"\band\b", "\x02", match.group(0), flags=re.IGNORECASE)
         return inner.replace(",", "\x01").replace(";", "\x01")
 
     text = re.sub(r"\([^()]*\)", protect, text)
+    text = protect_enumerations(text, "\x01")
     parts = re.split(
         r"\s*(?:[,;\n&]|\band\b|\bplus\b|\bas\s+well\s+as\b)\s*", text, flags=re.IGNORECASE
     )
     return [part.replace("\x01", ",").replace("\x02", "and").strip() for part in parts]
 
 
-def _column_text(prompt: str) -> tuple[str, str]:
-    """(the text before the column list, the column list text)."""
+def _column_text(prompt: str) -> tuple[str, str, str]:
+    """(the text before the column list, the column list text, the text after it)."""
     explicit = _EXPLICIT_INTRO.search(prompt)
     if explicit:
         head, rest = prompt[: explicit.start()], prompt[explicit.end() :]
     else:
         intro = _INTRO.search(prompt)
-        if intro:
+        colon = prompt.find(":")
+        if intro and (colon < 0 or intro.start() < colon):
             head, rest = prompt[: intro.start()], prompt[intro.end() :]
-        elif ":" in prompt:
-            head, rest = prompt.split(":", 1)
+        elif colon >= 0:
+            head, rest = prompt[:colon], prompt[colon + 1 :]
         else:
             lines = prompt.splitlines()
             bullets = [i for i, line in enumerate(lines) if _BULLET.match(line)]
             if not bullets:
-                return prompt, ""
+                return prompt, "", ""
             head, rest = "\n".join(lines[: bullets[0]]), "\n".join(lines[bullets[0] :])
     lines = [line for line in rest.splitlines() if line.strip()]
     if len(lines) > 1 and sum(bool(_BULLET.match(line)) for line in lines) >= 2:
         # A bullet list: one column per bullet; stop at the first non-bullet line after them.
-        kept = []
-        for line in lines:
+        kept: list[str] = []
+        for index, line in enumerate(lines):
             if _BULLET.match(line):
                 kept.append(_BULLET.sub("", line))
             elif kept:
-                break
+                return head, "\n".join(kept), "\n".join(lines[index:])
             else:
                 kept.append(line)
-        return head, "\n".join(kept)
+        return head, "\n".join(kept), ""
     end = _SENTENCE_END.search(rest)
-    return head, rest[: end.start()] if end else rest
+    return (head, rest[: end.start()], rest[end.end() :]) if end else (head, rest, "")
 
 
 def _table_name(head: str) -> str:
@@ -234,63 +253,139 @@ def _table_name(head: str) -> str:
     return name or "table"
 
 
-def _parse_item(item: str) -> tuple[str, dict[str, Any]] | None:
-    """An item of the column list → (snake_case name, hints read off it)."""
+_CONNECTORS = {"with", "of", "in", "and", "or", "to", "from", "for", "as", "values"}
+_TAIL = re.compile(
+    r"\b(?:in|as|like|e\.g\.|such\s+as|stored\s+as|formatted|format)\b", re.IGNORECASE
+)
+_NULLABLE = re.compile(
+    r"\b(?:optional|nullable|may\s+be\s+(?:null|empty|missing)|sometimes\s+(?:missing|empty)|"
+    r"can\s+be\s+(?:null|empty|missing))\b",
+    re.IGNORECASE,
+)
+_UNIQUE = re.compile(r"\b(?:unique|distinct)\b", re.IGNORECASE)
+_READERS = (read_statistics, read_bounds, read_currency, read_unit, read_enumeration)
+
+
+def _read(text: str, hints: dict[str, Any]) -> str:
+    for reader in _READERS:
+        text = reader(text, hints)
+    return text
+
+
+def _bracket(inside: str, hints: dict[str, Any]) -> None:
+    """What a bracket after a column name says: a range, categories, a currency, a unit, or
+    else a description."""
+    inside = inside.strip()
+    range_match = _RANGE.fullmatch(inside)
+    if range_match:
+        hints["range"] = (float(range_match.group(1)), float(range_match.group(2)))
+        return
+    found: dict[str, Any] = {}
+    left = _read(inside, found)
+    if found and not left.strip(" ,;"):
+        hints.update(found)
+        return
+    options = [o.strip() for o in re.split(r"[,/|]| or ", inside) if o.strip()]
+    if len(options) >= 2 and all(len(o) <= 30 for o in options):
+        if {o.lower() for o in options} in BOOLEAN_PAIRS:
+            hints["boolean"] = True
+        else:
+            hints["categories"] = options
+    else:
+        hints.setdefault("description", inside)
+
+
+def _name_words(text: str) -> list[str]:
+    all_words = [w for w in _snake(text).split("_") if w]
+    words = [w for w in all_words if w not in _FILLER_WORDS] or all_words
+    while words and words[-1] in _CONNECTORS:
+        words.pop()
+    while words and words[0] in _CONNECTORS - {"in"}:
+        words.pop(0)
+    return words
+
+
+def _parse_item(item: str) -> tuple[str | None, dict[str, Any], list[str]]:
+    """An item of the column list → (snake_case name or None, hints read off it, the phrases
+    of it nothing read)."""
     hints: dict[str, Any] = {}
-    raw = _BULLET.sub("", item).strip().strip(".")
+    raw = _BULLET.sub("", item).strip().strip(".").strip()
     if not raw or raw.lower() in _JUNK:
-        return None
-    lowered = raw.lower()
-    if re.search(
-        r"\b(?:optional|nullable|may be (?:null|empty|missing)|sometimes missing)\b", lowered
-    ):
+        return None, hints, []
+    match = _NULLABLE.search(raw)
+    if match:
         hints["nullable"] = 0.1
-    if re.search(r"\bunique\b", lowered):
+        raw = (raw[: match.start()] + raw[match.end() :]).strip()
+    match = _UNIQUE.search(raw)
+    if match:
         hints["unique"] = True
+        raw = (raw[: match.start()] + raw[match.end() :]).strip()
     # "name: description" / "name - description" in bullet lists.
     described = re.match(r"^([^:()]+?)\s*(?::|\s-\s|\s—\s)\s*(.+)$", raw)
     if described:
-        raw, hints["description"] = described.group(1), described.group(2)
+        raw, description = described.group(1), described.group(2)
+        found: dict[str, Any] = {}
+        if _read(description, found).strip(" ,;."):
+            hints["description"] = description
+        else:
+            hints.update(found)
     bracket = re.search(r"\(([^)]*)\)", raw)
     if bracket:
-        inside = bracket.group(1)
-        options = [o.strip() for o in re.split(r"[,/|]| or ", inside) if o.strip()]
-        range_match = _RANGE.fullmatch(inside.strip())
-        if range_match:
-            hints["range"] = (float(range_match.group(1)), float(range_match.group(2)))
-        elif len(options) >= 2 and all(len(o) <= 30 for o in options):
-            hints["categories"] = options
-        else:
-            hints.setdefault("description", inside.strip())
-        raw = (raw[: bracket.start()] + raw[bracket.end() :]).strip()
-    range_match = _RANGE.search(raw)
-    if range_match and "range" not in hints:
-        hints["range"] = (float(range_match.group(1)), float(range_match.group(2)))
-        raw = raw[: range_match.start()].strip()
-    head = re.split(r"\b(?:in|as|like|e\.g\.|such as|stored as)\b", raw, maxsplit=1)[0]
-    raw = head if head.strip() else raw  # "in stock" is a name, "price in USD" a hint
-    all_words = [w for w in _snake(raw).split("_") if w]
-    words = [w for w in all_words if w not in _FILLER_WORDS] or all_words
+        _bracket(bracket.group(1), hints)
+        raw = (raw[: bracket.start()] + " " + raw[bracket.end() :]).strip()
+    raw = _read(raw, hints)
+    unread: list[str] = []
+    tail = _TAIL.search(raw)
+    if tail and raw[: tail.start()].strip():  # "in stock" is a name, "price in USD" a hint
+        rest = raw[tail.start() :].strip()
+        raw = raw[: tail.start()]
+        if _name_words(rest):
+            unread.append(rest)
+    words = _name_words(raw)
     if not words or all(w.isdigit() for w in words):
-        return None
+        return None, hints, [item.strip()] if raw.strip() else unread
     if len(words) > 5:
-        return None  # a sentence, not a column name
+        return None, hints, [item.strip()]  # a sentence, not a column name
     name = "_".join(words)
     if name[0].isdigit():
         name = f"col_{name}"
-    return name[:63], hints
+    return name[:63], hints, unread
+
+
+_ENTITIES = re.compile(
+    rf"\b(?:for|across|from|over|covering|spanning|among)\s+({_NUMBER})\s+"
+    r"(?:different\s+|distinct\s+|unique\s+|individual\s+|separate\s+)?([a-z][a-z-]*s)\b",
+    re.IGNORECASE,
+)
+_NOT_ENTITIES = {
+    "rows", "records", "entries", "samples", "lines", "items", "years", "months", "days",
+    "weeks", "hours", "minutes", "seconds", "columns", "fields",
+}  # fmt: skip
+
+
+def _entity_count(head: str) -> tuple[str, tuple[str, int] | None]:
+    """ "readings for 20 devices" → (the head without it, ("device", 20))."""
+    for match in _ENTITIES.finditer(head):
+        noun = match.group(2).lower()
+        if noun in _NOT_ENTITIES:
+            continue
+        count = round(_count_value(match.group(1), None))
+        return head[: match.start()] + " " + head[match.end() :], (_singular(noun), count)
+    return head, None
 
 
 def draft_schema(prompt: str) -> TableSchema:
     """A TableSchema for a prompt such as "Generate 10k financial transactions with user ID,
     amount, currency, and timestamp". `rows` is the count the prompt names (DEFAULT_ROWS when it
-    names none); `description` is the prompt.
+    names none); `description` is the prompt; `warnings` lists each phrase of the prompt that was
+    not turned into a column or a constraint.
 
     FieldError("prompt", …) when the prompt is empty or names no columns."""
     if prompt is None or not str(prompt).strip():
         raise FieldError("prompt", f"prompt is empty: describe the table, e.g. {EXAMPLE!r}")
     prompt = str(prompt).strip()
-    head, listing = _column_text(prompt)
+    head, listing, trailing = _column_text(prompt)
+    head, entities = _entity_count(head)
     rows = parse_row_count(head)
     if rows is None:
         rows = parse_row_count(prompt) if _ROWS_NOUN.search(prompt) else None
@@ -299,35 +394,60 @@ def draft_schema(prompt: str) -> TableSchema:
     if rows < 1:
         raise FieldError("prompt", f"the prompt asks for {rows} rows: ask for at least 1")
     table = _table_name(head)
+    warnings: list[str] = []
 
-    items = [_parse_item(item) for item in _split_top_level(_LEAD_IN.sub("", listing))]
     columns: list[Spec] = []
     seen: dict[str, int] = {}
-    for parsed in items:
-        if parsed is None:
+    for item in _split_top_level(_LEAD_IN.sub("", listing)):
+        name, hints, unread = _parse_item(item)
+        for phrase in unread:
+            if phrase == item.strip():
+                warnings.append(f"not read as a column: {phrase!r}")
+            else:
+                warnings.append(f"{phrase!r} (in {item.strip()!r}) was not read")
+        if name is None:
             continue
-        name, hints = parsed
         if name in seen:
             seen[name] += 1
             name = f"{name}_{seen[name]}"
         else:
             seen[name] = 1
-        spec = _apply_hints(_rule(name, name.split("_"), table), hints)
+        spec, ignored = _apply_hints(_rule(name, name.split("_"), table), hints, name)
+        warnings.extend(f"{item.strip()!r}: {reason}" for reason in ignored)
         columns.append({"name": name, **spec})
     if not columns:
         raise FieldError(
             "prompt",
             f"no columns found in the prompt: name the columns, e.g. {EXAMPLE!r}",
         )
+    if entities is not None:
+        entity, count = entities
+        id_name = f"{entity}_id"
+        if id_name not in seen:
+            columns.insert(0, {"name": id_name, "type": "integer", "semantic_type": "id"})
+        for column in columns:
+            if column["name"] == id_name:
+                column.update({"type": "integer", "semantic_type": "id", "min": 1, "max": count})
+                column.pop("unique", None)
+                column["description"] = f"{count} {entity}s"
+    if trailing.strip():
+        warnings.append(f"not read: {trailing.strip()!r}")
     columns = _finish(columns, table, rows)
-    data = {"name": table, "description": prompt, "rows": rows, "columns": columns}
+    data = {
+        "name": table,
+        "description": prompt,
+        "rows": rows,
+        "columns": columns,
+        "warnings": warnings,
+    }
     try:
         schema = TableSchema.parse(data)
-    except SchemaError:
+    except SchemaError as exc:
         # A hint that broke a column (a range on the wrong type…): draft without the hints.
         plain = [
             {"name": c["name"], **_rule(c["name"], c["name"].split("_"), table)} for c in columns
         ]
         data["columns"] = _finish(plain, table, rows)
+        data["warnings"] = [*warnings, f"the prompt's constraints were dropped: {exc}"]
         schema = TableSchema.parse(data)
     return schema

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from synth_pipelines.core.tabular.drafter_phrases import CURRENCY_CODES, name_unit
 from synth_pipelines.core.tabular.drafter_words import (
     _BOOLEAN_WORDS,
     _COUNTS,
@@ -78,11 +79,57 @@ def _birth_date() -> Spec:
     return _date_spec(today.replace(year=today.year - 90), today.replace(year=today.year - 18))
 
 
+# (words any of which marks the code, words one of which must also be there or None, pattern)
+_CODES: list[tuple[tuple[str, ...], tuple[str, ...] | None, str]] = [
+    (("icd", "icd10"), None, r"[A-TV-Z][0-9]{2}(\.[0-9]{1,2})?"),
+    (("diagnosis",), ("code", "codes"), r"[A-TV-Z][0-9]{2}(\.[0-9]{1,2})?"),
+    (("cpt",), None, r"[0-9]{5}"),
+    (("procedure",), ("code",), r"[0-9]{5}"),
+    (("sku",), None, r"[A-Z]{3}-[0-9]{5}"),
+    (("product", "item", "article", "part"), ("code",), r"[A-Z]{3}-[0-9]{5}"),
+    (("iata", "airport"), ("code", "iata"), r"[A-Z]{3}"),
+    (("flight",), ("number", "no", "code"), r"[A-Z]{2}[0-9]{3,4}"),
+    (("tracking",), ("number", "no", "code", "id"), r"1Z[0-9A-Z]{16}"),
+    (("isbn",), None, r"97[89][0-9]{10}"),
+    (("ean", "barcode", "gtin"), None, r"[0-9]{13}"),
+    (("upc",), None, r"[0-9]{12}"),
+    (("vin",), None, r"[A-HJ-NPR-Z0-9]{17}"),
+    (("plate", "registration"), ("plate", "number", "no"), r"[A-Z]{2}[0-9]{2} [A-Z]{3}"),
+    (("mac",), ("address", "mac"), r"([0-9A-F]{2}:){5}[0-9A-F]{2}"),
+    (("imei",), None, r"[0-9]{15}"),
+    (("imsi",), None, r"[0-9]{15}"),
+    (("iccid",), None, r"89[0-9]{17,18}"),
+    (("swift", "bic"), None, r"[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?"),
+    (("coupon", "promo", "voucher", "discount"), ("code",), r"[A-Z0-9]{8}"),
+    (("course", "module"), ("code",), r"[A-Z]{3,4}[0-9]{3}"),
+    (("booking", "pnr", "confirmation", "reservation"), ("code", "reference", "ref", "pnr"),
+     r"[A-Z0-9]{6}"),
+    (("ssn",), None, r"[0-9]{3}-[0-9]{2}-[0-9]{4}"),
+    (("serial",), ("number", "no", "serial"), r"SN[0-9]{8}"),
+    (("ticker",), None, r"[A-Z]{3,4}"),
+    (("isin",), None, r"[A-Z]{2}[0-9A-Z]{9}[0-9]"),
+    (("npi",), None, r"[0-9]{10}"),
+]  # fmt: skip
+
+
+def _code_pattern(name: str, words: list[str]) -> str | None:
+    present = set(words)
+    for marks, needs, pattern in _CODES:
+        if present & set(marks) and (needs is None or present & set(needs)):
+            return pattern
+    return None
+
+
 def _rule(name: str, words: list[str], table: str) -> Spec:
     """The column spec for a snake_case name (without `name`)."""
     last = words[-1]
     first = words[0]
     has = set(words).__contains__
+
+    # codes with a shape
+    code = _code_pattern(name, words)
+    if code:
+        return {"type": "string", "pattern": code}
 
     # identifiers
     if has("uuid") or has("guid"):
@@ -97,8 +144,6 @@ def _rule(name: str, words: list[str], table: str) -> Spec:
         return {"type": "integer", "semantic_type": "id"}
     if has("iban"):
         return _text("iban")
-    if last in ("sku", "isbn", "barcode", "ean", "upc"):
-        return {"type": "integer", "semantic_type": "id"}
 
     # time
     if has("birthday") or has("dob") or has("birthdate") or (has("birth") and not has("place")):
@@ -212,6 +257,12 @@ def _rule(name: str, words: list[str], table: str) -> Spec:
         return {"type": "integer", "min": 0, "max": 100}
     if has("ratio") or has("probability"):
         return {"type": "float", "min": 0.0, "max": 1.0, "decimals": 4}
+    if has("voltage") or has("volts") or has("volt"):
+        return _unit_spec("V", words)
+    if has("temperature") or has("temp"):
+        return _unit_spec("fahrenheit" if has("fahrenheit") else "celsius", words)
+    if has("humidity") or has("battery") or has("percent") or has("percentage") or has("pct"):
+        return {"type": "float", "min": 0.0, "max": 100.0, "decimals": 2, "unit": "percent"}
     if (
         has("percent")
         or has("battery")
@@ -247,8 +298,6 @@ def _rule(name: str, words: list[str], table: str) -> Spec:
             "std": 15.0,
             "decimals": 1,
         }
-    if has("temperature") or has("temp"):
-        return {"type": "float", "min": -20.0, "max": 45.0, "decimals": 1}
     if has("distance") or has("mileage") or has("area") or has("size_sqft") or has("sqft"):
         return {
             "type": "float",
@@ -311,26 +360,188 @@ def _rule(name: str, words: list[str], table: str) -> Spec:
     return _text("word")
 
 
-def _apply_hints(spec: Spec, hints: dict[str, Any]) -> Spec:
+def _unit_spec(unit: str, words: list[str]) -> Spec:
+    """A float column in a plausible range for its unit: a battery's volts are 3.0 to 4.2, a
+    body's temperature 35.5 to 40.5 °C."""
+    has = set(words).__contains__
+    body = any(has(w) for w in ("body", "patient", "fever", "oral"))
+    if unit == "V":
+        low, high = (3.0, 4.2) if has("battery") or has("cell") else (0.0, 24.0)
+    elif unit == "celsius" and body:
+        spec = _normal(35.5, 40.5, 36.8, 0.4, 1)
+        spec["unit"] = unit
+        return spec
+    elif unit == "fahrenheit" and body:
+        spec = _normal(96.0, 104.0, 98.2, 0.7, 1)
+        spec["unit"] = unit
+        return spec
+    elif unit in _UNIT_NORMAL:
+        spec = _normal(*_UNIT_NORMAL[unit])
+        spec["unit"] = unit
+        return spec
+    else:
+        low, high = _UNIT_RANGES.get(unit, (0.0, 1_000.0))
+    return {"type": "float", "min": low, "max": high, "decimals": 2, "unit": unit}
+
+
+def _normal(low: float, high: float, mean: float, std: float, decimals: int = 1) -> Spec:
+    return {
+        "type": "float",
+        "min": low,
+        "max": high,
+        "distribution": "normal",
+        "mean": mean,
+        "std": std,
+        "decimals": decimals,
+    }
+
+
+_UNIT_RANGES: dict[str, tuple[float, float]] = {
+    "percent": (0.0, 100.0),
+    "celsius": (-20.0, 45.0),
+    "fahrenheit": (-4.0, 113.0),
+    "kg": (0.1, 1_000.0),
+    "g": (1.0, 1_000.0),
+    "lb": (0.2, 2_000.0),
+    "minutes": (0.0, 600.0),
+    "seconds": (0.0, 3_600.0),
+    "hours": (0.0, 24.0),
+    "days": (0.0, 365.0),
+    "ms": (0.0, 5_000.0),
+    "km": (0.0, 1_000.0),
+    "miles": (0.0, 600.0),
+    "m": (0.0, 1_000.0),
+    "cm": (0.0, 300.0),
+    "mm": (0.0, 1_000.0),
+    "kWh": (0.0, 100.0),
+    "W": (0.0, 5_000.0),
+    "kW": (0.0, 500.0),
+    "Mbps": (0.0, 1_000.0),
+    "GB": (0.0, 1_000.0),
+    "MB": (0.0, 10_000.0),
+    "L": (0.0, 100.0),
+    "ppm": (400.0, 2_000.0),
+    "rpm": (0.0, 8_000.0),
+    "mph": (0.0, 80.0),
+    "km/h": (0.0, 130.0),
+    "dBm": (-120.0, -30.0),
+    "mg/dL": (70.0, 200.0),
+    "lux": (0.0, 100_000.0),
+}
+_UNIT_NORMAL: dict[str, tuple[float, float, float, float, int]] = {
+    "bpm": (40.0, 180.0, 75.0, 12.0, 0),
+    "mmHg": (60.0, 180.0, 120.0, 15.0, 0),
+    "hPa": (950.0, 1_050.0, 1_013.0, 8.0, 1),
+}
+_NUMERIC = ("integer", "float")
+_TEMPORAL = ("date", "datetime")
+
+
+def _name_currency(words: list[str]) -> str | None:
+    for word in words:
+        if word.upper() in CURRENCY_CODES:
+            return word.upper()
+        if word in ("dollars", "dollar"):
+            return "USD"
+        if word in ("euros", "euro"):
+            return "EUR"
+    return None
+
+
+def _apply_hints(spec: Spec, hints: dict[str, Any], name: str) -> tuple[Spec, list[str]]:
+    """The rule's spec with what the prompt said about the column laid over it, and the
+    reasons for each hint that could not apply (a range on a text column)."""
     spec = dict(spec)
+    ignored: list[str] = []
+    words = name.split("_")
+    if hints.get("boolean"):
+        spec = {"type": "boolean"}
     if "categories" in hints:
         spec = {"type": "category", "categories": list(dict.fromkeys(hints["categories"]))}
-    if "range" in hints and spec["type"] in ("integer", "float"):
+    textual = spec["type"] == "string" and spec.get("semantic_type") in (None, "word")
+    currency = hints.get("currency") or _name_currency(words)
+    unit = hints.get("unit") or (name_unit(words) if not currency else None)
+    if currency and textual:
+        spec = _money()
+    elif unit and textual:
+        spec = _unit_spec(unit, words)
+    kind = spec["type"]
+    if currency:
+        if kind in _NUMERIC:
+            spec["currency"] = currency
+        elif hints.get("currency"):
+            ignored.append(f"the currency {currency} applies to numbers, not a {kind} column")
+    if unit:
+        if kind in _NUMERIC:
+            spec["unit"] = unit
+        elif hints.get("unit"):
+            ignored.append(f"the unit {unit} applies to numbers, not a {kind} column")
+    if "range" in hints:
         low, high = sorted(hints["range"])
-        if spec["type"] == "integer":
-            low, high = int(low), int(high)
-        spec["min"], spec["max"] = low, high
-        if spec.get("mean") is not None and not low <= spec["mean"] <= high:
-            spec.pop("mean", None)
-            spec.pop("std", None)
-            spec.pop("distribution", None)
+        if kind in _NUMERIC:
+            if kind == "integer" and (low != int(low) or high != int(high)):
+                spec = {"type": "float", "decimals": 2, **_keep(spec)}
+                kind = "float"
+            if kind == "integer":
+                low, high = int(low), int(high)
+            spec["min"], spec["max"] = low, high
+            if spec.get("mean") is not None and not low <= spec["mean"] <= high:
+                for key in ("mean", "std", "distribution"):
+                    spec.pop(key, None)
+            if spec.get("distribution") == "lognormal":
+                spec.pop("distribution")
+        elif kind in _TEMPORAL and all(1900 <= v <= 2100 and v == int(v) for v in (low, high)):
+            spec["min"] = f"{int(low)}-01-01" + ("T00:00:00" if kind == "datetime" else "")
+            spec["max"] = f"{int(high)}-12-31" + ("T23:59:59" if kind == "datetime" else "")
+        else:
+            ignored.append(f"the range {low:g} to {high:g} applies to numbers, not a {kind} column")
+    for which in ("min", "max"):
+        if which not in hints:
+            continue
+        if kind not in _NUMERIC:
+            ignored.append(f"the {which} {hints[which]:g} applies to numbers, not a {kind} column")
+            continue
+        value = hints[which]
+        spec[which] = int(value) if kind == "integer" and value == int(value) else value
+        low, high = spec.get("min"), spec.get("max")
+        if low is not None and high is not None and low > high:
+            other = "max" if which == "min" else "min"
+            spec[other] = low * 10 if which == "min" and low > 0 else None
+            if spec[other] is None:
+                spec.pop(other)
+    if ("mean" in hints or "std" in hints) and kind in _NUMERIC:
+        low, high = spec.get("min"), spec.get("max")
+        mean = hints.get("mean")
+        if mean is None:
+            mean = (low + high) / 2 if low is not None and high is not None else 0.0
+        std = hints.get("std")
+        if std is None or std <= 0:
+            bounded = low is not None and high is not None and high > low
+            std = (high - low) / 6 if bounded else max(abs(mean) * 0.2, 1.0)
+        spec.update({"distribution": "normal", "mean": float(mean), "std": float(std)})
+        if low is not None and mean < low:
+            spec["min"] = mean - 4 * std
+        if high is not None and mean > high:
+            spec["max"] = mean + 4 * std
+        if kind == "integer" and isinstance(spec.get("min"), float):
+            spec["min"] = int(spec["min"])
+        if kind == "integer" and isinstance(spec.get("max"), float):
+            spec["max"] = int(spec["max"])
+    elif "mean" in hints or "std" in hints:
+        ignored.append(f"a mean or spread applies to numbers, not a {kind} column")
+    if hints.get("positive") and kind in _NUMERIC and (spec.get("min") or 0) <= 0:
+        spec["min"] = 0.01 if kind == "float" else 1
     if "nullable" in hints:
         spec["nullable"] = hints["nullable"]
     if hints.get("unique"):
         spec["unique"] = True
     if hints.get("description"):
         spec["description"] = hints["description"][:200]
-    return spec
+    return spec, ignored
+
+
+def _keep(spec: Spec) -> Spec:
+    return {k: v for k, v in spec.items() if k not in ("type", "min", "max")}
 
 
 def _singular(word: str) -> str:

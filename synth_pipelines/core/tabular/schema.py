@@ -54,6 +54,7 @@ TEMPORAL = ("date", "datetime")
 # Semantic types whose values are text, whatever the column's declared type says.
 TEXT_SEMANTICS = tuple(s for s in SEMANTIC_TYPES if s != "id")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 class SchemaError(FieldError):
@@ -89,6 +90,12 @@ class Column(BaseModel):
     pattern: str | None = Field(default=None, description="strings: a regex the values match")
     depends_on: str | None = Field(
         default=None, description="derive from another column (e.g. email from full_name)"
+    )
+    currency: str | None = Field(
+        default=None, description="numbers: the ISO 4217 currency of a money column (EUR, USD)"
+    )
+    unit: str | None = Field(
+        default=None, description="numbers: what the values measure (celsius, percent, V, kg)"
     )
     source: ColumnSource = Field(
         default="local", description="local: vectorised generator; llm: an LLM fills it in context"
@@ -140,6 +147,10 @@ class Column(BaseModel):
                 raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         if self.depends_on == self.name:
             raise ValueError("a column cannot depend on itself")
+        if (self.currency is not None or self.unit is not None) and kind not in NUMERIC:
+            raise ValueError(f"currency and unit apply to integer and float columns, not {kind}")
+        if self.currency is not None and not _CURRENCY.match(self.currency):
+            raise ValueError(f"currency {self.currency!r} is not an ISO 4217 code such as EUR")
         return self
 
     def bound(self, which: Literal["min", "max"]) -> int | float | date | datetime | None:
@@ -173,6 +184,8 @@ class Column(BaseModel):
             self.categories and "{" + ", ".join(self.categories) + "}",
             self.pattern and f"/{self.pattern}/",
             self.depends_on and f"from {self.depends_on}",
+            self.currency,
+            self.unit,
             self.source == "llm" and "LLM-filled",
         ]
         return [label for label in labels if label]
@@ -199,6 +212,11 @@ class TableSchema(BaseModel):
     description: str | None = None
     rows: int | None = Field(default=None, ge=1, description="rows the prompt asked for")
     columns: list[Column] = Field(min_length=1)
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what the drafter read in the prompt but did not turn into a column or a "
+        "constraint: for the person who confirms the draft",
+    )
 
     @model_validator(mode="after")
     def _columns_fit_together(self) -> TableSchema:

@@ -162,6 +162,7 @@ def _metadata(outcome: JobRun) -> dict:
         "rows": result.rows,
         "dagster/row_count": result.rows,
         "dagster/column_schema": schema_table(outcome.schema),
+        "draft_warnings": dg.MetadataValue.json(outcome.schema.warnings),
         "rows_generated": state.rows_generated,
         "rows_deduplicated": state.rows_deduplicated,
         "exact_duplicates": state.exact_duplicates,
