@@ -180,9 +180,13 @@ _NOUN_FILLER = re.compile(
 )
 
 
+_UNIT_SPELLINGS = re.compile(r"\b(?:mmHg|kWh|dBm|dB|Mbps|GB|MB|kW|mg/dL)\b")
+
+
 def _snake(text: str) -> str:
     text = re.sub(r"\be[-\s]?mail\b", "email", text, flags=re.IGNORECASE)
     text = re.sub(r"'s\b", "", text)
+    text = re.sub(_UNIT_SPELLINGS, lambda m: m.group(0).lower(), text)  # mmHg → mmhg
     text = re.sub(r"([a-z0-9])([A-Z])(?=[a-z])", r"\1_\2", text)  # camelCase → camel_Case
     text = re.sub(r"([a-z0-9])([A-Z]{2,})\b", r"\1_\2", text)  # userID → user_ID; IoT stays
     text = re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower()
@@ -255,7 +259,7 @@ def _table_name(head: str) -> str:
 
 _CONNECTORS = {"with", "of", "in", "and", "or", "to", "from", "for", "as", "values"}
 _TAIL = re.compile(
-    r"\b(?:in|as|like|e\.g\.|such\s+as|stored\s+as|formatted|format)\b", re.IGNORECASE
+    r"(?<!-)\b(?:in|as|like|e\.g\.|such\s+as|stored\s+as|formatted|format)\b", re.IGNORECASE
 )
 _NULLABLE = re.compile(
     r"\b(?:optional|nullable|may\s+be\s+(?:null|empty|missing)|sometimes\s+(?:missing|empty)|"
@@ -354,24 +358,44 @@ def _parse_item(item: str) -> tuple[str | None, dict[str, Any], list[str]]:
 
 _ENTITIES = re.compile(
     rf"\b(?:for|across|from|over|covering|spanning|among)\s+({_NUMBER})\s+"
-    r"(?:different\s+|distinct\s+|unique\s+|individual\s+|separate\s+)?([a-z][a-z-]*s)\b",
+    r"(?:different\s+|distinct\s+|unique\s+|individual\s+|separate\s+)?"
+    r"((?:[a-z]+\s+)?[a-z][a-z-]*s)\b",
     re.IGNORECASE,
 )
 _NOT_ENTITIES = {
     "rows", "records", "entries", "samples", "lines", "items", "years", "months", "days",
     "weeks", "hours", "minutes", "seconds", "columns", "fields",
 }  # fmt: skip
+_TIME_SERIES = re.compile(
+    r"[,;]?\s*\b(?:every\s+(?:\d+\s+)?(?:second|minute|hour|day|week|month)s?|"
+    r"(?:per|each)\s+(?:second|minute|hour|day)|"
+    r"(?:hourly|daily|weekly|monthly|minutely)(?=\s*(?:[,;:.]|$)))",
+    re.IGNORECASE,
+)
 
 
 def _entity_count(head: str) -> tuple[str, tuple[str, int] | None]:
-    """ "readings for 20 devices" → (the head without it, ("device", 20))."""
+    """ "readings for 20 devices" → (the head without it, ("device", 20)); "for 60 cell
+    towers" → ("cell_tower", 60)."""
     for match in _ENTITIES.finditer(head):
-        noun = match.group(2).lower()
-        if noun in _NOT_ENTITIES:
+        words = match.group(2).lower().split()
+        if words[-1] in _NOT_ENTITIES:
+            continue
+        if len(words) == 2 and (words[0] in _NOT_ENTITIES or _COUNT.fullmatch(words[0])):
             continue
         count = round(_count_value(match.group(1), None))
-        return head[: match.start()] + " " + head[match.end() :], (_singular(noun), count)
+        noun = "_".join([*words[:-1], _singular(words[-1])])
+        return head[: match.start()] + " " + head[match.end() :], (noun, count)
     return head, None
+
+
+def _entity_id(entity: str, names: dict[str, int]) -> str:
+    """The id column an entity count is the cardinality of: `<entity>_id`, else the id column
+    of its last word ("cell_tower" → tower_id when the prompt names one)."""
+    for candidate in (f"{entity}_id", f"{entity.split('_')[-1]}_id"):
+        if candidate in names:
+            return candidate
+    return f"{entity}_id"
 
 
 def draft_schema(prompt: str) -> TableSchema:
@@ -386,6 +410,14 @@ def draft_schema(prompt: str) -> TableSchema:
     prompt = str(prompt).strip()
     head, listing, trailing = _column_text(prompt)
     head, entities = _entity_count(head)
+    warnings: list[str] = []
+    series = _TIME_SERIES.search(head)
+    if series:
+        head = head[: series.start()] + " " + head[series.end() :]
+        warnings.append(
+            f"{series.group(0).strip(' ,;')!r}: timestamps are drawn at random in their range, "
+            "not spaced as a regular series"
+        )
     rows = parse_row_count(head)
     if rows is None:
         rows = parse_row_count(prompt) if _ROWS_NOUN.search(prompt) else None
@@ -394,7 +426,6 @@ def draft_schema(prompt: str) -> TableSchema:
     if rows < 1:
         raise FieldError("prompt", f"the prompt asks for {rows} rows: ask for at least 1")
     table = _table_name(head)
-    warnings: list[str] = []
 
     columns: list[Spec] = []
     seen: dict[str, int] = {}
@@ -422,14 +453,14 @@ def draft_schema(prompt: str) -> TableSchema:
         )
     if entities is not None:
         entity, count = entities
-        id_name = f"{entity}_id"
+        id_name = _entity_id(entity, seen)
         if id_name not in seen:
             columns.insert(0, {"name": id_name, "type": "integer", "semantic_type": "id"})
         for column in columns:
             if column["name"] == id_name:
                 column.update({"type": "integer", "semantic_type": "id", "min": 1, "max": count})
                 column.pop("unique", None)
-                column["description"] = f"{count} {entity}s"
+                column["description"] = f"{count} {entity.replace('_', ' ')}s"
     if trailing.strip():
         warnings.append(f"not read: {trailing.strip()!r}")
     columns = _finish(columns, table, rows)

@@ -99,13 +99,17 @@ UNITS = {
     "dbm": "dBm",
     "mg/dl": "mg/dL",
     "lux": "lux",
+    "mg": "mg",
+    "db": "dB",
+    "mm/s": "mm/s",
+    "m/s": "m/s",
 }
 # Units read as words of the column name ("temperature celsius" → temperature_celsius).
 NAME_UNITS = {
     "celsius", "fahrenheit", "percent", "percentage", "pct", "volts", "kg", "minutes", "mins",
     "seconds", "secs", "hours", "hrs", "days", "ms", "milliseconds", "km", "miles", "meters",
     "metres", "cm", "kwh", "mbps", "gb", "mb", "bpm", "mmhg", "liters", "litres", "hpa", "ppm",
-    "rpm", "mph", "kmh", "dbm", "lux", "grams", "lbs", "kilograms", "watts", "kw",
+    "rpm", "mph", "kmh", "dbm", "lux", "grams", "lbs", "kilograms", "watts", "kw", "mg", "db",
 }  # fmt: skip
 
 
@@ -217,7 +221,7 @@ _UNIT_AFTER_IN = re.compile(
     + r")(?!\w)",
     re.IGNORECASE,
 )
-_UNIT_SYMBOL = re.compile(r"(?<=[\w\s])(%|°c|°f)(?!\w)", re.IGNORECASE)
+_UNIT_SYMBOL = re.compile(r"(?<=[\w\s])(%|°c|°f|km/h|mm/s|m/s|mg/dl)(?![\w/])", re.IGNORECASE)
 
 
 def read_unit(text: str, hints: dict[str, Any]) -> str:

@@ -107,6 +107,9 @@ _CODES: list[tuple[tuple[str, ...], tuple[str, ...] | None, str]] = [
     (("ssn",), None, r"[0-9]{3}-[0-9]{2}-[0-9]{4}"),
     (("serial",), ("number", "no", "serial"), r"SN[0-9]{8}"),
     (("ticker",), None, r"[A-Z]{3,4}"),
+    (("card",), ("number", "no", "pan"), r"4[0-9]{15}"),
+    (("container",), ("number", "no", "id"), r"[A-Z]{4}[0-9]{7}"),
+    (("wallet",), ("address",), r"0x[0-9a-f]{40}"),
     (("isin",), None, r"[A-Z]{2}[0-9A-Z]{9}[0-9]"),
     (("npi",), None, r"[0-9]{10}"),
 ]  # fmt: skip
@@ -120,6 +123,20 @@ def _code_pattern(name: str, words: list[str]) -> str | None:
     return None
 
 
+_NUMBERED = (
+    "account", "order", "invoice", "transaction", "reference", "policy", "claim", "member",
+    "membership", "customer", "employee", "patient", "student", "ticket", "case", "contract",
+    "shipment", "subscriber", "loyalty", "application", "receipt", "badge",
+)  # fmt: skip
+_HTTP_CODES = ("200", "201", "204", "301", "400", "401", "403", "404", "429", "500", "503")
+_HTTP_WEIGHTS = [70.0, 6.0, 4.0, 2.0, 5.0, 3.0, 2.0, 4.0, 1.0, 2.0, 1.0]
+_BOOLEAN_LAST = ("required", "recommended", "needed", "allowed", "eligible", "enabled")
+
+
+def _counted(words: list[str]) -> bool:
+    return any(w in _COUNTS for w in words)
+
+
 def _rule(name: str, words: list[str], table: str) -> Spec:
     """The column spec for a snake_case name (without `name`)."""
     last = words[-1]
@@ -131,13 +148,20 @@ def _rule(name: str, words: list[str], table: str) -> Spec:
     if code:
         return {"type": "string", "pattern": code}
 
+    if has("status") and has("code"):
+        return _category(*_HTTP_CODES, weights=_HTTP_WEIGHTS)
+    if has("msisdn") or (
+        last in ("number", "no") and any(has(w) for w in ("caller", "callee", "sender"))
+    ):
+        return _text("phone")
+
     # identifiers
     if has("uuid") or has("guid"):
         return {"type": "uuid", "semantic_type": "id"}
     if name in ("id", "pk", "key") or last == "id" or name.endswith("_id") or last in ("ids",):
         return {"type": "integer", "semantic_type": "id"}
     if last in ("number", "no", "num", "code", "ref", "reference") and any(
-        has(w) for w in ("account", "order", "invoice", "transaction", "reference", "serial")
+        has(w) for w in _NUMBERED
     ):
         if has("account") and has("iban"):
             return _text("iban")
@@ -165,8 +189,10 @@ def _rule(name: str, words: list[str], table: str) -> Spec:
         or name in ("created", "updated", "modified")
     ):
         return _datetime_spec()
-    if has("date") or has("day") or (last == "on" and len(words) > 1):
+    if has("date") or has("day") or (last == "on" and len(words) > 1 and not _counted(words)):
         return _date_spec()
+    if last in ("start", "end", "started", "ended", "begin", "begins", "ends") and len(words) > 1:
+        return _datetime_spec()
     if has("year"):
         today = date.today()
         return {"type": "integer", "min": today.year - 30, "max": today.year}
@@ -228,7 +254,7 @@ def _rule(name: str, words: list[str], table: str) -> Spec:
         return {"type": "float", "min": -90.0, "max": 90.0, "decimals": 6}
     if has("longitude") or name in ("lon", "lng", "long"):
         return {"type": "float", "min": -180.0, "max": 180.0, "decimals": 6}
-    if has("job") or has("occupation") or has("profession") or name in ("title", "position"):
+    if has("job") or has("occupation") or has("profession") or has("position") or name == "title":
         return _text("job")
     if has("currency"):
         return _text("currency_code")
@@ -236,10 +262,20 @@ def _rule(name: str, words: list[str], table: str) -> Spec:
     # booleans
     if first in ("is", "has", "can", "should", "was", "did", "does", "opted") and len(words) > 1:
         return {"type": "boolean"}
-    if last == "flag" or name in _BOOLEAN_WORDS:
+    if last == "flag" or name in _BOOLEAN_WORDS or (last in _BOOLEAN_LAST and len(words) > 1):
         return {"type": "boolean"}
 
     # numbers
+    if (has("points") or has("miles")) and not has("per"):
+        return {"type": "integer", "min": 0, "max": 100_000}
+    if has("experience") or has("tenure") or (has("years") and not has("birth")):
+        return {"type": "integer", "min": 0, "max": 40}
+    if has("gpa"):
+        return {"type": "float", "min": 0.0, "max": 4.0, "decimals": 2}
+    if has("grade") and has("level"):
+        return {"type": "integer", "min": 1, "max": 12}
+    if has("rate") and any(has(w) for w in ("nightly", "daily", "hourly", "weekly", "room")):
+        return _money(1_000.0)
     if has("age"):
         return {"type": "integer", "min": 18, "max": 90}
     if has("credit") and has("score"):
@@ -312,6 +348,8 @@ def _rule(name: str, words: list[str], table: str) -> Spec:
         return {"type": "integer", "min": 0, "max": 1_000}
 
     # categories
+    if name == "subject" and any(w in table for w in ("teacher", "exam", "class", "school")):
+        return _category("math", "science", "english", "history", "art")
     if name == "state":
         return _category(*_US_STATES)
     for word in reversed(words):
@@ -375,6 +413,8 @@ def _unit_spec(unit: str, words: list[str]) -> Spec:
         spec = _normal(96.0, 104.0, 98.2, 0.7, 1)
         spec["unit"] = unit
         return spec
+    elif unit == "days":
+        return {"type": "integer", "min": 0, "max": 365, "unit": unit}
     elif unit in _UNIT_NORMAL:
         spec = _normal(*_UNIT_NORMAL[unit])
         spec["unit"] = unit
@@ -416,7 +456,7 @@ _UNIT_RANGES: dict[str, tuple[float, float]] = {
     "kWh": (0.0, 100.0),
     "W": (0.0, 5_000.0),
     "kW": (0.0, 500.0),
-    "Mbps": (0.0, 1_000.0),
+    "Mbps": (1.0, 1_000.0),
     "GB": (0.0, 1_000.0),
     "MB": (0.0, 10_000.0),
     "L": (0.0, 100.0),
@@ -425,6 +465,10 @@ _UNIT_RANGES: dict[str, tuple[float, float]] = {
     "mph": (0.0, 80.0),
     "km/h": (0.0, 130.0),
     "dBm": (-120.0, -30.0),
+    "dB": (0.0, 140.0),
+    "mg": (0.0, 1_000.0),
+    "mm/s": (0.0, 50.0),
+    "m/s": (0.0, 50.0),
     "mg/dL": (70.0, 200.0),
     "lux": (0.0, 100_000.0),
 }
@@ -461,9 +505,10 @@ def _apply_hints(spec: Spec, hints: dict[str, Any], name: str) -> tuple[Spec, li
     textual = spec["type"] == "string" and spec.get("semantic_type") in (None, "word")
     currency = hints.get("currency") or _name_currency(words)
     unit = hints.get("unit") or (name_unit(words) if not currency else None)
+    ruled_category = spec["type"] == "category" and "categories" not in hints
     if currency and textual:
         spec = _money()
-    elif unit and textual:
+    elif unit and (textual or ruled_category):
         spec = _unit_spec(unit, words)
     kind = spec["type"]
     if currency:
@@ -547,7 +592,7 @@ def _keep(spec: Spec) -> Spec:
 def _singular(word: str) -> str:
     if word.endswith("ies"):
         return word[:-3] + "y"
-    if word.endswith("ses"):
+    if word.endswith(("ses", "ches", "shes", "xes")):
         return word[:-2]
     return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
