@@ -7,7 +7,8 @@ Each expected column is a name and a short spec, tokens separated by spaces:
   type), `num` (integer or float), `date|datetime` (either);
 - `a..b`: min a and max b; `min=a`, `max=b`; `>0` (min above 0), `>=0` (min at least 0);
 - `normal(m,s)`: a normal distribution of mean m and std s;
-- `cur=EUR`, `unit=celsius`; `cats=a|b|c` (the categories, in order); `has=x` (x among them);
+- `cur=EUR`, `unit=celsius`; `cats=a|b|c` (the categories, in order; `~` for a space in a
+  value); `has=x` (x among them);
 - `pattern` (a regex the values match); `card=n` (an integer id of n distinct values: 1..n).
 
 A prompt is drafted exactly right when the draft has exactly the expected columns, in order,
@@ -236,12 +237,12 @@ CASES = [
          {"container_number": "string pattern", "vessel_name": "string",
           "port_of_loading": "string", "port_of_discharge": "string",
           "gross_weight_kg": "float >0 unit=kg",
-          "status": "category cats=loaded|in transit|discharged"}),
+          "status": "category cats=loaded|in~transit|discharged"}),
     Case("logistics", "fleet maintenance records: vehicle id, license plate, service date, mileage "
          "in miles, cost in USD, service type oil change, tire rotation or brake repair",
          {"vehicle_id": "*/id", "license_plate": "string pattern", "service_date": "date",
           "mileage": "num >=0 unit=miles", "cost": "float >0 cur=USD",
-          "service_type": "category cats=oil change|tire rotation|brake repair"}),
+          "service_type": "category cats=oil~change|tire~rotation|brake~repair"}),
     Case("logistics", "parcel lockers across 80 locations with locker id, size S/M/L, occupied, "
          "last opened at",
          {"location_id": "integer/id card=80", "locker_id": "*/id",
@@ -374,13 +375,15 @@ CASES = [
           "paid": "boolean", "payment_method": "category cats=card|sepa|invoice"}),
 ]  # fmt: skip
 
-# Written after the rules above were tuned on CASES, and not tuned on: the drafter's first
-# score on these is the one benchmarks/drafter.py reports as held out (see its docstring).
+# Written after the rules were tuned on CASES. Their first score, before any rule saw them: 7 of
+# 20 prompts exactly right, 100 of 116 columns (86.2%). The rules were then fixed for what they
+# showed (multi-word categories, "out of 100", a range on a level, -ed flags, "people"), so
+# they are no longer held out; HELD_OUT_2 is.
 HELD_OUT = [
     Case("retail", "returns log: return id, order id, reason damaged/wrong size/changed mind, "
          "refund amount in EUR, returned on, restocked (yes/no)",
          {"return_id": "*/id", "order_id": "*/id",
-          "reason": "category cats=damaged|wrong size|changed mind",
+          "reason": "category cats=damaged|wrong~size|changed~mind",
           "refund_amount": "float >0 cur=EUR", "returned_on": "date", "restocked": "boolean"}),
     Case("retail", "Generate 2,000 gift cards with card code, initial value in USD, remaining "
          "balance, issued at, expires on, is_redeemed",
@@ -406,7 +409,7 @@ HELD_OUT = [
          "from 1 to 3, administered on, site left arm or right arm",
          {"person_id": "integer/id card=3000", "vaccine_name": "string",
           "dose_number": "integer 1..3", "administered_on": "date",
-          "site": "category cats=left arm|right arm"}),
+          "site": "category cats=left~arm|right~arm"}),
     Case("iot", "wind turbine readings: turbine id, timestamp, wind speed m/s, power output kW, "
          "rotor rpm, blade pitch degrees",
          {"turbine_id": "*/id", "timestamp": "datetime", "wind_speed": "float >=0 unit=m/s",
@@ -476,6 +479,118 @@ HELD_OUT = [
           "egress_gb": "num >=0 unit=GB", "charge": "float >0 cur=USD"}),
 ]  # fmt: skip
 
+# Written after all the tuning, and never tuned on: benchmarks/drafter.py reports them as held
+# out. Their first score: 11 of 20 prompts exactly right, 108 of 123 columns (87.8%). Not
+# asserted by the tests beyond drafting a valid schema.
+HELD_OUT_2 = [
+    Case("retail", "flash sale orders: order ref, buyer email, product SKU, quantity between 1 and "
+         "3, sale price in EUR, ordered at, payment status authorized/captured/failed",
+         {"order_ref": "*/id", "buyer_email": "string/email", "product_sku": "string pattern",
+          "quantity": "integer 1..3", "sale_price": "float >0 cur=EUR",
+          "ordered_at": "datetime",
+          "payment_status": "category cats=authorized|captured|failed"}),
+    Case("retail", "store visits for 12 stores: visit date, visitors count, conversion rate "
+         "percent, average basket value in GBP",
+         {"store_id": "integer/id card=12", "visit_date": "date",
+          "visitors_count": "integer >=0",
+          "conversion_rate_percent": "float 0..100 unit=percent",
+          "average_basket_value": "float >0 cur=GBP"}),
+    Case("finance", "mortgage portfolio: loan id, borrower name, principal in USD, interest rate "
+         "percent between 2 and 8, term years (15, 20 or 30), origination date, delinquent",
+         {"loan_id": "*/id", "borrower_name": "string/full_name",
+          "principal": "float >0 cur=USD", "interest_rate_percent": "float 2..8 unit=percent",
+          "term_years": "category cats=15|20|30", "origination_date": "date",
+          "delinquent": "boolean"}),
+    Case("finance", "expense reports: report id, employee email, expense category "
+         "travel/meals/lodging/other, amount in CHF, submitted at, approved by manager (yes/no)",
+         {"report_id": "*/id", "employee_email": "string/email",
+          "expense_category": "category cats=travel|meals|lodging|other",
+          "amount": "float >0 cur=CHF", "submitted_at": "datetime",
+          "approved_by_manager": "boolean"}),
+    Case("health", "blood donations for 800 donors: donor id, blood group, donation date, volume "
+         "ml between 400 and 500, hemoglobin g/dL around 14 with std 1.2",
+         {"donor_id": "integer/id card=800", "blood_group": "category",
+          "donation_date": "date", "volume_ml": "num 400..500 unit=ml",
+          "hemoglobin": "float normal(14,1.2) unit=g/dL"}),
+    Case("health", "telehealth consultations: consultation id, patient email, doctor name, "
+         "specialty, started at, duration minutes, follow up needed",
+         {"consultation_id": "*/id", "patient_email": "string/email",
+          "doctor_name": "string/full_name", "specialty": "category|string",
+          "started_at": "datetime", "duration_minutes": "num >=0 unit=minutes",
+          "follow_up_needed": "boolean"}),
+    Case("iot", "parking sensors across 150 spots: spot id, occupied, changed at, battery percent, "
+         "signal rssi dBm",
+         {"spot_id": "integer/id card=150", "occupied": "boolean", "changed_at": "datetime",
+          "battery_percent": "float 0..100 unit=percent", "signal_rssi_dbm": "float unit=dBm"}),
+    Case("iot", "greenhouse climate log: zone id, timestamp, air temperature celsius, soil "
+         "moisture percent, light lux, co2 ppm at most 1500",
+         {"zone_id": "*/id", "timestamp": "datetime",
+          "air_temperature_celsius": "float unit=celsius",
+          "soil_moisture_percent": "float 0..100 unit=percent",
+          "light_lux": "num >=0 unit=lux", "co2_ppm": "num max=1500 unit=ppm"}),
+    Case("hr", "contractors: contractor id, full name, hourly rate in USD, skills (python, sql, "
+         "design), start date, contract end date, remote (yes/no)",
+         {"contractor_id": "*/id", "full_name": "string/full_name",
+          "hourly_rate": "float >0 cur=USD", "skills": "category cats=python|sql|design",
+          "start_date": "date", "contract_end_date": "date", "remote": "boolean"}),
+    Case("hr", "interview feedback: candidate id, interviewer name, stage phone screen, onsite or "
+         "final, score between 1 and 4, hire recommendation strong yes/yes/no/strong no",
+         {"candidate_id": "*/id", "interviewer_name": "string/full_name",
+          "stage": "category cats=phone~screen|onsite|final", "score": "integer 1..4",
+          "hire_recommendation": "category cats=strong~yes|yes|no|strong~no"}),
+    Case("logistics", "truck trips for 40 trucks: trip id, departure time, arrival time, distance "
+         "miles, fuel used liters, driver name",
+         {"truck_id": "integer/id card=40", "trip_id": "*/id", "departure_time": "datetime",
+          "arrival_time": "datetime", "distance_miles": "num >=0 unit=miles",
+          "fuel_used_liters": "num >=0 unit=L", "driver_name": "string/full_name"}),
+    Case("logistics", "customs declarations: declaration number, HS code, origin country, "
+         "declared value in EUR, weight kg, cleared on",
+         {"declaration_number": "*/id", "hs_code": "string pattern",
+          "origin_country": "string/country", "declared_value": "float >0 cur=EUR",
+          "weight_kg": "float >0 unit=kg", "cleared_on": "date"}),
+    Case("education", "MOOC learners for 25 courses: learner id, country, enrolled at, progress "
+         "percent, certificate earned",
+         {"course_id": "integer/id card=25", "learner_id": "*/id", "country": "string/country",
+          "enrolled_at": "datetime", "progress_percent": "float 0..100 unit=percent",
+          "certificate_earned": "boolean"}),
+    Case("education", "scholarship awards: award id, student name, amount in GBP, award year, "
+         "field of study, renewable",
+         {"award_id": "*/id", "student_name": "string/full_name",
+          "amount": "float >0 cur=GBP", "award_year": "integer",
+          "field_of_study": "category|string", "renewable": "boolean"}),
+    Case("telecom", "fiber installations: order id, address, postcode, installation date, "
+         "technician name, speed tier 100/500/1000 Mbps",
+         {"order_id": "*/id", "address": "string/street_address",
+          "postcode": "string/postcode", "installation_date": "date",
+          "technician_name": "string/full_name", "speed_tier": "category cats=100|500|1000"}),
+    Case("telecom", "IoT SIM cards: ICCID, IMSI, activation date, data used MB, plan name, "
+         "suspended",
+         {"iccid": "string pattern", "imsi": "string pattern", "activation_date": "date",
+          "data_used_mb": "num >=0 unit=MB", "plan_name": "category|string",
+          "suspended": "boolean"}),
+    Case("travel", "ride hailing trips across 30 cities: trip id, pickup time, dropoff time, "
+         "distance km, fare in USD, surge multiplier between 1 and 3, rating 1-5",
+         {"city_id": "integer/id card=30", "trip_id": "*/id", "pickup_time": "datetime",
+          "dropoff_time": "datetime", "distance_km": "float >=0 unit=km",
+          "fare": "float >0 cur=USD", "surge_multiplier": "float 1..3",
+          "rating": "integer 1..5"}),
+    Case("travel", "visa applications: application number, nationality, visa type "
+         "tourist/business/student, submitted on, processing days, approved",
+         {"application_number": "*/id", "nationality": "string/country",
+          "visa_type": "category cats=tourist|business|student", "submitted_on": "date",
+          "processing_days": "integer >=0", "approved": "boolean"}),
+    Case("saas", "login audit log: event id, user email, login at, ip address, success "
+         "(true/false), mfa method sms/totp/push",
+         {"event_id": "*/id", "user_email": "string/email", "login_at": "datetime",
+          "ip_address": "string/ipv4", "success": "boolean",
+          "mfa_method": "category cats=sms|totp|push"}),
+    Case("saas", "trial signups: signup id, company name, company size 1-10/11-50/51-200/200+, "
+         "signup date, converted to paid, plan chosen",
+         {"signup_id": "*/id", "company_name": "string/company",
+          "company_size": "category cats=1-10|11-50|51-200|200+", "signup_date": "date",
+          "converted_to_paid": "boolean", "plan_chosen": "category"}),
+]  # fmt: skip
+
 _NORMAL = re.compile(r"normal\((-?[\d.]+),(-?[\d.]+)\)")
 _RANGE = re.compile(r"(-?[\d.]+)\.\.(-?[\d.]+)")
 
@@ -513,7 +628,7 @@ def _token_ok(column: Column, token: str) -> bool:
     if key == "unit":
         return column.unit == value
     if key == "cats":
-        return column.categories == value.split("|")
+        return column.categories == value.replace("~", " ").split("|")
     if key == "has":
         return value in (column.categories or ())
     if key == "card":

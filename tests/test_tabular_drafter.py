@@ -11,7 +11,7 @@ from synth_pipelines.core.errors import FieldError
 from synth_pipelines.core.tabular.drafter import DEFAULT_ROWS, draft_schema, parse_row_count
 from synth_pipelines.core.tabular.generator import generate_chunk
 from synth_pipelines.core.tabular.schema import TableSchema
-from tests.drafter_prompts import CASES, DOMAINS, Case, score
+from tests.drafter_prompts import CASES, DOMAINS, HELD_OUT, HELD_OUT_2, Case, score
 
 
 def kinds(schema: TableSchema) -> dict[str, tuple[str, str | None]]:
@@ -370,6 +370,11 @@ def test_every_unread_phrase_is_a_warning() -> None:
         ("orders with id, status pending, shipped or delivered", "status",
          ["pending", "shipped", "delivered"]),
         ("orders with id, size S/M/L", "size", ["S", "M", "L"]),
+        ("returns with id, reason damaged/wrong size/changed mind", "reason",
+         ["damaged", "wrong size", "changed mind"]),
+        ("visits with id, site left arm or right arm", "site", ["left arm", "right arm"]),
+        ("repairs with id, service type oil change, tire rotation or brake repair, cost",
+         "service_type", ["oil change", "tire rotation", "brake repair"]),
     ],
 )  # fmt: skip
 def test_enumerations(prompt: str, column: str, expected: list[str]) -> None:
@@ -396,7 +401,12 @@ def test_bounds(item: str, bounds: tuple[float, float]) -> None:
     assert schema.warnings == []
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c.domain}-{i}" for i, c in enumerate(CASES)])
+ALL_CASES = [*CASES, *HELD_OUT, *HELD_OUT_2]
+
+
+@pytest.mark.parametrize(
+    "case", ALL_CASES, ids=[f"{c.domain}-{i}" for i, c in enumerate(ALL_CASES)]
+)
 def test_prompt_set_drafts_are_valid_and_generate(case: Case) -> None:
     schema = draft_schema(case.prompt)
     TableSchema.parse(schema.model_dump())

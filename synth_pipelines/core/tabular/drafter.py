@@ -180,7 +180,7 @@ _NOUN_FILLER = re.compile(
 )
 
 
-_UNIT_SPELLINGS = re.compile(r"\b(?:mmHg|kWh|dBm|dB|Mbps|GB|MB|kW|mg/dL)\b")
+_UNIT_SPELLINGS = re.compile(r"\b(?:mmHg|kWh|dBm|dB|Mbps|GB|MB|kW|MHz|GHz|mg/dL)\b")
 
 
 def _snake(text: str) -> str:
@@ -359,9 +359,10 @@ def _parse_item(item: str) -> tuple[str | None, dict[str, Any], list[str]]:
 _ENTITIES = re.compile(
     rf"\b(?:for|across|from|over|covering|spanning|among)\s+({_NUMBER})\s+"
     r"(?:different\s+|distinct\s+|unique\s+|individual\s+|separate\s+)?"
-    r"((?:[a-z]+\s+)?[a-z][a-z-]*s)\b",
+    r"((?:[a-z]+\s+)?(?:[a-z][a-z-]*s|people|children|men|women))\b",
     re.IGNORECASE,
 )
+_IRREGULAR = {"people": "person", "children": "child", "men": "man", "women": "woman"}
 _NOT_ENTITIES = {
     "rows", "records", "entries", "samples", "lines", "items", "years", "months", "days",
     "weeks", "hours", "minutes", "seconds", "columns", "fields",
@@ -384,7 +385,7 @@ def _entity_count(head: str) -> tuple[str, tuple[str, int] | None]:
         if len(words) == 2 and (words[0] in _NOT_ENTITIES or _COUNT.fullmatch(words[0])):
             continue
         count = round(_count_value(match.group(1), None))
-        noun = "_".join([*words[:-1], _singular(words[-1])])
+        noun = "_".join([*words[:-1], _IRREGULAR.get(words[-1]) or _singular(words[-1])])
         return head[: match.start()] + " " + head[match.end() :], (noun, count)
     return head, None
 

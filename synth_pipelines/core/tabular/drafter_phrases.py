@@ -103,6 +103,8 @@ UNITS = {
     "db": "dB",
     "mm/s": "mm/s",
     "m/s": "m/s",
+    "degrees": "degrees",
+    "mhz": "MHz",
 }
 # Units read as words of the column name ("temperature celsius" → temperature_celsius).
 NAME_UNITS = {
@@ -110,6 +112,7 @@ NAME_UNITS = {
     "seconds", "secs", "hours", "hrs", "days", "ms", "milliseconds", "km", "miles", "meters",
     "metres", "cm", "kwh", "mbps", "gb", "mb", "bpm", "mmhg", "liters", "litres", "hpa", "ppm",
     "rpm", "mph", "kmh", "dbm", "lux", "grams", "lbs", "kilograms", "watts", "kw", "mg", "db",
+    "degrees", "mhz",
 }  # fmt: skip
 
 
@@ -138,7 +141,7 @@ _AT_LEAST = re.compile(
     re.IGNORECASE,
 )
 _AT_MOST = re.compile(
-    rf"(?:\b(?:at\s+most|max(?:imum)?(?:\s+of)?|up\s+to|no\s+more\s+than|not\s+above|under|"
+    rf"(?:\b(?:at\s+most|max(?:imum)?(?:\s+of)?|up\s+to|no\s+more\s+than|not\s+above|under|out\s+of|"
     rf"below)|<=|≤)\s*\$?({NUM})",
     re.IGNORECASE,
 )
@@ -148,8 +151,6 @@ _ONE_OF = re.compile(
     r"([\w+-]+(?:\s*(?:,|/|\bor\b|\|)\s*[\w+-]+)+)\s*$",
     re.IGNORECASE,
 )
-_SLASHES = re.compile(r"(?<![\w/])([\w+-]+(?:\s*/\s*[\w+-]+)+)\s*$")
-_COMMA_OR = re.compile(r"(?<!\w)([\w+-]+(?:\s*,\s*[\w+-]+)*,?\s+or\s+[\w+-]+)\s*$", re.IGNORECASE)
 BOOLEAN_PAIRS = ({"yes", "no"}, {"true", "false"}, {"y", "n"}, {"0", "1"})
 
 
@@ -246,29 +247,57 @@ def _values(text: str) -> list[str]:
     return [part.strip() for part in parts if part.strip()]
 
 
+def _slash_values(text: str) -> tuple[str, list[str]] | None:
+    """ "reason damaged/wrong size/changed mind" → ("reason", [damaged, wrong size, changed
+    mind]): the first value is the word before the first slash, the others run between slashes
+    to the end (three words each at most)."""
+    match = re.search(r"([\w+-]+)\s*/\s*", text)
+    if not match:
+        return None
+    head, rest = text[: match.start()].strip(), text[match.start() :]
+    values = [v.strip() for v in rest.split("/")]
+    if len(values) < 2 or not all(values) or any(len(v.split()) > 3 for v in values):
+        return None
+    if "".join(values).lower() in {u.replace("/", "") for u in UNITS}:
+        return None  # "km/h" is a unit
+    return head, values
+
+
+def or_values(text: str) -> tuple[str, list[str]] | None:
+    """ "site left arm or right arm" → ("site", [left arm, right arm]); "service type oil
+    change, tire rotation or brake repair" → ("service type", [oil change, tire rotation, brake
+    repair]): the value after "or" has k words; the values before it, comma-separated, have k
+    words each, and the first is the last k words of a chunk whose first words are the name."""
+    match = re.search(r"^(.*?)\s+or\s+([^,;]+?)\s*$", text, re.IGNORECASE | re.DOTALL)
+    if not match:
+        return None
+    last = match.group(2).split()
+    k = len(last)
+    chunks = [c.strip() for c in re.split(r"\s*,\s*", match.group(1)) if c.strip()]
+    if not chunks or k > 3:
+        return None
+    middle = chunks[1:]
+    if any(len(c.split()) != k for c in middle):
+        return None
+    first = chunks[0].split()
+    if len(first) <= k:
+        return None
+    name, first_value = " ".join(first[:-k]), " ".join(first[-k:])
+    return name, [first_value, *middle, " ".join(last)]
+
+
 def read_enumeration(text: str, hints: dict[str, Any]) -> str:
-    """ "status one of a, b or c", "status a/b/c", "status a, b or c" → categories (or a
-    boolean for yes/no): cut from the text, which keeps the name."""
+    """ "status one of a, b or c", "status a/b/c", "status a, b or c", "site left arm or right
+    arm" → categories (or a boolean for yes/no): cut from the text, which keeps the name."""
     match = _ONE_OF.search(text)
     values: list[str] = []
     if match:
         values = _values(match.group(1))
         text = text[: match.start()].strip()
     else:
-        match = _SLASHES.search(text) or _COMMA_OR.search(text)
-        if match and match.group(1).replace(" ", "").lower() in UNITS:
-            return text  # "km/h" is a unit
-        if match and text[: match.start()].strip():
-            values = _values(match.group(1))
-            text = text[: match.start()].strip()
-        elif match and _COMMA_OR.fullmatch(text):
-            # "status pending, shipped or delivered": the name is the first value's lead words.
-            values = _values(match.group(1))
-            lead = values[0].split()
-            if len(lead) >= 2:
-                text, values[0] = " ".join(lead[:-1]), lead[-1]
-            else:
-                values = []
+        found = _slash_values(text) or or_values(text)
+        if found and found[0]:
+            text, values = found
     if len(values) < 2:
         return text
     if {v.lower() for v in values} in BOOLEAN_PAIRS:
@@ -279,16 +308,34 @@ def read_enumeration(text: str, hints: dict[str, Any]) -> str:
 
 
 def protect_enumerations(text: str, keep: str) -> str:
-    """ "status pending, shipped or delivered" — commas before an "or" that ends the list
-    part join the values of one column, not columns: replace them by `keep`. Only when the
-    first value follows a name on the same item (two words or more) or "one of"."""
-
-    def protect(match: re.Match[str]) -> str:
-        return match.group(0).replace(",", keep)
-
-    return re.sub(
-        r"(?:\bone\s+of\s+|\b[\w-]+\s+)[\w-]+(?:\s*,\s*[\w-]+)+,?\s+or\s+[\w-]+",
-        protect,
-        text,
-        flags=re.IGNORECASE,
-    )
+    """Commas inside one column's enumeration ("status pending, shipped or delivered", "one of
+    a, b or c") join values, not columns: replace them by `keep`, so that the list splits on
+    the others. The enumeration is read back from the item by `or_values`."""
+    parts = re.split(r"(\s*[,;\n]\s*)", text)
+    # parts: chunk, separator, chunk, … — find each chunk holding " or " and walk back.
+    chunks = parts[0::2]
+    joined = [False] * len(chunks)
+    for index, chunk in enumerate(chunks):
+        found = re.search(r"\bor\s+(.+)$", chunk, re.IGNORECASE)
+        if not found or index == 0:
+            continue
+        k = len(found.group(1).split())
+        before = chunk[: found.start()].split()
+        if len(before) != k:
+            continue  # the "or" value and the one before it in this chunk must match
+        start = index - 1
+        while start > 0 and len(chunks[start].split()) == k:
+            start -= 1
+        lead = chunks[start].split()
+        one_of = re.search(r"\bone\s+of\b", chunks[start], re.IGNORECASE)
+        if not (one_of or len(lead) > k):
+            continue
+        for j in range(start, index):
+            joined[j] = True
+    out = []
+    for index, chunk in enumerate(chunks):
+        out.append(chunk)
+        if index < len(chunks) - 1:
+            separator = parts[2 * index + 1]
+            out.append(keep if joined[index] and "," in separator else separator)
+    return "".join(out)

@@ -110,6 +110,7 @@ _CODES: list[tuple[tuple[str, ...], tuple[str, ...] | None, str]] = [
     (("card",), ("number", "no", "pan"), r"4[0-9]{15}"),
     (("container",), ("number", "no", "id"), r"[A-Z]{4}[0-9]{7}"),
     (("wallet",), ("address",), r"0x[0-9a-f]{40}"),
+    (("gift", "card"), ("code",), r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}"),
     (("isin",), None, r"[A-Z]{2}[0-9A-Z]{9}[0-9]"),
     (("npi",), None, r"[0-9]{10}"),
 ]  # fmt: skip
@@ -126,11 +127,19 @@ def _code_pattern(name: str, words: list[str]) -> str | None:
 _NUMBERED = (
     "account", "order", "invoice", "transaction", "reference", "policy", "claim", "member",
     "membership", "customer", "employee", "patient", "student", "ticket", "case", "contract",
-    "shipment", "subscriber", "loyalty", "application", "receipt", "badge",
+    "shipment", "subscriber", "loyalty", "application", "receipt", "badge", "po", "purchase",
 )  # fmt: skip
 _HTTP_CODES = ("200", "201", "204", "301", "400", "401", "403", "404", "429", "500", "503")
 _HTTP_WEIGHTS = [70.0, 6.0, 4.0, 2.0, 5.0, 3.0, 2.0, 4.0, 1.0, 2.0, 1.0]
-_BOOLEAN_LAST = ("required", "recommended", "needed", "allowed", "eligible", "enabled")
+_BOOLEAN_LAST = (
+    "required", "recommended", "needed", "allowed", "eligible", "enabled", "detected", "late",
+    "open", "opened", "flagged",
+)  # fmt: skip
+# Single-word past participles that are times, not yes/no flags.
+_NOT_BOOLEAN_ED = {"created", "updated", "modified", "started", "ended", "used", "speed", "seed"}
+
+
+_COUNTED_BY = ("connected", "active", "registered", "enrolled", "new", "open", "unique", "daily")
 
 
 def _counted(words: list[str]) -> bool:
@@ -262,8 +271,14 @@ def _rule(name: str, words: list[str], table: str) -> Spec:
     # booleans
     if first in ("is", "has", "can", "should", "was", "did", "does", "opted") and len(words) > 1:
         return {"type": "boolean"}
-    if last == "flag" or name in _BOOLEAN_WORDS or (last in _BOOLEAN_LAST and len(words) > 1):
+    if (
+        last == "flag"
+        or name in _BOOLEAN_WORDS
+        or (last in _BOOLEAN_LAST and len(words) > 1 and not _counted(words))
+    ):
         return {"type": "boolean"}
+    if len(words) == 1 and name.endswith("ed") and len(name) > 4 and name not in _NOT_BOOLEAN_ED:
+        return {"type": "boolean"}  # admitted, resolved, churned
 
     # numbers
     if (has("points") or has("miles")) and not has("per"):
@@ -342,6 +357,8 @@ def _rule(name: str, words: list[str], table: str) -> Spec:
             "distribution": "lognormal",
             "decimals": 1,
         }
+    if first in _COUNTED_BY and len(words) > 1 and last.endswith("s") and not last.endswith("ss"):
+        return {"type": "integer", "min": 0, "max": 1_000}  # connected devices, active users
     if any(has(w) for w in _COUNTS) or first in ("num", "number", "total", "n"):
         if has("quantity") or has("qty") or has("units"):
             return {"type": "integer", "min": 1, "max": 20}
@@ -468,6 +485,8 @@ _UNIT_RANGES: dict[str, tuple[float, float]] = {
     "dB": (0.0, 140.0),
     "mg": (0.0, 1_000.0),
     "mm/s": (0.0, 50.0),
+    "degrees": (0.0, 90.0),
+    "MHz": (1.0, 1_000.0),
     "m/s": (0.0, 50.0),
     "mg/dL": (70.0, 200.0),
     "lux": (0.0, 100_000.0),
@@ -506,6 +525,8 @@ def _apply_hints(spec: Spec, hints: dict[str, Any], name: str) -> tuple[Spec, li
     currency = hints.get("currency") or _name_currency(words)
     unit = hints.get("unit") or (name_unit(words) if not currency else None)
     ruled_category = spec["type"] == "category" and "categories" not in hints
+    if ruled_category and "range" in hints:
+        spec = {"type": "integer"}  # "triage level 1-5": a number, not low/medium/high
     if currency and textual:
         spec = _money()
     elif unit and (textual or ruled_category):

@@ -83,6 +83,8 @@ Dates and datetimes: min/max as ISO 8601 strings.
 - min/max only on integer, float, date and datetime columns; pattern only on strings; \
 decimals only on floats; distribution only on numbers.
 - depends_on names another column a value derives from (an email from full_name).
+- currency (an ISO 4217 code such as EUR) and unit (celsius, percent, V, kg) only on integer and \
+float columns, when the request names them.
 - source "llm" only for free text that must agree with other columns of its row (a review \
 that fits its rating); everything else "local".
 Answer with the JSON object only."""
