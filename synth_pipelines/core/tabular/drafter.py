@@ -166,6 +166,7 @@ _FILLER_WORDS = {
     "field",
     "values",
 }
+_ARTICLES = {"a", "an", "the", "their", "his", "her", "its"}
 _JUNK = {"etc", "and so on", "more", "others", "other fields", "other columns", ""}
 _VERBS = re.compile(
     r"^\s*(?:please\s+)?(?:generate|create|make|produce|build|synthesi[sz]e|simulate|give\s+me|"
@@ -301,7 +302,14 @@ def _bracket(inside: str, hints: dict[str, Any]) -> None:
 
 def _name_words(text: str) -> list[str]:
     all_words = [w for w in _snake(text).split("_") if w]
-    words = [w for w in all_words if w not in _FILLER_WORDS] or all_words
+    # Filler words go at the ends ("optional notes field"); in the middle only articles do
+    # ("field of study" stays).
+    words = list(all_words)
+    while words and words[0] in _FILLER_WORDS and words[1:2] != ["of"]:
+        words.pop(0)
+    while words and words[-1] in _FILLER_WORDS:
+        words.pop()
+    words = [w for w in words if w not in _ARTICLES] or all_words
     while words and words[-1] in _CONNECTORS:
         words.pop()
     while words and words[0] in _CONNECTORS - {"in"}:

@@ -105,6 +105,8 @@ UNITS = {
     "m/s": "m/s",
     "degrees": "degrees",
     "mhz": "MHz",
+    "ml": "mL",
+    "g/dl": "g/dL",
 }
 # Units read as words of the column name ("temperature celsius" → temperature_celsius).
 NAME_UNITS = {
@@ -112,7 +114,7 @@ NAME_UNITS = {
     "seconds", "secs", "hours", "hrs", "days", "ms", "milliseconds", "km", "miles", "meters",
     "metres", "cm", "kwh", "mbps", "gb", "mb", "bpm", "mmhg", "liters", "litres", "hpa", "ppm",
     "rpm", "mph", "kmh", "dbm", "lux", "grams", "lbs", "kilograms", "watts", "kw", "mg", "db",
-    "degrees", "mhz",
+    "degrees", "mhz", "ml",
 }  # fmt: skip
 
 
@@ -222,7 +224,7 @@ _UNIT_AFTER_IN = re.compile(
     + r")(?!\w)",
     re.IGNORECASE,
 )
-_UNIT_SYMBOL = re.compile(r"(?<=[\w\s])(%|°c|°f|km/h|mm/s|m/s|mg/dl)(?![\w/])", re.IGNORECASE)
+_UNIT_SYMBOL = re.compile(r"(?<=[\w\s])(%|°c|°f|km/h|mm/s|m/s|mg/dl|g/dl)(?![\w/])", re.IGNORECASE)
 
 
 def read_unit(text: str, hints: dict[str, Any]) -> str:

@@ -107,6 +107,7 @@ _CODES: list[tuple[tuple[str, ...], tuple[str, ...] | None, str]] = [
     (("ssn",), None, r"[0-9]{3}-[0-9]{2}-[0-9]{4}"),
     (("serial",), ("number", "no", "serial"), r"SN[0-9]{8}"),
     (("ticker",), None, r"[A-Z]{3,4}"),
+    (("hs", "hts", "tariff"), ("code",), r"[0-9]{4}\.[0-9]{2}"),
     (("card",), ("number", "no", "pan"), r"4[0-9]{15}"),
     (("container",), ("number", "no", "id"), r"[A-Z]{4}[0-9]{7}"),
     (("wallet",), ("address",), r"0x[0-9a-f]{40}"),
@@ -136,10 +137,29 @@ _BOOLEAN_LAST = (
     "open", "opened", "flagged",
 )  # fmt: skip
 # Single-word past participles that are times, not yes/no flags.
-_NOT_BOOLEAN_ED = {"created", "updated", "modified", "started", "ended", "used", "speed", "seed"}
+_NOT_BOOLEAN_ED = {
+    "created", "updated", "modified", "started", "ended", "used", "speed", "seed", "need", "feed",
+    "breed", "bed", "red",
+}  # fmt: skip
 
 
 _COUNTED_BY = ("connected", "active", "registered", "enrolled", "new", "open", "unique", "daily")
+
+
+_PHONE = ("phone", "mobile", "telephone", "cell", "fax", "contact", "whatsapp")
+
+
+def _participle_flag(words: list[str]) -> bool:
+    """ "certificate earned", "converted to paid": a past participle last or before a
+    preposition, in a name with no unit or count ("days requested" is a number)."""
+    if name_unit(words) is not None or _counted(words):
+        return False
+    for index, word in enumerate(words):
+        if word.endswith("ed") and len(word) > 3 and word not in _NOT_BOOLEAN_ED:
+            after = words[index + 1] if index + 1 < len(words) else None
+            if after is None or after in ("to", "by", "in", "on", "for", "with"):
+                return True
+    return False
 
 
 def _counted(words: list[str]) -> bool:
@@ -169,8 +189,14 @@ def _rule(name: str, words: list[str], table: str) -> Spec:
         return {"type": "uuid", "semantic_type": "id"}
     if name in ("id", "pk", "key") or last == "id" or name.endswith("_id") or last in ("ids",):
         return {"type": "integer", "semantic_type": "id"}
-    if last in ("number", "no", "num", "code", "ref", "reference") and any(
-        has(w) for w in _NUMBERED
+    if (
+        last in ("number", "no", "num", "code", "ref", "reference")
+        and any(has(w) for w in _NUMBERED)
+    ) or (
+        last in ("number", "no", "ref", "reference")
+        and len(words) > 1
+        and not _counted(words[:-1])
+        and not any(has(w) for w in _PHONE)
     ):
         if has("account") and has("iban"):
             return _text("iban")
@@ -285,6 +311,8 @@ def _rule(name: str, words: list[str], table: str) -> Spec:
         return {"type": "integer", "min": 0, "max": 100_000}
     if has("experience") or has("tenure") or (has("years") and not has("birth")):
         return {"type": "integer", "min": 0, "max": 40}
+    if has("multiplier") or has("factor"):
+        return {"type": "float", "min": 1.0, "max": 3.0, "decimals": 2}
     if has("gpa"):
         return {"type": "float", "min": 0.0, "max": 4.0, "decimals": 2}
     if has("grade") and has("level"):
@@ -412,6 +440,8 @@ def _rule(name: str, words: list[str], table: str) -> Spec:
         return _text("paragraph")
     if any(has(w) for w in _TEXT_SENTENCE) or has("title"):
         return _text("sentence")
+    if _participle_flag(words) or (len(words) == 1 and name.endswith("able")):
+        return {"type": "boolean"}  # certificate earned, converted to paid, renewable
     return _text("word")
 
 
@@ -486,6 +516,8 @@ _UNIT_RANGES: dict[str, tuple[float, float]] = {
     "mg": (0.0, 1_000.0),
     "mm/s": (0.0, 50.0),
     "degrees": (0.0, 90.0),
+    "mL": (0.0, 1_000.0),
+    "g/dL": (5.0, 20.0),
     "MHz": (1.0, 1_000.0),
     "m/s": (0.0, 50.0),
     "mg/dL": (70.0, 200.0),
@@ -613,7 +645,7 @@ def _keep(spec: Spec) -> Spec:
 def _singular(word: str) -> str:
     if word.endswith("ies"):
         return word[:-3] + "y"
-    if word.endswith(("ses", "ches", "shes", "xes")):
+    if word.endswith(("sses", "ches", "shes", "xes")):
         return word[:-2]
     return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
