@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 import pyarrow.compute as pc
 import pytest
@@ -425,3 +426,52 @@ def test_prompt_set_shares() -> None:
         columns += len(case.columns)
     assert right / columns >= 0.98
     assert exact / len(CASES) >= 0.93
+
+
+def test_a_regular_series_per_entity() -> None:
+    schema = draft_schema(
+        "smart meter data for 500 households, every 15 minutes: household id, timestamp, "
+        "energy consumption kWh"
+    )
+    assert schema.rows == DEFAULT_ROWS and schema.warnings == []
+    stamp = schema.column("timestamp")
+    assert (stamp.step_seconds, stamp.series_of, stamp.max) == (900, "household_id", None)
+    # Two chunks, as a job generates them: each household's readings are 15 minutes apart.
+    first = generate_chunk(schema, rows=1_000, seed=5, chunk_index=0, row_offset=0)
+    second = generate_chunk(schema, rows=1_000, seed=5, chunk_index=1, row_offset=1_000)
+    by_household: dict[int, list] = {}
+    for table in (first, second):
+        for household, at in zip(
+            table["household_id"].to_pylist(), table["timestamp"].to_pylist(), strict=True
+        ):
+            by_household.setdefault(household, []).append(at)
+    assert sorted(by_household) == list(range(1, 501))
+    for times in by_household.values():
+        assert len(times) == 4
+        assert {(b - a).total_seconds() for a, b in pairwise(times)} == {900}
+
+    hourly = draft_schema("temperature readings hourly: sensor id, recorded at, temperature")
+    assert hourly.column("recorded_at").step_seconds == 3_600
+    assert hourly.column("recorded_at").series_of is None
+    monthly = draft_schema("sales monthly: store id, revenue")
+    assert "monthly" in monthly.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("column", "words"),
+    [
+        ({"name": "t", "type": "string", "step_seconds": 60}, "date and datetime"),
+        ({"name": "t", "type": "datetime", "step_seconds": 60}, "set min"),
+        ({"name": "t", "type": "date", "min": "2024-01-01", "step_seconds": 60}, "whole days"),
+        ({"name": "t", "type": "datetime", "min": "2024-01-01T00:00:00", "series_of": "id"},
+         "needs step_seconds"),
+        ({"name": "t", "type": "datetime", "min": "2024-01-01T00:00:00", "step_seconds": 60,
+          "series_of": "nope"}, "integer column"),
+        ({"name": "t", "type": "string", "currency": "EUR"}, "integer and float"),
+        ({"name": "t", "type": "float", "currency": "euro"}, "ISO 4217"),
+    ],
+)  # fmt: skip
+def test_series_and_currency_fields_are_validated(column: dict, words: str) -> None:
+    with pytest.raises(FieldError) as info:
+        TableSchema.parse({"columns": [{"name": "id", "type": "integer"}, column]})
+    assert words in str(info.value)

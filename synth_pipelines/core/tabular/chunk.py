@@ -27,6 +27,8 @@ class Chunk:
     values: dict[str, pa.Array] = field(default_factory=dict)
     # For name columns: indices into the first/last vocabularies (emails derive from them).
     name_parts: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = field(default_factory=dict)
+    # For series columns (step_seconds with series_of): how many entities the series cycles.
+    series_entities: dict[str, int] = field(default_factory=dict)
 
     @functools.cached_property
     def global_index(self) -> np.ndarray:

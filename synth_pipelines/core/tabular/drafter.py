@@ -18,6 +18,7 @@ that turns a column name into a spec is `drafter_rules`, its vocabulary `drafter
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from synth_pipelines.core.errors import FieldError
@@ -383,6 +384,46 @@ _TIME_SERIES = re.compile(
 )
 
 
+_STEP_UNITS = {"second": 1, "minute": 60, "hour": 3_600, "day": 86_400, "week": 604_800}
+_STEP_WORDS = {"minutely": 60, "hourly": 3_600, "daily": 86_400, "weekly": 604_800}
+
+
+def _step_seconds(phrase: str) -> int | None:
+    """ "every 15 minutes" → 900, "hourly" → 3600, "per second" → 1; None for a step of no
+    fixed length (monthly)."""
+    lowered = phrase.lower()
+    if lowered in _STEP_WORDS:
+        return _STEP_WORDS[lowered]
+    match = re.search(r"(\d+)?\s*(second|minute|hour|day|week)s?\b", lowered)
+    if not match:
+        return None
+    return int(match.group(1) or 1) * _STEP_UNITS[match.group(2)]
+
+
+def _make_series(columns: list[Spec], step: int | None, entity_id: str | None) -> bool:
+    """Space the first datetime column (or date column, for whole-day steps) as a regular
+    series of `step` seconds from 30 days ago, per entity when `entity_id` names the entity's
+    id column. False when there is no such column or step."""
+    if step is None:
+        return False
+    kinds = ("datetime", "date") if step % 86_400 == 0 else ("datetime",)
+    column = next((c for c in columns if c["type"] in kinds), None)
+    if column is None:
+        return False
+    start = date.today() - timedelta(days=30)
+    column["min"] = (
+        start.isoformat()
+        if column["type"] == "date"
+        else datetime.combine(start, time.min).isoformat()
+    )
+    column.pop("max", None)
+    column.pop("unique", None)
+    column["step_seconds"] = float(step)
+    if entity_id is not None:
+        column["series_of"] = entity_id
+    return True
+
+
 def _entity_count(head: str) -> tuple[str, tuple[str, int] | None]:
     """ "readings for 20 devices" → (the head without it, ("device", 20)); "for 60 cell
     towers" → ("cell_tower", 60)."""
@@ -423,10 +464,6 @@ def draft_schema(prompt: str) -> TableSchema:
     series = _TIME_SERIES.search(head)
     if series:
         head = head[: series.start()] + " " + head[series.end() :]
-        warnings.append(
-            f"{series.group(0).strip(' ,;')!r}: timestamps are drawn at random in their range, "
-            "not spaced as a regular series"
-        )
     rows = parse_row_count(head)
     if rows is None:
         rows = parse_row_count(prompt) if _ROWS_NOUN.search(prompt) else None
@@ -470,6 +507,14 @@ def draft_schema(prompt: str) -> TableSchema:
                 column.update({"type": "integer", "semantic_type": "id", "min": 1, "max": count})
                 column.pop("unique", None)
                 column["description"] = f"{count} {entity.replace('_', ' ')}s"
+    if series:
+        phrase = series.group(0).strip(" ,;")
+        id_name = _entity_id(entities[0], seen) if entities else None
+        if not _make_series(columns, _step_seconds(phrase), id_name):
+            warnings.append(
+                f"{phrase!r}: no date or datetime column to space as a series (or a step that "
+                "is not regular, such as monthly): timestamps are drawn at random"
+            )
     if trailing.strip():
         warnings.append(f"not read: {trailing.strip()!r}")
     columns = _finish(columns, table, rows)

@@ -196,13 +196,24 @@ def _generate(
         zip([c.name for c in schema.columns], root.spawn(len(schema.columns)), strict=True)
     )
     chunk = Chunk(rows=rows, row_offset=row_offset)
+    cycled: dict[str, Column] = {}
+    for column in schema.columns:
+        if column.series_of is not None:
+            entity = schema.column(column.series_of)
+            chunk.series_entities[column.name] = entity.distinct_capacity() or 1
+            cycled[entity.name] = entity
     for column in _order(schema):
         rng = streams[column.name]
         arrow_type = ARROW_TYPES[column.type]
         if column.source == "llm":
             chunk.values[column.name] = pa.nulls(rows, arrow_type)
             continue
-        values = _FILLS[column.type](column, rng, chunk, seed)
+        if column.name in cycled:
+            # The entity of a series: rows cycle through its values, min, min + 1, …, max.
+            count = column.distinct_capacity() or 1
+            values = pa.array(int(column.min) + (chunk.global_index - 1) % count, pa.int64())
+        else:
+            values = _FILLS[column.type](column, rng, chunk, seed)
         if column.nullable > 0 and rows:
             nulls = round(rows * column.nullable)
             if nulls:

@@ -13,6 +13,9 @@
   within the chunk: distinct across all chunks of a job while global row indices stay below the
   range size. Floats and uuids are random and left to the job's dedup.
 - uuid: canonical lowercase uuid4 strings.
+- series: a date/datetime with `step_seconds` is `min + step * position` — with `series_of`,
+  rows cycle through the entity column's values (row g is entity `min + g mod n`, at position
+  `g div n`), so each entity gets a regular series.
 """
 
 from __future__ import annotations
@@ -193,9 +196,20 @@ def _temporal_bounds(column: Column) -> tuple[int, int]:
     return lo, hi
 
 
+def series_position(chunk: Chunk, entities: int | None) -> np.ndarray:
+    """0-based position of each row in its series: rows cycle through `entities` (each row
+    of a cycle is another entity's next reading), or one series when None."""
+    index = chunk.global_index - 1
+    return index // entities if entities else index
+
+
 def fill_temporal(column: Column, rng: np.random.Generator, chunk: Chunk, seed: int) -> pa.Array:
     lo, hi = _temporal_bounds(column)
-    if column.unique:
+    if column.step_seconds is not None:
+        entities = chunk.series_entities.get(column.name)
+        step = column.step_seconds / 86_400 if column.type == "date" else column.step_seconds * 1e6
+        values = lo + np.rint(series_position(chunk, entities) * step).astype(np.int64)
+    elif column.unique:
         values = lo + _unique_codes(column, rng, chunk, hi - lo + 1, seed)
     else:
         values = rng.integers(lo, hi, chunk.rows, endpoint=True)

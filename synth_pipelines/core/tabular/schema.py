@@ -97,6 +97,17 @@ class Column(BaseModel):
     unit: str | None = Field(
         default=None, description="numbers: what the values measure (celsius, percent, V, kg)"
     )
+    step_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="date/datetime: a regular series from min, one value every step_seconds "
+        "(per entity of series_of when set) instead of random times",
+    )
+    series_of: str | None = Field(
+        default=None,
+        description="with step_seconds: the integer id column (bounded by min/max) whose "
+        "entities each get their own series; rows cycle through its values",
+    )
     source: ColumnSource = Field(
         default="local", description="local: vectorised generator; llm: an LLM fills it in context"
     )
@@ -149,6 +160,15 @@ class Column(BaseModel):
             raise ValueError("a column cannot depend on itself")
         if (self.currency is not None or self.unit is not None) and kind not in NUMERIC:
             raise ValueError(f"currency and unit apply to integer and float columns, not {kind}")
+        if self.step_seconds is not None:
+            if kind not in TEMPORAL:
+                raise ValueError("step_seconds applies to date and datetime columns")
+            if self.min is None:
+                raise ValueError("a series (step_seconds) starts at min: set min")
+            if kind == "date" and self.step_seconds % 86_400:
+                raise ValueError("a date series steps by whole days (multiples of 86400 s)")
+        if self.series_of is not None and self.step_seconds is None:
+            raise ValueError("series_of needs step_seconds")
         if self.currency is not None and not _CURRENCY.match(self.currency):
             raise ValueError(f"currency {self.currency!r} is not an ISO 4217 code such as EUR")
         return self
@@ -186,6 +206,9 @@ class Column(BaseModel):
             self.depends_on and f"from {self.depends_on}",
             self.currency,
             self.unit,
+            self.step_seconds
+            and f"every {self.step_seconds:g}s"
+            + (f" per {self.series_of}" if self.series_of else ""),
             self.source == "llm" and "LLM-filled",
         ]
         return [label for label in labels if label]
@@ -231,6 +254,13 @@ class TableSchema(BaseModel):
                     f"column {column.name!r} depends on {column.depends_on!r}, which is not a "
                     "column of this table"
                 )
+            if column.series_of is not None:
+                entity = next((c for c in self.columns if c.name == column.series_of), None)
+                if entity is None or entity.type != "integer" or entity.distinct_capacity() is None:
+                    raise ValueError(
+                        f"column {column.name!r} is a series of {column.series_of!r}, which must "
+                        "be an integer column of this table with min and max"
+                    )
         return self
 
     @classmethod
