@@ -469,9 +469,42 @@ def test_a_regular_series_per_entity() -> None:
           "series_of": "nope"}, "integer column"),
         ({"name": "t", "type": "string", "currency": "EUR"}, "integer and float"),
         ({"name": "t", "type": "float", "currency": "euro"}, "ISO 4217"),
+        ({"name": "t", "type": "string", "group_size": [1, 2]}, "integer (id) columns"),
+        ({"name": "t", "type": "integer", "group_size": [3, 1]}, "1 <= least <= most"),
+        ({"name": "t", "type": "integer", "group_size": [1, 3], "max": 9}, "no max"),
     ],
 )  # fmt: skip
 def test_series_and_currency_fields_are_validated(column: dict, words: str) -> None:
     with pytest.raises(FieldError) as info:
         TableSchema.parse({"columns": [{"name": "id", "type": "integer"}, column]})
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Generate orders for each customer, 1-10 orders, with order id, order date, amount",
+        "orders, 1 to 10 per customer: order id, customer id, amount",
+        "orders: 1-10 orders per customer, order id, amount",
+    ],
+)
+def test_child_counts(prompt: str) -> None:
+    schema = draft_schema(prompt)
+    assert schema.rows == DEFAULT_ROWS and schema.name == "orders" and schema.warnings == []
+    customer = schema.column("customer_id")
+    assert (customer.group_size, customer.min, customer.max) == ([1, 10], 1, None)
+    assert schema.column("order_id").unique
+    # Across chunks, each customer has 1 to 10 orders, in a run.
+    first = generate_chunk(schema, rows=700, seed=2, chunk_index=0, row_offset=0)
+    second = generate_chunk(schema, rows=700, seed=2, chunk_index=1, row_offset=700)
+    ids = first["customer_id"].to_pylist() + second["customer_id"].to_pylist()
+    assert ids == sorted(ids) and ids[0] == 1
+    counts = [ids.count(i) for i in range(1, ids[-1])]  # the last run may be cut short
+    assert min(counts) >= 1 and max(counts) <= 10 and len(set(counts)) > 3
+
+
+def test_lists_are_warned_about() -> None:
+    schema = draft_schema("shopping baskets with basket id, 3 to 5 products as a JSON list")
+    assert "'as a JSON list' (in '3 to 5 products as a JSON list') was not read" in (
+        schema.warnings
+    )

@@ -424,6 +424,34 @@ def _make_series(columns: list[Spec], step: int | None, entity_id: str | None) -
     return True
 
 
+_PER_PARENT = re.compile(
+    r"[,;]?\s*\b(?:for\s+each|for\s+every|per|each)\s+([a-z]+)\s*,?\s*(?:has\s+|gets\s+|with\s+|"
+    r"having\s+)?(\d+)\s*(?:-|\u2013|to)\s*(\d+)\s+([a-z]+)\b[,;]?",
+    re.IGNORECASE,
+)
+_CHILDREN_PER = re.compile(
+    r"[,;]?\s*\b(\d+)\s*(?:-|\u2013|to)\s*(\d+)\s+(?:([a-z]+)\s+)?(?:per|for\s+each|for\s+every|each)\s+"
+    r"([a-z]+)\b[,;]?",
+    re.IGNORECASE,
+)
+
+
+def _child_count(head: str) -> tuple[str, tuple[str, int, int] | None]:
+    """ "for each customer, 1-10 orders" / "1 to 10 orders per customer" → (the head without
+    it, ("customer", 1, 10))."""
+    match = _PER_PARENT.search(head)
+    if match:
+        parent, least, most = match.group(1), match.group(2), match.group(3)
+    else:
+        match = _CHILDREN_PER.search(head)
+        if not match:
+            return head, None
+        least, most, parent = match.group(1), match.group(2), match.group(4)
+    least_n, most_n = sorted((int(least), int(most)))
+    rest = head[: match.start()] + " " + head[match.end() :]
+    return rest, (_singular(parent.lower()), max(least_n, 1), max(most_n, 1))
+
+
 def _entity_count(head: str) -> tuple[str, tuple[str, int] | None]:
     """ "readings for 20 devices" → (the head without it, ("device", 20)); "for 60 cell
     towers" → ("cell_tower", 60)."""
@@ -460,13 +488,17 @@ def draft_schema(prompt: str) -> TableSchema:
     prompt = str(prompt).strip()
     head, listing, trailing = _column_text(prompt)
     head, entities = _entity_count(head)
+    head, children = _child_count(head)
+    if children is None:
+        listing, children = _child_count(listing)
     warnings: list[str] = []
     series = _TIME_SERIES.search(head)
     if series:
         head = head[: series.start()] + " " + head[series.end() :]
     rows = parse_row_count(head)
     if rows is None:
-        rows = parse_row_count(prompt) if _ROWS_NOUN.search(prompt) else None
+        rest = f"{head} {listing} {trailing}"  # without the entity and child counts
+        rows = parse_row_count(rest) if _ROWS_NOUN.search(rest) else None
     if rows is None:
         rows = DEFAULT_ROWS
     if rows < 1:
@@ -507,6 +539,18 @@ def draft_schema(prompt: str) -> TableSchema:
                 column.update({"type": "integer", "semantic_type": "id", "min": 1, "max": count})
                 column.pop("unique", None)
                 column["description"] = f"{count} {entity.replace('_', ' ')}s"
+    if children is not None:
+        parent, least, most = children
+        parent_id = f"{parent}_id"
+        if parent_id not in seen:
+            columns.insert(0, {"name": parent_id, "type": "integer", "semantic_type": "id"})
+        for column in columns:
+            if column["name"] == parent_id:
+                column.update({"type": "integer", "semantic_type": "id", "min": 1})
+                column["group_size"] = [least, most]
+                column.pop("max", None)
+                column.pop("unique", None)
+                column["description"] = f"{least} to {most} rows per {parent}"
     if series:
         phrase = series.group(0).strip(" ,;")
         id_name = _entity_id(entities[0], seen) if entities else None

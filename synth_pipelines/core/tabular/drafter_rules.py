@@ -661,6 +661,8 @@ def _finish(columns: list[Spec], table: str, rows: int) -> list[Spec]:
     )
     for column in columns:
         semantic = column.get("semantic_type")
+        if semantic == "id" and column["type"] == "integer" and column.get("group_size"):
+            continue  # ids in runs: they grow with the rows
         if semantic == "id" and column["type"] == "integer":
             if column["name"] in ("id", f"{entity}_id"):
                 column["unique"] = True

@@ -13,6 +13,8 @@
   within the chunk: distinct across all chunks of a job while global row indices stay below the
   range size. Floats and uuids are random and left to the job's dedup.
 - uuid: canonical lowercase uuid4 strings.
+- `group_size` ids: runs of least..most rows per id from min (1, 1, 1, 2, 2, 3, …), run sizes
+  drawn from the seed and the column name alone, so that the chunks of a job agree.
 - series: a date/datetime with `step_seconds` is `min + step * position` — with `series_of`,
   rows cycle through the entity column's values (row g is entity `min + g mod n`, at position
   `g div n`), so each entity gets a regular series.
@@ -21,6 +23,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 from datetime import UTC, date, datetime
 
 import numpy as np
@@ -122,8 +125,22 @@ def _draw_numbers(column: Column, rng: np.random.Generator, n: int, low: float, 
     return out
 
 
+def _group_ids(column: Column, chunk: Chunk, seed: int) -> np.ndarray:
+    """Ids in runs of group_size rows: run k has a size drawn (from seed and the column alone,
+    so that every chunk agrees) between the bounds; row g belongs to the run covering it."""
+    least, most = column.group_size or (1, 1)
+    end = chunk.row_offset + chunk.rows
+    sizes = np.random.default_rng([seed, zlib.crc32(column.name.encode())]).integers(
+        least, most, end // least + 1, endpoint=True
+    )
+    runs = np.searchsorted(np.cumsum(sizes), chunk.global_index - 1, side="right")
+    return (int(column.min) if column.min is not None else 1) + runs
+
+
 def fill_integer(column: Column, rng: np.random.Generator, chunk: Chunk, seed: int) -> pa.Array:
     n = chunk.rows
+    if column.group_size is not None:
+        return pa.array(_group_ids(column, chunk, seed), pa.int64())
     # An id is sequential (a key), unless it is a non-unique reference into a bounded range
     # (a foreign key like a transaction's user_id): then it is drawn from the range.
     if column.semantic_type == "id" and (column.unique or column.max is None):

@@ -103,6 +103,11 @@ class Column(BaseModel):
         description="date/datetime: a regular series from min, one value every step_seconds "
         "(per entity of series_of when set) instead of random times",
     )
+    group_size: list[int] | None = Field(
+        default=None,
+        description="integer ids: rows come in runs of group_size[0] to group_size[1] per id, "
+        "from min (each customer has 1 to 10 orders); the ids grow with the rows, so no max",
+    )
     series_of: str | None = Field(
         default=None,
         description="with step_seconds: the integer id column (bounded by min/max) whose "
@@ -167,6 +172,13 @@ class Column(BaseModel):
                 raise ValueError("a series (step_seconds) starts at min: set min")
             if kind == "date" and self.step_seconds % 86_400:
                 raise ValueError("a date series steps by whole days (multiples of 86400 s)")
+        if self.group_size is not None:
+            if kind != "integer":
+                raise ValueError("group_size applies to integer (id) columns")
+            if len(self.group_size) != 2 or not 1 <= self.group_size[0] <= self.group_size[1]:
+                raise ValueError("group_size is [least, most] rows per id, 1 <= least <= most")
+            if self.max is not None or self.unique:
+                raise ValueError("a grouped id repeats and grows with the rows: no max, not unique")
         if self.series_of is not None and self.step_seconds is None:
             raise ValueError("series_of needs step_seconds")
         if self.currency is not None and not _CURRENCY.match(self.currency):
@@ -206,6 +218,7 @@ class Column(BaseModel):
             self.depends_on and f"from {self.depends_on}",
             self.currency,
             self.unit,
+            self.group_size and f"{self.group_size[0]}-{self.group_size[1]} rows each",
             self.step_seconds
             and f"every {self.step_seconds:g}s"
             + (f" per {self.series_of}" if self.series_of else ""),
