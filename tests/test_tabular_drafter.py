@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from itertools import pairwise
 
@@ -503,8 +504,18 @@ def test_child_counts(prompt: str) -> None:
     assert min(counts) >= 1 and max(counts) <= 10 and len(set(counts)) > 3
 
 
-def test_lists_are_warned_about() -> None:
-    schema = draft_schema("shopping baskets with basket id, 3 to 5 products as a JSON list")
-    assert "'as a JSON list' (in '3 to 5 products as a JSON list') was not read" in (
-        schema.warnings
+def test_lists_as_json() -> None:
+    schema = draft_schema(
+        "shopping baskets with basket id, 3 to 5 products as a JSON list, SKUs as an array"
     )
+    assert schema.warnings == []
+    products = schema.column("products")
+    assert schema.column("skus").pattern is not None
+    assert products.type == "string" and products.description == "a JSON list of 3 to 5 products"
+    table = generate_chunk(schema, rows=200, seed=4, chunk_index=0, row_offset=0)
+    lists = [json.loads(value) for value in table["products"].to_pylist()]
+    assert {len(values) for values in lists} == {3, 4, 5}
+    assert all(isinstance(v, str) for values in lists for v in values)
+    for values in (json.loads(value) for value in table["skus"].to_pylist()):
+        assert 1 <= len(values) <= 5
+        assert all(re.fullmatch("[A-Z]{3}-[0-9]{5}", v) for v in values)

@@ -28,6 +28,7 @@ from synth_pipelines.core.tabular.drafter_phrases import (
     read_bounds,
     read_currency,
     read_enumeration,
+    read_list,
     read_statistics,
     read_unit,
 )
@@ -269,7 +270,7 @@ _NULLABLE = re.compile(
     re.IGNORECASE,
 )
 _UNIQUE = re.compile(r"\b(?:unique|distinct)\b", re.IGNORECASE)
-_READERS = (read_statistics, read_bounds, read_currency, read_unit, read_enumeration)
+_READERS = (read_list, read_statistics, read_bounds, read_currency, read_unit, read_enumeration)
 
 
 def _read(text: str, hints: dict[str, Any]) -> str:

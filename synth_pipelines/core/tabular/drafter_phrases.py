@@ -9,6 +9,7 @@ it, so that what no reader took is left over — the name, and whatever the draf
   "up to 500", "positive";
 - currencies: "in EUR", "USD", "euros", "$";
 - units: "celsius", "in kg", "percent", "%", "volts", "minutes";
+- lists: "3 to 5 products as a JSON list" (the count is the range);
 - enumerations: "pending/shipped/delivered", "one of a, b or c", "pending, shipped or delivered"
   (the comma form is kept whole by `protect_enumerations` before the list is split).
 """
@@ -158,6 +159,22 @@ BOOLEAN_PAIRS = ({"yes", "no"}, {"true", "false"}, {"y", "n"}, {"0", "1"})
 
 def _cut(text: str, match: re.Match[str]) -> str:
     return (text[: match.start()] + " " + text[match.end() :]).strip()
+
+
+_LIST = re.compile(
+    r"\b(?:as\s+(?:an?\s+)?(?:json\s+)?(?:list|array)|(?:in\s+)?(?:an?\s+)?json\s+(?:list|array))"
+    r"(?:\s+of\s+(?:them|values|items))?\b",
+    re.IGNORECASE,
+)
+
+
+def read_list(text: str, hints: dict[str, Any]) -> str:
+    """ "products as a JSON list", "tags as an array": the column holds JSON lists."""
+    match = _LIST.search(text)
+    if match:
+        hints["list"] = True
+        return _cut(text, match)
+    return text
 
 
 def read_statistics(text: str, hints: dict[str, Any]) -> str:

@@ -549,6 +549,8 @@ def _apply_hints(spec: Spec, hints: dict[str, Any], name: str) -> tuple[Spec, li
     spec = dict(spec)
     ignored: list[str] = []
     words = name.split("_")
+    if hints.get("list"):
+        return _list_spec(spec, hints, words), []
     if hints.get("boolean"):
         spec = {"type": "boolean"}
     if "categories" in hints:
@@ -636,6 +638,33 @@ def _apply_hints(spec: Spec, hints: dict[str, Any], name: str) -> tuple[Spec, li
     if hints.get("description"):
         spec["description"] = hints["description"][:200]
     return spec, ignored
+
+
+def _list_spec(spec: Spec, hints: dict[str, Any], words: list[str]) -> Spec:
+    """A string column of JSON lists ("3 to 5 products as a JSON list"): a pattern of `least`
+    to `most` elements, each a value of the singular name's rule when that has a shape (a SKU
+    pattern, an integer id), else a lowercase word."""
+    least, most = sorted(int(v) for v in hints.get("range", (1, 5)))
+    singular = [*words[:-1], _singular(words[-1])]
+    element_spec = _rule("_".join(singular), singular, "")
+    if element_spec.get("pattern"):
+        element = f'"{element_spec["pattern"]}"'
+    elif element_spec["type"] in ("integer", "float"):
+        element = "[1-9][0-9]{0,4}"
+    else:
+        element = '"[a-z]{3,10}"'
+    if most < 1:
+        pattern = r"\[\]"
+    elif least < 1:
+        pattern = rf"\[({element}(, {element}){{0,{most - 1}}})?\]"
+    else:
+        pattern = rf"\[{element}(, {element}){{{least - 1},{most - 1}}}\]"
+    noun = " ".join(words)
+    out: Spec = {"type": "string", "pattern": pattern}
+    out["description"] = f"a JSON list of {least} to {most} {noun}"
+    if "nullable" in hints:
+        out["nullable"] = hints["nullable"]
+    return out
 
 
 def _keep(spec: Spec) -> Spec:
