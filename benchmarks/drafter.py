@@ -1,8 +1,9 @@
 """Offline drafter benchmark: the prompt set of tests/drafter_prompts.py (realistic prompts in ten
 domains, each with the columns it means), drafted and scored. Prints markdown tables per domain:
 the share of prompts drafted exactly right and the share of columns right, for the prompt set
-the rules were tuned on, for a first held-out set (tuned on after its first score, recorded in
-tests/drafter_prompts.py) and for a second one written after all the tuning.
+the rules were tuned on, and for two sets written after it (their first scores, before any rule
+saw them, are recorded in tests/drafter_prompts.py: 86.2% and 87.8% of columns; rules were then
+fixed for some of what they showed, so the current scores are no longer held-out scores).
 
     python benchmarks/drafter.py [--verbose]
 
@@ -61,7 +62,12 @@ def main() -> None:
     args = parser.parse_args()
     report("The prompt set (the rules were tuned on it)", CASES, args.verbose)
     report("The first held-out set (tuned on after its first score)", HELD_OUT, args.verbose)
-    report("Held out (written after all the tuning, never tuned on)", HELD_OUT_2, args.verbose)
+    report(
+        "The second held-out set (first score 11/20 prompts, 87.8% of columns; a few rules were "
+        "fixed after it)",
+        HELD_OUT_2,
+        args.verbose,
+    )
 
 
 if __name__ == "__main__":
