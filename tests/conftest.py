@@ -47,6 +47,17 @@ def _pg_admin_connect(database: str = "test"):
     return psycopg.connect(dsn, autocommit=True, connect_timeout=3)
 
 
+@pytest.fixture(autouse=True)
+def _close_factory_connections() -> Iterator[None]:
+    """After each test, close the pooled connections of every factory DB it opened (an API app,
+    a run's resource, a test's own): left to the garbage collector they pile up past the
+    PostgreSQL server's 100 connections over a session."""
+    yield
+    from synth_pipelines.core.storage.database import FactoryDatabase
+
+    FactoryDatabase.dispose_all()
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session; its SQLAlchemy URL."""

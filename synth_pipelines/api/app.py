@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,6 +192,12 @@ def _self_hosted_docs(app: FastAPI) -> None:
         return page
 
 
+@asynccontextmanager
+async def _close_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.synth.db.dispose()  # the pooled connections go with the server
+
+
 def create_app(
     settings: Settings | None = None, orchestrator: Orchestrator | None = None
 ) -> FastAPI:
@@ -214,6 +222,7 @@ def create_app(
         redoc_url=None,
         # Every route, present and future: a text the factory DB cannot store is a 422.
         dependencies=[Depends(reject_unstorable_text)],
+        lifespan=_close_on_shutdown,
     )
     app.state.synth = ApiState(
         settings=settings,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -123,9 +124,14 @@ os.register_at_fork(after_in_child=_forget_writer_queues)
 class FactoryDatabase:
     """The factory database at `url`: sessions, schema migration and a health check."""
 
+    # Every database this process opened and has not dropped: `dispose_all` closes their pooled
+    # connections (a PostgreSQL server allows ~100 at once; an engine keeps up to 5 idle).
+    _open: weakref.WeakSet[FactoryDatabase] = weakref.WeakSet()
+
     def __init__(self, url: str):
         self.url = url
         self.engine = create_factory_engine(url)
+        FactoryDatabase._open.add(self)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._locking_sessions = sessionmaker(
             self.engine.execution_options(synth_immediate=True), expire_on_commit=False
@@ -251,4 +257,11 @@ class FactoryDatabase:
                 conn.exec_driver_sql(f'VACUUM "{table}"')
 
     def dispose(self) -> None:
+        """Close the pooled connections (the engine reconnects if used again)."""
         self.engine.dispose()
+
+    @classmethod
+    def dispose_all(cls) -> None:
+        """`dispose` every database this process still holds: at shutdown, or between tests."""
+        for database in list(cls._open):
+            database.dispose()
