@@ -653,3 +653,31 @@ def score(case: Case, schema: TableSchema) -> tuple[bool, int, list[str]]:
         not wrong and [c.name for c in schema.columns] == list(case.columns) and not schema.warnings
     )
     return exact, len(case.columns) - len(wrong), wrong
+
+
+@dataclass(frozen=True)
+class Shares:
+    prompts: int
+    exact: int
+    columns: int
+    right: int
+
+    @property
+    def exact_share(self) -> float:
+        return self.exact / self.prompts if self.prompts else 0.0
+
+    @property
+    def column_share(self) -> float:
+        return self.right / self.columns if self.columns else 0.0
+
+
+def shares(cases: list[Case], draft) -> Shares:
+    """The prompt set scored with `draft` (prompt → TableSchema): the offline drafter, or the
+    configured LLM (`api.serving.schema_drafter`), through the same checks."""
+    exact = right = columns = 0
+    for case in cases:
+        is_exact, is_right, _ = score(case, draft(case.prompt))
+        exact += is_exact
+        right += is_right
+        columns += len(case.columns)
+    return Shares(len(cases), exact, columns, right)

@@ -52,7 +52,7 @@ class Serving:
         self.flux_limiter = GenerationLimiter(settings.flux.concurrency, settings.flux.queue)
         self.flux_pipelines = PipelineCache()
         self.flux_policy = ContentPolicy.from_text(settings.flux.deny_terms)
-        self._draft = _schema_drafter(settings)
+        self._draft = schema_drafter(settings)
 
     def draft_schema(self, prompt: str) -> tuple[TableSchema, str]:
         """A draft schema for `prompt` and the drafter's name ("offline" or "llm:<model>")."""
@@ -148,7 +148,7 @@ class Serving:
         self.flux_pipelines.drop_subject(subject_id)
 
 
-def _schema_drafter(settings: Settings):
+def schema_drafter(settings: Settings):
     """The configured LLM when SYNTH_LLM_BASE_URL or OPENAI_API_KEY is set, else the offline
     rule-based drafter."""
     from synth_pipelines.core.tabular.drafter import draft_schema
