@@ -293,6 +293,8 @@ def sample_look(bucket: Bucket, rng: np.random.Generator) -> tuple[Look, dict[st
     wrinkles = float(np.clip((age - 30) / 42 + rng.normal(0, 0.06), 0, 1))
     nose_y = rng.normal(0.56, 0.03) + 0.03 * adult_sex - 0.14 * child
     brow_gap = 0.16 - 0.07 * (adult_sex > 0) + 0.02 * child
+    # Boys read as girls unless their brows are heavier and lower, eyes closer still.
+    boy = child * male
 
     look = Look(
         gender=bucket.gender,
@@ -310,15 +312,18 @@ def sample_look(bucket: Bucket, rng: np.random.Generator) -> tuple[Look, dict[st
         chin_y=chin_y,
         skull_top=-1.3 + rng.normal(0, 0.03) - 0.35 * child,
         eye_shape=eye_shape,
-        eye_x=rng.normal(0.43, 0.02) + 0.03 * child - 0.08 * male,
+        eye_x=rng.normal(0.43, 0.02) + 0.03 * child - (0.08 + 0.04 * child) * male,
         eye_rx=eye_rx,
         eye_ry=eye_ry,
         eye_tilt=rng.normal(0.03, 0.04) + 0.05 * (eye_shape == "monolid"),
         iris=jitter(rng, _EYE_COLORS[eye_color], 0.08),
         lashes=float(rng.uniform(0.6, 1.0) if not male else rng.uniform(0.0, 0.15))
         * (1 - 0.5 * child),
-        brow_y=-(eye_ry + brow_gap),
-        brow_w=(0.1 if male else 0.05) * rng.uniform(0.8, 1.2) * (1 - 0.35 * child),
+        brow_y=-(eye_ry + brow_gap) + boy * 0.05,
+        brow_w=(0.1 if male else 0.05)
+        * rng.uniform(0.8, 1.2)
+        * (1 - 0.35 * child)
+        * (1 + 0.6 * boy),
         brow_arch=rng.uniform(0.06, 0.1) if not male else rng.uniform(0.015, 0.045),
         brow_color=mix(scale(natural, 0.75), hair, 0.35),  # brows grey later than hair
         nose_y=nose_y,
