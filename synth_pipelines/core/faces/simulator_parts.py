@@ -396,7 +396,7 @@ def draw_wrinkles(pen: Pen, k: Look) -> None:
         end = (s * (k.mouth_w + 0.08), k.mouth_y + 0.1)
         fold = bezier(start, (s * (k.nose_w * 1.2 + 0.2), k.nose_y + 0.15), end)
         # The nose-to-mouth fold deepens faster than the rest: the age cue classifiers read most.
-        fold_depth = w * (1 + 0.6 * w)
+        fold_depth = w * (1 + 1.2 * w)
         _crease(pen, k, fold, 0.03 + 0.015 * fold_depth, 0.1 + 0.6 * fold_depth, z=0.6)
         if w > 0.4:
             ox = s * (k.eye_x + k.eye_rx + 0.05)
@@ -410,7 +410,8 @@ def draw_wrinkles(pen: Pen, k: Look) -> None:
                 (s * (k.mouth_w + 0.05), k.mouth_y + 0.2),
                 (s * (k.mouth_w + 0.02), k.chin_y - 0.2),
             )
-            _crease(pen, k, jowl, 0.03, a * 0.8, z=0.5)
+            # Marionette lines from the mouth corners: deep, as the fold above them.
+            _crease(pen, k, jowl, 0.048, min(1.0, a * 1.28), z=0.5)
 
 
 # ---------------------------------------------------------------- facial hair and glasses
