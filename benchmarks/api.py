@@ -15,8 +15,11 @@ so that the client costs the shared CPUs as little as possible), after a short w
 Targets on a 2-core machine, SQLite: GET /datasets/{id} p50 <= 5 ms and >= 500 requests/s;
 POST /datasets p50 <= 15 ms. With N clients each sending its next request when the last one
 is answered, the mean latency is N / (requests/s) (Little's law): at 20 clients a p50 of 5 ms
-takes about 4,000 requests/s. The column ms/req (1000 / requests/s) is the server's time per
-request under the burst.
+takes about 4,000 requests/s, so a closed-loop burst measures queueing, not the cost of a
+request. The paced bursts (`--rates`, default 500 requests/s over 20 connections, open loop)
+measure what the targets ask: the latency of each request while the server carries the load.
+The column ms/req (1000 / requests/s) is the server's time per request under the burst;
+`offered` is `max` for a closed-loop burst and the paced rate otherwise.
 """
 
 from __future__ import annotations
@@ -86,27 +89,52 @@ class Connection:
 
 
 async def burst(
-    port: int, endpoint: str, paths: list[str], method: str, clients: int, headers=None
+    port: int,
+    endpoint: str,
+    paths: list[str],
+    method: str,
+    clients: int,
+    headers=None,
+    rate: float | None = None,
 ) -> Burst:
-    """Every path in `paths` requested once, `clients` at a time."""
+    """Every path in `paths` requested once over `clients` connections.
+
+    Closed loop (`rate` None): each connection sends its next request when the last one is
+    answered, so the burst runs as fast as the server answers. Open loop (`rate` requests/s):
+    request i is due at i / rate seconds, on connection i mod clients, and its latency counts
+    from when it was due, so a server falling behind shows as latency (no coordinated
+    omission) rather than as a slower client.
+    """
     connections = [await Connection.open("127.0.0.1", port) for _ in range(clients)]
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     bodies: list[bytes] = []
     queue = iter(paths)
+    body = BODY if method == "POST" else b""
 
-    async def client(conn: Connection) -> None:
+    async def send(conn: Connection, path: str, since: float) -> None:
+        status, answer = await conn.request(method, path, body, headers)
+        latencies.append(time.perf_counter() - since)
+        statuses[status] = statuses.get(status, 0) + 1
+        bodies.append(answer)
+
+    async def closed_loop(conn: Connection) -> None:
         for path in queue:
-            started = time.perf_counter()
-            status, answer = await conn.request(
-                method, path, BODY if method == "POST" else b"", headers
-            )
-            latencies.append(time.perf_counter() - started)
-            statuses[status] = statuses.get(status, 0) + 1
-            bodies.append(answer)
+            await send(conn, path, time.perf_counter())
+
+    async def open_loop(index: int, conn: Connection, start: float) -> None:
+        for i in range(index, len(paths), clients):
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await send(conn, paths[i], due)
 
     started = time.perf_counter()
-    await asyncio.gather(*(client(conn) for conn in connections))
+    if rate is None:
+        await asyncio.gather(*(closed_loop(conn) for conn in connections))
+    else:
+        await asyncio.gather(*(open_loop(i, c, started) for i, c in enumerate(connections)))
     wall = time.perf_counter() - started
     for conn in connections:
         conn.close()
@@ -163,7 +191,7 @@ def drop_postgres_database(base_url: str, name: str) -> None:
 
 
 async def measure(
-    port: int, token: str, clients: int, requests: int, warmup: int
+    port: int, token: str, clients: int, requests: int, warmup: int, rate: float | None = None
 ) -> list[tuple[int, Burst]]:
     auth = {"Authorization": f"Bearer {token}"}
     # Warm-up: lazy imports, connection pools and caches filled before anything is timed.
@@ -172,16 +200,17 @@ async def measure(
     await burst(port, "warm-up", [f"/datasets/{i}" for i in ids], "GET", clients)
     await burst(port, "warm-up", ["/personas"] * warmup, "GET", clients, auth)
 
-    post = await burst(port, "POST /datasets", ["/datasets"] * requests, "POST", clients)
+    post = await burst(port, "POST /datasets", ["/datasets"] * requests, "POST", clients,
+                       rate=rate)  # fmt: skip
     ids = [json.loads(body)["id"] for body in post.bodies if body.startswith(b'{"id"')]
     paths = [f"/datasets/{ids[i % len(ids)]}" for i in range(requests)]
-    get = await burst(port, "GET /datasets/{id}", paths, "GET", clients)
+    get = await burst(port, "GET /datasets/{id}", paths, "GET", clients, rate=rate)
     personas = await burst(port, "GET /personas (API key)", ["/personas"] * requests, "GET",
-                           clients, auth)  # fmt: skip
+                           clients, auth, rate=rate)  # fmt: skip
     return [(clients, post), (clients, get), (clients, personas)]
 
 
-def run_database(label: str, url: str, args) -> list[tuple[str, int, Burst]]:
+def run_database(label: str, url: str, args) -> list[tuple[str, int, float | None, Burst]]:
     home = Path(tempfile.mkdtemp(prefix="synth_bench_api_"))
     env = {
         **os.environ,
@@ -202,7 +231,17 @@ def run_database(label: str, url: str, args) -> list[tuple[str, int, Burst]]:
         db.dispose()
         bursts = []
         for clients in args.clients:
-            bursts += asyncio.run(measure(port, token, clients, args.requests, args.warmup))
+            bursts += [
+                (clients, None, b)
+                for _, b in asyncio.run(measure(port, token, clients, args.requests, args.warmup))
+            ]
+        for rate in args.rates:
+            bursts += [
+                (args.paced_clients, rate, b)
+                for _, b in asyncio.run(
+                    measure(port, token, args.paced_clients, args.requests, args.warmup, rate)
+                )
+            ]
     finally:
         server.terminate()
         try:
@@ -210,7 +249,7 @@ def run_database(label: str, url: str, args) -> list[tuple[str, int, Burst]]:
         except subprocess.TimeoutExpired:
             server.kill()
         shutil.rmtree(home, ignore_errors=True)
-    return [(label, clients, b) for clients, b in bursts]
+    return [(label, clients, rate, b) for clients, rate, b in bursts]
 
 
 def main() -> None:
@@ -221,6 +260,14 @@ def main() -> None:
         default=[1, 20],
         help="concurrent connections, comma-separated: one burst each",
     )
+    parser.add_argument(
+        "--rates",
+        type=lambda text: [float(n) for n in text.split(",") if n],
+        default=[500.0],
+        help="open-loop offered loads in requests/s, comma-separated ('' for none): one "
+        "paced burst each, over --paced-clients connections",
+    )
+    parser.add_argument("--paced-clients", type=int, default=20, help="connections, paced")
     parser.add_argument("--requests", type=int, default=600, help="requests per endpoint")
     parser.add_argument("--warmup", type=int, default=40, help="untimed requests per endpoint")
     parser.add_argument("--workers", type=int, default=1, help="synth serve --workers")
@@ -228,7 +275,7 @@ def main() -> None:
     parser.add_argument("--pg-url", default=PG_URL, help="PostgreSQL server (no database)")
     args = parser.parse_args()
 
-    results: list[tuple[str, int, Burst]] = []
+    results: list[tuple[str, int, float | None, Burst]] = []
     for name in args.databases.split(","):
         if name == "sqlite":
             folder = tempfile.mkdtemp(prefix="synth_bench_api_db_")
@@ -255,16 +302,17 @@ def main() -> None:
         f"synth serve --workers {args.workers}"
     )
     print(
-        f"{'database':<11} {'endpoint':<24} {'clients':>7} {'p50 ms':>7} {'p95 ms':>7} "
-        f"{'p99 ms':>7} {'req/s':>7} {'ms/req':>7}  statuses"
+        f"{'database':<11} {'endpoint':<24} {'clients':>7} {'offered':>8} {'p50 ms':>7} "
+        f"{'p95 ms':>7} {'p99 ms':>7} {'req/s':>7} {'ms/req':>7}  statuses"
     )
-    for label, clients, b in results:
+    for label, clients, offered, b in results:
         p50, p95, p99 = np.percentile(np.array(b.latencies) * 1000, [50, 95, 99])
         statuses = " ".join(f"{code}x{count}" for code, count in sorted(b.statuses.items()))
         rate = len(b.latencies) / b.wall
         print(
-            f"{label:<11} {b.endpoint:<24} {clients:>7} {p50:>7.1f} {p95:>7.1f} {p99:>7.1f} "
-            f"{rate:>7.0f} {1000 / rate:>7.2f}  {statuses}"
+            f"{label:<11} {b.endpoint:<24} {clients:>7} "
+            f"{'max' if offered is None else f'{offered:.0f}/s':>8} {p50:>7.1f} {p95:>7.1f} "
+            f"{p99:>7.1f} {rate:>7.0f} {1000 / rate:>7.2f}  {statuses}"
         )
 
 

@@ -511,7 +511,7 @@ HELD_OUT_2 = [
     Case("health", "blood donations for 800 donors: donor id, blood group, donation date, volume "
          "ml between 400 and 500, hemoglobin g/dL around 14 with std 1.2",
          {"donor_id": "integer/id card=800", "blood_group": "category",
-          "donation_date": "date", "volume_ml": "num 400..500 unit=ml",
+          "donation_date": "date", "volume_ml": "num 400..500 unit=mL",
           "hemoglobin": "float normal(14,1.2) unit=g/dL"}),
     Case("health", "telehealth consultations: consultation id, patient email, doctor name, "
          "specialty, started at, duration minutes, follow up needed",
@@ -590,6 +590,182 @@ HELD_OUT_2 = [
          {"signup_id": "*/id", "company_name": "string/company",
           "company_size": "category cats=1-10|11-50|51-200|200+", "signup_date": "date",
           "converted_to_paid": "boolean", "plan_chosen": "category"}),
+]  # fmt: skip
+
+# Written blind on 2026-12-07 (by someone who read only this docstring and the first CASES,
+# never the drafter's rules or the other sets), after all the tuning above; units spelled in
+# the drafter's vocabulary (volts -> V). Its first score, before any rule saw it: 17 of 30
+# prompts exactly right, 161 of 177 columns (91.0%). General rules were fixed after it.
+HELD_OUT_3 = [
+    # retail
+    Case("retail", "loyalty members: member id, first name, last name, phone number, signup date, "
+         "points balance (at least 0), tier bronze/silver/gold",
+         {"member_id": "*/id", "first_name": "string", "last_name": "string",
+          "phone_number": "string", "signup_date": "date", "points_balance": "integer >=0",
+          "tier": "category cats=bronze|silver|gold"}),
+    Case("retail", "I need 20k rows of in-store transactions across 40 stores: transaction "
+         "timestamp, basket size between 1 and 30 items, amount paid in EUR, payment method "
+         "(cash, card, mobile)",
+         {"store_id": "integer/id card=40", "transaction_timestamp": "datetime",
+          "basket_size": "integer 1..30", "amount_paid": "float >0 cur=EUR",
+          "payment_method": "category cats=cash|card|mobile"}),
+    Case("retail", "daily inventory snapshots for 200 products with date, warehouse, on hand "
+         "quantity, reorder point, unit cost in USD",
+         {"product_id": "integer/id card=200", "date": "date", "warehouse": "string",
+          "on_hand_quantity": "integer >=0", "reorder_point": "integer >=0",
+          "unit_cost": "float >0 cur=USD"}),
+    # finance
+    Case("finance", "bank transactions: transaction id, IBAN, amount in EUR, transaction date, "
+         "merchant category one of groceries, travel, utilities or entertainment, is_fraud",
+         {"transaction_id": "*/id", "iban": "string pattern", "amount": "float >0 cur=EUR",
+          "transaction_date": "date",
+          "merchant_category": "category cats=groceries|travel|utilities|entertainment",
+          "is_fraud": "boolean"}),
+    Case("finance", "Generate 5000 loan applications with applicant age at least 18, annual "
+         "income in USD, credit score from 300 to 850, loan amount, loan purpose (car, home, "
+         "education or business), approved (yes/no)",
+         {"applicant_age": "integer min=18", "annual_income": "float >0 cur=USD",
+          "credit_score": "integer 300..850", "loan_amount": "float >0",
+          "loan_purpose": "category cats=car|home|education|business", "approved": "boolean"}),
+    Case("finance", "daily stock prices for 25 tickers: trading date, open price, close price, "
+         "volume, daily return in percent around 0 with std 2",
+         {"ticker_id": "integer/id card=25", "trading_date": "date", "open_price": "float >0",
+          "close_price": "float >0", "volume": "integer >=0",
+          "daily_return": "float normal(0,2) unit=percent"}),
+    # health
+    Case("health", "patient visits: visit id, patient id, visit date, diagnosis code (ICD-10), "
+         "systolic blood pressure around 120 with std 15, heart rate between 40 and 180",
+         {"visit_id": "*/id", "patient_id": "*/id", "visit_date": "date",
+          "diagnosis_code": "string pattern", "systolic_blood_pressure": "num normal(120,15)",
+          "heart_rate": "integer 40..180"}),
+    Case("health", "I want 2000 rows of hospital admissions with admission timestamp, discharge "
+         "timestamp, ward (ICU, cardiology, oncology, pediatrics), length of stay in days, "
+         "readmitted (true/false)",
+         {"admission_timestamp": "datetime", "discharge_timestamp": "datetime",
+          "ward": "category cats=ICU|cardiology|oncology|pediatrics",
+          "length_of_stay": "integer >=0", "readmitted": "boolean"}),
+    Case("health", "prescriptions: prescription id, patient name, drug name, dosage in mg, "
+         "refills from 0 to 5, prescription date",
+         {"prescription_id": "*/id", "patient_name": "string", "drug_name": "string",
+          "dosage": "float >0 unit=mg", "refills": "integer 0..5", "prescription_date": "date"}),
+    # iot
+    Case("iot", "temperature readings every 5 minutes for 30 sensors: timestamp, temperature in "
+         "celsius around 21 with std 3, humidity percent, battery voltage in volts",
+         {"sensor_id": "integer/id card=30", "timestamp": "datetime",
+          "temperature": "float normal(21,3) unit=celsius",
+          "humidity": "float 0..100 unit=percent", "battery_voltage": "float >0 unit=V"}),
+    Case("iot", "smart meter data, hourly, across 100 households: reading time, energy "
+         "consumption in kWh, peak flag, tariff (day, night or weekend)",
+         {"household_id": "integer/id card=100", "reading_time": "datetime",
+          "energy_consumption": "float >=0 unit=kWh", "peak_flag": "boolean",
+          "tariff": "category cats=day|night|weekend"}),
+    Case("iot", "device telemetry: device id, firmware version, cpu usage from 0 to 100 percent, "
+         "memory used in MB, status online/offline/error, last seen timestamp",
+         {"device_id": "*/id", "firmware_version": "string",
+          "cpu_usage": "float 0..100 unit=percent", "memory_used": "float >=0 unit=MB",
+          "status": "category cats=online|offline|error", "last_seen_timestamp": "datetime"}),
+    # hr
+    Case("hr", "employees: employee id, full name, work email, department (engineering, sales, "
+         "marketing, finance), hire date, annual salary in GBP",
+         {"employee_id": "*/id", "full_name": "string", "work_email": "string/email",
+          "department": "category cats=engineering|sales|marketing|finance",
+          "hire_date": "date", "annual_salary": "float >0 cur=GBP"}),
+    Case("hr", "Create 500 performance reviews with employee id, review date, manager rating "
+         "between 1 and 5, self rating 1-5, promotion recommended (yes/no), comments",
+         {"employee_id": "*/id", "review_date": "date", "manager_rating": "integer 1..5",
+          "self_rating": "integer 1..5", "promotion_recommended": "boolean",
+          "comments": "string"}),
+    Case("hr", "timesheets for 80 employees, one row per day: work date, hours worked between 0 "
+         "and 12, overtime hours, is_remote",
+         {"employee_id": "integer/id card=80", "work_date": "date",
+          "hours_worked": "float 0..12", "overtime_hours": "float >=0",
+          "is_remote": "boolean"}),
+    # logistics
+    Case("logistics", "shipments: tracking number, origin postal code, destination postal code, "
+         "weight in kg, shipping cost in USD, carrier one of DHL, UPS or FedEx",
+         {"tracking_number": "string", "origin_postal_code": "string pattern",
+          "destination_postal_code": "string pattern", "weight": "float >0 unit=kg",
+          "shipping_cost": "float >0 cur=USD", "carrier": "category cats=DHL|UPS|FedEx"}),
+    Case("logistics", "GPS pings every 30 seconds for 15 trucks with timestamp, latitude, "
+         "longitude, speed in km/h from 0 to 120, fuel level percent",
+         {"truck_id": "integer/id card=15", "timestamp": "datetime", "latitude": "float",
+          "longitude": "float", "speed": "float 0..120 unit=km/h",
+          "fuel_level": "float 0..100 unit=percent"}),
+    Case("logistics", "I need a deliveries table: delivery id, order id, scheduled date, "
+         "delivered at timestamp, delivery status (on time, late, failed), distance in km, "
+         "driver name",
+         {"delivery_id": "*/id", "order_id": "*/id", "scheduled_date": "date",
+          "delivered_at": "datetime", "delivery_status": "category cats=on~time|late|failed",
+          "distance": "float >0 unit=km", "driver_name": "string"}),
+    # education
+    Case("education", "students: student id, name, date of birth, grade level from 1 to 12, gpa "
+         "between 0 and 4, enrolled (yes/no)",
+         {"student_id": "*/id", "name": "string", "date_of_birth": "date",
+          "grade_level": "integer 1..12", "gpa": "float 0..4", "enrolled": "boolean"}),
+    Case("education", "exam results for 300 students, each student with 3 to 8 exams: exam date, "
+         "subject (math, physics, chemistry or biology), score around 70 with std 12, passed",
+         {"student_id": "integer/id card=300", "exam_date": "date",
+          "subject": "category cats=math|physics|chemistry|biology",
+          "score": "num normal(70,12)", "passed": "boolean"}),
+    Case("education", "online course enrollments: enrollment id, course name, enrollment date, "
+         "progress in percent, tuition fee in EUR, learner email",
+         {"enrollment_id": "*/id", "course_name": "string", "enrollment_date": "date",
+          "progress": "float 0..100 unit=percent", "tuition_fee": "float >0 cur=EUR",
+          "learner_email": "string/email"}),
+    # telecom
+    Case("telecom", "call detail records: caller number, callee number, call start time, "
+         "duration in minutes, call type local/international/roaming, dropped (yes/no)",
+         {"caller_number": "string", "callee_number": "string", "call_start_time": "datetime",
+          "duration": "float >=0 unit=minutes",
+          "call_type": "category cats=local|international|roaming", "dropped": "boolean"}),
+    Case("telecom", "monthly usage for 1000 subscribers with billing month, data used in GB, "
+         "minutes used, SMS count, monthly bill in USD",
+         {"subscriber_id": "integer/id card=1000", "billing_month": "date",
+          "data_used": "float >=0 unit=GB", "minutes_used": "num >=0",
+          "sms_count": "integer >=0", "monthly_bill": "float >0 cur=USD"}),
+    Case("telecom", "Generate 8k mobile customers: customer id, plan (prepaid, postpaid, family), "
+         "contract start date, monthly fee in EUR, churned, ISO country code",
+         {"customer_id": "*/id", "plan": "category cats=prepaid|postpaid|family",
+          "contract_start_date": "date", "monthly_fee": "float >0 cur=EUR",
+          "churned": "boolean", "country_code": "string/country"}),
+    # travel
+    Case("travel", "flight bookings: booking reference, passenger name, departure airport, "
+         "arrival airport, departure datetime, ticket price in USD, cabin class "
+         "economy/premium economy/business/first",
+         {"booking_reference": "string", "passenger_name": "string",
+          "departure_airport": "string", "arrival_airport": "string",
+          "departure_datetime": "datetime", "ticket_price": "float >0 cur=USD",
+          "cabin_class": "category cats=economy|premium~economy|business|first"}),
+    Case("travel", "hotel stays: guest email, check-in date, number of nights at least 1, room "
+         "type single, double or suite, nightly rate in EUR, breakfast included",
+         {"guest_email": "string/email", "check_in_date": "date",
+          "number_of_nights": "integer min=1", "room_type": "category cats=single|double|suite",
+          "nightly_rate": "float >0 cur=EUR", "breakfast_included": "boolean"}),
+    Case("travel", "I need 3000 rows of car rentals across 25 locations with pickup date, return "
+         "date, daily rate in GBP, mileage in km, insurance (yes/no)",
+         {"location_id": "integer/id card=25", "pickup_date": "date", "return_date": "date",
+          "daily_rate": "float >0 cur=GBP", "mileage": "float >=0 unit=km",
+          "insurance": "boolean"}),
+    # saas
+    Case("saas", "subscriptions: account id, plan free/pro/enterprise, seats from 1 to 500, MRR "
+         "in USD, trial (true/false), started at",
+         {"account_id": "*/id", "plan": "category cats=free|pro|enterprise",
+          "seats": "integer 1..500", "mrr": "float >=0 cur=USD", "trial": "boolean",
+          "started_at": "date|datetime"}),
+    Case("saas", "product analytics events for 50 workspaces, with event timestamp, user email, "
+         "event name (login, create_project, invite_user, export), session length in minutes "
+         "around 12 with std 4",
+         {"workspace_id": "integer/id card=50", "event_timestamp": "datetime",
+          "user_email": "string/email",
+          "event_name": "category cats=login|create_project|invite_user|export",
+          "session_length": "float normal(12,4) unit=minutes"}),
+    Case("saas", "support tickets: ticket id, customer email, priority one of low, medium, high "
+         "or urgent, created at, resolution time in hours, satisfaction score 1 to 10, "
+         "description",
+         {"ticket_id": "*/id", "customer_email": "string/email",
+          "priority": "category cats=low|medium|high|urgent", "created_at": "datetime",
+          "resolution_time": "float >=0 unit=hours", "satisfaction_score": "integer 1..10",
+          "description": "string"}),
 ]  # fmt: skip
 
 _NORMAL = re.compile(r"normal\((-?[\d.]+),(-?[\d.]+)\)")

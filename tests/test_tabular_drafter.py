@@ -14,7 +14,16 @@ from synth_pipelines.core.errors import FieldError
 from synth_pipelines.core.tabular.drafter import DEFAULT_ROWS, draft_schema, parse_row_count
 from synth_pipelines.core.tabular.generator import generate_chunk
 from synth_pipelines.core.tabular.schema import TableSchema
-from tests.drafter_prompts import CASES, DOMAINS, HELD_OUT, HELD_OUT_2, Case, score, shares
+from tests.drafter_prompts import (
+    CASES,
+    DOMAINS,
+    HELD_OUT,
+    HELD_OUT_2,
+    HELD_OUT_3,
+    Case,
+    score,
+    shares,
+)
 
 
 def kinds(schema: TableSchema) -> dict[str, tuple[str, str | None]]:
@@ -404,7 +413,7 @@ def test_bounds(item: str, bounds: tuple[float, float]) -> None:
     assert schema.warnings == []
 
 
-ALL_CASES = [*CASES, *HELD_OUT, *HELD_OUT_2]
+ALL_CASES = [*CASES, *HELD_OUT, *HELD_OUT_2, *HELD_OUT_3]
 
 
 @pytest.mark.parametrize(
@@ -423,6 +432,8 @@ def test_prompt_set_shares() -> None:
     measured = shares(CASES, draft_schema)
     assert measured.column_share >= 0.98
     assert measured.exact_share >= 0.93
+    # The blind set (91.0% of columns at its first score) stays at or above the target.
+    assert shares(HELD_OUT_3, draft_schema).column_share >= 0.90
 
 
 def test_an_llm_drafted_schema_is_scored_by_the_same_checks(server, monkeypatch) -> None:
@@ -502,7 +513,8 @@ def test_a_regular_series_per_entity() -> None:
         ({"name": "t", "type": "float", "currency": "euro"}, "ISO 4217"),
         ({"name": "t", "type": "string", "group_size": [1, 2]}, "integer (id) columns"),
         ({"name": "t", "type": "integer", "group_size": [3, 1]}, "1 <= least <= most"),
-        ({"name": "t", "type": "integer", "group_size": [1, 3], "max": 9}, "no max"),
+        ({"name": "t", "type": "integer", "group_size": [1, 3], "unique": True},
+         "cannot be unique"),
     ],
 )  # fmt: skip
 def test_series_and_currency_fields_are_validated(column: dict, words: str) -> None:
@@ -532,6 +544,75 @@ def test_child_counts(prompt: str) -> None:
     assert ids == sorted(ids) and ids[0] == 1
     counts = [ids.count(i) for i in range(1, ids[-1])]  # the last run may be cut short
     assert min(counts) >= 1 and max(counts) <= 10 and len(set(counts)) > 3
+
+
+def test_entity_count_with_child_count() -> None:
+    """ "for 300 students, each student with 3 to 8 exams": 300 ids in runs of 3 to 8 rows, the
+    rows their expected total; the "with" of the child count does not start the columns."""
+    schema = draft_schema(
+        "exam results for 300 students, each student with 3 to 8 exams: exam date, "
+        "subject (math, physics, chemistry or biology), score around 70 with std 12, passed"
+    )
+    assert schema.warnings == []
+    assert [c.name for c in schema.columns] == [
+        "student_id", "exam_date", "subject", "score", "passed",
+    ]  # fmt: skip
+    student = schema.column("student_id")
+    assert (student.group_size, student.min, student.max) == ([3, 8], 1, 300)
+    assert schema.rows == 300 * 11 // 2
+    ids = generate_chunk(schema, rows=schema.rows, seed=1, chunk_index=0, row_offset=0)
+    ids = ids["student_id"].to_pylist()
+    assert ids == sorted(ids) and ids[0] == 1 and max(ids) <= 300
+    counts = [ids.count(i) for i in range(1, max(ids))]
+    assert min(counts) >= 3 and max(counts) <= 8 and max(ids) >= 280
+
+
+def test_grouped_ids_cross_run_blocks_and_far_offsets() -> None:
+    """Run sizes are drawn per block of runs: chunks that straddle a block, or start millions
+    of rows in, agree with one chunk of the whole."""
+    from synth_pipelines.core.tabular.scalar_values import _RUN_BLOCK
+
+    schema = TableSchema.parse(
+        {"columns": [{"name": "c", "type": "integer", "semantic_type": "id",
+                      "group_size": [1, 3]}]}
+    )  # fmt: skip
+    span = 2 * _RUN_BLOCK * 2 + 7  # about two blocks of runs of mean 2
+    whole = generate_chunk(schema, rows=span, seed=3, chunk_index=0, row_offset=0)["c"]
+    parts = [
+        generate_chunk(schema, rows=1_000, seed=3, chunk_index=i, row_offset=off)["c"]
+        for i, off in enumerate(range(0, span - 1_000, 97_003))
+    ]
+    for part, off in zip(parts, range(0, span - 1_000, 97_003), strict=True):
+        assert part.to_pylist() == whole.to_pylist()[off : off + 1_000]
+    far = generate_chunk(schema, rows=10, seed=3, chunk_index=0, row_offset=20_000_000)["c"]
+    assert 6_000_000 < far[0].as_py() < 14_000_000  # about 20M / 2 runs in
+
+
+@pytest.mark.parametrize(
+    ("prompt", "name", "expected"),
+    [
+        ("visits: systolic blood pressure around 120 with std 15",
+         "systolic_blood_pressure", {"type": "integer", "unit": "mmHg", "mean": 120.0}),
+        ("vitals: heart rate between 40 and 180", "heart_rate",
+         {"type": "integer", "min": 40, "max": 180, "unit": "bpm"}),
+        ("tickets: resolution time in hours", "resolution_time",
+         {"type": "float", "unit": "hours", "min": 0.0}),
+        ("sales: basket size between 1 and 30 items", "basket_size",
+         {"type": "integer", "min": 1, "max": 30}),
+        ("telemetry: cpu usage from 0 to 100 percent", "cpu_usage",
+         {"type": "float", "min": 0.0, "max": 100.0, "unit": "percent"}),
+        ("trials: company size 1-10/11-50/51-200/200+", "company_size",
+         {"type": "category", "categories": ["1-10", "11-50", "51-200", "200+"]}),
+        ("fiber: speed tier 100/500/1000 Mbps", "speed_tier",
+         {"type": "category", "categories": ["100", "500", "1000"], "description": "in Mbps"}),
+        ("loans: loan id, delinquent", "delinquent", {"type": "boolean"}),
+    ],
+)  # fmt: skip
+def test_held_out_fixes(prompt: str, name: str, expected: dict) -> None:
+    schema = draft_schema(prompt)
+    assert schema.warnings == []
+    column = schema.column(name).model_dump()
+    assert {key: column[key] for key in expected} == expected
 
 
 def test_lists_as_json() -> None:

@@ -487,11 +487,11 @@ def draft_schema(prompt: str) -> TableSchema:
     if prompt is None or not str(prompt).strip():
         raise FieldError("prompt", f"prompt is empty: describe the table, e.g. {EXAMPLE!r}")
     prompt = str(prompt).strip()
-    head, listing, trailing = _column_text(prompt)
+    # A child count first, from the whole prompt: its "with" ("each student with 3 to 8
+    # exams") is not where the column list starts.
+    text, children = _child_count(prompt)
+    head, listing, trailing = _column_text(text)
     head, entities = _entity_count(head)
-    head, children = _child_count(head)
-    if children is None:
-        listing, children = _child_count(listing)
     warnings: list[str] = []
     series = _TIME_SERIES.search(head)
     if series:
@@ -500,6 +500,8 @@ def draft_schema(prompt: str) -> TableSchema:
     if rows is None:
         rest = f"{head} {listing} {trailing}"  # without the entity and child counts
         rows = parse_row_count(rest) if _ROWS_NOUN.search(rest) else None
+    if rows is None and entities and children and entities[0] == children[0]:
+        rows = entities[1] * (children[1] + children[2]) // 2  # 300 students, 3-8 exams each
     if rows is None:
         rows = DEFAULT_ROWS
     if rows < 1:
@@ -543,15 +545,18 @@ def draft_schema(prompt: str) -> TableSchema:
     if children is not None:
         parent, least, most = children
         parent_id = f"{parent}_id"
-        if parent_id not in seen:
+        if parent_id not in {column["name"] for column in columns}:
             columns.insert(0, {"name": parent_id, "type": "integer", "semantic_type": "id"})
         for column in columns:
             if column["name"] == parent_id:
                 column.update({"type": "integer", "semantic_type": "id", "min": 1})
                 column["group_size"] = [least, most]
-                column.pop("max", None)
+                if not (entities and entities[0] == parent):
+                    column.pop("max", None)  # else the entity count's max: 300 students
                 column.pop("unique", None)
-                column["description"] = f"{least} to {most} rows per {parent}"
+                column["description"] = f"{least} to {most} rows per {parent}" + (
+                    f", {column['max']} {parent.replace('_', ' ')}s" if "max" in column else ""
+                )
     if series:
         phrase = series.group(0).strip(" ,;")
         id_name = _entity_id(entities[0], seen) if entities else None

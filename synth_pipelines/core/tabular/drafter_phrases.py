@@ -137,7 +137,10 @@ _BETWEEN = re.compile(
     rf"\b(?:between|from|range(?:s|d)?(?:\s+from)?)\s+\$?({NUM})\s*(?:and|to|-|\u2013)\s*\$?({NUM})\b",
     re.IGNORECASE,
 )
-_DASH_RANGE = re.compile(rf"(?<![\w.])\$?({NUM})\s*(?:-|\u2013|\.\.|\bto\b)\s*\$?({NUM})(?![\w.])")
+# Not inside a slash list: "company size 1-10/11-50/51-200" is categories, not a range.
+_DASH_RANGE = re.compile(
+    rf"(?<![\w./])\$?({NUM})\s*(?:-|\u2013|\.\.|\bto\b)\s*\$?({NUM})(?![\w./])"
+)
 _AT_LEAST = re.compile(
     rf"\b(?:at\s+least|min(?:imum)?(?:\s+of)?|no\s+less\s+than|not\s+below|from|over|above|>=|≥)"
     rf"\s*\$?({NUM})",
@@ -189,11 +192,25 @@ def read_statistics(text: str, hints: dict[str, Any]) -> str:
     return text
 
 
+_RANGE_NOUN = re.compile(r"\s*([A-Za-z%/]+)\s*$")
+
+
 def read_bounds(text: str, hints: dict[str, Any]) -> str:
     for pattern in (_BETWEEN, _DASH_RANGE):
         match = pattern.search(text)
         if match:
             hints["range"] = (_num(match.group(1)), _num(match.group(2)))
+            # The one word after a range at the end of the item says what it counts: a unit
+            # ("from 0 to 100 percent") or the counted noun ("between 1 and 30 items"), not
+            # part of the name.
+            noun = _RANGE_NOUN.fullmatch(text[match.end() :])
+            if noun and match.start() > 0:
+                word = noun.group(1).lower()
+                if word in UNITS:
+                    hints.setdefault("unit", UNITS[word])
+                    return text[: match.start()].strip()
+                if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+                    return text[: match.start()].strip()
             return _cut(text, match)
     match = _AT_LEAST.search(text)
     if match:
@@ -319,6 +336,11 @@ def read_enumeration(text: str, hints: dict[str, Any]) -> str:
             text, values = found
     if len(values) < 2:
         return text
+    # "speed tier 100/500/1000 Mbps": numbers, the unit written once after the last.
+    last = re.fullmatch(rf"({NUM})\s*([A-Za-z/%]+)", values[-1])
+    if last and last.group(2).lower() in UNITS and all(re.fullmatch(NUM, v) for v in values[:-1]):
+        values[-1] = last.group(1)  # the values are categories: the unit goes in the text
+        hints.setdefault("description", f"in {UNITS[last.group(2).lower()]}")
     if {v.lower() for v in values} in BOOLEAN_PAIRS:
         hints["boolean"] = True
     else:

@@ -204,6 +204,15 @@ def _rule(name: str, words: list[str], table: str) -> Spec:
     if has("iban"):
         return _text("iban")
 
+    # vital signs, before "blood" (group) and "rate"
+    if has("pressure") and any(has(w) for w in ("blood", "systolic", "diastolic", "bp")):
+        low, high, mean, std = (40, 130, 80, 10) if has("diastolic") else (70, 200, 120, 15)
+        return {"type": "integer", "min": low, "max": high, "distribution": "normal",
+                "mean": float(mean), "std": float(std), "unit": "mmHg"}  # fmt: skip
+    if (has("heart") and has("rate")) or has("pulse") or name in ("hr_bpm", "bpm"):
+        return {"type": "integer", "min": 40, "max": 180, "distribution": "normal",
+                "mean": 75.0, "std": 12.0, "unit": "bpm"}  # fmt: skip
+
     # time
     if has("birthday") or has("dob") or has("birthdate") or (has("birth") and not has("place")):
         return _birth_date()
@@ -513,7 +522,7 @@ _UNIT_RANGES: dict[str, tuple[float, float]] = {
     "km/h": (0.0, 130.0),
     "dBm": (-120.0, -30.0),
     "dB": (0.0, 140.0),
-    "mg": (0.0, 1_000.0),
+    "mg": (0.5, 1_000.0),
     "mm/s": (0.0, 50.0),
     "degrees": (0.0, 90.0),
     "mL": (0.0, 1_000.0),
@@ -529,6 +538,7 @@ _UNIT_NORMAL: dict[str, tuple[float, float, float, float, int]] = {
     "hPa": (950.0, 1_050.0, 1_013.0, 8.0, 1),
 }
 _NUMERIC = ("integer", "float")
+_DURATION_UNITS = ("ms", "seconds", "minutes", "hours", "days")
 _TEMPORAL = ("date", "datetime")
 
 
@@ -565,6 +575,8 @@ def _apply_hints(spec: Spec, hints: dict[str, Any], name: str) -> tuple[Spec, li
         spec = _money()
     elif unit and (textual or ruled_category):
         spec = _unit_spec(unit, words)
+    elif hints.get("unit") in _DURATION_UNITS and spec["type"] in _TEMPORAL:
+        spec = _unit_spec(unit, words)  # "resolution time in hours": a duration, not a time
     kind = spec["type"]
     if currency:
         if kind in _NUMERIC:

@@ -205,5 +205,11 @@ _BOOLEAN_WORDS = {
     "occupied",
     "passed",
     "certified",
+    "delinquent",
+    "overdue",
+    "eligible",
+    "compliant",
+    "insured",
+    "refundable",
 }
 _DURATION = {"duration", "latency", "elapsed", "ms", "millis", "milliseconds", "secs", "hours"}

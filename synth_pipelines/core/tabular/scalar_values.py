@@ -125,16 +125,37 @@ def _draw_numbers(column: Column, rng: np.random.Generator, n: int, low: float, 
     return out
 
 
+_RUN_BLOCK = 65_536  # run sizes drawn per block, so that a chunk far into a job costs no memory
+
+
 def _group_ids(column: Column, chunk: Chunk, seed: int) -> np.ndarray:
-    """Ids in runs of group_size rows: run k has a size drawn (from seed and the column alone,
-    so that every chunk agrees) between the bounds; row g belongs to the run covering it."""
+    """Ids in runs of group_size rows: run k has a size drawn (from seed, the column and k's
+    block alone, so that every chunk agrees) between the bounds; row g belongs to the run
+    covering it. The blocks before the chunk are summed, not kept: memory is one block and
+    the chunk, wherever the chunk starts."""
     least, most = column.group_size or (1, 1)
-    end = chunk.row_offset + chunk.rows
-    sizes = np.random.default_rng([seed, zlib.crc32(column.name.encode())]).integers(
-        least, most, end // least + 1, endpoint=True
-    )
-    runs = np.searchsorted(np.cumsum(sizes), chunk.global_index - 1, side="right")
-    return (int(column.min) if column.min is not None else 1) + runs
+    name = zlib.crc32(column.name.encode())
+    first_row, end = chunk.row_offset, chunk.row_offset + chunk.rows
+    block, rows_before = 0, 0  # rows covered by the blocks before `block`
+    runs = np.empty(chunk.rows, np.int64)
+    filled = 0
+    while filled < chunk.rows:
+        sizes = np.random.default_rng([seed, name, block]).integers(
+            least, most, _RUN_BLOCK, endpoint=True
+        )
+        block_rows = int(sizes.sum())
+        if rows_before + block_rows > first_row:
+            stop = min(end, rows_before + block_rows)
+            rows = np.arange(max(first_row, rows_before), stop, dtype=np.int64) - rows_before
+            local = np.searchsorted(np.cumsum(sizes), rows, side="right")
+            runs[filled : filled + len(rows)] = block * _RUN_BLOCK + local
+            filled += len(rows)
+        rows_before += block_rows
+        block += 1
+    ids = (int(column.min) if column.min is not None else 1) + runs
+    # With a max (300 students, 3-8 exams each) the ids stop there: the last takes the rows
+    # left over.
+    return ids if column.max is None else np.minimum(ids, int(column.max))
 
 
 def fill_integer(column: Column, rng: np.random.Generator, chunk: Chunk, seed: int) -> pa.Array:

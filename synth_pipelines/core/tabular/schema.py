@@ -106,7 +106,8 @@ class Column(BaseModel):
     group_size: list[int] | None = Field(
         default=None,
         description="integer ids: rows come in runs of group_size[0] to group_size[1] per id, "
-        "from min (each customer has 1 to 10 orders); the ids grow with the rows, so no max",
+        "from min (each customer has 1 to 10 orders); the ids grow with the rows, up to max "
+        "when set (300 students, 3 to 8 exams each: the last id takes the rows left over)",
     )
     series_of: str | None = Field(
         default=None,
@@ -177,8 +178,8 @@ class Column(BaseModel):
                 raise ValueError("group_size applies to integer (id) columns")
             if len(self.group_size) != 2 or not 1 <= self.group_size[0] <= self.group_size[1]:
                 raise ValueError("group_size is [least, most] rows per id, 1 <= least <= most")
-            if self.max is not None or self.unique:
-                raise ValueError("a grouped id repeats and grows with the rows: no max, not unique")
+            if self.unique:
+                raise ValueError("a grouped id repeats: it cannot be unique")
         if self.series_of is not None and self.step_seconds is None:
             raise ValueError("series_of needs step_seconds")
         if self.currency is not None and not _CURRENCY.match(self.currency):
