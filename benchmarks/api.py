@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synth_pipelines.core.cpus import cpu_description
+from synth_pipelines.core.cpus import cpu_description, interpreter_speed
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
 BODY = json.dumps({"buckets": {"female/adult": 10, "male/senior": 5}}).encode()
@@ -297,6 +297,7 @@ def main() -> None:
 
     print(
         f"\n{platform.python_implementation()} {platform.python_version()}, {cpu_description()}, "
+        f"{interpreter_speed()}, "
         f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
         f"{args.requests} requests per endpoint and burst, "
         f"synth serve --workers {args.workers}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 
 
 def usable_cpus() -> int:
@@ -34,3 +35,17 @@ def cpu_description() -> str:
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
     shown = " ".join(f for f in wanted if f in flags)
     return f"{model}, {usable_cpus()} CPUs" + (f", {shown}" if shown else "")
+
+
+def interpreter_speed() -> str:
+    """A reference for benchmark headers: nanoseconds per iteration of a plain Python loop (the
+    best of 5), so that figures taken on VMs of different speed can be compared (about 30 ns
+    on a fast core, 150 on a slow shared one)."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        for i in range(200_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return f"python loop {best / 200_000 * 1e9:.0f} ns/iteration"
