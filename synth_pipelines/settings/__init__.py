@@ -24,6 +24,7 @@ __all__ = [
     "DatasetSettings",
     "FaceSettings",
     "FluxSettings",
+    "ImageSetSettings",
     "LLMSettings",
     "PersonaSettings",
     "Settings",
@@ -42,6 +43,9 @@ TARGET_PER_BUCKET = 100
 # off: exact dedup only.
 TABULAR_EMBEDDERS = ("minilm-int8", "minilm", "hashing", "off")
 ADAPTER_METHODS = ("lora", "bottleneck")
+IMAGE_BACKENDS = ("simulation", "diffusion", "gan")
+IMAGE_EXPORT_FORMATS = ("jsonl", "parquet", "webdataset", "imagefolder", "coco")
+OCR_MODES = ("auto", "on", "off")
 DAY = 24 * 3600
 
 
@@ -238,6 +242,37 @@ class FluxSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ImageSetSettings:
+    """Image sets: profiling, the generation backend, validation and exports."""
+
+    backend: str = setting("SYNTH_IMAGES_BACKEND", "simulation", choices=IMAGE_BACKENDS)
+    # A local diffusers pipeline directory (diffusion) or a StyleGAN2 .pt checkpoint (gan).
+    diffusion_path: str = setting("SYNTH_IMAGES_DIFFUSION_PATH", "")
+    gan_path: str = setting("SYNTH_IMAGES_GAN_PATH", "")
+    truncation: float = setting("SYNTH_IMAGES_TRUNCATION", 0.7, range=(0.0, 2.0))
+    count: int = setting("SYNTH_IMAGES_COUNT", 100, range=(1, 10_000_000))  # default per set
+    formats: tuple[str, ...] = setting(
+        "SYNTH_IMAGES_FORMATS", ("parquet", "imagefolder"), separator=","
+    )
+    faces: bool = setting("SYNTH_IMAGES_FACES", True)  # dlib face detection while profiling
+    ocr: str = setting("SYNTH_IMAGES_OCR", "auto", choices=OCR_MODES)  # tesseract text search
+    max_pixels: int = setting("SYNTH_IMAGES_MAX_PIXELS", 64_000_000, range=(1, 2_000_000_000))
+    phash_distance: int = setting("SYNTH_IMAGES_PHASH_DISTANCE", 6, range=(0, 64))
+    # A local Inception weights file for FID; empty: FID is skipped, with the reason.
+    inception_path: str = setting("SYNTH_IMAGES_INCEPTION_PATH", "")
+    holdout_fraction: float = setting("SYNTH_IMAGES_HOLDOUT", 0.2, range=(0.0, 0.9))
+    sensor_interval: int = setting("SYNTH_IMAGES_SENSOR_INTERVAL", 30, range=(1, 3600))
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.formats if f not in IMAGE_EXPORT_FORMATS]
+        if unknown:
+            raise InvalidInputError(
+                f"SYNTH_IMAGES_FORMATS: {', '.join(unknown)} not among "
+                f"{', '.join(IMAGE_EXPORT_FORMATS)}"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """A snapshot of the SYNTH_* environment, one group per line. Build with `from_env()`."""
 
@@ -253,6 +288,7 @@ class Settings:
     checks: CheckSettings = group()
     personas: PersonaSettings = group()
     flux: FluxSettings = group()
+    images: ImageSetSettings = group()
 
     @property
     def dagster_home(self) -> Path:

@@ -409,3 +409,32 @@ class FluxLora(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (UniqueConstraint("subject_id", "version"),)
+
+
+IMAGE_SET_STATUSES = ("pending", "running", "ready", "failed")
+
+
+class ImageSet(Base):
+    """An image set: a real source to profile, the synthetic set generated to its profile, its
+    validation and exports. `stage` names the step a running set is in."""
+
+    __tablename__ = "image_sets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128))
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    source: Mapped[str] = mapped_column(Text)  # a folder, zip, s3://bucket/prefix, Parquet …
+    source_kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # IMAGE_SET_STATUSES
+    stage: Mapped[str] = mapped_column(String(16), default="")  # profile|generate|validate|export
+    # backend, count, seed, formats, truncation: what the synthetic set is to be.
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # images, ok, failed, …
+    checks: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # check name → summary
+    exports: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # format → prefix
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_image_sets_status", "status", "created_at"),)
