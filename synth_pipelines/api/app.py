@@ -215,7 +215,8 @@ def create_app(
         title="synth_pipelines",
         description=(
             "Synthetic face datasets from a labelled inventory, delivered through expiring links; "
-            "tabular jobs; persona adapters with review-and-approve."
+            "tabular jobs; persona adapters with review-and-approve; image sets profiled, "
+            "generated to their profile, validated and exported."
         ),
         version="0.1.0",
         docs_url=None,  # served from STATIC_DIR below, not from a CDN
@@ -245,6 +246,7 @@ def create_app(
 
     from synth_pipelines.api.admin import router as admin_router
     from synth_pipelines.api.datasets import router as datasets_router
+    from synth_pipelines.api.imagesets import router as imagesets_router
     from synth_pipelines.api.personas import router as personas_router
     from synth_pipelines.api.subjects import router as subjects_router
     from synth_pipelines.api.tabular import router as tabular_router
@@ -253,6 +255,7 @@ def create_app(
     app.include_router(tabular_router)
     app.include_router(personas_router)
     app.include_router(subjects_router)
+    app.include_router(imagesets_router)
     app.include_router(admin_router)
     _valid_schema_references(app)
     _self_hosted_docs(app)
