@@ -9,6 +9,7 @@ from synth_pipelines.dbt_like_checks import definitions as checks
 from synth_pipelines.lines.datasets import definitions as datasets
 from synth_pipelines.lines.faces import definitions as faces
 from synth_pipelines.lines.flux import definitions as flux
+from synth_pipelines.lines.imagesets import definitions as imagesets
 from synth_pipelines.lines.personas import definitions as personas
 from synth_pipelines.lines.tabular import definitions as tabular
 from synth_pipelines.resources.database import FactoryDatabaseResource
@@ -22,7 +23,7 @@ from synth_pipelines.resources.tabular import TextEmbedderResource
 from synth_pipelines.settings import Settings
 
 # The product lines, each a package under synth_pipelines/lines with `build_defs(settings)`.
-LINES = (faces, datasets, tabular, personas, flux)
+LINES = (faces, datasets, tabular, personas, flux, imagesets)
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:

@@ -6,6 +6,7 @@ import dagster as dg
 from synth_pipelines.dbt_like_checks.sensors import CHECK_FAILURE_SENSOR
 from synth_pipelines.lines.datasets.sensors import DATASET_REQUEST_SENSOR
 from synth_pipelines.lines.flux.sensors import SUBJECT_SENSOR
+from synth_pipelines.lines.imagesets.sensors import IMAGE_SET_SENSOR
 from synth_pipelines.lines.personas.sensors import PERSONA_SOURCE_SENSOR
 from synth_pipelines.lines.tabular.sensors import TABULAR_JOB_SENSOR
 
@@ -62,6 +63,7 @@ package_requests_in_process = _runner(DATASET_REQUEST_SENSOR)
 run_tabular_jobs_in_process = _runner(TABULAR_JOB_SENSOR)
 run_persona_training_in_process = _runner(PERSONA_SOURCE_SENSOR)
 run_subjects_in_process = _runner(SUBJECT_SENSOR)
+run_image_sets_in_process = _runner(IMAGE_SET_SENSOR)
 apply_check_holds_in_process = _runner(CHECK_FAILURE_SENSOR)
 
 

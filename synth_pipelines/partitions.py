@@ -27,6 +27,9 @@ personas = dg.DynamicPartitionsDefinition(name="personas")
 # One partition per Flux subject, added by subject_sensor when its photos arrive.
 subjects = dg.DynamicPartitionsDefinition(name="subjects")
 
+# One partition per registered image set, added by image_set_sensor; the key is the set's id.
+image_sets = dg.DynamicPartitionsDefinition(name="image_sets")
+
 
 def bucket_for_partition(partition_key: str | dg.MultiPartitionKey) -> Bucket:
     """The Bucket of a face_buckets partition key."""

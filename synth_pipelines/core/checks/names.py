@@ -46,6 +46,12 @@ STYLE_SIMILARITY = "style_similarity"
 FLUX_IDENTITY = "identity"
 PROMPT_RELEVANCE = "prompt_relevance"
 
+# image_validation: the synthetic image set against its real one (core/imagesets/pipeline.py)
+IMAGE_VALIDATION = "image_validation"
+SET_QUALITY = "quality"
+SET_FIDELITY = "fidelity"
+SET_PRIVACY = "privacy"
+
 # The names code gives checks on the assets YAML tests too: a YAML test may not take one.
 CODE_CHECKS: dict[str, tuple[str, ...]] = {
     FACE_INVENTORY: (

@@ -1,0 +1,422 @@
+"""The image set pipeline, one function per stage: profile a real set, generate a synthetic set
+to its profile, validate it against the real one, export it. The image set line's assets run
+the stages of a registered set; `synth images` runs the same work on local folders.
+
+A registered set keeps its artifacts in the object store under `imagesets/<id>/`:
+
+- `real/`: the real set's profile (features.parquet, embeddings, profile.json) and its report;
+- `synthetic/records.parquet`: the generated set (see `records`);
+- `synthetic_profile/`: the generated set's profile, in the layout of `real/`;
+- `validation/report.json`: every check's report;
+- `exports/<format>/`: each export, published complete.
+
+A stage works in a local folder (SYNTH_HOME/imagesets/<id>) and syncs it with the store, so
+that a stage in another process, or on another machine sharing the store, finds what the stage
+before it wrote. A stage that fails records the error on the set (status `failed`, retryable)
+and leaves the artifacts of the stages before it as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth_pipelines.core.checks.names import SET_FIDELITY, SET_PRIVACY, SET_QUALITY
+from synth_pipelines.core.checks.outcome import ERROR, WARN, CheckOutcome
+from synth_pipelines.core.imagesets.records import ImageRecord, read_records, write_records
+from synth_pipelines.core.imagesets.registry import get_image_set, update_image_set
+from synth_pipelines.core.storage.database import FactoryDatabase
+from synth_pipelines.core.storage.object_store import ObjectStore
+
+Progress = Callable[[int], None]
+RECORDS = "records.parquet"
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """What the stages need of the settings (SYNTH_IMAGES_*), as plain values."""
+
+    faces: bool = True
+    ocr: bool | None = None  # None: when tesseract is installed
+    max_pixels: int = 64_000_000
+    phash_distance: int = 6
+    diffusion_path: str = ""
+    gan_path: str = ""
+    inception_path: str = ""
+    holdout_fraction: float = 0.2
+
+    @classmethod
+    def from_settings(cls, images: Any) -> ImageOptions:
+        return cls(
+            faces=images.faces,
+            ocr={"auto": None, "on": True, "off": False}[images.ocr],
+            max_pixels=images.max_pixels,
+            phash_distance=images.phash_distance,
+            diffusion_path=images.diffusion_path,
+            gan_path=images.gan_path,
+            inception_path=images.inception_path,
+            holdout_fraction=images.holdout_fraction,
+        )
+
+    def checkpoint(self, backend: str) -> str:
+        return {"diffusion": self.diffusion_path, "gan": self.gan_path}.get(backend, "")
+
+
+@dataclass
+class StageResult:
+    """What a stage reports: counts for the set's record and the UI, the files worth showing
+    (report, plots), and for validation the checks' outcomes."""
+
+    summary: dict[str, Any]
+    files: dict[str, Path] = field(default_factory=dict)
+    outcomes: list[CheckOutcome] = field(default_factory=list)
+
+
+# --- the work, on local folders -------------------------------------------------------------
+
+
+def profile_source(
+    source: str, out_dir: Path, options: ImageOptions, progress: Progress | None = None
+) -> StageResult:
+    """Profile the images of `source` (streaming) into `out_dir`, with its HTML report."""
+    from synth_pipelines.core.imagesets.profile import profile_images
+    from synth_pipelines.core.imagesets.report import write_report
+    from synth_pipelines.core.imagesets.sources import open_source
+
+    opened = open_source(source, max_pixels=options.max_pixels)
+    started = time.perf_counter()
+    profile = profile_images(
+        iter(opened),
+        out_dir,
+        faces=options.faces,
+        ocr=options.ocr,
+        progress=progress,
+        phash_distance=options.phash_distance,
+    )
+    seconds = time.perf_counter() - started
+
+    def thumbnails(keys: list[str]) -> Iterator[ImageRecord]:
+        wanted = set(keys)
+        return (r for r in open_source(source, max_pixels=options.max_pixels) if r.key in wanted)
+
+    files = write_report(profile, thumbnails, out_dir / "report")
+    counts = profile.data["counts"]
+    return StageResult(
+        summary={
+            "images": counts["images"],
+            "ok": counts["ok"],
+            "failed": counts["failed"],
+            "seconds": round(seconds, 2),
+            "images_per_s": round(counts["images"] / seconds, 1) if seconds else None,
+            "source": opened.describe(),
+        },
+        files=files,
+    )
+
+
+def generate_set(
+    profile_dir: Path,
+    out_path: Path,
+    *,
+    backend: str,
+    count: int,
+    seed: int,
+    truncation: float,
+    options: ImageOptions,
+    progress: Progress | None = None,
+) -> StageResult:
+    """`count` images generated to the profile in `profile_dir`, written to the record file
+    `out_path` (complete or not at all)."""
+    from synth_pipelines.core.imagesets.generate import build_generator
+    from synth_pipelines.core.imagesets.profile import load_profile
+
+    profile = load_profile(profile_dir).data
+    generator = build_generator(
+        backend, checkpoint_path=options.checkpoint(backend), truncation=truncation
+    )
+    started = time.perf_counter()
+    written = write_records(generator.generate(profile, count, seed, progress=progress), out_path)
+    seconds = time.perf_counter() - started
+    return StageResult(
+        summary={
+            "generated": written,
+            "backend": backend,
+            "seed": seed,
+            "seconds": round(seconds, 2),
+            "images_per_s": round(written / seconds, 1) if seconds else None,
+        }
+    )
+
+
+def _holdout(keys: Iterable[str], fraction: float) -> np.ndarray:
+    """Which real images are the holdout (a stable share, by a hash of the key)."""
+    cut = int(fraction * 1000)
+    return np.array([zlib.crc32(key.encode()) % 1000 < cut for key in keys], dtype=bool)
+
+
+def _outcome(name: str, report: dict[str, Any], severity: str) -> CheckOutcome:
+    if report.get("passed") is None:
+        return CheckOutcome.skip(
+            name, report.get("skipped_reason") or "nothing to check", report.get("metrics")
+        )
+    metadata = {**report.get("metrics", {}), "thresholds": report.get("thresholds", {})}
+    if report.get("failing"):
+        metadata["failing"] = report["failing"]
+    return CheckOutcome(
+        name,
+        passed=bool(report["passed"]),
+        description=report.get("summary") or name,
+        severity=ERROR if report.get("blocking") else severity,
+        metadata=metadata,
+    )
+
+
+def validate_set(
+    real_dir: Path,
+    records_path: Path,
+    work_dir: Path,
+    options: ImageOptions,
+    progress: Progress | None = None,
+) -> StageResult:
+    """The synthetic set of `records_path` profiled (into `work_dir`/profile) and judged against
+    the real profile in `real_dir`: quality, fidelity and privacy. The reports go to
+    `work_dir`/report.json; privacy is the blocking one (copies of real images)."""
+    import pandas as pd
+
+    from synth_pipelines.core.imagesets.profile import load_profile, profile_images
+    from synth_pipelines.core.imagesets.validate import (
+        Thresholds,
+        fidelity_report,
+        privacy_report,
+        quality_report,
+    )
+
+    synth_profile = profile_images(
+        read_records(records_path),
+        work_dir / "profile",
+        faces=options.faces,
+        ocr=False,
+        progress=progress,
+        phash_distance=options.phash_distance,
+    )
+    real_profile = load_profile(real_dir)
+    real = pd.read_parquet(real_profile.features_path)
+    synth = pd.read_parquet(synth_profile.features_path)
+    real_ok, synth_ok = real[real["ok"]].reset_index(drop=True), synth[synth["ok"]]
+    real_emb, synth_emb = real_profile.embeddings(), synth_profile.embeddings()
+    holdout = _holdout(real_ok["key"], options.holdout_fraction)
+    thresholds = Thresholds()
+    inception = options.inception_path or None
+    reports = {
+        SET_QUALITY: quality_report(read_records(records_path), thresholds).to_dict(),
+        SET_FIDELITY: fidelity_report(
+            real_ok[~holdout],
+            synth_ok,
+            real_emb[~holdout],
+            synth_emb,
+            thresholds,
+            inception=inception,
+        ).to_dict(),
+        SET_PRIVACY: privacy_report(
+            real_ok[~holdout],
+            synth_ok,
+            real_emb[~holdout],
+            synth_emb,
+            holdout=real_ok[holdout] if holdout.any() else None,
+            holdout_emb=real_emb[holdout] if holdout.any() else None,
+            thresholds=thresholds,
+        ).to_dict(),
+    }
+    (work_dir / "report.json").write_text(json.dumps(reports, indent=2, default=str))
+    outcomes = [
+        _outcome(SET_QUALITY, reports[SET_QUALITY], WARN),
+        _outcome(SET_FIDELITY, reports[SET_FIDELITY], WARN),
+        _outcome(SET_PRIVACY, reports[SET_PRIVACY], ERROR),
+    ]
+    return StageResult(
+        summary={
+            "validated": len(synth),
+            **{name: report.get("passed") for name, report in reports.items()},
+        },
+        files={"report": work_dir / "report.json"},
+        outcomes=outcomes,
+    )
+
+
+def export_records(
+    records_path: Path,
+    store: ObjectStore,
+    prefix: str,
+    formats: Iterable[str],
+    progress: Progress | None = None,
+) -> StageResult:
+    """The record file exported in each of `formats` under `prefix/<format>/` (EXIF and GPS
+    stripped), each published only once complete."""
+    from synth_pipelines.core.imagesets.export import export_set
+
+    exported: dict[str, Any] = {}
+    started = time.perf_counter()
+    total = 0
+    for fmt in formats:
+        result = export_set(
+            read_records(records_path), store, f"{prefix}/{fmt}", fmt, progress=progress
+        )
+        exported[fmt] = f"{prefix}/{fmt}"
+        total += result.bytes
+    seconds = time.perf_counter() - started
+    return StageResult(
+        summary={
+            "exports": exported,
+            "bytes": total,
+            "mb_per_s": round(total / 2**20 / seconds, 1) if seconds else None,
+        }
+    )
+
+
+# --- registered sets: the work above, with the set's record and the store kept -----------
+
+
+def set_prefix(set_id: str) -> str:
+    return f"imagesets/{set_id}"
+
+
+def work_folder(home: Path, set_id: str) -> Path:
+    return Path(home) / "imagesets" / set_id
+
+
+def upload_folder(store: ObjectStore, folder: Path, prefix: str) -> None:
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        store.put_file(f"{prefix}/{path.relative_to(folder).as_posix()}", path)
+
+
+def download_folder(store: ObjectStore, prefix: str, folder: Path) -> None:
+    """The objects under `prefix` into `folder`, unless a file of that size is there already."""
+    for key in store.list_keys(f"{prefix}/"):
+        target = folder / key[len(prefix) + 1 :]
+        if target.is_file() and target.stat().st_size == store.size(key):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with store.open_reader(key) as reader, target.open("wb") as out:
+            shutil.copyfileobj(reader, out, 1 << 20)
+
+
+@contextmanager
+def _stage(db: FactoryDatabase, set_id: str, stage: str) -> Iterator[dict[str, Any]]:
+    """The set marked running in `stage`; on an error, failed with it (then re-raised)."""
+    row = get_image_set(db, set_id)
+    update_image_set(db, set_id, status="running", stage=stage, error=None)
+    try:
+        yield row
+    except Exception as exc:
+        update_image_set(db, set_id, status="failed", error=f"{stage}: {exc}")
+        raise
+
+
+def profile_stage(
+    db: FactoryDatabase,
+    store: ObjectStore,
+    home: Path,
+    set_id: str,
+    options: ImageOptions,
+    progress: Progress | None = None,
+) -> StageResult:
+    with _stage(db, set_id, "profile") as row:
+        folder = work_folder(home, set_id) / "real"
+        shutil.rmtree(folder, ignore_errors=True)
+        result = profile_source(row["source"], folder, options, progress)
+        upload_folder(store, folder, f"{set_prefix(set_id)}/real")
+        update_image_set(db, set_id, counts={"real": result.summary})
+        return result
+
+
+def generate_stage(
+    db: FactoryDatabase,
+    store: ObjectStore,
+    home: Path,
+    set_id: str,
+    options: ImageOptions,
+    progress: Progress | None = None,
+) -> StageResult:
+    with _stage(db, set_id, "generate") as row:
+        folder = work_folder(home, set_id)
+        download_folder(store, f"{set_prefix(set_id)}/real", folder / "real")
+        params = row["params"]
+        result = generate_set(
+            folder / "real",
+            folder / "synthetic" / RECORDS,
+            backend=params["backend"],
+            count=params["count"],
+            seed=params["seed"],
+            truncation=params["truncation"],
+            options=options,
+            progress=progress,
+        )
+        store.put_file(f"{set_prefix(set_id)}/synthetic/{RECORDS}", folder / "synthetic" / RECORDS)
+        update_image_set(db, set_id, counts={"synthetic": result.summary})
+        return result
+
+
+def validate_stage(
+    db: FactoryDatabase,
+    store: ObjectStore,
+    home: Path,
+    set_id: str,
+    options: ImageOptions,
+    progress: Progress | None = None,
+) -> StageResult:
+    with _stage(db, set_id, "validate"):
+        folder = work_folder(home, set_id)
+        download_folder(store, f"{set_prefix(set_id)}/real", folder / "real")
+        download_folder(store, f"{set_prefix(set_id)}/synthetic", folder / "synthetic")
+        shutil.rmtree(folder / "validation", ignore_errors=True)
+        result = validate_set(
+            folder / "real", folder / "synthetic" / RECORDS, folder / "validation", options,
+            progress,
+        )  # fmt: skip
+        upload_folder(store, folder / "validation", f"{set_prefix(set_id)}/validation")
+        checks = {o.name: {"passed": o.passed, "skipped": o.skipped, "severity": o.severity,
+                           "description": o.description} for o in result.outcomes}  # fmt: skip
+        blocked = [o.name for o in result.outcomes if not o.passed and o.severity == ERROR]
+        update_image_set(
+            db,
+            set_id,
+            checks=checks,
+            **(
+                {"status": "failed", "error": f"blocking check failed: {', '.join(blocked)}"}
+                if blocked
+                else {}
+            ),
+        )
+        return result
+
+
+def export_stage(
+    db: FactoryDatabase,
+    store: ObjectStore,
+    home: Path,
+    set_id: str,
+    progress: Progress | None = None,
+) -> StageResult:
+    with _stage(db, set_id, "export") as row:
+        folder = work_folder(home, set_id)
+        download_folder(store, f"{set_prefix(set_id)}/synthetic", folder / "synthetic")
+        result = export_records(
+            folder / "synthetic" / RECORDS,
+            store,
+            f"{set_prefix(set_id)}/exports",
+            row["params"]["formats"],
+            progress,
+        )
+        update_image_set(
+            db, set_id, status="ready", stage="", exports=result.summary["exports"], error=None
+        )
+        return result

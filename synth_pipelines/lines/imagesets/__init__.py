@@ -1,0 +1,1 @@
+"""The image sets line's Dagster code; its logic is in synth_pipelines.core.imagesets."""
