@@ -15,6 +15,7 @@ from synth_pipelines.cli.db import db_app
 from synth_pipelines.cli.demo import demo
 from synth_pipelines.cli.flux import flux_app
 from synth_pipelines.cli.holds import checks_holds, checks_lift
+from synth_pipelines.cli.images import images_app
 from synth_pipelines.cli.inventory import inventory
 from synth_pipelines.cli.quiet import quiet_third_party
 from synth_pipelines.cli.security import apikeys_app, audit_app, keys_app
@@ -53,6 +54,7 @@ app.add_typer(checks_app, name="checks")
 app.add_typer(keys_app, name="keys")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(flux_app, name="flux")
+app.add_typer(images_app, name="images")
 app.add_typer(audit_app, name="audit")
 # `synth checks holds|lift` live in cli/holds.py, registered on checks_app when imported.
 _ = (checks_holds, checks_lift)
