@@ -163,6 +163,7 @@ def test_checks_run_prints_results_and_fails_on_error_severity(synth_home, monke
             "0",
             "--no-persona",
             "--no-flux",
+            "--no-images",
         ],
     )
     assert demo.exit_code == 0, demo.output
@@ -197,7 +198,8 @@ def test_demo_confirms_the_row_count_the_prompt_asks_for(synth_home, monkeypatch
     monkeypatch.setenv("SYNTH_FACE_SIZE", "64")
     monkeypatch.setenv("SYNTH_TABULAR_EMBEDDER", "hashing")
     result = runner.invoke(
-        app, ["demo", "--per-bucket", "1", "--no-dataset", "--no-persona", "--no-flux"]
+        app,
+        ["demo", "--per-bucket", "1", "--no-dataset", "--no-persona", "--no-flux", "--no-images"],
     )
     assert result.exit_code == 0, result.output
     assert "confirming the 10,000 rows the prompt asks for" in result.output

@@ -51,7 +51,8 @@ def test_demo_prints_its_progress_and_none_of_the_libraries_noise(synth_home, tm
     # Faces, then a Flux subject on the tiny pipeline: CLIP and T5 through transformers, a LoRA
     # through diffusers and peft.
     env = _env(SYNTH_FACE_SIZE="64", SYNTH_FLUX_TRAIN_STEPS="5", HF_HUB_OFFLINE="1")
-    demo = ["demo", "--per-bucket", "1", "--no-dataset", "--tabular-rows", "0", "--no-persona"]
+    demo = ["demo", "--per-bucket", "1", "--no-dataset", "--tabular-rows", "0", "--no-persona",
+            "--no-images"]  # fmt: skip
     result = _run(["-m", "synth_pipelines.cli", *demo], env, tmp_path)
     found = [noise for noise in NOISE if noise in result.stderr]
     assert not found, result.stderr

@@ -42,6 +42,9 @@ def demo(
     flux: bool = typer.Option(
         True, help="Then train a Flux LoRA of a subject from photos and generate images."
     ),
+    images: bool = typer.Option(
+        True, help="Then profile a real image set, generate to it, validate and export it."
+    ),
     validate: bool = typer.Option(
         True, help="Finally run validation_job, so the UI shows every check evaluated."
     ),
@@ -72,6 +75,8 @@ def demo(
         _demo_persona(settings, instance)
     if flux:
         _demo_flux(settings, instance)
+    if images:
+        _demo_images(settings, instance)
     if validate:
         _demo_validation(settings, instance)
     console.print("Open the runs and the assets' metadata with `make ui`.")
@@ -445,6 +450,56 @@ def _demo_flux(settings, instance) -> None:
         f"Generated {len(paths)} images in {result['seconds']:.2f} s: {', '.join(paths)}\n"
         f"A prompt against the content policy: HTTP {refused.status_code}."
     )
+
+
+def _demo_images(settings, instance) -> None:
+    """An image set over HTTP: crops of the photographs scikit-image ships, registered with an
+    admin key, run through image_set_sensor (profile → synthetic set → checks → exports)."""
+    import httpx
+
+    from synth_pipelines.api.app import create_app
+    from synth_pipelines.api.server import running_server
+    from synth_pipelines.core.imagesets.demo_images import write_demo_set
+    from synth_pipelines.core.security.accounts import create_api_key
+    from synth_pipelines.definitions import build_definitions
+    from synth_pipelines.in_process import run_image_sets_in_process
+
+    db = _database(settings)
+    folder = write_demo_set(settings.home / "demo_images", count=48)
+    token = create_api_key(db, "demo-admin", "admin", actor="cli:demo")
+    defs = build_definitions(settings)
+    formats = ["imagefolder", "parquet", "webdataset", "coco", "jsonl"]
+    with (
+        running_server(create_app(settings)) as url,
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http,
+    ):
+        created = (
+            http.post("/imagesets", json={"source": str(folder), "count": 48, "formats": formats})
+            .raise_for_status()
+            .json()
+        )
+        console.print(f"\nPOST {url}/imagesets {folder} → {created['id']} (pending)")
+        started = time.perf_counter()
+        with console.status("profiling, generating to the profile, validating, exporting"):
+            runs, _ = run_image_sets_in_process(defs, instance, raise_on_error=False)
+        image_set = http.get(f"/imagesets/{created['id']}").raise_for_status().json()
+    if not runs or not all(run.success for run in runs):
+        _fail(f"the image set run failed: {image_set.get('error')}; see `make ui`")
+    real, synthetic = image_set["counts"]["real"], image_set["counts"]["synthetic"]
+    table = Table(title=f"image set {created['id']} in {time.perf_counter() - started:.1f} s")
+    for column in ("stage", "result"):
+        table.add_column(column)
+    table.add_row("profile", f"{real['ok']}/{real['images']} images, {real['images_per_s']}/s")
+    table.add_row(
+        "generate", f"{synthetic['generated']} ({synthetic['backend']}), "
+        f"{synthetic['images_per_s']}/s",
+    )  # fmt: skip
+    for name, check in image_set["checks"].items():
+        verdict = "skipped" if check["skipped"] else "passed" if check["passed"] else "failed"
+        table.add_row(f"check {name}", f"{verdict}: {check['description'][:90]}")
+    for fmt, prefix in image_set["exports"].items():
+        table.add_row(f"export {fmt}", prefix)
+    console.print(table)
 
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
