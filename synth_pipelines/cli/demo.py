@@ -43,7 +43,7 @@ def demo(
         True, help="Then train a Flux LoRA of a subject from photos and generate images."
     ),
     images: bool = typer.Option(
-        True, help="Then profile a real image set, generate to it, validate and export it."
+        False, help="Then profile a real image set, generate to it, validate and export it."
     ),
     validate: bool = typer.Option(
         True, help="Finally run validation_job, so the UI shows every check evaluated."
