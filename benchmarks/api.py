@@ -41,7 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from synth_pipelines.core.cpus import cpu_description, interpreter_speed
+from tests.helpers import free_port, stop_process
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
 BODY = json.dumps({"buckets": {"female/adult": 10, "male/senior": 5}}).encode()
@@ -141,12 +144,6 @@ async def burst(
     return Burst(endpoint, latencies, wall, statuses, bodies)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
     command = [sys.executable, "-m", "synth_pipelines.cli", "serve", "--port", str(port)]
     if workers != 1:
@@ -243,11 +240,7 @@ def run_database(label: str, url: str, args) -> list[tuple[str, int, float | Non
                 )
             ]
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server)
         shutil.rmtree(home, ignore_errors=True)
     return [(label, clients, rate, b) for clients, rate, b in bursts]
 

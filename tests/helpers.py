@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,16 @@ def local_or_s3_store(
     return S3ObjectStore(
         make_bucket(endpoint), endpoint_url=endpoint, region_name=REGION, **s3_options
     )
+
+
+def stop_process(process: subprocess.Popen, grace: float = 10) -> None:
+    """Terminate `process` (a server), and kill it if it has not exited after `grace` s."""
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def free_port() -> int:

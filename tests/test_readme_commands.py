@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, stop_process
 
 REPO = Path(__file__).parent.parent
 README = REPO / "README.md"
@@ -532,12 +532,7 @@ def served(tmp_path_factory) -> Iterator[Served]:
             time.sleep(0.1)
         yield Served(url, env, token.stdout.strip(), cwd)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()
 
 
@@ -580,12 +575,7 @@ def test_synth_serve_workers_2_starts_two_and_answers(tmp_path) -> None:
                 status = httpx.get(f"{url}/datasets/{request_id}", timeout=10)
                 assert status.status_code == 200 and status.json()["status"] == "pending"
         finally:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, grace=20)
     workers = set(re.findall(r"Started server process \[(\d+)\]", log_path.read_text()))
     assert len(workers) == 2, log_path.read_text()
 
