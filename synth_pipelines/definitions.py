@@ -35,6 +35,8 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             backend=settings.faces.generator,
             size=settings.faces.size,
             checkpoint_path=settings.faces.diffusers_checkpoint,
+            stylegan_checkpoint=settings.faces.stylegan_checkpoint,
+            truncation=settings.faces.stylegan_truncation,
         ),
         "face_classifier": AttributeClassifierResource(
             backend=settings.faces.classifier, weights_path=settings.faces.classifier_weights

