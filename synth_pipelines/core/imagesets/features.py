@@ -358,15 +358,20 @@ def _faces(rgb: Image.Image) -> dict[str, Any]:
     return {"faces": len(boxes), "face_boxes": json.dumps(boxes)}
 
 
-@functools.cache
 def tesseract_available() -> tuple[bool, str]:
-    """(whether OCR can run, why not when it cannot)."""
+    """(whether OCR can run, why not when it cannot): pytesseract importable and its
+    `tesseract_cmd` binary on the PATH."""
     try:
         import pytesseract
     except ImportError:
         return False, "pytesseract is not installed"
-    if shutil.which(pytesseract.pytesseract.tesseract_cmd) is None:
-        return False, f"the tesseract binary ({pytesseract.pytesseract.tesseract_cmd}) is not found"
+    return _tesseract_status(pytesseract.pytesseract.tesseract_cmd)
+
+
+@functools.cache
+def _tesseract_status(command: str) -> tuple[bool, str]:
+    if shutil.which(command) is None:
+        return False, f"the tesseract binary ({command}) is not found"
     return True, ""
 
 

@@ -167,9 +167,10 @@ def outlier_picks(profile: ImageProfile, embeddings: np.ndarray) -> list[tuple[s
             for s in range(0, len(embeddings), MEAN_CHUNK)
         ]
     )
-    farthest = np.argsort(-distances)[:OUTLIERS_FROM_MEAN]
-    keys = list(profile.embedding_keys())
-    picks = [(keys[i], f"far from mean {distances[i]:.2f}") for i in farthest.tolist()]
+    farthest = np.argsort(-distances)[:OUTLIERS_FROM_MEAN].tolist()
+    wanted = set(farthest)
+    keys = {i: key for i, key in enumerate(profile.embedding_keys()) if i in wanted}
+    picks = [(keys[i], f"far from mean {distances[i]:.2f}") for i in farthest]
     table = pq.read_table(profile.features_path, columns=["key", "ok", "brightness", "sharpness"])
     table = table.filter(table["ok"])
     for column, low, high in (

@@ -331,18 +331,28 @@ class ParquetSource(ImageSource):
             for batch in file.iter_batches(batch_size=self.batch_size):
                 columns = batch.to_pydict()
                 for row in range(batch.num_rows):
-                    record = self._record(index, {c: v[row] for c, v in columns.items()})
+                    yield self._record(index, {c: v[row] for c, v in columns.items()})
                     index += 1
-                    if record is not None:
-                        yield record
 
-    def _record(self, index: int, row: dict[str, Any]) -> ImageRecord | None:
+    def _file_bytes(self, index: int, path: str | None) -> bytes:
+        """The bytes of a row that names its image by path only (Hugging Face datasets built
+        from local files): the path as it is, or relative to the Parquet file's folder."""
+        candidates = [Path(path), self.path.parent / path] if path else []
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate.read_bytes()
+        raise InvalidInputError(
+            f"{self.describe()} row {index} has no image bytes"
+            + (f" and its path {path!r} is not a file" if path else "")
+        )
+
+    def _record(self, index: int, row: dict[str, Any]) -> ImageRecord:
         image = row.pop(self.image_column)
         path = None
         if isinstance(image, dict):
             image, path = image.get("bytes"), image.get("path")
         if not image:
-            return None
+            image = self._file_bytes(index, path)
         key = next((row.pop(c) for c in self.KEY_COLUMNS if row.get(c) is not None), None)
         key = key or path or f"{index:08d}{_extension(image)}"
         label = row.pop("label", None)
