@@ -337,8 +337,14 @@ def test_strip_image_metadata_is_lossless_and_a_no_op_on_clean_images() -> None:
     assert_clean(clean_png, "png") and np.array_equal(pixels(clean_png), pixels(png))
     keep = strip_image_metadata(make_record(5).data)  # a PNG with no text chunks
     assert keep == make_record(5).data
-    # Unmodified, the same export keeps the EXIF (the test above is not vacuous).
-    assert Image.open(io.BytesIO(tagged)).getexif().get_ifd(GPS_IFD)
+    assert Image.open(io.BytesIO(tagged)).getexif().get_ifd(GPS_IFD)  # the test is not vacuous
+
+
+def test_strip_exif_false_exports_the_bytes_as_stored(records, tmp_path) -> None:
+    store = LocalObjectStore(tmp_path / "store")
+    export_set(records[:6], store, "raw", "jsonl", strip_exif=False)
+    for record in records[:6]:
+        assert store.get_bytes(f"raw/images/{record.key}") == record.data
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,7 @@ _COPY_BUFFER = 1024 * 1024
 _JPEG_METADATA_MARKERS = frozenset({0xE1, 0xED, 0xFE})
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RSTn have no length
 _JPEG_SOS, _JPEG_EOI, _JPEG_APP2 = 0xDA, 0xD9, 0xE2
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start of frame: the size
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_METADATA_CHUNKS = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME"})
 # The column Hugging Face imagefolder adds beside metadata.jsonl's: no metadata field may take it.
@@ -247,6 +248,28 @@ def _prepared(
 
 def _prepare(index: int, record: ImageRecord, strip_exif: bool) -> _Image:
     validate_key(record.key)
+    orientation = 1
+    probed = _probe(record.data, metadata_allowed=not strip_exif)
+    if probed is not None:  # the fast path: a JPEG or PNG with nothing to strip
+        fmt, stored_size = probed
+        data, size = record.data, stored_size
+    else:
+        fmt, data, stored_size, size, orientation = _open(record, strip_exif)
+    ext = _EXTENSIONS.get(fmt, fmt.lower() or "bin")
+    name = record.key if "." in record.key.rsplit("/", 1)[-1] else f"{record.key}.{ext}"
+    boxes = tuple(
+        _turn_box(_check_box(record, box), orientation, *stored_size) for box in record.boxes
+    )
+    for box in boxes:
+        _check_inside(record, box, size)
+    return _Image(index, record, data, name, size[0], size[1], boxes)
+
+
+def _open(
+    record: ImageRecord, strip_exif: bool
+) -> tuple[str, bytes, tuple[int, int], tuple[int, int], int]:
+    """Pillow's reading of an image that has metadata (or an unusual format): (format, bytes to
+    export, stored size, exported size, EXIF orientation applied)."""
     try:
         with Image.open(io.BytesIO(record.data)) as image:
             fmt = image.format or ""
@@ -260,14 +283,32 @@ def _prepare(index: int, record: ImageRecord, strip_exif: bool) -> _Image:
                 data = record.data
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise InvalidInputError(f"image {record.key!r} cannot be decoded: {exc}") from exc
-    ext = _EXTENSIONS.get(fmt, fmt.lower() or "bin")
-    name = record.key if "." in record.key.rsplit("/", 1)[-1] else f"{record.key}.{ext}"
-    boxes = tuple(
-        _turn_box(_check_box(record, box), orientation, *stored_size) for box in record.boxes
-    )
-    for box in boxes:
-        _check_inside(record, box, size)
-    return _Image(index, record, data, name, size[0], size[1], boxes)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"image {record.key!r} cannot be exported: {exc}") from exc
+    return fmt, data, stored_size, size, orientation
+
+
+def _probe(data: bytes, metadata_allowed: bool) -> tuple[str, tuple[int, int]] | None:
+    """(format, (width, height)) from the header of a JPEG or PNG that holds no metadata (or
+    any, when `metadata_allowed`), without Pillow; None for anything else or anything odd."""
+    try:
+        if data[:2] == b"\xff\xd8":
+            size = None
+            for marker, start, _end in _jpeg_segments(data, header_only=True):
+                if marker in _JPEG_METADATA_MARKERS and not metadata_allowed:
+                    return None
+                if marker in _JPEG_SOF and size is None:
+                    height = int.from_bytes(data[start + 5 : start + 7], "big")
+                    size = (int.from_bytes(data[start + 7 : start + 9], "big"), height)
+            return ("JPEG", size) if size and size[0] and size[1] else None
+        if data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR":
+            if not metadata_allowed and any(k in _PNG_METADATA_CHUNKS for k in _png_chunks(data)):
+                return None
+            size = (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"))
+            return ("PNG", size) if size[0] and size[1] else None
+    except InvalidInputError:  # malformed: Pillow says what is wrong
+        return None
+    return None
 
 
 def _orientation(image: Image.Image) -> int:
@@ -320,9 +361,10 @@ def strip_image_metadata(data: bytes, image: Image.Image | None = None) -> bytes
         return buffer.getvalue()
 
 
-def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
+def _jpeg_segments(data: bytes, header_only: bool = False) -> Iterator[tuple[int, int, int]]:
     """(marker, start, end) of each marker segment of a JPEG, entropy-coded data included in the
-    segment of the scan before it; the last one ends at the EOI marker's end."""
+    segment of the scan before it; the last one ends at the EOI marker's end. `header_only`
+    stops at the first scan, unread."""
     pos, size = 2, len(data)
     while pos < size:
         if data[pos] != 0xFF:
@@ -338,6 +380,8 @@ def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
             yield marker, pos, pos + 2
             pos += 2
             continue
+        if marker == _JPEG_SOS and header_only:
+            return
         end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
         if marker == _JPEG_SOS:  # scan data runs to the next marker that is not FF00 or RSTn
             end = _scan_end(data, end)
@@ -365,12 +409,8 @@ def _strip_jpeg(data: bytes) -> bytes:
     """Drop APP1/APP13/COM segments. Only the header (before the first scan) is read unless it
     holds metadata; then the whole file is walked, and data after the end of the image (a
     phone's second image, with its own EXIF) is dropped with the MPF segment pointing at it."""
-    header_has_metadata = False
-    for marker, _start, _end in _header_segments(data):
-        if marker in _JPEG_METADATA_MARKERS:
-            header_has_metadata = True
-            break
-    if not header_has_metadata:
+    header = (marker for marker, _start, _end in _jpeg_segments(data, header_only=True))
+    if not any(marker in _JPEG_METADATA_MARKERS for marker in header):
         return data
     kept = [data[:2]]
     for marker, start, end in _jpeg_segments(data):
@@ -380,28 +420,30 @@ def _strip_jpeg(data: bytes) -> bytes:
     return b"".join(kept)
 
 
-def _header_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
-    for marker, start, end in _jpeg_segments(data):
-        if marker == _JPEG_SOS:
+def _png_chunks(data: bytes) -> Iterator[bytes]:
+    """The chunk types of a PNG, in order, up to IEND."""
+    for kind, _start, _end in _png_chunk_spans(data):
+        yield kind
+
+
+def _png_chunk_spans(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+    pos = 8
+    while pos + 8 <= len(data):
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + int.from_bytes(data[pos : pos + 4], "big")
+        yield kind, pos, end
+        if kind == b"IEND":
             return
-        yield marker, start, end
+        pos = end
 
 
 def _strip_png(data: bytes) -> bytes:
     """Drop eXIf, tEXt, zTXt, iTXt and tIME chunks; every other chunk is kept as is."""
-    kept, pos, changed = [data[:8]], 8, False
-    while pos + 8 <= len(data):
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        kind = data[pos + 4 : pos + 8]
-        end = pos + 12 + length
-        if kind in _PNG_METADATA_CHUNKS:
-            changed = True
-        else:
-            kept.append(data[pos:end])
-        pos = end
-        if kind == b"IEND":
-            break
-    return b"".join(kept) if changed else data
+    spans = list(_png_chunk_spans(data))
+    if not any(kind in _PNG_METADATA_CHUNKS for kind, _start, _end in spans):
+        return data
+    kept = [data[start:end] for kind, start, end in spans if kind not in _PNG_METADATA_CHUNKS]
+    return data[:8] + b"".join(kept)
 
 
 def _check_box(record: ImageRecord, box: Any) -> Box:
@@ -777,6 +819,7 @@ class _ParquetWriter(_Writer):
             sink,
             PARQUET_SCHEMA,
             compression="none",  # JPEG and PNG bytes do not compress
+            use_dictionary=["label"],  # image bytes are unique: a dictionary only costs time
             write_statistics=["label", "width", "height"],
         )
         self.shards += 1
