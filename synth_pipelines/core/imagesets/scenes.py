@@ -14,12 +14,13 @@ every run. Numpy and PIL only, no weights; about 2 ms per 256 px scene on one co
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter
 
 from synth_pipelines.core.errors import InvalidInputError
 
@@ -32,6 +33,8 @@ _MAX_BLUR_RADIUS = 12.0
 _MAX_UNSHARP_PERCENT = 1200.0
 _UNSHARP_RADIUS = 1.5
 _PROBE_SIDE = 128
+_GRAIN_TILE = 512
+_GRAIN_BIAS = 128  # grain is stored as unsigned bytes around this level
 
 
 def luma(image: Image.Image | np.ndarray) -> np.ndarray:
@@ -187,13 +190,25 @@ def _place_object(
     darkness = float(rng.uniform(0.25, 0.6))
     region *= (1 - darkness * shadow[crop])[..., None]
     # Shading: brighter towards the light, a Lambert-like falloff across the object.
-    gy, gx = np.mgrid[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0].astype(np.float32)
-    u = (gx - margin - w / 2) / (w / 2)
-    v = (gy - margin - h / 2) / (h / 2)
-    shade = np.clip(0.78 + 0.32 * (u * light.dx + v * light.dy), 0.35, 1.15)
+    u = (np.arange(cx0 - x0, cx1 - x0, dtype=np.float32) - margin - w / 2) * (light.dx * 2 / w)
+    v = (np.arange(cy0 - y0, cy1 - y0, dtype=np.float32) - margin - h / 2) * (light.dy * 2 / h)
+    shade = np.clip(0.78 + 0.32 * (u[None, :] + v[:, None]), 0.35, 1.15)
     alpha = edge[crop][..., None]
-    region[:] = region * (1 - alpha) + (colour * shade[..., None]) * alpha
+    region += alpha * (shade[..., None] * colour - region)
     return {"shape": kind, "visible": True, "box": [left, top, w, h]}
+
+
+def _surface_texture(rng: np.random.Generator, canvas: np.ndarray) -> float:
+    """Fine multiplicative texture (value noise with cells of 2-4 px) over the frame (in place),
+    the small-scale detail real surfaces have: without it a scene is smoother than any photo
+    and reaching a photo's sharpness would take extreme sharpening. Returns its amplitude."""
+    height, width = canvas.shape[:2]
+    cell = float(rng.uniform(2, 4))
+    amplitude = float(rng.uniform(0.03, 0.12))
+    grid = rng.random((max(2, int(height / cell)), max(2, int(width / cell))), dtype=np.float32)
+    fine = Image.fromarray(grid, "F").resize((width, height), Image.Resampling.BILINEAR)
+    canvas *= (1 + amplitude * (np.asarray(fine) - 0.5))[..., None]
+    return round(amplitude, 3)
 
 
 def _light_gradient(canvas: np.ndarray, light: Light) -> None:
@@ -233,8 +248,10 @@ class SceneSimulator:
         count = int(rng.integers(min(1, self.max_objects), self.max_objects + 1))
         objects = [_place_object(rng, canvas, light, scale) for _ in range(count)]
         _light_gradient(canvas, light)
+        grain = _surface_texture(rng, canvas)
         pixels = np.clip(canvas * 255 + 0.5, 0, 255).astype(np.uint8)
         info |= {
+            "texture": grain,
             "light": [round(light.dx, 3), round(light.dy, 3)],
             "objects": [o for o in objects if o["visible"]],
         }
@@ -263,25 +280,63 @@ def _blur_to(image: Image.Image, target: float) -> tuple[Image.Image, float]:
     Laplacian variance, at the original contrast, is closest to `target` (below its own)."""
     gray = _probe(image)
     low, high = 0.0, _MAX_BLUR_RADIUS
-    for _ in range(7):
+    for _ in range(6):
         radius = (low + high) / 2
         measured = _normalised_sharpness(gray, gray.filter(ImageFilter.GaussianBlur(radius)))
         low, high = (radius, high) if measured > target else (low, radius)
-    return image.filter(ImageFilter.GaussianBlur(high)), high
+    blurred = gray.filter(ImageFilter.GaussianBlur(high))
+    gain = _std(gray) / max(_std(blurred), 1e-3)
+    return _restore_contrast(image.filter(ImageFilter.GaussianBlur(high)), gain), high
 
 
 def _sharpen_to(image: Image.Image, target: float) -> tuple[Image.Image, float]:
-    """`image` unsharp-masked by the strength (found by bisection on its luma)
-    that brings its Laplacian variance, at the original contrast, up to about `target`."""
+    """`image` unsharp-masked by the strength that brings its Laplacian variance, at the
+    original contrast, up to about `target`.
+
+    Unsharp masking is x + p (x - blur(x)): its Laplacian, A + p B, and the image itself,
+    x + p D, are linear in p, so both variances are quadratics in p whose coefficients one
+    blur of the luma gives; the strength is read off a fine grid of p, no search needed.
+    """
     gray = _probe(image)
-    low, high = 0.0, _MAX_UNSHARP_PERCENT
-    for _ in range(6):
-        percent = (low + high) / 2
-        mask = ImageFilter.UnsharpMask(radius=_UNSHARP_RADIUS, percent=int(percent), threshold=0)
-        measured = _normalised_sharpness(gray, gray.filter(mask))
-        low, high = (percent, high) if measured < target else (low, percent)
-    mask = ImageFilter.UnsharpMask(radius=_UNSHARP_RADIUS, percent=int(low), threshold=0)
-    return image.filter(mask), low
+    x = np.asarray(gray, np.float32)
+    detail = x - np.asarray(gray.filter(ImageFilter.GaussianBlur(_UNSHARP_RADIUS)), np.float32)
+    lap_x, lap_detail = _laplacian(x), _laplacian(detail)
+    p = np.linspace(0.0, _MAX_UNSHARP_PERCENT / 100, 241)
+    lap_var = _quadratic_variance(lap_x, lap_detail, p)
+    image_var = _quadratic_variance(x, detail, p)
+    normalised = lap_var * float(x.var()) / np.maximum(image_var, 1e-6)
+    below = np.nonzero(normalised <= target)[0]
+    index = int(below[-1]) if len(below) else 0
+    percent = round(float(p[index]) * 100)
+    if percent == 0:
+        return image, 0.0
+    mask = ImageFilter.UnsharpMask(radius=_UNSHARP_RADIUS, percent=percent, threshold=0)
+    gain = _std(gray) / max(_std(gray.filter(mask)), 1e-3)  # measured: clipping included
+    return _restore_contrast(image.filter(mask), gain), float(percent)
+
+
+def _std(gray: Image.Image) -> float:
+    return float(np.asarray(gray, np.float32).std())
+
+
+def _restore_contrast(image: Image.Image, gain: float) -> Image.Image:
+    """`image` with its deviations from its mean grey scaled by `gain` (PIL, 8-bit): what a
+    blur took from, or a sharpening added to, the contrast the profile asked for."""
+    if abs(gain - 1.0) < 0.01:
+        return image
+    return ImageEnhance.Contrast(image).enhance(gain)
+
+
+def _laplacian(g: np.ndarray) -> np.ndarray:
+    return 4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]
+
+
+def _quadratic_variance(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """var(a + p b) for each p, from var(a), cov(a, b) and var(b)."""
+    a0, b0 = a - a.mean(), b - b.mean()
+    return (
+        float((a0 * a0).mean()) + 2 * p * float((a0 * b0).mean()) + p**2 * float((b0 * b0).mean())
+    )
 
 
 def finish(
@@ -289,7 +344,8 @@ def finish(
 ) -> tuple[Image.Image, dict[str, float]]:
     """Blur or sharpen `image` towards Laplacian variance `sharpness`, then add Gaussian sensor
     noise of sigma `noise` (pixel levels); None skips either. Noise adds 20 sigma^2 to the
-    Laplacian variance, so the blur aims at what is left. Deterministic in `seed`."""
+    Laplacian variance, so the blur aims at what is left. Blurring and sharpening keep the
+    luma std (the contrast matched before). Deterministic in `seed`."""
     applied: dict[str, float] = {}
     sigma = max(0.0, float(noise or 0.0))
     if sharpness is not None and sharpness > 0:
@@ -302,9 +358,35 @@ def finish(
             image, percent = _sharpen_to(image, aim)
             applied["unsharp_percent"] = round(percent, 1)
     if sigma > 0.05:
-        rng = np.random.default_rng([int(seed), 0x401CE])
-        grain = rng.standard_normal(image.size[::-1], dtype=np.float32) * sigma
-        pixels = np.asarray(image, np.float32) + grain[..., None]
-        image = Image.fromarray(np.clip(pixels + 0.5, 0, 255).astype(np.uint8), "RGB")
+        image = add_noise(image, sigma, seed)
         applied["noise_sigma"] = round(sigma, 3)
     return image, applied
+
+
+@functools.cache
+def _grain_tile() -> np.ndarray:
+    """A fixed tile of standard normal noise that every image's grain is cut from."""
+    return np.random.default_rng(0x6A1).standard_normal((_GRAIN_TILE, _GRAIN_TILE), np.float32)
+
+
+def add_noise(image: Image.Image, sigma: float, seed: int) -> Image.Image:
+    """`image` plus Gaussian grain of std `sigma` (pixel levels), the same on the three
+    channels (luma noise, as the profile measures it). The grain is a seed-chosen window of a
+    fixed noise tile, flipped and transposed by the seed: 8-bit PIL work, no per-image noise
+    draw. Images wider than the tile get freshly drawn noise."""
+    width, height = image.size
+    rng = np.random.default_rng([int(seed), 0x401CE])
+    if max(width, height) > _GRAIN_TILE:
+        unit = rng.standard_normal((height, width), dtype=np.float32)
+    else:
+        tile = _grain_tile()
+        if rng.integers(2):
+            tile = tile.T
+        left = int(rng.integers(0, _GRAIN_TILE - width + 1))
+        top = int(rng.integers(0, _GRAIN_TILE - height + 1))
+        unit = tile[top : top + height, left : left + width]
+        if rng.integers(2):
+            unit = unit[::-1]
+    levels = np.clip(unit * sigma + (_GRAIN_BIAS + 0.5), 0, 255).astype(np.uint8)
+    grain = Image.fromarray(levels, "L")
+    return ImageChops.add(image, Image.merge("RGB", (grain,) * 3), offset=-_GRAIN_BIAS)
