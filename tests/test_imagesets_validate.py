@@ -306,7 +306,7 @@ def test_copies_of_real_images_are_a_blocking_failure_naming_them(real_images) -
     assert report.failing == ["synth/exact.png", "synth/resized.jpg"]
     assert report.metrics["copies"] == 2
     assert report.reasons["synth/exact.png"][0] == (
-        "copy of real real/003.png: phash distance 0 <= 4"
+        "copy of real real/003.png: phash distance 0 <= 2"
     )
     assert any(
         r.startswith("copy of real real/007.png: embedding cosine distance")
@@ -318,13 +318,28 @@ def test_copies_of_real_images_are_a_blocking_failure_naming_them(real_images) -
     assert "synth/exact.png, synth/resized.jpg" in message
 
 
+def test_copies_within_both_limits_when_asked(real_images) -> None:
+    synth = fresh_images(20) | {"synth/exact.png": real_images["real/003.png"]}
+    real_table, real_emb = features_table(real_images)
+    synth_table, synth_emb = features_table(synth)
+    # A distinct image whose phash happens to equal a real one's (a homogeneous set's layout).
+    synth_table.loc[0, "phash"] = real_table["phash"][9]
+    either = privacy_report(real_table, synth_table, real_emb, synth_emb)
+    assert set(either.failing) == {"synth/000.png", "synth/exact.png"}
+    both = privacy_report(
+        real_table, synth_table, real_emb, synth_emb, thresholds=Thresholds(copy_requires_both=True)
+    )
+    assert both.failing == ["synth/exact.png"]
+    assert both.thresholds["copy_requires_both"] is True
+
+
 def test_a_clean_set_passes_privacy(real_images) -> None:
     real_table, real_emb = features_table(real_images)
     synth_table, synth_emb = features_table(fresh_images(40))
     report = privacy_report(real_table, synth_table, real_emb, synth_emb)
     assert report.passed is True, report.messages
     assert report.metrics["copies"] == 0
-    assert report.metrics["phash_distance_min"] > 4
+    assert report.metrics["phash_distance_min"] > 2
     assert report.metrics["embedding_distance_min"] > 0.02
     assert report.skipped["dcr_share"] == (
         "DCR skipped: no real holdout given (holdout_emb or holdout)"
