@@ -88,6 +88,13 @@ def test_blur_stays_inside_the_padded_box(face_records) -> None:
     assert inside > 8
 
 
+def test_a_palette_png_is_blurred_too(face_records) -> None:
+    image = decode(face_records[1]).convert("P", palette=Image.Palette.ADAPTIVE)
+    blurred = blur_faces(ImageRecord("palette.png", encode(image)))
+    assert blurred.metadata["faces_blurred"] >= 1
+    assert dlib_faces(decode(blurred)) == []
+
+
 def test_an_image_without_faces_comes_back_unchanged() -> None:
     record = scene(1)
     assert blur_faces(record) is record

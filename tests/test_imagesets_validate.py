@@ -158,6 +158,7 @@ def test_each_bad_image_is_flagged_with_its_reason() -> None:
     assert any(
         m.startswith("blurry: 2 of 35 images, e.g. bad/blurred.png") for m in report.messages
     )
+    assert json.loads(json.dumps(report.to_dict(), allow_nan=False))["reasons"] == reasons
 
 
 def test_quality_limits_come_from_the_thresholds() -> None:
@@ -402,6 +403,7 @@ def test_dcr_share_with_a_holdout(real_images) -> None:
     assert "dcr_share" in report.failed_checks
     assert any("< 0.45 required (min_dcr_share)" in m for m in report.messages)
     assert report.metrics["dcr_below_holdout_p5_share"] > 0.9
+    assert json.loads(json.dumps(report.to_dict(), allow_nan=False))["notes"] == report.notes
 
     # With only the holdout's features table, DCR runs on perceptual hashes.
     by_hash = privacy_report(train_table, fresh_table, None, None, holdout=holdout_table)
@@ -417,6 +419,11 @@ def test_nearest_hamming_matches_a_direct_count_and_is_chunked(monkeypatch) -> N
     monkeypatch.setattr("synth_pipelines.core.imagesets.validate._CHUNK_CELLS", 500)
     distance, index = nearest_hamming(queries, reference)
     assert distance.tolist() == expected
+    own, _ = nearest_hamming(reference, reference, exclude=np.arange(70))
+    assert own.tolist() == [
+        min(bin(int(a) ^ int(b)).count("1") for j, b in enumerate(reference) if j != i)
+        for i, a in enumerate(reference)
+    ]
     assert all(
         bin(int(q) ^ int(reference[i])).count("1") == d
         for q, i, d in zip(queries, index, distance, strict=True)
@@ -427,6 +434,10 @@ def test_nearest_cosine_and_dcr_share_directly() -> None:
     train, holdout = cloud(100, 12), cloud(100, 13)
     distance, index = nearest_cosine(train[:10], train)
     assert index.tolist() == list(range(10)) and distance.max() < 1e-6
+    _, other = nearest_cosine(train[:10], train, exclude=np.arange(10))
+    assert all(i != j for i, j in enumerate(other))
+    with pytest.raises(InvalidInputError, match="one reference index per query"):
+        nearest_cosine(train[:10], train, exclude=np.arange(3))
     share, below = dcr_share(train, train, holdout, nearest_cosine)
     assert share == 0.0 and below == 1.0
 

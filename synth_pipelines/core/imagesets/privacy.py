@@ -53,6 +53,14 @@ def _decode(record: ImageRecord) -> tuple[Image.Image, str]:
         ) from exc
 
 
+def _editable(image: Image.Image) -> Image.Image:
+    """`image` in a mode that can be blurred and drawn on (L, RGB or RGBA), as a new image."""
+    if image.mode in ("L", "RGB", "RGBA"):
+        return image.copy()
+    has_alpha = image.mode in ("LA", "PA", "La") or "transparency" in image.info
+    return image.convert("RGBA" if has_alpha else "RGB")
+
+
 def _encode(image: Image.Image, fmt: str) -> bytes:
     """`image` in format `fmt` without metadata: JPEG (and MPO) at quality 95, others as PIL
     writes them when given no EXIF or text."""
@@ -132,7 +140,7 @@ def _padded(box: Sequence[int], size: tuple[int, int]) -> tuple[int, int, int, i
 def _blur_boxes(image: Image.Image, boxes: Iterable[Sequence[int]]) -> Image.Image:
     """`image` with each box (padded) replaced by a strong Gaussian blur of itself (radius a
     sixth of the face's larger side: features gone, colours kept)."""
-    out = image.copy()
+    out = _editable(image)
     for box in boxes:
         if len(box) != 4 or box[2] <= 0 or box[3] <= 0:
             raise InvalidInputError(f"a face box must be [x, y, w, h] with w, h > 0, got {box}")
@@ -385,11 +393,11 @@ def redact_text_pii(
     findings = find_pii(ocr(image), region)
     if not findings:
         return record, []
-    redacted = image.convert("RGB") if image.mode not in ("RGB", "L") else image.copy()
+    redacted = _editable(image)
     draw = ImageDraw.Draw(redacted)
     m = _REDACT_MARGIN
     for finding in findings:
         x, y, w, h = finding["box"]
-        draw.rectangle((x - m, y - m, x + w + m, y + h + m), fill=0)
+        draw.rectangle((x - m, y - m, x + w + m, y + h + m), fill="black")  # opaque
     metadata = {**record.metadata, "pii_redacted": len(findings)}
     return replace(record, data=_encode(redacted, fmt), metadata=metadata), findings

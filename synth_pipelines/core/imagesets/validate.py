@@ -175,6 +175,7 @@ class Thresholds:
 DEFAULT_THRESHOLDS = Thresholds()
 _NEAREST_REAL_MIN_SYNTH = 100
 _NEAREST_REAL_MIN_REAL = 20
+_BASELINE_SAMPLE = 5000  # real images whose distance to the other real ones is measured
 
 
 @dataclass
@@ -187,6 +188,8 @@ class CheckReport:
     `messages`: one sentence per failure naming metric, value and limit. `failing`: keys of the
     failing images, worst first, at most 50, with their reasons in `reasons`. `skipped`: metric
     name -> why it was not measured. `notes`: how a metric was measured (its distance space).
+    The quality report's messages also summarise each kind of per-image problem found, whether
+    or not its share fails the report.
     `thresholds`: the limits applied.
     """
 
@@ -659,11 +662,12 @@ def privacy_report(
     For each synthetic image: the minimum phash Hamming distance to any real image and the
     cosine distance to its nearest real embedding. A synthetic image within
     `phash_copy_distance` or `embedding_copy_distance` of a real one is a copy (within both,
-    with `copy_requires_both`); more than
-    `max_copy_share` copies (default: any) is a blocking failure naming them. Also the share of
-    synthetic images nearer a real image than real images are to each other (5th percentile),
-    and the DCR share against a real `holdout` (embeddings `holdout_emb`, else the holdout
-    table's phashes; skipped without one). `real_emb` / `synth_emb` of None: phash only.
+    with `copy_requires_both`); more than `max_copy_share` copies (default: any) is a blocking
+    failure naming them. Also the share of synthetic images nearer a real image than real
+    images are to each other (5th percentile), and the DCR share against a real holdout
+    (`holdout_emb`, rows aligned with the `holdout` table's ok rows when it is given too; else
+    the `holdout` table's phashes; skipped without either). Embeddings of None: phash only.
+    Costs O(n_synth x n_real) distance computations, in bounded blocks.
     """
     real_ok, synth_ok = _ok_rows(real, "real"), _ok_rows(synth, "synthetic")
     real_keys, synth_keys = real_ok["key"].astype(str), synth_ok["key"].astype(str)
@@ -692,11 +696,14 @@ def privacy_report(
     _copies(
         verdict, copies, synth_keys, real_keys, phash_min, phash_arg, emb_min, emb_arg, thresholds
     )
+    # The real images' own nearest-neighbour distances: a sample of them is enough for a
+    # 5th percentile, and keeps this O(n_real) rather than O(n_real^2) on large sets.
+    sample = _subsample(np.arange(len(real_ok)), _BASELINE_SAMPLE, np.random.default_rng(0))
     if emb_min is not None:
-        real_self = nearest_cosine(r, r, exclude_self=True)[0]
+        real_self = nearest_cosine(r[sample], r, exclude=sample)[0]
         nearest = _Nearest("embedding cosine distance", emb_min, emb_arg, real_self)
     else:
-        real_self = nearest_hamming(real_hashes, real_hashes, exclude_self=True)[0]
+        real_self = nearest_hamming(real_hashes[sample], real_hashes, exclude=sample)[0]
         nearest = _Nearest("phash Hamming distance", phash_min, phash_arg, real_self)
     _nearest_real_share(verdict, nearest, synth_keys, real_keys, thresholds)
     _dcr(verdict, thresholds, s, r, synth_hashes, real_hashes, holdout_emb, holdout)
@@ -735,54 +742,55 @@ def _chunk_rows(n_columns: int) -> int:
     return max(1, _CHUNK_CELLS // max(n_columns, 1))
 
 
-def _check_self(queries: np.ndarray, reference: np.ndarray, exclude_self: bool) -> None:
-    if len(reference) < 1 + exclude_self:
+def _check_exclude(queries: np.ndarray, reference: np.ndarray, exclude: np.ndarray | None) -> None:
+    need = 1 if exclude is None else 2
+    if len(reference) < need:
         raise InvalidInputError(
-            f"a nearest-neighbour search needs {1 + exclude_self} reference rows or more, "
-            f"got {len(reference)}"
+            f"a nearest-neighbour search needs {need} reference rows or more, got {len(reference)}"
         )
-    if exclude_self and len(queries) != len(reference):
-        raise InvalidInputError("exclude_self needs the queries to be the reference rows")
+    if exclude is not None and np.shape(exclude) != (len(queries),):
+        raise InvalidInputError(
+            f"exclude needs one reference index per query ({len(queries)}), "
+            f"got shape {np.shape(exclude)}"
+        )
 
 
 def nearest_hamming(
-    queries: np.ndarray, reference: np.ndarray, exclude_self: bool = False
+    queries: np.ndarray, reference: np.ndarray, exclude: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each 64-bit hash of `queries` (uint64), the least Hamming distance to a hash of
-    `reference` and the index of that hash; `exclude_self` (queries are the reference) skips
-    each hash's own position. Vectorised XOR + bit count, in row blocks of at most 4M cells,
-    so memory stays bounded whatever the set sizes."""
+    `reference` and the index of that hash. `exclude`: per query, a reference index to skip
+    (its own, when the queries are reference rows). Vectorised XOR + bit count, in row blocks
+    of at most 4M cells, so memory stays bounded whatever the set sizes."""
     queries = np.asarray(queries, dtype=np.uint64)
     reference = np.asarray(reference, dtype=np.uint64)
-    _check_self(queries, reference, exclude_self)
+    _check_exclude(queries, reference, exclude)
     distance = np.empty(queries.size, dtype=np.int64)
     index = np.empty(queries.size, dtype=np.int64)
     step = _chunk_rows(reference.size)
     for start in range(0, queries.size, step):
         bits = np.bitwise_count(queries[start : start + step, None] ^ reference[None, :])
-        if exclude_self:
-            rows = np.arange(len(bits))
-            bits[rows, start + rows] = 65  # farther than any two 64-bit hashes
+        if exclude is not None:
+            bits[np.arange(len(bits)), exclude[start : start + step]] = 65  # beyond any 2 hashes
         index[start : start + step] = bits.argmin(axis=1)
         distance[start : start + step] = bits.min(axis=1)
     return distance, index
 
 
 def nearest_cosine(
-    queries: np.ndarray, reference: np.ndarray, exclude_self: bool = False
+    queries: np.ndarray, reference: np.ndarray, exclude: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each row of `queries`, the least cosine distance (1 - cos) to a row of `reference`
-    and that row's index; both arrays of unit rows. `exclude_self` (queries are the reference)
-    skips each row's own position. Computed in row blocks of at most 4M cells."""
-    _check_self(queries, reference, exclude_self)
+    and that row's index; both arrays of unit rows. `exclude`: per query, a reference index to
+    skip (its own, when the queries are reference rows). In row blocks of at most 4M cells."""
+    _check_exclude(queries, reference, exclude)
     distance = np.empty(len(queries), dtype=np.float64)
     index = np.empty(len(queries), dtype=np.int64)
     step = _chunk_rows(len(reference))
     for start in range(0, len(queries), step):
         similarity = queries[start : start + step] @ reference.T
-        if exclude_self:
-            rows = np.arange(len(similarity))
-            similarity[rows, start + rows] = -np.inf
+        if exclude is not None:
+            similarity[np.arange(len(similarity)), exclude[start : start + step]] = -np.inf
         best = similarity.argmax(axis=1)
         index[start : start + step] = best
         distance[start : start + step] = 1.0 - similarity[np.arange(len(best)), best]
@@ -902,6 +910,12 @@ def _dcr(
         verdict.report.notes["dcr_share"] = "phash Hamming distance"
         train, held = _same_size(real_hashes, held, rng)
         share, below_p5 = dcr_share(synth_hashes, train, held, nearest_hamming)
+    elif holdout_emb is not None:
+        verdict.skip(
+            "dcr_share",
+            "DCR skipped: holdout embeddings given, but no real and synthetic embeddings",
+        )
+        return
     else:
         verdict.skip("dcr_share", "DCR skipped: no real holdout given (holdout_emb or holdout)")
         return
