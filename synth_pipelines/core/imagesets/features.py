@@ -20,6 +20,7 @@ import functools
 import io
 import json
 import shutil
+import threading
 import warnings
 from typing import Any
 
@@ -335,11 +336,18 @@ def perceptual_hash(image: Image.Image) -> str:
 # --- faces and text --------------------------------------------------------------------------
 
 
-@functools.cache
-def _face_detector() -> Any:
-    import dlib
+_THREAD = threading.local()
 
-    return dlib.get_frontal_face_detector()
+
+def _face_detector() -> Any:
+    """This thread's dlib detector: one detector object is not safe to share between threads
+    (the profile measures in several; sharing one corrupts the heap)."""
+    detector = getattr(_THREAD, "face_detector", None)
+    if detector is None:
+        import dlib
+
+        detector = _THREAD.face_detector = dlib.get_frontal_face_detector()
+    return detector
 
 
 def _faces(rgb: Image.Image) -> dict[str, Any]:

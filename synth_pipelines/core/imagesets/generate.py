@@ -122,7 +122,10 @@ def _draw_feature(profile: Mapping[str, Any], name: str, rng: np.random.Generato
 def _draw_size(profile: Mapping[str, Any], rng: np.random.Generator) -> tuple[int, int]:
     """A (width, height) from the profile's size mix; else width and height from their
     histograms (keeping the profile's median aspect); else 256 x 256."""
-    sizes = [s for s in profile.get("sizes") or [] if int(s.get("count", 0)) > 0]
+    sizes = profile.get("sizes") or []
+    if isinstance(sizes, Mapping):  # the profile's {"distinct", "most_common": [...]}
+        sizes = sizes.get("most_common") or []
+    sizes = [s for s in sizes if int(s.get("count", 0)) > 0]
     if sizes:
         weights = np.array([float(s["count"]) for s in sizes])
         pick = sizes[int(rng.choice(len(sizes), p=weights / weights.sum()))]

@@ -92,7 +92,7 @@ def profile_source(
     from synth_pipelines.core.imagesets.report import write_report
     from synth_pipelines.core.imagesets.sources import open_source
 
-    opened = open_source(source, max_pixels=options.max_pixels)
+    opened = open_source(source)
     started = time.perf_counter()
     profile = profile_images(
         iter(opened),
@@ -101,15 +101,16 @@ def profile_source(
         ocr=options.ocr,
         progress=progress,
         phash_distance=options.phash_distance,
+        max_pixels=options.max_pixels,
     )
     seconds = time.perf_counter() - started
 
     def thumbnails(keys: list[str]) -> Iterator[ImageRecord]:
         wanted = set(keys)
-        return (r for r in open_source(source, max_pixels=options.max_pixels) if r.key in wanted)
+        return (r for r in open_source(source) if r.key in wanted)
 
     files = write_report(profile, thumbnails, out_dir / "report")
-    counts = profile.data["counts"]
+    counts = profile.summary["counts"]
     return StageResult(
         summary={
             "images": counts["images"],
@@ -139,9 +140,11 @@ def generate_set(
     from synth_pipelines.core.imagesets.generate import build_generator
     from synth_pipelines.core.imagesets.profile import load_profile
 
-    profile = load_profile(profile_dir).data
+    profile = load_profile(profile_dir).summary
     generator = build_generator(
-        backend, checkpoint_path=options.checkpoint(backend), truncation=truncation
+        backend,
+        checkpoint_path=options.checkpoint(backend),
+        **({"psi": truncation} if backend == "gan" else {}),
     )
     started = time.perf_counter()
     written = write_records(generator.generate(profile, count, seed, progress=progress), out_path)
@@ -163,21 +166,29 @@ def _holdout(keys: Iterable[str], fraction: float) -> np.ndarray:
     return np.array([zlib.crc32(key.encode()) % 1000 < cut for key in keys], dtype=bool)
 
 
-def _outcome(name: str, report: dict[str, Any], severity: str) -> CheckOutcome:
-    if report.get("passed") is None:
-        return CheckOutcome.skip(
-            name, report.get("skipped_reason") or "nothing to check", report.get("metrics")
-        )
-    metadata = {**report.get("metrics", {}), "thresholds": report.get("thresholds", {})}
-    if report.get("failing"):
-        metadata["failing"] = report["failing"]
+def _outcome(name: str, report: Any, severity: str) -> CheckOutcome:
+    """A validation CheckReport as the check's outcome (a skip when it measured nothing)."""
+    data = report.to_dict()
+    if report.passed is None:
+        return CheckOutcome.skip(name, report.skipped_reason or "nothing to check",
+                                 data["metrics"])  # fmt: skip
+    metadata: dict[str, Any] = {**data["metrics"], "thresholds": data["thresholds"]}
+    if data["failing"]:
+        metadata["failing"] = data["failing"]
+    if data["skipped"]:
+        metadata["not_measured"] = data["skipped"]
     return CheckOutcome(
         name,
-        passed=bool(report["passed"]),
-        description=report.get("summary") or name,
-        severity=ERROR if report.get("blocking") else severity,
+        passed=bool(report.passed),
+        description=report.summary(),
+        severity=ERROR if report.blocking else severity,
         metadata=metadata,
     )
+
+
+def _embedded(table: Any, embeddings: np.ndarray) -> np.ndarray:
+    """The embedding rows of a features table's ok rows, in the table's order."""
+    return np.asarray(embeddings)[table["embedding_row"].to_numpy(dtype=np.int64)]
 
 
 def validate_set(
@@ -211,41 +222,37 @@ def validate_set(
     real_profile = load_profile(real_dir)
     real = pd.read_parquet(real_profile.features_path)
     synth = pd.read_parquet(synth_profile.features_path)
-    real_ok, synth_ok = real[real["ok"]].reset_index(drop=True), synth[synth["ok"]]
-    real_emb, synth_emb = real_profile.embeddings(), synth_profile.embeddings()
+    real_ok = real[real["ok"]].reset_index(drop=True)
+    synth_ok = synth[synth["ok"]].reset_index(drop=True)
+    real_emb = _embedded(real_ok, real_profile.embeddings())
+    synth_emb = _embedded(synth_ok, synth_profile.embeddings())
     holdout = _holdout(real_ok["key"], options.holdout_fraction)
+    train = ~holdout
     thresholds = Thresholds()
-    inception = options.inception_path or None
-    reports = {
-        SET_QUALITY: quality_report(read_records(records_path), thresholds).to_dict(),
-        SET_FIDELITY: fidelity_report(
-            real_ok[~holdout],
-            synth_ok,
-            real_emb[~holdout],
-            synth_emb,
-            thresholds,
-            inception=inception,
-        ).to_dict(),
-        SET_PRIVACY: privacy_report(
-            real_ok[~holdout],
-            synth_ok,
-            real_emb[~holdout],
-            synth_emb,
+    reports = [
+        quality_report(read_records(records_path), thresholds),
+        fidelity_report(
+            real_ok[train], synth_ok, real_emb[train], synth_emb, thresholds,
+            inception=options.inception_path or None,
+        ),
+        privacy_report(
+            real_ok[train], synth_ok, real_emb[train], synth_emb,
             holdout=real_ok[holdout] if holdout.any() else None,
             holdout_emb=real_emb[holdout] if holdout.any() else None,
             thresholds=thresholds,
-        ).to_dict(),
-    }
-    (work_dir / "report.json").write_text(json.dumps(reports, indent=2, default=str))
+        ),
+    ]  # fmt: skip
+    names = (SET_QUALITY, SET_FIDELITY, SET_PRIVACY)
+    document = {name: report.to_dict() for name, report in zip(names, reports, strict=True)}
+    (work_dir / "report.json").write_text(json.dumps(document, indent=2))
     outcomes = [
-        _outcome(SET_QUALITY, reports[SET_QUALITY], WARN),
-        _outcome(SET_FIDELITY, reports[SET_FIDELITY], WARN),
-        _outcome(SET_PRIVACY, reports[SET_PRIVACY], ERROR),
+        _outcome(name, report, severity)
+        for name, report, severity in zip(names, reports, (WARN, WARN, ERROR), strict=True)
     ]
     return StageResult(
         summary={
             "validated": len(synth),
-            **{name: report.get("passed") for name, report in reports.items()},
+            **{name: report["passed"] for name, report in document.items()},
         },
         files={"report": work_dir / "report.json"},
         outcomes=outcomes,
@@ -268,8 +275,9 @@ def export_records(
     total = 0
     for fmt in formats:
         result = export_set(
-            read_records(records_path), store, f"{prefix}/{fmt}", fmt, progress=progress
-        )
+            read_records(records_path), store, f"{prefix}/{fmt}", fmt, overwrite=True,
+            progress=progress,
+        )  # fmt: skip
         exported[fmt] = f"{prefix}/{fmt}"
         total += result.bytes
     seconds = time.perf_counter() - started
