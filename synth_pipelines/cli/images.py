@@ -40,8 +40,8 @@ def _options(faces: bool | None, ocr: str | None):
 def _ticker(progress, description: str, total: int | None):
     task = progress.add_task(description, total=total)
 
-    def advance(done: int) -> None:
-        progress.update(task, completed=done)
+    def advance(done: int, of: int | None = None) -> None:
+        progress.update(task, completed=done, total=of or total)
 
     return advance
 

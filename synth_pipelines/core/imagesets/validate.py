@@ -888,6 +888,9 @@ def _nearest_real_share(
         )
 
 
+_DCR_MIN_SAMPLE = 20  # holdout images (and synthetic ones) for a DCR share worth judging
+
+
 def _dcr(
     verdict: _Verdict,
     t: Thresholds,
@@ -920,6 +923,13 @@ def _dcr(
         verdict.skip("dcr_share", "DCR skipped: no real holdout given (holdout_emb or holdout)")
         return
     verdict.metric("dcr_sample_size", len(train))
+    if len(train) < _DCR_MIN_SAMPLE or len(synth_hashes) < _DCR_MIN_SAMPLE:
+        verdict.skip(
+            "dcr_share",
+            f"DCR needs {_DCR_MIN_SAMPLE} holdout and {_DCR_MIN_SAMPLE} synthetic images (got "
+            f"{len(train)} and {len(synth_hashes)}): below, chance decides the share",
+        )
+        return
     verdict.at_least("dcr_share", share, t.min_dcr_share, "min_dcr_share")
     verdict.metric("dcr_below_holdout_p5_share", below_p5)
 

@@ -54,9 +54,9 @@ def _files_metadata(files: dict[str, Path]) -> dict[str, dg.MetadataValue]:
 
 
 def _progress(context: dg.AssetExecutionContext, noun: str, every: int = 500):
-    def report(done: int) -> None:
-        if done % every == 0:
-            context.log.info(f"{done} {noun}")
+    def report(done: int, total: int | None = None) -> None:
+        if done % every == 0 or done == total:
+            context.log.info(f"{done}{f'/{total}' if total else ''} {noun}")
 
     return report
 
