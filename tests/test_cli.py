@@ -26,14 +26,15 @@ def test_demo_fills_every_bucket_through_dagster_runs(synth_home, monkeypatch) -
     assert "--tabular-rows overrides the 10,000 rows the prompt asks for" in result.output
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
-    # ten refills, one dataset package, one tabular job, one persona run, one Flux run, and
-    # validation_job last, so that the UI shows every check evaluated
-    assert len(runs) == 15
+    # ten refills, one dataset package, one tabular job, one persona run, one Flux run, one
+    # image set run, and validation_job last, so that the UI shows every check evaluated
+    assert len(runs) == 16
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
     assert runs[0].job_name == "validation_job"  # newest first
     jobs = sorted(run.job_name for run in runs)
     assert jobs[0] == "dataset_package_job" and jobs[-2] == "tabular_dataset_job"
     assert "persona_training_job" in jobs and "flux_lora_job" in jobs
+    assert "image_set_job" in jobs
     with dg.DagsterInstance.get() as instance:
         evaluated = instance.event_log_storage.get_asset_check_execution_history(
             dg.AssetCheckKey(dg.AssetKey("face_inventory"), "near_duplicates"), limit=1
@@ -43,6 +44,8 @@ def test_demo_fills_every_bucket_through_dagster_runs(synth_home, monkeypatch) -
     assert len(list((synth_home / "datasets").glob("synth-faces-*.zip"))) == 1
     flat = " ".join(result.output.split())  # rich wraps long lines
     assert "5,000 rows in" in flat
+    assert "POST" in flat and "/imagesets" in flat and "export imagefolder" in flat
+    assert re.search(r"check privacy\W+passed", flat), flat
     # the job's five schema checks and the YAML tests on tabular_dataset: none fails, and
     # those with nothing to check in this table (no email column) are named skipped, not passed
     passed = re.search(r"(\d+) of (\d+) checks passed", flat)

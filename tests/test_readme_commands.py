@@ -49,6 +49,7 @@ class ByCI:
 CLI = "tests/test_cli.py"
 HERE = "tests/test_readme_commands.py"
 DEMO = f"{CLI}::test_demo_fills_every_bucket_through_dagster_runs"
+IMAGES = "tests/test_imagesets_cli.py::test_the_readme_image_commands_in_order"
 TABULAR = "tests/test_tabular_jobs.py::test_full_flow_over_http_and_the_cli"
 SECURITY = "tests/test_persona_cli.py::test_keys_apikeys_and_audit_verify"
 HOLDS = "tests/test_check_holds.py::test_a_person_lifts_a_hold_from_the_cli_and_the_lift_is_audited"
@@ -109,6 +110,18 @@ COVERAGE: dict[str, tuple[str, ...] | ByCI] = {
     "synth checks lift --reason": (HOLDS,),
     "synth audit verify": (SECURITY, HOLDS),
     "synth db upgrade": (f"{HERE}::test_synth_db_upgrade_migrates_to_the_head_revision",),
+    "synth images profile": (IMAGES,),
+    "synth images profile --out": (IMAGES,),
+    "synth images generate": (IMAGES,),
+    "synth images generate --count --backend --out": (IMAGES,),
+    "synth images validate": (IMAGES,),
+    "synth images validate --out": (IMAGES,),
+    "synth images export": (IMAGES,),
+    "synth images export --format --to": (IMAGES,),
+    "synth images register": (IMAGES,),
+    "synth images register --count": (IMAGES,),
+    "synth images status": (IMAGES,),
+    "curl POST /imagesets": (f"{HERE}::test_the_imagesets_curl_registers_a_set",),
 }
 
 
@@ -658,6 +671,16 @@ def test_the_subject_curl_creates_a_subject(served: Served) -> None:
     assert created.status_code == 202, created.text
     subject = created.json()
     assert (subject["trigger"], subject["status"], subject["uploads"]) == ("sks_ada", "pending", 5)
+
+
+def test_the_imagesets_curl_registers_a_set(served: Served) -> None:
+    command = readme_command("curl POST /imagesets")
+    request = CurlRequest.parse(shlex.split(substitute(command.text, {"TOKEN": served.token})))
+    created = request.send(served.url, served.cwd)
+    assert created.status_code == 202, created.text
+    image_set = created.json()
+    assert (image_set["source_kind"], image_set["status"]) == ("s3", "pending")
+    assert image_set["params"]["count"] == json.loads(request.data)["count"]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """`synth demo`: the whole factory end to end in this process, one step per product line: faces
-refilled through real Dagster runs, then a dataset, a tabular job, a persona and a Flux subject,
-each requested over HTTP and run through its sensor, with a report per step."""
+refilled through real Dagster runs, then a dataset, a tabular job, a persona, a Flux subject and
+an image set, each requested over HTTP and run through its sensor, with a report per step."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def demo(
         True, help="Then train a Flux LoRA of a subject from photos and generate images."
     ),
     images: bool = typer.Option(
-        False, help="Then profile a real image set, generate to it, validate and export it."
+        True, help="Then profile a real image set, generate to it, validate and export it."
     ),
     validate: bool = typer.Option(
         True, help="Finally run validation_job, so the UI shows every check evaluated."
