@@ -5,6 +5,7 @@ every exported image, pixels are kept, and a failed export publishes nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -218,6 +219,26 @@ def test_webdataset_reads_back_with_webdataset(records, store, tmp_path) -> None
     for sample in raw:
         assert "." not in sample["__key__"]
         assert_clean(sample["jpg"] if "jpg" in sample else sample["png"], sample["__key__"])
+
+
+def test_webdataset_of_one_format_loads_with_datasets_unlabelled_as_minus_one(
+    records, tmp_path
+) -> None:
+    import datasets
+
+    jpegs = [r for r in records if r.key.endswith(".jpg")]
+    jpegs = [dataclasses.replace(r, label=None) if i % 4 == 0 else r for i, r in enumerate(jpegs)]
+    store = LocalObjectStore(tmp_path / "store")
+    export_set(jpegs, store, "wds", "webdataset", shard_size=8)
+    classes = json.loads(store.get_bytes(f"wds/{MANIFEST}"))["classes"]
+    shards = sorted(str(p) for p in (store.root / "wds").glob("shard-*.tar"))
+    ds = datasets.load_dataset(
+        "webdataset", data_files=shards, split="train", cache_dir=str(tmp_path / "hf")
+    )
+    assert ds.num_rows == len(jpegs) and isinstance(ds.features["jpg"], datasets.Image)
+    labels = [None if c == -1 else classes[c] for c in ds["cls"]]
+    assert labels == [r.label for r in jpegs] and None in labels
+    assert ds[0]["jpg"].size == (WIDTH, HEIGHT)
 
 
 def test_imagefolder_loads_with_datasets_labels_and_metadata_as_columns(

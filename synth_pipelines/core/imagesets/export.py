@@ -10,10 +10,12 @@
   layout, declared in the schema metadata so `datasets` decodes it), `label`, `metadata`
   (JSON string), `width`, `height`.
 - `webdataset`: tar shards `shard-000000.tar` … of at most `shard_size` samples: `<sample>.<ext>`,
-  `<sample>.json` (key, label, metadata, width, height, boxes) and, for a labelled image,
-  `<sample>.cls`: the label's index in the manifest's `classes` (WebDataset decodes `.cls` with
-  int()). Sample names are `<8-digit index>_<key, dots and slashes made dashes>`: no dots, since
-  WebDataset splits a member name at its first dot.
+  `<sample>.json` (key, label, metadata, width, height, boxes) and `<sample>.cls`: the label's
+  index in the manifest's `classes`, -1 for an image with no label (WebDataset decodes `.cls`
+  with int()). Sample names are `<8-digit index>_<key, dots and slashes made dashes>`: no dots,
+  since WebDataset splits a member name at its first dot. `datasets.load_dataset("webdataset")`
+  needs every sample to hold the same members, so it reads a set of one image format only; the
+  `webdataset` library reads any.
 - `imagefolder`: `train/<label or "unlabeled">/<file>` and `train/metadata.jsonl` (`file_name`
   relative to it, `label`, the metadata fields, `width`, `height`, and `objects` {bbox,
   categories}, Hugging Face's detection layout). Everything sits under `train/` because
@@ -899,7 +901,7 @@ def sample_key(index: int, key: str) -> str:
 
 
 class _WebdatasetWriter(_Writer):
-    """shard-000000.tar …: <sample>.<ext>, <sample>.json and <sample>.cls (class index)."""
+    """shard-000000.tar …: <sample>.<ext>, <sample>.json and <sample>.cls (class index or -1)."""
 
     def __init__(self, stage: _Stage, stack: contextlib.ExitStack, **sizes: int) -> None:
         super().__init__(stage, stack, **sizes)
@@ -935,9 +937,9 @@ class _WebdatasetWriter(_Writer):
         }  # fmt: skip
         _tar_add(tar, f"{name}.{image.ext}", image.data, self.mtime)
         _tar_add(tar, f"{name}.json", json.dumps(sample, ensure_ascii=False).encode(), self.mtime)
-        if label is not None:
-            cls = self.classes.setdefault(label, len(self.classes))
-            _tar_add(tar, f"{name}.cls", str(cls).encode(), self.mtime)
+        # Every sample gets a .cls (-1: no label): Hugging Face's loader wants the same members.
+        cls = -1 if label is None else self.classes.setdefault(label, len(self.classes))
+        _tar_add(tar, f"{name}.cls", str(cls).encode(), self.mtime)
         self.in_shard += 1
         if self.in_shard >= self.shard_size:
             self._close_shard()
