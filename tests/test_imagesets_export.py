@@ -359,6 +359,9 @@ def test_strip_image_metadata_is_lossless_and_a_no_op_on_clean_images() -> None:
     keep = strip_image_metadata(make_record(5).data)  # a PNG with no text chunks
     assert keep == make_record(5).data
     assert Image.open(io.BytesIO(tagged)).getexif().get_ifd(GPS_IFD)  # the test is not vacuous
+    # A phone's second image after the first one's end (its own EXIF with it) is dropped too.
+    two = strip_image_metadata(tagged + make_record(3).data)
+    assert two == stripped and b"PhoneMaker" not in two
 
 
 def test_strip_exif_false_exports_the_bytes_as_stored(records, tmp_path) -> None:

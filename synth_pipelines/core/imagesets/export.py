@@ -8,7 +8,8 @@
 - `parquet`: `data-00000.parquet` … of at most `shard_size` rows, row groups of
   `row_group_size` rows. Columns `image` (struct {bytes, path}: the Hugging Face `Image`
   layout, declared in the schema metadata so `datasets` decodes it), `label`, `metadata`
-  (JSON string), `width`, `height`.
+  (JSON string), `width`, `height`. Read the `data-*.parquet` files (a whole-folder
+  `pyarrow.parquet.read_table` would take manifest.json for Parquet too).
 - `webdataset`: tar shards `shard-000000.tar` … of at most `shard_size` samples: `<sample>.<ext>`,
   `<sample>.json` (key, label, metadata, width, height, boxes) and `<sample>.cls`: the label's
   index in the manifest's `classes`, -1 for an image with no label (WebDataset decodes `.cls`
@@ -39,7 +40,8 @@ copied to its final key (server-side on S3), then `manifest.json`, then `_SUCCES
 staged keys are deleted. If anything fails (the records iterator raising included), the staged
 keys and any keys already copied are deleted, and the error is raised again. An existing export
 at the prefix is an error unless `overwrite=True`; it is then removed only once the new one is
-complete (locally swapped by renames; elsewhere its `_SUCCESS` goes first, then its keys).
+staged in full (locally the two directories are swapped by renames; elsewhere the old
+`_SUCCESS` goes first, then the old keys, then the new keys are copied in).
 
 With `strip_exif` (the default) EXIF, XMP, IPTC, comments and PNG text chunks are removed,
 losslessly: JPEG and PNG keep their pixel data byte for byte, only the metadata segments or
