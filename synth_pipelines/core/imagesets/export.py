@@ -108,6 +108,7 @@ _COPY_BUFFER = 1024 * 1024
 _JPEG_METADATA_MARKERS = frozenset({0xE1, 0xED, 0xFE})
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RSTn have no length
 _JPEG_SOS, _JPEG_EOI, _JPEG_APP2 = 0xDA, 0xD9, 0xE2
+_JPEG_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start of frame: the size
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_METADATA_CHUNKS = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME"})
@@ -253,10 +254,10 @@ def _prepared(
 def _prepare(index: int, record: ImageRecord, strip_exif: bool) -> _Image:
     validate_key(record.key)
     orientation = 1
-    probed = _probe(record.data, metadata_allowed=not strip_exif)
-    if probed is not None:  # the fast path: a JPEG or PNG with nothing to strip
-        fmt, stored_size = probed
-        data, size = record.data, stored_size
+    probed = _probe(record.data, strip=strip_exif)
+    if probed is not None:  # the fast path: an upright JPEG or a PNG with nothing to strip
+        fmt, stored_size, data = probed
+        size = stored_size
     else:
         fmt, data, stored_size, size, orientation = _open(record, strip_exif)
     ext = _EXTENSIONS.get(fmt, fmt.lower() or "bin")
@@ -292,27 +293,58 @@ def _open(
     return fmt, data, stored_size, size, orientation
 
 
-def _probe(data: bytes, metadata_allowed: bool) -> tuple[str, tuple[int, int]] | None:
-    """(format, (width, height)) from the header of a JPEG or PNG that holds no metadata (or
-    any, when `metadata_allowed`), without Pillow; None for anything else or anything odd."""
+def _probe(data: bytes, strip: bool) -> tuple[str, tuple[int, int], bytes] | None:
+    """(format, (width, height), bytes to export) of a JPEG or PNG read without Pillow, when
+    that is safe: a JPEG whose EXIF (if any) leaves it upright, a PNG with no metadata (or any,
+    when not `strip`). None for anything else, for anything odd, and for a rotated JPEG."""
     try:
         if data[:2] == b"\xff\xd8":
-            size = None
-            for marker, start, _end in _jpeg_segments(data, header_only=True):
-                if marker in _JPEG_METADATA_MARKERS and not metadata_allowed:
-                    return None
+            size, has_metadata = None, False
+            for marker, start, end in _jpeg_segments(data, header_only=True):
+                if marker in _JPEG_METADATA_MARKERS:
+                    has_metadata = True
+                    if strip and marker == 0xE1 and _jpeg_orientation(data, start, end) != 1:
+                        return None
                 if marker in _JPEG_SOF and size is None:
                     height = int.from_bytes(data[start + 5 : start + 7], "big")
                     size = (int.from_bytes(data[start + 7 : start + 9], "big"), height)
-            return ("JPEG", size) if size and size[0] and size[1] else None
+            if not size or not size[0] or not size[1]:
+                return None
+            return "JPEG", size, _strip_jpeg(data) if strip and has_metadata else data
         if data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR":
-            if not metadata_allowed and any(k in _PNG_METADATA_CHUNKS for k in _png_chunks(data)):
+            if strip and any(kind in _PNG_METADATA_CHUNKS for kind in _png_chunks(data)):
                 return None
             size = (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"))
-            return ("PNG", size) if size[0] and size[1] else None
+            return ("PNG", size, data) if size[0] and size[1] else None
     except InvalidInputError:  # malformed: Pillow says what is wrong
         return None
     return None
+
+
+def _jpeg_orientation(data: bytes, start: int, end: int) -> int | None:
+    """The EXIF orientation in the APP1 segment data[start:end]: 1 when the segment is XMP or
+    the EXIF has no orientation tag, None when the EXIF cannot be read here (Pillow decides)."""
+    if data[start + 4 : start + 10] != b"Exif\x00\x00":
+        return 1
+    tiff = start + 10
+    order = data[tiff : tiff + 2]
+    if order not in (b"II", b"MM"):
+        return None
+    endian = "little" if order == b"II" else "big"
+
+    def number(offset: int, size: int) -> int:
+        return int.from_bytes(data[tiff + offset : tiff + offset + size], endian)
+
+    ifd = number(4, 4)
+    if tiff + ifd + 2 > end:
+        return None
+    for entry in range(number(ifd, 2)):
+        at = ifd + 2 + 12 * entry
+        if tiff + at + 12 > end:
+            return None
+        if number(at, 2) == _ORIENTATION_TAG:
+            return number(at + 8, 2) if number(at + 2, 2) == 3 else None
+    return 1
 
 
 def _orientation(image: Image.Image) -> int:
@@ -394,15 +426,10 @@ def _jpeg_segments(data: bytes, header_only: bool = False) -> Iterator[tuple[int
 
 
 def _scan_end(data: bytes, pos: int) -> int:
-    while True:
-        pos = data.find(b"\xff", pos)
-        if pos < 0 or pos + 1 >= len(data):
-            return len(data)
-        following = data[pos + 1]
-        if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
-            pos += 1 if following == 0xFF else 2
-            continue
-        return pos
+    """Where the entropy-coded data from `pos` ends: at the next marker that is not a stuffed
+    FF00, a restart marker RSTn or a fill byte."""
+    found = _JPEG_NEXT_MARKER.search(data, pos)
+    return found.start() if found else len(data)
 
 
 def _is_mpf(data: bytes, start: int) -> bool:
