@@ -345,6 +345,23 @@ def test_an_upright_copy_replaces_an_exif_rotation_and_its_boxes_turn(tmp_path) 
     assert np.allclose(block, (240, 20, 200), atol=12)
 
 
+def test_a_big_endian_exif_rotation_is_read_too(tmp_path) -> None:
+    """Pillow writes little-endian EXIF; cameras also write big-endian ("MM")."""
+    buffer = io.BytesIO()
+    _picture(4).save(buffer, format="JPEG", quality=95)
+    ifd = b"\x00\x01" + b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x08\x00\x00" + b"\x00" * 4
+    payload = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08" + ifd
+    app1 = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+    data = buffer.getvalue()[:2] + app1 + buffer.getvalue()[2:]
+    assert Image.open(io.BytesIO(data)).getexif()[ORIENTATION] == 8
+    store = LocalObjectStore(tmp_path / "store")
+    export_set([ImageRecord("mm.jpg", data, None, {}, ((0, 0, 10, 5),))], store, "mm", "coco")
+    annotations = json.loads(store.get_bytes("mm/annotations.json"))
+    assert assert_clean(store.get_bytes("mm/images/mm.jpg"), "mm.jpg").size == (HEIGHT, WIDTH)
+    # Orientation 8 (turn 90 degrees counter-clockwise): the top-left corner goes bottom-left.
+    assert annotations["annotations"][0]["bbox"] == [0, WIDTH - 10, 5, 10]
+
+
 def test_strip_image_metadata_is_lossless_and_a_no_op_on_clean_images() -> None:
     plain = make_record(1).data
     assert strip_image_metadata(plain) is plain
