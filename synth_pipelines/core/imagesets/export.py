@@ -98,7 +98,7 @@ UNLABELED = "unlabeled"  # the imagefolder class folder of images with no label
 
 _EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
 _CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
-_JPEG_QUALITY = 95  # only for images re-encoded to turn them upright
+_JPEG_QUALITY = 95  # JPEG and WebP re-encoded (to turn them upright, or to drop WebP's EXIF)
 _ORIENTATION_TAG = 0x0112
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 _SAFE_FOLDER = re.compile(r"[^A-Za-z0-9 _.-]+")
@@ -364,6 +364,8 @@ def _upright(image: Image.Image, orientation: int) -> tuple[bytes, tuple[int, in
 
         sampling = JpegImagePlugin.get_sampling(image)
         options = {"quality": _JPEG_QUALITY, "subsampling": sampling if sampling >= 0 else 0}
+    elif fmt == "WEBP":
+        options = {"quality": _JPEG_QUALITY}
     if image.info.get("icc_profile"):
         options["icc_profile"] = image.info["icc_profile"]
     turned = ImageOps.exif_transpose(image)
