@@ -5,6 +5,7 @@ every exported image, pixels are kept, and a failed export publishes nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -220,6 +221,26 @@ def test_webdataset_reads_back_with_webdataset(records, store, tmp_path) -> None
         assert_clean(sample["jpg"] if "jpg" in sample else sample["png"], sample["__key__"])
 
 
+def test_webdataset_of_one_format_loads_with_datasets_unlabelled_as_minus_one(
+    records, tmp_path
+) -> None:
+    import datasets
+
+    jpegs = [r for r in records if r.key.endswith(".jpg")]
+    jpegs = [dataclasses.replace(r, label=None) if i % 4 == 0 else r for i, r in enumerate(jpegs)]
+    store = LocalObjectStore(tmp_path / "store")
+    export_set(jpegs, store, "wds", "webdataset", shard_size=8)
+    classes = json.loads(store.get_bytes(f"wds/{MANIFEST}"))["classes"]
+    shards = sorted(str(p) for p in (store.root / "wds").glob("shard-*.tar"))
+    ds = datasets.load_dataset(
+        "webdataset", data_files=shards, split="train", cache_dir=str(tmp_path / "hf")
+    )
+    assert ds.num_rows == len(jpegs) and isinstance(ds.features["jpg"], datasets.Image)
+    labels = [None if c == -1 else classes[c] for c in ds["cls"]]
+    assert labels == [r.label for r in jpegs] and None in labels
+    assert ds[0]["jpg"].size == (WIDTH, HEIGHT)
+
+
 def test_imagefolder_loads_with_datasets_labels_and_metadata_as_columns(
     records, store, tmp_path
 ) -> None:
@@ -324,6 +345,23 @@ def test_an_upright_copy_replaces_an_exif_rotation_and_its_boxes_turn(tmp_path) 
     assert np.allclose(block, (240, 20, 200), atol=12)
 
 
+def test_a_big_endian_exif_rotation_is_read_too(tmp_path) -> None:
+    """Pillow writes little-endian EXIF; cameras also write big-endian ("MM")."""
+    buffer = io.BytesIO()
+    _picture(4).save(buffer, format="JPEG", quality=95)
+    ifd = b"\x00\x01" + b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x08\x00\x00" + b"\x00" * 4
+    payload = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08" + ifd
+    app1 = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+    data = buffer.getvalue()[:2] + app1 + buffer.getvalue()[2:]
+    assert Image.open(io.BytesIO(data)).getexif()[ORIENTATION] == 8
+    store = LocalObjectStore(tmp_path / "store")
+    export_set([ImageRecord("mm.jpg", data, None, {}, ((0, 0, 10, 5),))], store, "mm", "coco")
+    annotations = json.loads(store.get_bytes("mm/annotations.json"))
+    assert assert_clean(store.get_bytes("mm/images/mm.jpg"), "mm.jpg").size == (HEIGHT, WIDTH)
+    # Orientation 8 (turn 90 degrees counter-clockwise): the top-left corner goes bottom-left.
+    assert annotations["annotations"][0]["bbox"] == [0, WIDTH - 10, 5, 10]
+
+
 def test_strip_image_metadata_is_lossless_and_a_no_op_on_clean_images() -> None:
     plain = make_record(1).data
     assert strip_image_metadata(plain) is plain
@@ -338,6 +376,9 @@ def test_strip_image_metadata_is_lossless_and_a_no_op_on_clean_images() -> None:
     keep = strip_image_metadata(make_record(5).data)  # a PNG with no text chunks
     assert keep == make_record(5).data
     assert Image.open(io.BytesIO(tagged)).getexif().get_ifd(GPS_IFD)  # the test is not vacuous
+    # A phone's second image after the first one's end (its own EXIF with it) is dropped too.
+    two = strip_image_metadata(tagged + make_record(3).data)
+    assert two == stripped and b"PhoneMaker" not in two
 
 
 def test_strip_exif_false_exports_the_bytes_as_stored(records, tmp_path) -> None:

@@ -8,12 +8,15 @@
 - `parquet`: `data-00000.parquet` … of at most `shard_size` rows, row groups of
   `row_group_size` rows. Columns `image` (struct {bytes, path}: the Hugging Face `Image`
   layout, declared in the schema metadata so `datasets` decodes it), `label`, `metadata`
-  (JSON string), `width`, `height`.
+  (JSON string), `width`, `height`. Read the `data-*.parquet` files (a whole-folder
+  `pyarrow.parquet.read_table` would take manifest.json for Parquet too).
 - `webdataset`: tar shards `shard-000000.tar` … of at most `shard_size` samples: `<sample>.<ext>`,
-  `<sample>.json` (key, label, metadata, width, height, boxes) and, for a labelled image,
-  `<sample>.cls`: the label's index in the manifest's `classes` (WebDataset decodes `.cls` with
-  int()). Sample names are `<8-digit index>_<key, dots and slashes made dashes>`: no dots, since
-  WebDataset splits a member name at its first dot.
+  `<sample>.json` (key, label, metadata, width, height, boxes) and `<sample>.cls`: the label's
+  index in the manifest's `classes`, -1 for an image with no label (WebDataset decodes `.cls`
+  with int()). Sample names are `<8-digit index>_<key, dots and slashes made dashes>`: no dots,
+  since WebDataset splits a member name at its first dot. `datasets.load_dataset("webdataset")`
+  needs every sample to hold the same members, so it reads a set of one image format only; the
+  `webdataset` library reads any.
 - `imagefolder`: `train/<label or "unlabeled">/<file>` and `train/metadata.jsonl` (`file_name`
   relative to it, `label`, the metadata fields, `width`, `height`, and `objects` {bbox,
   categories}, Hugging Face's detection layout). Everything sits under `train/` because
@@ -37,7 +40,8 @@ copied to its final key (server-side on S3), then `manifest.json`, then `_SUCCES
 staged keys are deleted. If anything fails (the records iterator raising included), the staged
 keys and any keys already copied are deleted, and the error is raised again. An existing export
 at the prefix is an error unless `overwrite=True`; it is then removed only once the new one is
-complete (locally swapped by renames; elsewhere its `_SUCCESS` goes first, then its keys).
+staged in full (locally the two directories are swapped by renames; elsewhere the old
+`_SUCCESS` goes first, then the old keys, then the new keys are copied in).
 
 With `strip_exif` (the default) EXIF, XMP, IPTC, comments and PNG text chunks are removed,
 losslessly: JPEG and PNG keep their pixel data byte for byte, only the metadata segments or
@@ -94,7 +98,7 @@ UNLABELED = "unlabeled"  # the imagefolder class folder of images with no label
 
 _EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
 _CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
-_JPEG_QUALITY = 95  # only for images re-encoded to turn them upright
+_JPEG_QUALITY = 95  # JPEG and WebP re-encoded (to turn them upright, or to drop WebP's EXIF)
 _ORIENTATION_TAG = 0x0112
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 _SAFE_FOLDER = re.compile(r"[^A-Za-z0-9 _.-]+")
@@ -104,6 +108,7 @@ _COPY_BUFFER = 1024 * 1024
 _JPEG_METADATA_MARKERS = frozenset({0xE1, 0xED, 0xFE})
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RSTn have no length
 _JPEG_SOS, _JPEG_EOI, _JPEG_APP2 = 0xDA, 0xD9, 0xE2
+_JPEG_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start of frame: the size
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_METADATA_CHUNKS = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME"})
@@ -249,10 +254,10 @@ def _prepared(
 def _prepare(index: int, record: ImageRecord, strip_exif: bool) -> _Image:
     validate_key(record.key)
     orientation = 1
-    probed = _probe(record.data, metadata_allowed=not strip_exif)
-    if probed is not None:  # the fast path: a JPEG or PNG with nothing to strip
-        fmt, stored_size = probed
-        data, size = record.data, stored_size
+    probed = _probe(record.data, strip=strip_exif)
+    if probed is not None:  # the fast path: an upright JPEG or a PNG with nothing to strip
+        fmt, stored_size, data = probed
+        size = stored_size
     else:
         fmt, data, stored_size, size, orientation = _open(record, strip_exif)
     ext = _EXTENSIONS.get(fmt, fmt.lower() or "bin")
@@ -288,27 +293,58 @@ def _open(
     return fmt, data, stored_size, size, orientation
 
 
-def _probe(data: bytes, metadata_allowed: bool) -> tuple[str, tuple[int, int]] | None:
-    """(format, (width, height)) from the header of a JPEG or PNG that holds no metadata (or
-    any, when `metadata_allowed`), without Pillow; None for anything else or anything odd."""
+def _probe(data: bytes, strip: bool) -> tuple[str, tuple[int, int], bytes] | None:
+    """(format, (width, height), bytes to export) of a JPEG or PNG read without Pillow, when
+    that is safe: a JPEG whose EXIF (if any) leaves it upright, a PNG with no metadata (or any,
+    when not `strip`). None for anything else, for anything odd, and for a rotated JPEG."""
     try:
         if data[:2] == b"\xff\xd8":
-            size = None
-            for marker, start, _end in _jpeg_segments(data, header_only=True):
-                if marker in _JPEG_METADATA_MARKERS and not metadata_allowed:
-                    return None
+            size, has_metadata = None, False
+            for marker, start, end in _jpeg_segments(data, header_only=True):
+                if marker in _JPEG_METADATA_MARKERS:
+                    has_metadata = True
+                    if strip and marker == 0xE1 and _jpeg_orientation(data, start, end) != 1:
+                        return None
                 if marker in _JPEG_SOF and size is None:
                     height = int.from_bytes(data[start + 5 : start + 7], "big")
                     size = (int.from_bytes(data[start + 7 : start + 9], "big"), height)
-            return ("JPEG", size) if size and size[0] and size[1] else None
+            if not size or not size[0] or not size[1]:
+                return None
+            return "JPEG", size, _strip_jpeg(data) if strip and has_metadata else data
         if data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR":
-            if not metadata_allowed and any(k in _PNG_METADATA_CHUNKS for k in _png_chunks(data)):
+            if strip and any(kind in _PNG_METADATA_CHUNKS for kind in _png_chunks(data)):
                 return None
             size = (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"))
-            return ("PNG", size) if size[0] and size[1] else None
+            return ("PNG", size, data) if size[0] and size[1] else None
     except InvalidInputError:  # malformed: Pillow says what is wrong
         return None
     return None
+
+
+def _jpeg_orientation(data: bytes, start: int, end: int) -> int | None:
+    """The EXIF orientation in the APP1 segment data[start:end]: 1 when the segment is XMP or
+    the EXIF has no orientation tag, None when the EXIF cannot be read here (Pillow decides)."""
+    if data[start + 4 : start + 10] != b"Exif\x00\x00":
+        return 1
+    tiff = start + 10
+    order = data[tiff : tiff + 2]
+    if order not in (b"II", b"MM"):
+        return None
+    endian = "little" if order == b"II" else "big"
+
+    def number(offset: int, size: int) -> int:
+        return int.from_bytes(data[tiff + offset : tiff + offset + size], endian)
+
+    ifd = number(4, 4)
+    if tiff + ifd + 2 > end:
+        return None
+    for entry in range(number(ifd, 2)):
+        at = ifd + 2 + 12 * entry
+        if tiff + at + 12 > end:
+            return None
+        if number(at, 2) == _ORIENTATION_TAG:
+            return number(at + 8, 2) if number(at + 2, 2) == 3 else None
+    return 1
 
 
 def _orientation(image: Image.Image) -> int:
@@ -328,6 +364,8 @@ def _upright(image: Image.Image, orientation: int) -> tuple[bytes, tuple[int, in
 
         sampling = JpegImagePlugin.get_sampling(image)
         options = {"quality": _JPEG_QUALITY, "subsampling": sampling if sampling >= 0 else 0}
+    elif fmt == "WEBP":
+        options = {"quality": _JPEG_QUALITY}
     if image.info.get("icc_profile"):
         options["icc_profile"] = image.info["icc_profile"]
     turned = ImageOps.exif_transpose(image)
@@ -390,15 +428,10 @@ def _jpeg_segments(data: bytes, header_only: bool = False) -> Iterator[tuple[int
 
 
 def _scan_end(data: bytes, pos: int) -> int:
-    while True:
-        pos = data.find(b"\xff", pos)
-        if pos < 0 or pos + 1 >= len(data):
-            return len(data)
-        following = data[pos + 1]
-        if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
-            pos += 1 if following == 0xFF else 2
-            continue
-        return pos
+    """Where the entropy-coded data from `pos` ends: at the next marker that is not a stuffed
+    FF00, a restart marker RSTn or a fill byte."""
+    found = _JPEG_NEXT_MARKER.search(data, pos)
+    return found.start() if found else len(data)
 
 
 def _is_mpf(data: bytes, start: int) -> bool:
@@ -899,7 +932,7 @@ def sample_key(index: int, key: str) -> str:
 
 
 class _WebdatasetWriter(_Writer):
-    """shard-000000.tar …: <sample>.<ext>, <sample>.json and <sample>.cls (class index)."""
+    """shard-000000.tar …: <sample>.<ext>, <sample>.json and <sample>.cls (class index or -1)."""
 
     def __init__(self, stage: _Stage, stack: contextlib.ExitStack, **sizes: int) -> None:
         super().__init__(stage, stack, **sizes)
@@ -935,9 +968,9 @@ class _WebdatasetWriter(_Writer):
         }  # fmt: skip
         _tar_add(tar, f"{name}.{image.ext}", image.data, self.mtime)
         _tar_add(tar, f"{name}.json", json.dumps(sample, ensure_ascii=False).encode(), self.mtime)
-        if label is not None:
-            cls = self.classes.setdefault(label, len(self.classes))
-            _tar_add(tar, f"{name}.cls", str(cls).encode(), self.mtime)
+        # Every sample gets a .cls (-1: no label): Hugging Face's loader wants the same members.
+        cls = -1 if label is None else self.classes.setdefault(label, len(self.classes))
+        _tar_add(tar, f"{name}.cls", str(cls).encode(), self.mtime)
         self.in_shard += 1
         if self.in_shard >= self.shard_size:
             self._close_shard()
