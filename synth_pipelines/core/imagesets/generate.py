@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -266,13 +267,12 @@ def fit_to_size(
 
 @dataclass
 class Rendered:
-    """One image as a backend drew it, before matching: extra metadata, face boxes (x, y, w, h,
-    in the final image) and the label to record (None: the target's)."""
+    """One image as a backend drew it, before matching, with its extra metadata and face boxes
+    (x, y, w, h, in the final image)."""
 
     image: Image.Image
     metadata: dict[str, Any]
     boxes: tuple[Box, ...] = ()
-    label: str | None = None
 
 
 class _Backend:
@@ -326,7 +326,7 @@ class _Backend:
             image, extra = finish(image, target.sharpness, target.noise, target.seed)
         buffer = io.BytesIO()
         image.save(buffer, **IMAGE_FORMATS[self.image_format])
-        label = rendered.label if rendered.label is not None else target.label
+        label = target.label
         metadata = {
             "backend": self.name,
             "seed": target.seed,
@@ -511,6 +511,9 @@ class DiffusionGenerator(_Backend):
             size=size,
             device=device,
         )
+        self._pipeline: Any = None
+        self._accepts_size = False
+        self._lock = threading.RLock()
 
     @property
     def device(self) -> str:
@@ -519,8 +522,14 @@ class DiffusionGenerator(_Backend):
     def load(self) -> Any:
         """Load the pipeline now (MissingCheckpointError / MissingBackendError as the face
         line's diffusers generator); returns it."""
-        self._loader.load()
-        return self._loader._pipeline
+        with self._lock:
+            if self._pipeline is None:
+                self._loader.load()
+                pipeline = self._loader._pipeline  # the face generator has no public accessor
+                parameters = inspect.signature(pipeline.__call__).parameters
+                self._accepts_size = "height" in parameters and "width" in parameters
+                self._pipeline = pipeline
+            return self._pipeline
 
     def prompt_for(self, label: str | None) -> str:
         if not label:
@@ -541,9 +550,9 @@ class DiffusionGenerator(_Backend):
         }
         if self.negative_prompt:
             kwargs["negative_prompt"] = [self.negative_prompt] * len(prompts)
-        if self._loader._accepts_size:
+        if self._accepts_size:
             kwargs["height"] = kwargs["width"] = self.size
-        with self._loader._call_lock:
+        with self._lock:  # a diffusers pipeline keeps scheduler state per call
             images = pipeline(**kwargs).images
         out = []
         for target, prompt, image in zip(targets, prompts, images, strict=True):

@@ -116,10 +116,12 @@ def _background(
         phase = float(rng.uniform(0, 2 * math.pi))
         wave = 0.5 + 0.5 * np.sin(2 * math.pi * frequency * along + phase)
         hardness = float(rng.uniform(1, 6))
-        t = 1 / (1 + np.exp(-hardness * 2 * (wave - 0.5)))
-    t = np.broadcast_to(t, (height, width))[..., None]
-    canvas = first + (second - first) * t
-    return canvas.astype(np.float32), {"background": style}
+        t = 0.5 + 0.5 * np.tanh(hardness * (wave - 0.5))  # a logistic step, softened
+    canvas = np.empty((height, width, 3), np.float32)
+    canvas[:] = np.broadcast_to(t, (height, width))[..., None]
+    canvas *= second - first
+    canvas += first
+    return canvas, {"background": style}
 
 
 def _shape_mask(
@@ -350,7 +352,7 @@ def finish(
     sigma = max(0.0, float(noise or 0.0))
     if sharpness is not None and sharpness > 0:
         aim = max(1.0, float(sharpness) - _NOISE_LAPLACIAN_GAIN * sigma**2)
-        current = laplacian_variance(np.asarray(image.convert("L")))
+        current = laplacian_variance(np.asarray(_probe(image)))
         if current > aim * 1.1:
             image, radius = _blur_to(image, aim)
             applied["blur_radius"] = round(radius, 3)
