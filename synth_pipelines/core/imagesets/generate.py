@@ -7,13 +7,15 @@ sharpness and noise follow a real set's profile, from one of three backends.
 - `gan`: a local StyleGAN2 checkpoint (`stylegan2.load_stylegan2`), truncated with ψ.
 
 The contract: `build_generator(backend, checkpoint_path=…, device=…, **options)` gives an
-`ImageGenerator`; its `generate(profile, count, seed)` streams `ImageRecord`s (PNG bytes), the
-same bytes for the same (profile, count, seed). Image i follows `sample_targets(profile, count,
-seed)[i]`: a size from the profile's size mix and brightness / contrast / colourfulness /
-sharpness / noise drawn from its histograms. Each rendered image goes through
-`match_statistics`, which moves its luma mean and std and its colourfulness to the target, so
-every backend's output follows the profile. A record's metadata holds the backend, its own seed
-and target, and the backend's parameters (ψ, prompt, steps, face bucket).
+`ImageGenerator`; its `generate(profile, count, seed)` streams `ImageRecord`s (PNG bytes, or
+JPEG with `image_format="jpeg"`), the same bytes for the same (profile, count, seed), one image
+(or one model batch) in memory at a time. Image i follows `sample_targets(profile, count,
+seed)[i]`: a size from the profile's size mix, a label from its label mix, and brightness /
+contrast / colourfulness / sharpness / noise drawn from its histograms. Each rendered image goes
+through `match_statistics`, which moves its luma mean and std and its colourfulness to the
+target, so every backend's output follows the profile; the simulation also blurs or sharpens
+and adds noise to the target (`scenes.finish`). A record's metadata holds the backend, its own
+seed and target, and the backend's parameters (ψ, prompt, steps, face bucket).
 
 The profile is the JSON dict of the profiling step: `features[name]` with `mean`, `quantiles`
 and `histogram` {edges (21), counts (20)}, `sizes` [{width, height, count}], `counts.images`,
@@ -114,7 +116,6 @@ def _draw_feature(profile: Mapping[str, Any], name: str, rng: np.random.Generato
     if len(edges) == len(counts) + 1 and len(counts) and counts.sum() > 0:
         bin_index = int(rng.choice(len(counts), p=counts / counts.sum()))
         return float(rng.uniform(edges[bin_index], edges[bin_index + 1]))
-    rng.random()  # keep the draw sequence the same either way
     if feature.get("mean") is not None:
         return float(feature["mean"])
     return FEATURE_DEFAULTS.get(name, 0.0)
