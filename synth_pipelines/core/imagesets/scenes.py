@@ -200,7 +200,7 @@ def _surface_texture(rng: np.random.Generator, canvas: np.ndarray) -> float:
     cell = float(rng.uniform(2, 4))
     amplitude = float(rng.uniform(0.03, 0.12))
     grid = rng.random((max(2, int(height / cell)), max(2, int(width / cell))), dtype=np.float32)
-    fine = Image.fromarray(grid, "F").resize((width, height), Image.Resampling.BILINEAR)
+    fine = Image.fromarray(grid, "F").resize((width, height), Image.Resampling.BICUBIC)
     canvas *= (1 + amplitude * (np.asarray(fine) - 0.5))[..., None]
     return round(amplitude, 3)
 
