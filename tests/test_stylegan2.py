@@ -106,6 +106,23 @@ def test_upfirdn2d_upsamples_a_constant_to_a_constant() -> None:
     assert torch.allclose(out[..., 2:-2, 2:-2], torch.ones(1, 2, 8, 8))
 
 
+def test_a_training_checkpoint_loads(tmp_path: Path) -> None:
+    """stylegan2-pytorch's train.py saves g, d, g_ema, optimiser states and its argparse
+    Namespace; only g_ema is used, and nothing but the Namespace needs unpickling."""
+    import argparse
+
+    generator = tiny_stylegan2()
+    state = generator.state_dict()
+    torch.save(
+        {"g": state, "d": {"convs.0.0.weight": torch.zeros(1)}, "g_ema": state,
+         "args": argparse.Namespace(size=32, latent=32, n_mlp=2)},
+        tmp_path / "train.pt",
+    )  # fmt: skip
+    loaded = load_stylegan2(tmp_path / "train.pt", device="cpu")
+    # psi = 1: no truncation, so the output is the network's alone.
+    assert np.array_equal(loaded.generate([4], psi=1.0), generator.eval().generate([4], psi=1.0))
+
+
 def test_missing_file_names_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "nope.pt"
     with pytest.raises(MissingCheckpointError, match=r"nope\.pt"):

@@ -7,13 +7,15 @@ sharpness and noise follow a real set's profile, from one of three backends.
 - `gan`: a local StyleGAN2 checkpoint (`stylegan2.load_stylegan2`), truncated with ψ.
 
 The contract: `build_generator(backend, checkpoint_path=…, device=…, **options)` gives an
-`ImageGenerator`; its `generate(profile, count, seed)` streams `ImageRecord`s (PNG bytes), the
-same bytes for the same (profile, count, seed). Image i follows `sample_targets(profile, count,
-seed)[i]`: a size from the profile's size mix and brightness / contrast / colourfulness /
-sharpness / noise drawn from its histograms. Each rendered image goes through
-`match_statistics`, which moves its luma mean and std and its colourfulness to the target, so
-every backend's output follows the profile. A record's metadata holds the backend, its own seed
-and target, and the backend's parameters (ψ, prompt, steps, face bucket).
+`ImageGenerator`; its `generate(profile, count, seed)` streams `ImageRecord`s (PNG bytes, or
+JPEG with `image_format="jpeg"`), the same bytes for the same (profile, count, seed), one image
+(or one model batch) in memory at a time. Image i follows `sample_targets(profile, count,
+seed)[i]`: a size from the profile's size mix, a label from its label mix, and brightness /
+contrast / colourfulness / sharpness / noise drawn from its histograms. Each rendered image goes
+through `match_statistics`, which moves its luma mean and std and its colourfulness to the
+target, so every backend's output follows the profile; the simulation also blurs or sharpens
+and adds noise to the target (`scenes.finish`). A record's metadata holds the backend, its own
+seed and target, and the backend's parameters (ψ, prompt, steps, face bucket).
 
 The profile is the JSON dict of the profiling step: `features[name]` with `mean`, `quantiles`
 and `histogram` {edges (21), counts (20)}, `sizes` [{width, height, count}], `counts.images`,
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -113,7 +116,6 @@ def _draw_feature(profile: Mapping[str, Any], name: str, rng: np.random.Generato
     if len(edges) == len(counts) + 1 and len(counts) and counts.sum() > 0:
         bin_index = int(rng.choice(len(counts), p=counts / counts.sum()))
         return float(rng.uniform(edges[bin_index], edges[bin_index + 1]))
-    rng.random()  # keep the draw sequence the same either way
     if feature.get("mean") is not None:
         return float(feature["mean"])
     return FEATURE_DEFAULTS.get(name, 0.0)
@@ -269,13 +271,12 @@ def fit_to_size(
 
 @dataclass
 class Rendered:
-    """One image as a backend drew it, before matching: extra metadata, face boxes (x, y, w, h,
-    in the final image) and the label to record (None: the target's)."""
+    """One image as a backend drew it, before matching, with its extra metadata and face boxes
+    (x, y, w, h, in the final image)."""
 
     image: Image.Image
     metadata: dict[str, Any]
     boxes: tuple[Box, ...] = ()
-    label: str | None = None
 
 
 class _Backend:
@@ -329,7 +330,7 @@ class _Backend:
             image, extra = finish(image, target.sharpness, target.noise, target.seed)
         buffer = io.BytesIO()
         image.save(buffer, **IMAGE_FORMATS[self.image_format])
-        label = rendered.label if rendered.label is not None else target.label
+        label = target.label
         metadata = {
             "backend": self.name,
             "seed": target.seed,
@@ -514,6 +515,9 @@ class DiffusionGenerator(_Backend):
             size=size,
             device=device,
         )
+        self._pipeline: Any = None
+        self._accepts_size = False
+        self._lock = threading.RLock()
 
     @property
     def device(self) -> str:
@@ -522,8 +526,14 @@ class DiffusionGenerator(_Backend):
     def load(self) -> Any:
         """Load the pipeline now (MissingCheckpointError / MissingBackendError as the face
         line's diffusers generator); returns it."""
-        self._loader.load()
-        return self._loader._pipeline
+        with self._lock:
+            if self._pipeline is None:
+                self._loader.load()
+                pipeline = self._loader._pipeline  # the face generator has no public accessor
+                parameters = inspect.signature(pipeline.__call__).parameters
+                self._accepts_size = "height" in parameters and "width" in parameters
+                self._pipeline = pipeline
+            return self._pipeline
 
     def prompt_for(self, label: str | None) -> str:
         if not label:
@@ -544,9 +554,9 @@ class DiffusionGenerator(_Backend):
         }
         if self.negative_prompt:
             kwargs["negative_prompt"] = [self.negative_prompt] * len(prompts)
-        if self._loader._accepts_size:
+        if self._accepts_size:
             kwargs["height"] = kwargs["width"] = self.size
-        with self._loader._call_lock:
+        with self._lock:  # a diffusers pipeline keeps scheduler state per call
             images = pipeline(**kwargs).images
         out = []
         for target, prompt, image in zip(targets, prompts, images, strict=True):

@@ -422,9 +422,9 @@ def _architecture(state: dict[str, Any]) -> dict[str, Any]:
         )
     n_mlp = sum(1 for key in state if _STYLE_KEY.match(key))
     style_dim = int(state["style.1.weight"].shape[1])
-    ups = sorted(int(m.group(1)) for key in state if (m := _CONV_KEY.match(key)))
+    convs = sum(1 for key in state if _CONV_KEY.match(key))  # two per resolution above 4 px
     channels = {4: int(state["input.input"].shape[1])}
-    for block in range(len(ups) // 2):
+    for block in range(convs // 2):
         key = f"convs.{2 * block}.conv.weight"
         if key not in state:
             raise InvalidInputError(f"not a stylegan2-pytorch generator: missing keys {key}")
