@@ -270,6 +270,9 @@ def test_a_set_is_profiled_and_its_failures_listed(tmp_path) -> None:
     assert summary["sizes"]["most_common"][0] == {"width": 64, "height": 64, "count": 12}
     assert summary["aspects"]["square (0.95-1.05)"] == 14
     assert summary["faces"] == {"measured": False}
+    ocr_ran = features.tesseract_available()[0]  # ocr=None: read text where tesseract is
+    assert summary["ocr"]["ran"] is ocr_ran
+    assert summary["text"]["images_read"] == (14 if ocr_ran else 0)
 
     duplicates = summary["near_duplicates"]
     assert {"size": 2, "keys": ["dup/original.png", "dup/copy.jpg"]} in duplicates["listed"]
@@ -345,7 +348,8 @@ def test_memory_stays_flat_with_the_set_size(tmp_path) -> None:
 def test_the_report_shows_the_profile(tmp_path) -> None:
     records = [*_scenes(10), ImageRecord("dark.png", _bytes(Image.new("RGB", (40, 40), 5))),
                ImageRecord("bad.jpg", b"junk")]  # fmt: skip
-    profile = profile_images(records, tmp_path / "p", ocr=False)
+    profile = profile_images(records, tmp_path / "p", faces=True, ocr=False)
+    assert profile.summary["faces"]["measured"] is True
     by_key = {r.key: r for r in records}
     asked: list[list[str]] = []
 

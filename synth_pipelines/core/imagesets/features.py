@@ -256,11 +256,11 @@ def dominant_colours(image: Image.Image, count: int = 3) -> list[dict[str, Any]]
     order = np.argsort(pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
     centres = pixels[order[((np.arange(count) + 0.5) * len(pixels) / count).astype(int)]]
     for _ in range(8):
-        distance = ((pixels[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-        nearest = distance.argmin(axis=1)
-        sizes = np.bincount(nearest, minlength=count)
-        sums = np.stack([np.bincount(nearest, pixels[:, c], count) for c in range(3)], axis=1)
-        moved = np.where(sizes[:, None] > 0, sums / np.maximum(sizes, 1)[:, None], centres)
+        nearest = ((pixels[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+        members = (nearest[:, None] == np.arange(count)).astype(np.float32)
+        sizes = members.sum(axis=0)
+        moved = np.where(sizes[:, None] > 0, members.T @ pixels / np.maximum(sizes, 1)[:, None],
+                         centres)  # fmt: skip
         if np.abs(moved - centres).max() < 0.5:
             break
         centres = moved
