@@ -153,6 +153,11 @@ def test_faces_are_found_only_when_asked() -> None:
     assert row["faces"] == 1
     [[x, y, w, h]] = json.loads(row["face_boxes"])
     assert 60 < x + w / 2 < 160 and 20 < y + h / 2 < 120 and 30 < w < 140  # her face
+    # A large JPEG is decoded reduced; its boxes are still in its own pixels.
+    large = measure(_record(photo.resize((2048, 2048)), "big.jpg", "JPEG"), faces=True, ocr=False)
+    scaled = [[v / 8 for v in box] for box in json.loads(large["face_boxes"])]
+    assert any(max(abs(a - b) for a, b in zip(box, (x, y, w, h), strict=True)) < 12
+               for box in scaled), scaled  # fmt: skip
 
 
 def _text_image() -> Image.Image:

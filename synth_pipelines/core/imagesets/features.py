@@ -20,6 +20,7 @@ import functools
 import io
 import json
 import shutil
+import threading
 import warnings
 from typing import Any
 
@@ -204,7 +205,7 @@ def analyse(
         "phash": perceptual_hash(small),
     }
     row.update(exif_fields(decoded))
-    row.update(_faces(rgb) if faces else {"faces": None, "face_boxes": None})
+    row.update(_faces(rgb, width) if faces else {"faces": None, "face_boxes": None})
     row.update(_text(rgb, ocr))
     vector = _descriptor(small) if embedding else None
     return row, vector
@@ -340,18 +341,24 @@ def perceptual_hash(image: Image.Image) -> str:
 # --- faces and text --------------------------------------------------------------------------
 
 
-@functools.cache
+_per_thread = threading.local()
+
+
 def _face_detector() -> Any:
-    import dlib
+    """dlib's HOG face detector, one per thread (profiling measures in threads)."""
+    detector = getattr(_per_thread, "face_detector", None)
+    if detector is None:
+        import dlib
 
-    return dlib.get_frontal_face_detector()
+        detector = _per_thread.face_detector = dlib.get_frontal_face_detector()
+    return detector
 
 
-def _faces(rgb: Image.Image) -> dict[str, Any]:
+def _faces(rgb: Image.Image, original_width: int) -> dict[str, Any]:
     """`faces` (count) and `face_boxes` (JSON [[x, y, w, h]] in original pixels) from dlib's
     HOG detector, run at up to FACE_SIDE pixels (upsampled once below 400)."""
     scan = _reduced(rgb, FACE_SIDE)
-    scale = rgb.size[0] / scan.size[0]
+    scale = original_width / scan.size[0]  # a large JPEG may have been decoded reduced
     gray = np.asarray(scan.convert("L"))
     upsample = 1 if max(scan.size) < 400 else 0
     found = _face_detector()(gray, upsample)
