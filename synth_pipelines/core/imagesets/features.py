@@ -149,6 +149,11 @@ def _halved(image: Image.Image) -> Image.Image:
     return image.reduce(2) if min(image.size) > 256 else image
 
 
+def _smaller(image: Image.Image, thumbnail: Image.Image) -> Image.Image:
+    """`thumbnail` (a fixed-size copy) where it is smaller than the image, else the image."""
+    return thumbnail if max(image.size) > max(thumbnail.size) else image
+
+
 # --- measurements ----------------------------------------------------------------------------
 
 
@@ -196,11 +201,11 @@ def analyse(
         "colourfulness": colourfulness(np.asarray(_halved(work), dtype=np.float32)),
         "sharpness": sharpness(luma),
         "noise": noise_sigma(luma),
-        "dominant_colours": json.dumps(dominant_colours(small)),
+        "dominant_colours": json.dumps(dominant_colours(_smaller(work, small))),
         "phash": perceptual_hash(small),
     }
     row.update(exif_fields(decoded))
-    row.update(_faces(rgb) if faces else {"faces": None, "face_boxes": None})
+    row.update(_faces(rgb, width) if faces else {"faces": None, "face_boxes": None})
     row.update(_text(rgb, ocr))
     vector = _descriptor(small) if embedding else None
     return row, vector
@@ -245,18 +250,18 @@ def noise_sigma(luma: np.ndarray) -> float:
 
 
 def dominant_colours(image: Image.Image, count: int = 3) -> list[dict[str, Any]]:
-    """The `count` main colours of an RGB image (k-means on a 32-px thumbnail, started from
+    """The `count` main colours of an RGB image (k-means on a 16-px thumbnail, started from
     luma quantiles so that it is deterministic), as [{"hex": "#rrggbb", "share": 0..1}],
     largest share first."""
-    pixels = np.asarray(_reduced(image, 32), dtype=np.float32).reshape(-1, 3)
+    pixels = np.asarray(_reduced(image, 16), dtype=np.float32).reshape(-1, 3)
     order = np.argsort(pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
     centres = pixels[order[((np.arange(count) + 0.5) * len(pixels) / count).astype(int)]]
-    for _ in range(10):
-        distance = ((pixels[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-        nearest = distance.argmin(axis=1)
-        sizes = np.bincount(nearest, minlength=count)
-        sums = np.stack([np.bincount(nearest, pixels[:, c], count) for c in range(3)], axis=1)
-        moved = np.where(sizes[:, None] > 0, sums / np.maximum(sizes, 1)[:, None], centres)
+    for _ in range(8):
+        nearest = ((pixels[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+        members = (nearest[:, None] == np.arange(count)).astype(np.float32)
+        sizes = members.sum(axis=0)
+        moved = np.where(sizes[:, None] > 0, members.T @ pixels / np.maximum(sizes, 1)[:, None],
+                         centres)  # fmt: skip
         if np.abs(moved - centres).max() < 0.5:
             break
         centres = moved
@@ -336,25 +341,24 @@ def perceptual_hash(image: Image.Image) -> str:
 # --- faces and text --------------------------------------------------------------------------
 
 
-_THREAD = threading.local()
+_per_thread = threading.local()
 
 
 def _face_detector() -> Any:
-    """This thread's dlib detector: one detector object is not safe to share between threads
-    (the profile measures in several; sharing one corrupts the heap)."""
-    detector = getattr(_THREAD, "face_detector", None)
+    """dlib's HOG face detector, one per thread (profiling measures in threads)."""
+    detector = getattr(_per_thread, "face_detector", None)
     if detector is None:
         import dlib
 
-        detector = _THREAD.face_detector = dlib.get_frontal_face_detector()
+        detector = _per_thread.face_detector = dlib.get_frontal_face_detector()
     return detector
 
 
-def _faces(rgb: Image.Image) -> dict[str, Any]:
+def _faces(rgb: Image.Image, original_width: int) -> dict[str, Any]:
     """`faces` (count) and `face_boxes` (JSON [[x, y, w, h]] in original pixels) from dlib's
     HOG detector, run at up to FACE_SIDE pixels (upsampled once below 400)."""
     scan = _reduced(rgb, FACE_SIDE)
-    scale = rgb.size[0] / scan.size[0]
+    scale = original_width / scan.size[0]  # a large JPEG may have been decoded reduced
     gray = np.asarray(scan.convert("L"))
     upsample = 1 if max(scan.size) < 400 else 0
     found = _face_detector()(gray, upsample)
@@ -400,15 +404,20 @@ def _text(rgb: Image.Image, ocr: bool | None) -> dict[str, Any]:
 # --- the descriptor --------------------------------------------------------------------------
 
 _HSV_BINS = (8, 4, 4)
-_HOG_LENGTH = 4 * 4 * 8  # 16-px cells on 64x64, 8 orientations, one cell per block
-_LBP_POINTS = ((8, 1), (8, 2))
-EMBEDDING_DIM = int(np.prod(_HSV_BINS)) + _HOG_LENGTH + sum(p + 2 for p, _ in _LBP_POINTS)
+_HOG_CELL = 16  # 16-px cells on the 64x64 grey copy: 4 x 4 cells
+_HOG_ORIENTATIONS = 8  # unsigned gradient orientations, 22.5 degrees each
+_HOG_LENGTH = (EMBED_SIDE // _HOG_CELL) ** 2 * _HOG_ORIENTATIONS
+_LBP_RADII = (1, 2)  # 8 neighbours on the square ring at each distance
+_LBP_BINS = 10  # uniform patterns by their count of set bits (0..8), and the rest
+EMBEDDING_DIM = int(np.prod(_HSV_BINS)) + _HOG_LENGTH + _LBP_BINS * len(_LBP_RADII)
 
 
 def embed(image: Image.Image) -> np.ndarray:
-    """A fixed-length (EMBEDDING_DIM) L2-normalised float32 descriptor of an image: HSV colour
-    histogram, HOG and LBP texture histograms, each block normalised and given equal weight.
-    Needs no downloaded weights; near-identical images get near-identical vectors."""
+    """A fixed-length (EMBEDDING_DIM) L2-normalised float32 descriptor of an image: an HSV
+    colour histogram (8 x 4 x 4), a histogram of oriented gradients (4 x 4 cells x 8
+    orientations) and two uniform local-binary-pattern histograms, all on a 64x64 copy; each
+    block square-rooted, normalised and given equal weight. Needs no downloaded weights;
+    near-identical images get near-identical vectors."""
     small = _rgb(image).resize(
         (EMBED_SIDE, EMBED_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0
     )
@@ -416,23 +425,58 @@ def embed(image: Image.Image) -> np.ndarray:
 
 
 def _descriptor(small: Image.Image) -> np.ndarray:
-    from skimage.feature import hog, local_binary_pattern
-
-    hsv = np.asarray(small.convert("HSV")).reshape(-1, 3).astype(np.int64)
-    bins = np.array(_HSV_BINS)
-    cells = hsv * bins // 256
-    index = (cells[:, 0] * bins[1] + cells[:, 1]) * bins[2] + cells[:, 2]
-    colour = np.bincount(index, minlength=int(np.prod(bins))).astype(np.float64)
-    gray = np.asarray(small.convert("L"))
-    shape = hog(gray, orientations=8, pixels_per_cell=(16, 16), cells_per_block=(1, 1),
-                feature_vector=True)  # fmt: skip
-    textures = []
-    for points, radius in _LBP_POINTS:
-        codes = local_binary_pattern(gray, points, radius, method="uniform")
-        textures.append(np.bincount(codes.astype(np.int64).ravel(), minlength=points + 2))
-    blocks = [colour, shape, *textures]
+    hsv = np.asarray(small.convert("HSV"), dtype=np.int64).reshape(-1, 3)
+    h, sat, v = (hsv * np.array(_HSV_BINS) // 256).T
+    index = (h * _HSV_BINS[1] + sat) * _HSV_BINS[2] + v
+    colour = np.bincount(index, minlength=int(np.prod(_HSV_BINS)))
+    gray = np.asarray(small.convert("L"), dtype=np.int16)
+    blocks = [colour, _gradient_histogram(gray), *(_lbp_histogram(gray, r) for r in _LBP_RADII)]
     vector = np.concatenate([_unit(np.sqrt(b.astype(np.float64))) for b in blocks])
     return _unit(vector).astype(np.float32)
+
+
+def _gradient_histogram(gray: np.ndarray) -> np.ndarray:
+    """HOG without block overlap: per cell, the gradient magnitude summed by orientation."""
+    values = gray.astype(np.float32)
+    gx = np.zeros_like(values)
+    gy = np.zeros_like(values)
+    gx[:, 1:-1] = values[:, 2:] - values[:, :-2]
+    gy[1:-1, :] = values[2:, :] - values[:-2, :]
+    magnitude = np.hypot(gx, gy)
+    angle = np.arctan2(gy, gx) % np.pi
+    orientation = np.minimum((angle * (_HOG_ORIENTATIONS / np.pi)).astype(np.int64),
+                             _HOG_ORIENTATIONS - 1)  # fmt: skip
+    rows, columns = np.indices(gray.shape) // _HOG_CELL
+    cell = rows * (gray.shape[1] // _HOG_CELL) + columns
+    return np.bincount((cell * _HOG_ORIENTATIONS + orientation).ravel(),
+                       weights=magnitude.ravel(), minlength=_HOG_LENGTH)  # fmt: skip
+
+
+def _uniform_lbp_table() -> np.ndarray:
+    """The bin of each 8-bit pattern: its count of set bits when it has at most two 0/1
+    transitions around the circle (a uniform pattern), else 9."""
+    table = np.full(256, _LBP_BINS - 1, dtype=np.int64)
+    for code in range(256):
+        bits = [(code >> i) & 1 for i in range(8)]
+        if sum(bits[i] != bits[(i + 1) % 8] for i in range(8)) <= 2:
+            table[code] = sum(bits)
+    return table
+
+
+_LBP_TABLE = _uniform_lbp_table()
+
+
+def _lbp_histogram(gray: np.ndarray, radius: int) -> np.ndarray:
+    """Uniform LBP over the 8 neighbours at `radius` (square ring), as a 10-bin histogram."""
+    r = radius
+    height, width = gray.shape
+    centre = gray[r : height - r, r : width - r]
+    offsets = ((0, r), (-r, r), (-r, 0), (-r, -r), (0, -r), (r, -r), (r, 0), (r, r))
+    codes = np.zeros(centre.shape, dtype=np.int64)
+    for bit, (dy, dx) in enumerate(offsets):
+        neighbour = gray[r + dy : height - r + dy, r + dx : width - r + dx]
+        codes |= (neighbour >= centre).astype(np.int64) << bit
+    return np.bincount(_LBP_TABLE[codes].ravel(), minlength=_LBP_BINS)
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

@@ -13,8 +13,9 @@ summarised into one JSON document.
   counts, near-duplicate clusters of the perceptual hashes and whether OCR ran.
 
 Memory stays flat in the set's size: the images are measured a bounded window at a time, the
-rows go out in row groups and the embeddings straight to disk; the summary is computed from the
-finished Parquet one column at a time. A corrupt, truncated or refused image (a decompression
+rows go out in row groups and the embeddings straight to disk (the .npy header is rewritten in
+place with the final row count); the summary is computed from the finished Parquet one column at
+a time. A corrupt, truncated or refused image (a decompression
 bomb) is a failed row with its reason, and profiling goes on. Files appear complete: each is
 written under a temporary name and renamed at the end.
 """
@@ -25,7 +26,7 @@ import contextlib
 import itertools
 import json
 import os
-import shutil
+import struct
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,7 +49,8 @@ EMBEDDINGS_FILE = "embeddings.npy"
 EMBEDDING_KEYS_FILE = "embedding_keys.jsonl"
 PROFILE_FILE = "profile.json"
 FAILURE_LIMIT = 1000
-ROW_GROUP_ROWS = 256
+ROW_GROUP_ROWS = 1024  # rows per Parquet row group (kept as Arrow batches until written)
+BATCH_ROWS = 32  # rows kept as Python dicts before they become an Arrow batch
 HISTOGRAM_BINS = 20
 QUANTILES = {
     "p1": 0.01, "p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99
@@ -181,6 +183,21 @@ def _measured(
             yield pending.popleft().result()
 
 
+NPY_HEADER_BYTES = 128
+
+
+def npy_header(rows: int, columns: int) -> bytes:
+    """The header of a .npy (format 1.0) of float32 rows x columns, padded to a fixed
+    NPY_HEADER_BYTES whatever the row count, so that it can be rewritten in place once the
+    rows are all appended."""
+    text = f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {columns}), }}"
+    room = NPY_HEADER_BYTES - 10 - 1  # magic + version + length, and the closing newline
+    if len(text) > room:
+        raise ValueError(f"{rows} x {columns} does not fit a {NPY_HEADER_BYTES}-byte header")
+    body = (text.ljust(room) + "\n").encode("latin1")
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body
+
+
 class _Writers:
     """The features Parquet (row groups of ROW_GROUP_ROWS), the raw embeddings and their keys,
     all under temporary names until `finish`."""
@@ -188,12 +205,15 @@ class _Writers:
     def __init__(self, out_dir: Path):
         self.out_dir = out_dir
         self.features_tmp = out_dir / f".{FEATURES_FILE}.partial"
-        self.vectors_tmp = out_dir / f".{EMBEDDINGS_FILE}.raw.partial"
+        self.vectors_tmp = out_dir / f".{EMBEDDINGS_FILE}.partial"
         self.keys_tmp = out_dir / f".{EMBEDDING_KEYS_FILE}.partial"
         self.parquet = pq.ParquetWriter(self.features_tmp, FEATURE_SCHEMA)
         self.vectors = self.vectors_tmp.open("wb")
+        self.vectors.write(npy_header(0, EMBEDDING_DIM))
         self.keys = self.keys_tmp.open("w", encoding="utf-8")
         self.rows: list[dict[str, Any]] = []
+        self.batches: list[pa.RecordBatch] = []
+        self.batched = 0
         self.embedded = 0
 
     def add(self, record: ImageRecord, row: dict | None, vector, error: str | None) -> None:
@@ -205,28 +225,34 @@ class _Writers:
             self.keys.write(json.dumps(record.key) + "\n")
             self.embedded += 1
         self.rows.append(full)
-        if len(self.rows) >= ROW_GROUP_ROWS:
+        if len(self.rows) >= BATCH_ROWS:
+            self._batch()
+        if self.batched >= ROW_GROUP_ROWS:
             self.flush()
 
-    def flush(self) -> None:
+    def _batch(self) -> None:
         if self.rows:
-            self.parquet.write_table(pa.Table.from_pylist(self.rows, schema=FEATURE_SCHEMA))
+            self.batches.append(pa.RecordBatch.from_pylist(self.rows, schema=FEATURE_SCHEMA))
+            self.batched += len(self.rows)
             self.rows = []
+
+    def flush(self) -> None:
+        """Write what is buffered as one row group."""
+        self._batch()
+        if self.batches:
+            table = pa.Table.from_batches(self.batches, schema=FEATURE_SCHEMA)
+            self.parquet.write_table(table, row_group_size=max(1, self.batched))
+            self.batches, self.batched = [], 0
 
     def finish(self) -> None:
         self.flush()
         self.parquet.close()
         self.vectors.close()
         self.keys.close()
-        embeddings_tmp = self.out_dir / f".{EMBEDDINGS_FILE}.partial"
-        with embeddings_tmp.open("wb") as out, self.vectors_tmp.open("rb") as raw:
-            shape = (self.embedded, EMBEDDING_DIM)
-            header = {"descr": "<f4", "fortran_order": False, "shape": shape}
-            np.lib.format.write_array_header_1_0(out, header)
-            shutil.copyfileobj(raw, out, 1 << 20)
-        self.vectors_tmp.unlink()
+        with self.vectors_tmp.open("r+b") as vectors:  # the row count is known now
+            vectors.write(npy_header(self.embedded, EMBEDDING_DIM))
         self.features_tmp.replace(self.out_dir / FEATURES_FILE)
-        embeddings_tmp.replace(self.out_dir / EMBEDDINGS_FILE)
+        self.vectors_tmp.replace(self.out_dir / EMBEDDINGS_FILE)
         self.keys_tmp.replace(self.out_dir / EMBEDDING_KEYS_FILE)
 
     def abort(self) -> None:
@@ -468,17 +494,22 @@ def clusters(n: int, pairs: np.ndarray) -> list[list[int]]:
 
 
 def hex_to_uint64(hex_hashes: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """16-hex-digit strings as uint64, vectorised (no Python object per hash)."""
+    """16-hex-digit strings as uint64, vectorised over Arrow's buffers (no Python object per
+    hash; about 40 bytes of temporary memory per hash)."""
     if len(hex_hashes) == 0:
         return np.zeros(0, dtype=np.uint64)
-    digits = np.asarray(hex_hashes.to_numpy(zero_copy_only=False).astype("S16"))
-    codes = digits.view(np.uint8).reshape(len(digits), 16)
-    lookup = np.zeros(256, dtype=np.uint64)
-    lookup[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10, dtype=np.uint64)
-    lookup[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16, dtype=np.uint64)
-    lookup[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16, dtype=np.uint64)
-    shifts = np.arange(60, -4, -4, dtype=np.uint64)
-    return np.bitwise_or.reduce(lookup[codes] << shifts, axis=1)
+    fixed = pc.cast(hex_hashes, pa.binary(16))
+    if isinstance(fixed, pa.ChunkedArray):
+        fixed = fixed.combine_chunks()
+    digits = np.frombuffer(fixed.buffers()[1], dtype=np.uint8, count=16 * len(fixed))
+    digits = digits[16 * fixed.offset :].reshape(len(fixed), 16)
+    lookup = np.zeros(256, dtype=np.uint8)
+    lookup[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10, dtype=np.uint8)
+    lookup[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16, dtype=np.uint8)
+    lookup[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16, dtype=np.uint8)
+    nibbles = lookup[digits]
+    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    return np.ascontiguousarray(packed).view(">u8").ravel().astype(np.uint64)
 
 
 def near_duplicate_summary(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image, ImageDraw
@@ -107,15 +108,12 @@ def _sample_rows(count: int) -> np.ndarray:
     return np.linspace(0, count - 1, PCA_SAMPLE).astype(np.int64)
 
 
-def _ok_labels(profile: ImageProfile) -> np.ndarray:
-    """The label of each embedded image (in embedding order), "" when it has none."""
+def _sampled_labels(profile: ImageProfile, rows: np.ndarray) -> np.ndarray:
+    """The labels ("" for none) of the embedded images at `rows` (embedding order: the ok
+    rows of the features Parquet, in order)."""
     table = pq.read_table(profile.features_path, columns=["label", "embedding_row"])
-    table = table.filter(pc.is_valid(table["embedding_row"]))
-    labels = np.array(table["label"].fill_null("").to_pylist(), dtype=object)
-    order = table["embedding_row"].to_numpy()
-    ordered = np.empty(len(order), dtype=object)
-    ordered[order] = labels
-    return ordered
+    labels = table.filter(pc.is_valid(table["embedding_row"]))["label"].fill_null("")
+    return np.array(labels.take(pa.array(rows)).to_pylist(), dtype=object)
 
 
 def _embedding_map(profile: ImageProfile, embeddings: np.ndarray, path: Path) -> Path:
@@ -133,7 +131,7 @@ def _embedding_map(profile: ImageProfile, embeddings: np.ndarray, path: Path) ->
     if points.shape[1] < 2:
         points = np.pad(points, ((0, 0), (0, 2 - points.shape[1])))
         explained = np.pad(explained, (0, 2 - len(explained)))
-    labels = _ok_labels(profile)[rows]
+    labels = _sampled_labels(profile, rows)
     figure, axis = plt.subplots(figsize=(7, 6))
     names = sorted(set(labels.tolist()))
     if len(names) > 1 and len(names) <= LABELS_IN_LEGEND:
