@@ -144,14 +144,19 @@ def images_validate(
         verdict = "skipped" if outcome.skipped else "passed" if outcome.passed else "FAILED"
         table.add_row(outcome.name, verdict, outcome.description)
     console.print(table)
-    console.print(f"report: {out / 'report.json'}")
+    console.print(
+        f"report: {out / 'report.json'}; the set to publish (faces blurred where the real set "
+        f"has none, personal text redacted): {out / 'records.parquet'}"
+    )
     if any(not o.passed and o.severity == ERROR for o in result.outcomes):
         _fail("a blocking check failed: the set must not be exported")
 
 
 @images_app.command("export")
 def images_export(
-    records: Path = typer.Argument(..., help="The synthetic record file"),
+    records: Path = typer.Argument(
+        ..., help="A record file: validation/records.parquet, the set `validate` cleaned"
+    ),
     formats: str = typer.Option("parquet", "--format", help=FORMATS_HELP),
     to: str = typer.Option("exports", help="A local folder, or s3://bucket/prefix"),
 ) -> None:

@@ -7,7 +7,9 @@ A registered set keeps its artifacts in the object store under `imagesets/<id>/`
 - `real/`: the real set's profile (features.parquet, embeddings, profile.json) and its report;
 - `synthetic/records.parquet`: the generated set (see `records`);
 - `synthetic_profile/`: the generated set's profile, in the layout of `real/`;
-- `validation/report.json`: every check's report;
+- `validation/report.json`: every check's report; `validation/records.parquet`: the synthetic
+  set as it may be published (faces blurred where the real set has none, personal data in
+  text redacted);
 - `exports/<format>/`: each export, published complete.
 
 A stage works in a local folder (SYNTH_HOME/imagesets/<id>) and syncs it with the store, so
@@ -244,6 +246,15 @@ def validate_set(
             thresholds=thresholds,
         ),
     ]  # fmt: skip
+    cleaning = clean_records(
+        records_path, work_dir / RECORDS, expect_faces=_has_faces(real_profile.summary),
+        ocr=options.ocr,
+    )  # fmt: skip
+    privacy = reports[2]
+    privacy.metrics.update(cleaning)
+    if cleaning.get("text_redaction_skipped"):
+        privacy.skipped["text_redaction"] = str(cleaning.pop("text_redaction_skipped"))
+        privacy.metrics.pop("text_redaction_skipped", None)
     names = (SET_QUALITY, SET_FIDELITY, SET_PRIVACY)
     document = {name: report.to_dict() for name, report in zip(names, reports, strict=True)}
     (work_dir / "report.json").write_text(json.dumps(document, indent=2))
@@ -259,6 +270,47 @@ def validate_set(
         files={"report": work_dir / "report.json"},
         outcomes=outcomes,
     )
+
+
+def _has_faces(summary: dict[str, Any]) -> bool | None:
+    """Whether the real set holds faces (None: faces were not looked for)."""
+    faces = summary.get("faces") or {}
+    if not faces.get("measured"):
+        return None
+    return int(faces.get("images_with_faces") or 0) > 0
+
+
+def clean_records(
+    records_path: Path, out_path: Path, *, expect_faces: bool | None, ocr: bool | None
+) -> dict[str, Any]:
+    """The synthetic set as it may be published, written to `out_path`: where the real set has
+    no faces (`expect_faces` False), every face dlib finds in a synthetic image blurred (found
+    at full size and searched again after blurring); text that OCR reads with personal data in
+    it (emails, phone and card numbers) blacked out, when tesseract is installed and `ocr` is
+    not False. Returns what was changed."""
+    from synth_pipelines.core.imagesets.privacy import blur_faces, redact_text_pii
+
+    counts: dict[str, Any] = {"faces_blurred_images": 0, "text_redacted_images": 0}
+    redact = ocr is not False and shutil.which("tesseract") is not None
+    if ocr is False:
+        counts["text_redaction_skipped"] = "OCR is off (SYNTH_IMAGES_OCR=off)"
+    elif not redact:
+        counts["text_redaction_skipped"] = "tesseract not installed (apt-get install tesseract-ocr)"
+
+    def cleaned() -> Iterator[ImageRecord]:
+        for record in read_records(records_path):
+            if expect_faces is False:
+                blurred = blur_faces(record)
+                counts["faces_blurred_images"] += blurred is not record
+                record = blurred
+            if redact:
+                record, findings = redact_text_pii(record)
+                if any(f.get("kind") != "skipped" for f in findings):
+                    counts["text_redacted_images"] += 1
+            yield record
+
+    write_records(cleaned(), out_path)
+    return counts
 
 
 def export_records(
@@ -418,9 +470,10 @@ def export_stage(
 ) -> StageResult:
     with _stage(db, set_id, "export") as row:
         folder = work_folder(home, set_id)
-        download_folder(store, f"{set_prefix(set_id)}/synthetic", folder / "synthetic")
+        # The set as validation cleaned it (faces blurred, personal text redacted).
+        download_folder(store, f"{set_prefix(set_id)}/validation", folder / "validation")
         result = export_records(
-            folder / "synthetic" / RECORDS,
+            folder / "validation" / RECORDS,
             store,
             f"{set_prefix(set_id)}/exports",
             row["params"]["formats"],
