@@ -49,3 +49,32 @@ def test_personal_text_is_redacted_when_ocr_is_on(tmp_path) -> None:
     assert "jane.doe@example.com" not in text and "4111" not in text
     off = clean_records(path, tmp_path / "off.parquet", expect_faces=None, ocr=False)
     assert off["text_redacted_images"] == 0 and "OCR is off" in off["text_redaction_skipped"]
+
+
+def test_thresholds_are_settings() -> None:
+    from synth_pipelines.core.errors import InvalidInputError
+    from synth_pipelines.core.imagesets.pipeline import parse_thresholds
+
+    t = parse_thresholds("max_ks=0.3, copy_requires_both=true, max_wasserstein.noise=0.5")
+    assert (t.max_ks, t.copy_requires_both, t.max_wasserstein["noise"]) == (0.3, True, 0.5)
+    assert t.max_wasserstein["brightness"] == parse_thresholds("").max_wasserstein["brightness"]
+    for bad, words in [
+        ("nope=1", "'nope' is not a threshold; accepted: copy_requires_both"),
+        ("max_ks=abc", "'max_ks=abc'"),
+        ("copy_requires_both=maybe", "true or false"),
+        ("max_wasserstein.colour=1", "max_wasserstein.<width"),
+    ]:
+        with pytest.raises(InvalidInputError, match="SYNTH_IMAGES_THRESHOLDS") as info:
+            parse_thresholds(bad)
+        assert words in str(info.value)
+
+
+def test_failing_samples_as_thumbnails(face_records, tmp_path) -> None:
+    from synth_pipelines.core.imagesets.pipeline import thumbnails_markdown
+
+    path = _written([*face_records[:2], ImageRecord("bad.png", b"not an image")], tmp_path, "s")
+    md = thumbnails_markdown(path, ["bad.png", face_records[1].key, "missing.png"])
+    lines = md.split("\n\n")
+    assert lines[0] == "`bad.png` (does not decode)"
+    assert lines[1].startswith(f"![{face_records[1].key}](data:image/png;base64,")
+    assert len(lines) == 2

@@ -73,6 +73,9 @@ def test_registered_set_is_profiled_generated_validated_and_exported(
             if e.asset_key == dg.AssetKey(IMAGE_VALIDATION)
         }
         assert checks[SET_PRIVACY].passed
+        for evaluation in checks.values():  # a failing sample is shown, not only named
+            if "failing" in evaluation.metadata:
+                assert "data:image/png;base64," in evaluation.metadata["failing_samples"].value
         profile_meta = runs[0].asset_materializations_for_node("image_profile")[0].metadata
         assert profile_meta["images"].value == 24
 

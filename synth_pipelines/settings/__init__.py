@@ -264,6 +264,8 @@ class ImageSetSettings:
     # A local Inception weights file for FID; empty: FID is skipped, with the reason.
     inception_path: str = setting("SYNTH_IMAGES_INCEPTION_PATH", "")
     holdout_fraction: float = setting("SYNTH_IMAGES_HOLDOUT", 0.2, range=(0.0, 0.9))
+    # Validation limits over their defaults: "max_ks=0.3,max_wasserstein.noise=0.5".
+    thresholds: str = setting("SYNTH_IMAGES_THRESHOLDS", "")
     sensor_interval: int = setting("SYNTH_IMAGES_SENSOR_INTERVAL", 30, range=(1, 3600))
 
     def __post_init__(self) -> None:

@@ -56,6 +56,7 @@ class ImageOptions:
     gan_path: str = ""
     inception_path: str = ""
     holdout_fraction: float = 0.2
+    thresholds: str = ""  # SYNTH_IMAGES_THRESHOLDS: "max_ks=0.3,max_wasserstein.noise=0.5"
 
     @classmethod
     def from_settings(cls, images: Any) -> ImageOptions:
@@ -68,10 +69,53 @@ class ImageOptions:
             gan_path=images.gan_path,
             inception_path=images.inception_path,
             holdout_fraction=images.holdout_fraction,
+            thresholds=images.thresholds,
         )
 
     def checkpoint(self, backend: str) -> str:
         return {"diffusion": self.diffusion_path, "gan": self.gan_path}.get(backend, "")
+
+
+def parse_thresholds(text: str) -> Any:
+    """The validation `Thresholds` with the overrides of `text` ("max_ks=0.3,min_recall=0.4,
+    max_wasserstein.noise=0.5", the SYNTH_IMAGES_THRESHOLDS syntax); an unknown name or a value
+    of the wrong type is an InvalidInputError naming it and what is accepted."""
+    import dataclasses
+
+    from synth_pipelines.core.errors import InvalidInputError
+    from synth_pipelines.core.imagesets.validate import NUMERIC_FEATURES, Thresholds
+
+    defaults = Thresholds()
+    scalars = {
+        f.name: type(getattr(defaults, f.name))
+        for f in dataclasses.fields(Thresholds)
+        if isinstance(getattr(defaults, f.name), bool | int | float)
+    }
+    changes: dict[str, Any] = {}
+    wasserstein = dict(defaults.max_wasserstein)
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        name, sep, raw = (part.strip() for part in item.partition("="))
+        feature = name.removeprefix("max_wasserstein.")
+        try:
+            if not sep:
+                raise ValueError("no '='")
+            if name.startswith("max_wasserstein.") and feature in NUMERIC_FEATURES:
+                wasserstein[feature] = float(raw)
+            elif name in scalars:
+                kind = scalars[name]
+                if kind is bool and raw.lower() not in ("true", "false"):
+                    raise ValueError("true or false")
+                changes[name] = raw.lower() == "true" if kind is bool else kind(raw)
+            else:
+                raise KeyError(name)
+        except KeyError:
+            raise InvalidInputError(
+                f"SYNTH_IMAGES_THRESHOLDS: {name!r} is not a threshold; accepted: "
+                f"{', '.join(sorted(scalars))}, max_wasserstein.<{'|'.join(NUMERIC_FEATURES)}>"
+            ) from None
+        except ValueError as exc:
+            raise InvalidInputError(f"SYNTH_IMAGES_THRESHOLDS: {item!r}: {exc}") from None
+    return dataclasses.replace(defaults, max_wasserstein=wasserstein, **changes)
 
 
 @dataclass
@@ -209,7 +253,6 @@ def validate_set(
 
     from synth_pipelines.core.imagesets.profile import load_profile, profile_images
     from synth_pipelines.core.imagesets.validate import (
-        Thresholds,
         fidelity_report,
         privacy_report,
         quality_report,
@@ -232,7 +275,7 @@ def validate_set(
     synth_emb = _embedded(synth_ok, synth_profile.embeddings())
     holdout = _holdout(real_ok["key"], options.holdout_fraction)
     train = ~holdout
-    thresholds = Thresholds()
+    thresholds = parse_thresholds(options.thresholds)
     reports = [
         quality_report(read_records(records_path), thresholds),
         fidelity_report(
@@ -270,6 +313,36 @@ def validate_set(
         files={"report": work_dir / "report.json"},
         outcomes=outcomes,
     )
+
+
+def thumbnails_markdown(
+    records_path: Path, keys: Iterable[str], side: int = 96, limit: int = 8
+) -> str:
+    """Markdown of small PNG thumbnails (data URLs) of the records named by `keys`, at most
+    `limit`, each captioned with its key: the failing samples a check shows in the UI."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    wanted = list(dict.fromkeys(keys))[:limit]
+    found: dict[str, str] = {}
+    for record in read_records(records_path):
+        if record.key not in wanted:
+            continue
+        try:
+            image = Image.open(io.BytesIO(record.data))
+            image.thumbnail((side, side))
+            buffer = io.BytesIO()
+            image.convert("RGB").save(buffer, format="PNG")
+        except Exception:  # a sample that does not decode is named, not drawn
+            found[record.key] = f"`{record.key}` (does not decode)"
+            continue
+        encoded = base64.b64encode(buffer.getvalue()).decode()
+        found[record.key] = f"![{record.key}](data:image/png;base64,{encoded}) `{record.key}`"
+        if len(found) == len(wanted):
+            break
+    return "\n\n".join(found[key] for key in wanted if key in found)
 
 
 def _has_faces(summary: dict[str, Any]) -> bool | None:

@@ -9,6 +9,7 @@ a set that copies its source is never exported.
 """
 
 import base64
+import dataclasses
 from pathlib import Path
 
 import dagster as dg
@@ -154,14 +155,27 @@ def build_imageset_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         factory_db: FactoryDatabaseResource,
         object_store: ObjectStoreResource,
     ):
-        from synth_pipelines.core.imagesets.pipeline import validate_stage
+        from synth_pipelines.core.imagesets.pipeline import (
+            RECORDS,
+            thumbnails_markdown,
+            validate_stage,
+            work_folder,
+        )
 
         result = validate_stage(
             factory_db.get_db(), object_store.get_store(), home, context.partition_key, options,
             _progress(context, "images validated"),
         )  # fmt: skip
         yield dg.MaterializeResult(metadata={**result.summary, **_files_metadata(result.files)})
+        records = work_folder(home, context.partition_key) / "synthetic" / RECORDS
         for outcome in result.outcomes:
+            failing = outcome.metadata.get("failing") or []
+            if failing and records.is_file():
+                samples = thumbnails_markdown(records, failing)
+                outcome = dataclasses.replace(
+                    outcome,
+                    metadata={**outcome.metadata, "failing_samples": dg.MetadataValue.md(samples)},
+                )
             yield check_result(IMAGE_VALIDATION, outcome)
 
     @dg.asset(
