@@ -247,6 +247,35 @@ def test_diffusers_backend_fills_a_bucket_in_the_gpu_pool(
     assert all("prompt" in face.attributes for face in faces)
 
 
+def test_stylegan2_backend_fills_a_bucket_in_the_gpu_pool(
+    settings, instance, tmp_path, monkeypatch
+):
+    """SYNTH_FACE_GENERATOR=stylegan2 on a tiny random checkpoint in the stylegan2-pytorch
+    layout, loaded through the same path as a real one; ψ and seed kept per face."""
+    from tests.test_stylegan2 import save_tiny_stylegan2
+
+    checkpoint = save_tiny_stylegan2(tmp_path / "tiny.pt")
+    monkeypatch.setenv("SYNTH_FACE_GENERATOR", "stylegan2")
+    monkeypatch.setenv("SYNTH_STYLEGAN_CHECKPOINT", str(checkpoint))
+    monkeypatch.setenv("SYNTH_STYLEGAN_TRUNCATION", "0.5")
+    monkeypatch.setenv("SYNTH_FACE_SIZE", "64")
+    defs = build_definitions(Settings.from_env())
+    assert defs.resolve_assets_def("face_inventory").op.pool == "gpu"
+    result = run_refill(defs, instance, FEMALE_ADULT, refill_run_config(2))
+    assert result.success
+    assert materialization(result)["label_source"] == "classifier"
+    with FactoryDatabase(settings.database_url).session() as session:
+        faces = session.query(Face).all()
+    assert len(faces) == 2 and {face.generator for face in faces} == {"stylegan2:tiny.pt"}
+    assert all(face.attributes["psi"] == 0.5 for face in faces)
+
+    monkeypatch.setenv("SYNTH_STYLEGAN_CHECKPOINT", str(tmp_path / "no-such.pt"))
+    failed = run_refill(build_definitions(Settings.from_env()), instance, FEMALE_ADULT,
+                        refill_run_config(2))  # fmt: skip
+    assert not failed.success
+    assert "no-such.pt" in failed.get_step_failure_events()[0].step_failure_data.error.message
+
+
 def test_missing_checkpoint_fails_the_run_naming_the_path(
     settings, instance, tmp_path, monkeypatch
 ):

@@ -14,7 +14,7 @@ from synth_pipelines.settings import Settings
 
 def build_defs(settings: Settings) -> dg.Definitions:
     # A GPU generator goes through the instance's gpu pool, one run at a time.
-    pool = "gpu" if settings.faces.generator == "diffusers" else None
+    pool = "gpu" if settings.faces.generator in ("diffusers", "stylegan2") else None
     return dg.Definitions(
         assets=[build_face_inventory(settings, pool=pool)],
         jobs=[refill_job],
