@@ -203,6 +203,9 @@ def test_a_decompression_bomb_is_refused_from_its_header() -> None:
     with pytest.raises(InvalidInputError, match=r"claims 64 x 48 = 3,072 pixels, over .* 1,000"):
         safe_open(_bytes(GREY), max_pixels=1000)
     assert safe_open(_bytes(GREY)).size == (64, 48)
+    # Over PIL's own limit (Image.MAX_IMAGE_PIXELS) its DecompressionBombWarning refuses it too.
+    with pytest.raises(InvalidInputError, match=r"decompression bomb: Image size \(100000000 pix"):
+        safe_open(_png_claiming(10_000, 10_000), max_pixels=200_000_000)
 
 
 def test_corrupt_and_truncated_images_say_why() -> None:

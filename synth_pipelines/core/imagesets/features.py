@@ -94,27 +94,37 @@ def _decode(
     than that is decoded at the smallest DCT scale that keeps its long side >= draft_side."""
     if not data:
         raise InvalidInputError("not an image: the file is empty")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data))
-            size = image.size
-            _refuse_bomb(size, max_pixels)
-            if draft_side and image.format == "JPEG" and max(size) > draft_side:
-                image.draft(image.mode, (draft_side, draft_side))
-            image.load()
-        except InvalidInputError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            raise InvalidInputError(f"refused as a decompression bomb: {error}") from None
-        except Image.UnidentifiedImageError:
-            raise InvalidInputError("not an image: no known image format in its header") from None
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError) as error:
-            reason = str(error) or type(error).__name__
-            if "truncated" in reason.lower():
-                raise InvalidInputError(f"truncated image: {reason}") from None
-            raise InvalidInputError(f"corrupt image: {reason}") from None
+    try:
+        image = _open_header(data)
+        size = image.size
+        _refuse_bomb(size, max_pixels)
+        if draft_side and image.format == "JPEG" and max(size) > draft_side:
+            image.draft(image.mode, (draft_side, draft_side))
+        image.load()
+    except InvalidInputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise InvalidInputError(f"refused as a decompression bomb: {error}") from None
+    except Image.UnidentifiedImageError:
+        raise InvalidInputError("not an image: no known image format in its header") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as error:
+        reason = str(error) or type(error).__name__
+        if "truncated" in reason.lower():
+            raise InvalidInputError(f"truncated image: {reason}") from None
+        raise InvalidInputError(f"corrupt image: {reason}") from None
     return image, size
+
+
+_OPEN_LOCK = threading.Lock()
+
+
+def _open_header(data: bytes) -> Image.Image:
+    """`Image.open` (the header only), with PIL's DecompressionBombWarning raised as an error.
+    Warning filters are process-wide, so the few microseconds of reading a header are taken
+    one thread at a time; decoding (`load`) runs in parallel."""
+    with _OPEN_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(io.BytesIO(data))
 
 
 def _refuse_bomb(size: tuple[int, int], max_pixels: int) -> None:
