@@ -145,6 +145,14 @@ def test_every_mode_is_measured(mode: str) -> None:
     assert vector.shape == (EMBEDDING_DIM,)
 
 
+@pytest.mark.parametrize("size", [(1, 1), (2, 300), (300, 2)])
+def test_tiny_and_thin_images_are_measured(size: tuple[int, int]) -> None:
+    row, vector = features.analyse(_record(Image.new("RGB", size, (200, 30, 30))), ocr=False)
+    assert (row["width"], row["height"]) == size and row["sharpness"] == 0.0
+    assert np.isfinite([row[name] for name in NUMERIC_FEATURES]).all()
+    assert np.linalg.norm(vector) == pytest.approx(1, abs=1e-5)
+
+
 def test_faces_are_found_only_when_asked() -> None:
     photo = face_photos.astronaut().resize((256, 256))
     record = _record(photo, "astronaut.jpg", "JPEG", quality=90)

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from synth_pipelines.core.errors import InvalidInputError
+from synth_pipelines.core.errors import InvalidInputError, SynthError
 from synth_pipelines.core.imagesets import features
 from synth_pipelines.core.imagesets.features import EMBEDDING_DIM, NUMERIC_FEATURES
 from synth_pipelines.core.imagesets.records import ImageRecord
@@ -166,8 +166,12 @@ def _measured(
         try:
             row, vector = features.analyse(record, faces=faces, ocr=ocr, max_pixels=max_pixels)
             return record, row, vector, None
-        except InvalidInputError as error:
+        except InvalidInputError as error:  # corrupt, truncated, refused: the reason says which
             return record, None, None, str(error)
+        except SynthError:  # a missing backend is the run's problem, not the image's
+            raise
+        except Exception as error:  # an image no measurement copes with must not end the set
+            return record, None, None, f"could not be measured: {type(error).__name__}: {error}"
 
     if workers <= 1:
         for record in records:
