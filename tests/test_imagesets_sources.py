@@ -88,6 +88,10 @@ def test_every_kind_yields_the_same_records(tmp_path, images, s3, moto_endpoint)
     source = open_source(str(archive))
     assert source.kind == "zip"
     assert _triples(source) == expected
+    outer = iter(source)
+    first = next(outer)
+    assert [r.key for r in source.select(["zebra.gif"])] == ["zebra.gif"]  # while iterating
+    assert [first.key] + [r.key for r in outer] == [k for k, _, _ in expected]
 
     bucket = make_bucket(moto_endpoint)
     for key, data in images.items():
