@@ -152,7 +152,7 @@ def load_profile(out_dir: Path) -> ImageProfile:
 # --- measuring: a bounded window of images in flight ---------------------------------------
 
 
-def _workers() -> int:
+def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
@@ -294,7 +294,7 @@ def profile_images(
     failures: list[dict[str, str]] = []
     failed = done = 0
     try:
-        stream = _measured(records, faces, ocr, workers or _workers(), max_pixels)
+        stream = _measured(records, faces, ocr, workers or default_workers(), max_pixels)
         for record, row, vector, error in stream:
             writers.add(record, row, vector, error)
             if error is not None:
