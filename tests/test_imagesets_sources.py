@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import zipfile
 from pathlib import Path
 
@@ -247,8 +248,9 @@ def test_missing_paths_and_buckets_are_named(tmp_path, s3, moto_endpoint) -> Non
 
 
 def test_an_unreachable_endpoint_is_one_clear_error(aws_credentials, monkeypatch) -> None:
-    from tests.helpers import free_port
-
-    monkeypatch.setenv("SYNTH_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("SYNTH_S3_ENDPOINT_URL", f"http://127.0.0.1:{port}")
     with pytest.raises(StorageError, match=r"cannot reach s3://photos/set/ at http://127.0.0.1"):
         open_source("s3://photos/set")
