@@ -26,6 +26,7 @@ from synth_pipelines.core.imagesets.features import (
     safe_open,
 )
 from synth_pipelines.core.imagesets.profile import (
+    cluster_ids,
     load_profile,
     near_duplicate_pairs,
     profile_images,
@@ -342,20 +343,39 @@ def test_banded_index_finds_what_brute_force_finds() -> None:
         assert distance < 6 or len(found) >= 30  # the planted pairs 1, 3 and 5 bits apart
 
 
+def test_clusters_link_chains_and_collapse_copies() -> None:
+    base = np.uint64(0x0123456789ABCDEF)
+    one, two = base ^ np.uint64(1), base ^ np.uint64(3)  # 1 bit, then 1 more: a chain
+    far = ~base
+    hashes = np.array([base] * 1000 + [one, two, far, far ^ np.uint64(1 << 40), base ^ ~base])
+    ids = cluster_ids(hashes, distance=1)
+    assert len(set(ids[:1002].tolist())) == 1  # 1000 copies and the chain: one cluster
+    assert ids[1002] == ids[1003] != ids[0]
+    assert len(set(ids.tolist())) == 3
+
+
 def test_memory_stays_flat_with_the_set_size(tmp_path) -> None:
-    profile_images(_scenes(20, side=32), tmp_path / "warm", ocr=False)  # imports, caches
+    pool = list(_scenes(40, side=32))  # encoded once; the sets cycle through them
+
+    def images(count: int) -> Iterator[ImageRecord]:
+        for i in range(count):
+            yield ImageRecord(f"set/{i:05d}.jpg", pool[i % len(pool)].data, label=f"c{i % 7}")
+
+    profile_images(images(60), tmp_path / "warm", ocr=False)  # imports, caches
 
     def peak(count: int) -> int:
         tracemalloc.start()
         try:
-            profile_images(_scenes(count, side=32), tmp_path / str(count), ocr=False)
+            profile_images(images(count), tmp_path / str(count), ocr=False)
             return tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
 
     small, large = peak(200), peak(2000)
     assert large < 1.5 * small, (small, large)
-    assert load_profile(tmp_path / "2000").summary["counts"]["ok"] == 2000
+    summary = load_profile(tmp_path / "2000").summary
+    assert summary["counts"]["ok"] == 2000
+    assert summary["near_duplicates"]["clusters"] == 40  # each pooled image's 50 copies
 
 
 # --- the report ------------------------------------------------------------------------------
