@@ -29,6 +29,7 @@ from synth_pipelines.core.imagesets.profile import (
     cluster_ids,
     load_profile,
     near_duplicate_pairs,
+    popcount,
     profile_images,
 )
 from synth_pipelines.core.imagesets.records import ImageRecord
@@ -334,13 +335,20 @@ def test_banded_index_finds_what_brute_force_finds() -> None:
     for i in range(0, 400, 10):  # plant copies 1..8 bits away
         flips = rng.choice(64, size=1 + i % 8, replace=False)
         hashes[i + 1] = hashes[i] ^ np.bitwise_or.reduce(np.uint64(1) << flips.astype(np.uint64))
-    bits = np.bitwise_count(hashes[:, None] ^ hashes[None, :])
+    bits = popcount(hashes[:, None] ^ hashes[None, :])
     for distance in (0, 3, 6, 10):
         i, j = np.nonzero(np.triu(bits <= distance, k=1))
         expected = set(zip(i.tolist(), j.tolist(), strict=True))
         found = {tuple(p) for p in near_duplicate_pairs(hashes, distance).tolist()}
         assert found == expected
         assert distance < 6 or len(found) >= 30  # the planted pairs 1, 3 and 5 bits apart
+
+
+def test_popcount_counts_bits(monkeypatch) -> None:
+    values = np.array([[0, 1, 3], [2**63, 2**64 - 1, 0x0123456789ABCDEF]], dtype=np.uint64)
+    assert popcount(values).tolist() == [[0, 1, 2], [1, 64, 32]]
+    monkeypatch.delattr(np, "bitwise_count", raising=False)  # as on numpy < 2
+    assert popcount(values).tolist() == [[0, 1, 2], [1, 64, 32]]
 
 
 def test_clusters_link_chains_and_collapse_copies() -> None:

@@ -441,6 +441,14 @@ def _text_summary(texts: pa.ChunkedArray) -> dict[str, Any]:
 # --- near-duplicates: a banded index over the 64-bit perceptual hashes ---------------------
 
 
+def popcount(values: np.ndarray) -> np.ndarray:
+    """The set bits of each uint64 (numpy >= 2 has it built in; unpacked bytes before)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(values)
+    as_bytes = np.ascontiguousarray(values).view(np.uint8).reshape(*values.shape, 8)
+    return np.unpackbits(as_bytes, axis=-1).sum(axis=-1, dtype=np.uint8)
+
+
 def near_duplicate_pairs(hashes: np.ndarray, distance: int) -> np.ndarray:
     """Index pairs (i < j) of uint64 hashes that differ in at most `distance` bits.
 
@@ -473,7 +481,7 @@ def _close_pairs(hashes: np.ndarray, group: np.ndarray, distance: int) -> np.nda
     pairs = []
     for first in range(0, len(group), 512):
         rows = group[first : first + 512]
-        bits = np.bitwise_count(hashes[rows][:, None] ^ hashes[group][None, :])
+        bits = popcount(hashes[rows][:, None] ^ hashes[group][None, :])
         i, j = np.nonzero(bits <= distance)
         left, right = rows[i], group[j]
         keep = left < right
