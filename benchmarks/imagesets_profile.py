@@ -97,17 +97,19 @@ def main() -> None:
     if args.rss_child:
         rss_child(args.rss_child)
         return
-    from synth_pipelines.core.imagesets.profile import _workers
+    from synth_pipelines.core.imagesets.profile import default_workers
 
     load = os.getloadavg()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, default workers {_workers()}, "
-          f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")  # fmt: skip
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, default workers "
+        f"{default_workers()}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+    )
     records = list(photos(args.images))
     rate(records[:20], faces=True, workers=1)  # imports, dlib's detector, caches
     print(f"\n{'profiling ' + str(len(records)) + ' 512-px JPEGs':<44} {'images/s':>9}")
     for faces in (False, True):
         for workers in (1, None):
-            name = f"faces {'on' if faces else 'off'}, {workers or _workers()} worker(s)"
+            name = f"faces {'on' if faces else 'off'}, {workers or default_workers()} worker(s)"
             print(f"{name:<44} {rate(records, faces, workers):>9.1f}", flush=True)
     print(f"\n{'peak RSS, fresh process':<30} {'MiB':>8} {'seconds':>8}")
     for count in args.rss:

@@ -26,8 +26,10 @@ from synth_pipelines.core.imagesets.features import (
     safe_open,
 )
 from synth_pipelines.core.imagesets.profile import (
+    cluster_ids,
     load_profile,
     near_duplicate_pairs,
+    popcount,
     profile_images,
 )
 from synth_pipelines.core.imagesets.records import ImageRecord
@@ -145,6 +147,14 @@ def test_every_mode_is_measured(mode: str) -> None:
     assert vector.shape == (EMBEDDING_DIM,)
 
 
+@pytest.mark.parametrize("size", [(1, 1), (2, 300), (300, 2)])
+def test_tiny_and_thin_images_are_measured(size: tuple[int, int]) -> None:
+    row, vector = features.analyse(_record(Image.new("RGB", size, (200, 30, 30))), ocr=False)
+    assert (row["width"], row["height"]) == size and row["sharpness"] == 0.0
+    assert np.isfinite([row[name] for name in NUMERIC_FEATURES]).all()
+    assert np.linalg.norm(vector) == pytest.approx(1, abs=1e-5)
+
+
 def test_faces_are_found_only_when_asked() -> None:
     photo = face_photos.astronaut().resize((256, 256))
     record = _record(photo, "astronaut.jpg", "JPEG", quality=90)
@@ -203,6 +213,9 @@ def test_a_decompression_bomb_is_refused_from_its_header() -> None:
     with pytest.raises(InvalidInputError, match=r"claims 64 x 48 = 3,072 pixels, over .* 1,000"):
         safe_open(_bytes(GREY), max_pixels=1000)
     assert safe_open(_bytes(GREY)).size == (64, 48)
+    # Over PIL's own limit (Image.MAX_IMAGE_PIXELS) its DecompressionBombWarning refuses it too.
+    with pytest.raises(InvalidInputError, match=r"decompression bomb: Image size \(100000000 pix"):
+        safe_open(_png_claiming(10_000, 10_000), max_pixels=200_000_000)
 
 
 def test_corrupt_and_truncated_images_say_why() -> None:
@@ -322,7 +335,7 @@ def test_banded_index_finds_what_brute_force_finds() -> None:
     for i in range(0, 400, 10):  # plant copies 1..8 bits away
         flips = rng.choice(64, size=1 + i % 8, replace=False)
         hashes[i + 1] = hashes[i] ^ np.bitwise_or.reduce(np.uint64(1) << flips.astype(np.uint64))
-    bits = np.bitwise_count(hashes[:, None] ^ hashes[None, :])
+    bits = popcount(hashes[:, None] ^ hashes[None, :])
     for distance in (0, 3, 6, 10):
         i, j = np.nonzero(np.triu(bits <= distance, k=1))
         expected = set(zip(i.tolist(), j.tolist(), strict=True))
@@ -331,20 +344,46 @@ def test_banded_index_finds_what_brute_force_finds() -> None:
         assert distance < 6 or len(found) >= 30  # the planted pairs 1, 3 and 5 bits apart
 
 
+def test_popcount_counts_bits(monkeypatch) -> None:
+    values = np.array([[0, 1, 3], [2**63, 2**64 - 1, 0x0123456789ABCDEF]], dtype=np.uint64)
+    assert popcount(values).tolist() == [[0, 1, 2], [1, 64, 32]]
+    monkeypatch.delattr(np, "bitwise_count", raising=False)  # as on numpy < 2
+    assert popcount(values).tolist() == [[0, 1, 2], [1, 64, 32]]
+
+
+def test_clusters_link_chains_and_collapse_copies() -> None:
+    base = np.uint64(0x0123456789ABCDEF)
+    one, two = base ^ np.uint64(1), base ^ np.uint64(3)  # 1 bit, then 1 more: a chain
+    far = ~base
+    hashes = np.array([base] * 1000 + [one, two, far, far ^ np.uint64(1 << 40), base ^ ~base])
+    ids = cluster_ids(hashes, distance=1)
+    assert len(set(ids[:1002].tolist())) == 1  # 1000 copies and the chain: one cluster
+    assert ids[1002] == ids[1003] != ids[0]
+    assert len(set(ids.tolist())) == 3
+
+
 def test_memory_stays_flat_with_the_set_size(tmp_path) -> None:
-    profile_images(_scenes(20, side=32), tmp_path / "warm", ocr=False)  # imports, caches
+    pool = list(_scenes(40, side=32))  # encoded once; the sets cycle through them
+
+    def images(count: int) -> Iterator[ImageRecord]:
+        for i in range(count):
+            yield ImageRecord(f"set/{i:05d}.jpg", pool[i % len(pool)].data, label=f"c{i % 7}")
+
+    profile_images(images(60), tmp_path / "warm", ocr=False)  # imports, caches
 
     def peak(count: int) -> int:
         tracemalloc.start()
         try:
-            profile_images(_scenes(count, side=32), tmp_path / str(count), ocr=False)
+            profile_images(images(count), tmp_path / str(count), ocr=False)
             return tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
 
     small, large = peak(200), peak(2000)
     assert large < 1.5 * small, (small, large)
-    assert load_profile(tmp_path / "2000").summary["counts"]["ok"] == 2000
+    summary = load_profile(tmp_path / "2000").summary
+    assert summary["counts"]["ok"] == 2000
+    assert summary["near_duplicates"]["clusters"] == 40  # each pooled image's 50 copies
 
 
 # --- the report ------------------------------------------------------------------------------

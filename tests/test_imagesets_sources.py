@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import zipfile
 from pathlib import Path
 
@@ -88,6 +89,10 @@ def test_every_kind_yields_the_same_records(tmp_path, images, s3, moto_endpoint)
     source = open_source(str(archive))
     assert source.kind == "zip"
     assert _triples(source) == expected
+    outer = iter(source)
+    first = next(outer)
+    assert [r.key for r in source.select(["zebra.gif"])] == ["zebra.gif"]  # while iterating
+    assert [first.key] + [r.key for r in outer] == [k for k, _, _ in expected]
 
     bucket = make_bucket(moto_endpoint)
     for key, data in images.items():
@@ -243,8 +248,9 @@ def test_missing_paths_and_buckets_are_named(tmp_path, s3, moto_endpoint) -> Non
 
 
 def test_an_unreachable_endpoint_is_one_clear_error(aws_credentials, monkeypatch) -> None:
-    from tests.helpers import free_port
-
-    monkeypatch.setenv("SYNTH_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("SYNTH_S3_ENDPOINT_URL", f"http://127.0.0.1:{port}")
     with pytest.raises(StorageError, match=r"cannot reach s3://photos/set/ at http://127.0.0.1"):
         open_source("s3://photos/set")

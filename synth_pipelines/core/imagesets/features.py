@@ -3,15 +3,20 @@ perceptual hash, faces and text, and a fixed-length descriptor (`embed`) for com
 
 - `safe_open(data)` decodes image bytes or raises `InvalidInputError` with the reason: a corrupt
   or truncated file, or a decompression bomb (refused from its header, before any decoding).
-- `measure(record)` returns one flat dict per image (the columns of the features Parquet; the
-  numeric ones are `NUMERIC_FEATURES`, read by validation and generation, so their names stay).
+- `measure(record)` returns one flat dict per image, the columns of the features Parquet:
+  width, height, aspect, mode, channels, format, bytes, jpeg_quality, brightness, contrast,
+  colourfulness, sharpness, noise, dominant_colours (JSON), phash, exif (JSON), has_gps, faces,
+  face_boxes (JSON), text, text_skipped. The numeric ones read by validation and generation
+  are `NUMERIC_FEATURES`: their names stay.
 - `embed(image)` returns an L2-normalised float32 vector of `EMBEDDING_DIM` values built from
-  an HSV colour histogram, HOG on a 64x64 grayscale and two LBP texture histograms: no weights.
+  an HSV colour histogram, a HOG and two LBP texture histograms of a 64x64 copy: no weights.
+- `analyse(record)` is both from one decoding (what profiling calls).
 
-Images whose long side passes `WORK_SIDE` are measured on a copy reduced to it (JPEGs are
-decoded at a reduced scale straight away), so that the pixel statistics (sharpness, noise) are
-comparable across resolutions and a large photo costs about as much as a small one; `width` and
-`height` are always the original's. Faces are looked for at up to `FACE_SIDE` pixels.
+Images whose long side passes `WORK_SIDE` are measured on a copy reduced to it, so that the
+pixel statistics (sharpness, noise) are comparable across resolutions and a large photo costs
+about as much as a small one; JPEGs over `FACE_SIDE` are decoded at a reduced DCT scale
+straight away. `width` and `height` are always the original's, and so are face boxes. Faces are
+looked for at up to `FACE_SIDE` pixels.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ NUMERIC_FEATURES = (
     "noise",
 )
 MAX_PIXELS = 64_000_000
+_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 WORK_SIDE = 512  # pixel statistics are measured at most at this long side
 FACE_SIDE = 1024  # faces are looked for at most at this long side
 EMBED_SIDE = 64
@@ -88,27 +94,37 @@ def _decode(
     than that is decoded at the smallest DCT scale that keeps its long side >= draft_side."""
     if not data:
         raise InvalidInputError("not an image: the file is empty")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data))
-            size = image.size
-            _refuse_bomb(size, max_pixels)
-            if draft_side and image.format == "JPEG" and max(size) > draft_side:
-                image.draft(image.mode, (draft_side, draft_side))
-            image.load()
-        except InvalidInputError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            raise InvalidInputError(f"refused as a decompression bomb: {error}") from None
-        except Image.UnidentifiedImageError:
-            raise InvalidInputError("not an image: no known image format in its header") from None
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError) as error:
-            reason = str(error) or type(error).__name__
-            if "truncated" in reason.lower():
-                raise InvalidInputError(f"truncated image: {reason}") from None
-            raise InvalidInputError(f"corrupt image: {reason}") from None
+    try:
+        image = _open_header(data)
+        size = image.size
+        _refuse_bomb(size, max_pixels)
+        if draft_side and image.format == "JPEG" and max(size) > draft_side:
+            image.draft(image.mode, (draft_side, draft_side))
+        image.load()
+    except InvalidInputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise InvalidInputError(f"refused as a decompression bomb: {error}") from None
+    except Image.UnidentifiedImageError:
+        raise InvalidInputError("not an image: no known image format in its header") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as error:
+        reason = str(error) or type(error).__name__
+        if "truncated" in reason.lower():
+            raise InvalidInputError(f"truncated image: {reason}") from None
+        raise InvalidInputError(f"corrupt image: {reason}") from None
     return image, size
+
+
+_OPEN_LOCK = threading.Lock()
+
+
+def _open_header(data: bytes) -> Image.Image:
+    """`Image.open` (the header only), with PIL's DecompressionBombWarning raised as an error.
+    Warning filters are process-wide, so the few microseconds of reading a header are taken
+    one thread at a time; decoding (`load`) runs in parallel."""
+    with _OPEN_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(io.BytesIO(data))
 
 
 def _refuse_bomb(size: tuple[int, int], max_pixels: int) -> None:
@@ -185,8 +201,9 @@ def analyse(
     original_mode, image_format = decoded.mode, decoded.format
     rgb = _rgb(decoded)
     work = _reduced(rgb, WORK_SIDE)
-    small = work.resize((EMBED_SIDE, EMBED_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    luma = np.asarray(work.convert("L"), dtype=np.float32)
+    small = _thumbnail(work)
+    # Float luma (not PIL's rounded "L"), so that the noise's median is not stuck on steps.
+    luma = np.asarray(work, dtype=np.float32) @ _LUMA_WEIGHTS
     row: dict[str, Any] = {
         "width": width,
         "height": height,
@@ -254,7 +271,7 @@ def dominant_colours(image: Image.Image, count: int = 3) -> list[dict[str, Any]]
     luma quantiles so that it is deterministic), as [{"hex": "#rrggbb", "share": 0..1}],
     largest share first."""
     pixels = np.asarray(_reduced(image, 16), dtype=np.float32).reshape(-1, 3)
-    order = np.argsort(pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
+    order = np.argsort(pixels @ _LUMA_WEIGHTS)
     centres = pixels[order[((np.arange(count) + 0.5) * len(pixels) / count).astype(int)]]
     for _ in range(8):
         nearest = ((pixels[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
@@ -418,10 +435,12 @@ def embed(image: Image.Image) -> np.ndarray:
     orientations) and two uniform local-binary-pattern histograms, all on a 64x64 copy; each
     block square-rooted, normalised and given equal weight. Needs no downloaded weights;
     near-identical images get near-identical vectors."""
-    small = _rgb(image).resize(
-        (EMBED_SIDE, EMBED_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0
-    )
-    return _descriptor(small)
+    return _descriptor(_thumbnail(_reduced(_rgb(image), WORK_SIDE)))
+
+
+def _thumbnail(work: Image.Image) -> Image.Image:
+    """The EMBED_SIDE x EMBED_SIDE copy the descriptor, dominant colours and hash are made of."""
+    return work.resize((EMBED_SIDE, EMBED_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
 def _descriptor(small: Image.Image) -> np.ndarray:

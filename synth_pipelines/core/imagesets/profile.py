@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from synth_pipelines.core.errors import InvalidInputError
+from synth_pipelines.core.errors import InvalidInputError, SynthError
 from synth_pipelines.core.imagesets import features
 from synth_pipelines.core.imagesets.features import EMBEDDING_DIM, NUMERIC_FEATURES
 from synth_pipelines.core.imagesets.records import ImageRecord
@@ -152,7 +152,7 @@ def load_profile(out_dir: Path) -> ImageProfile:
 # --- measuring: a bounded window of images in flight ---------------------------------------
 
 
-def _workers() -> int:
+def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
@@ -166,8 +166,12 @@ def _measured(
         try:
             row, vector = features.analyse(record, faces=faces, ocr=ocr, max_pixels=max_pixels)
             return record, row, vector, None
-        except InvalidInputError as error:
+        except InvalidInputError as error:  # corrupt, truncated, refused: the reason says which
             return record, None, None, str(error)
+        except SynthError:  # a missing backend is the run's problem, not the image's
+            raise
+        except Exception as error:  # an image no measurement copes with must not end the set
+            return record, None, None, f"could not be measured: {type(error).__name__}: {error}"
 
     if workers <= 1:
         for record in records:
@@ -290,7 +294,7 @@ def profile_images(
     failures: list[dict[str, str]] = []
     failed = done = 0
     try:
-        stream = _measured(records, faces, ocr, workers or _workers(), max_pixels)
+        stream = _measured(records, faces, ocr, workers or default_workers(), max_pixels)
         for record, row, vector, error in stream:
             writers.add(record, row, vector, error)
             if error is not None:
@@ -437,6 +441,14 @@ def _text_summary(texts: pa.ChunkedArray) -> dict[str, Any]:
 # --- near-duplicates: a banded index over the 64-bit perceptual hashes ---------------------
 
 
+def popcount(values: np.ndarray) -> np.ndarray:
+    """The set bits of each uint64 (numpy >= 2 has it built in; unpacked bytes before)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(values)
+    as_bytes = np.ascontiguousarray(values).view(np.uint8).reshape(*values.shape, 8)
+    return np.unpackbits(as_bytes, axis=-1).sum(axis=-1, dtype=np.uint8)
+
+
 def near_duplicate_pairs(hashes: np.ndarray, distance: int) -> np.ndarray:
     """Index pairs (i < j) of uint64 hashes that differ in at most `distance` bits.
 
@@ -469,7 +481,7 @@ def _close_pairs(hashes: np.ndarray, group: np.ndarray, distance: int) -> np.nda
     pairs = []
     for first in range(0, len(group), 512):
         rows = group[first : first + 512]
-        bits = np.bitwise_count(hashes[rows][:, None] ^ hashes[group][None, :])
+        bits = popcount(hashes[rows][:, None] ^ hashes[group][None, :])
         i, j = np.nonzero(bits <= distance)
         left, right = rows[i], group[j]
         keep = left < right
@@ -477,20 +489,21 @@ def _close_pairs(hashes: np.ndarray, group: np.ndarray, distance: int) -> np.nda
     return np.concatenate(pairs)
 
 
-def clusters(n: int, pairs: np.ndarray) -> list[list[int]]:
-    """The connected groups (size >= 2) of `n` items linked by `pairs`, largest first."""
+def cluster_ids(hashes: np.ndarray, distance: int) -> np.ndarray:
+    """For each uint64 hash, the id of its near-duplicate cluster: the connected groups of
+    hashes within `distance` bits of one another. Equal hashes are collapsed first, so that a
+    thousand copies of one image cost one node, not half a million pairs."""
+    unique, inverse = np.unique(hashes, return_inverse=True)
+    pairs = near_duplicate_pairs(unique, distance)
     if len(pairs) == 0:
-        return []
+        return inverse.astype(np.int64)
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    size = len(unique)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(size, size))
     _, component = connected_components(graph, directed=False)
-    linked = np.unique(pairs)
-    groups: dict[int, list[int]] = {}
-    for index in linked.tolist():
-        groups.setdefault(int(component[index]), []).append(index)
-    return sorted(groups.values(), key=lambda g: (-len(g), g[0]))
+    return component[inverse].astype(np.int64)
 
 
 def hex_to_uint64(hex_hashes: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -516,19 +529,31 @@ def near_duplicate_summary(
     keys: pa.ChunkedArray, hex_hashes: pa.ChunkedArray, distance: int
 ) -> dict[str, Any]:
     """Clusters of near-duplicate images (perceptual hashes within `distance` bits), the
-    largest first, each with the keys of (up to CLUSTER_KEYS of) its images."""
+    largest first (then by their first image), each with its size and the keys of (up to
+    CLUSTER_KEYS of) its images in set order; CLUSTER_LIMIT clusters are listed."""
     present = pc.is_valid(hex_hashes)
     keys, hex_hashes = keys.filter(present), hex_hashes.filter(present)
-    groups = clusters(len(keys), near_duplicate_pairs(hex_to_uint64(hex_hashes), distance))
+    ids = cluster_ids(hex_to_uint64(hex_hashes), distance)
+    sizes = np.bincount(ids) if len(ids) else np.zeros(0, dtype=np.int64)
+    first = np.unique(ids, return_index=True)[1]  # every id occurs: ids are 0..k-1
+    clustered = np.flatnonzero(sizes >= 2)
+    order = clustered[np.lexsort((first[clustered], -sizes[clustered]))]
+    top = order[:CLUSTER_LIMIT]
+    rank = np.full(len(sizes), -1, dtype=np.int64)
+    rank[top] = np.arange(len(top))
+    members = np.flatnonzero(rank[ids] >= 0)  # the images of the listed clusters, in set order
+    members = members[np.argsort(rank[ids[members]], kind="stable")]
+    groups = np.split(members, np.cumsum(sizes[top])[:-1]) if len(top) else []
     listed = [
-        {"size": len(g), "keys": keys.take(pa.array(g[:CLUSTER_KEYS])).to_pylist()}
-        for g in groups[:CLUSTER_LIMIT]
+        {"size": int(sizes[c]), "keys": keys.take(pa.array(g[:CLUSTER_KEYS])).to_pylist()}
+        for c, g in zip(top.tolist(), groups, strict=True)
     ]
+    in_clusters = int(sizes[clustered].sum())
     return {
         "distance": distance,
-        "clusters": len(groups),
-        "images_in_clusters": sum(len(g) for g in groups),
-        "redundant_images": sum(len(g) - 1 for g in groups),
+        "clusters": len(clustered),
+        "images_in_clusters": in_clusters,
+        "redundant_images": in_clusters - len(clustered),
         "listed": listed,
-        "clusters_not_listed": max(0, len(groups) - CLUSTER_LIMIT),
+        "clusters_not_listed": max(0, len(clustered) - CLUSTER_LIMIT),
     }

@@ -212,6 +212,9 @@ class ZipSource(_TreeSource):
         return self._archive.read(key)
 
     def __iter__(self) -> Iterator[ImageRecord]:
+        if self._archive is not None:  # an iteration inside another (select while iterating)
+            yield from super().__iter__()
+            return
         with zipfile.ZipFile(self.path) as archive:
             self._archive = archive
             try:
