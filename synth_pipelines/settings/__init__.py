@@ -266,6 +266,8 @@ class ImageSetSettings:
     holdout_fraction: float = setting("SYNTH_IMAGES_HOLDOUT", 0.2, range=(0.0, 0.9))
     # Validation limits over their defaults: "max_ks=0.3,max_wasserstein.noise=0.5".
     thresholds: str = setting("SYNTH_IMAGES_THRESHOLDS", "")
+    # A local CLIP directory: image embeddings for fidelity beside the weight-free descriptor.
+    clip_path: str = setting("SYNTH_IMAGES_CLIP_PATH", "")
     sensor_interval: int = setting("SYNTH_IMAGES_SENSOR_INTERVAL", 30, range=(1, 3600))
 
     def __post_init__(self) -> None:

@@ -57,6 +57,7 @@ class ImageOptions:
     inception_path: str = ""
     holdout_fraction: float = 0.2
     thresholds: str = ""  # SYNTH_IMAGES_THRESHOLDS: "max_ks=0.3,max_wasserstein.noise=0.5"
+    clip_path: str = ""  # SYNTH_IMAGES_CLIP_PATH: CLIP embeddings for fidelity
 
     @classmethod
     def from_settings(cls, images: Any) -> ImageOptions:
@@ -70,6 +71,7 @@ class ImageOptions:
             inception_path=images.inception_path,
             holdout_fraction=images.holdout_fraction,
             thresholds=images.thresholds,
+            clip_path=images.clip_path,
         )
 
     def checkpoint(self, backend: str) -> str:
@@ -157,6 +159,7 @@ def profile_source(
         return (r for r in open_source(source) if r.key in wanted)
 
     files = write_report(profile, thumbnails, out_dir / "report")
+    extra = write_extra_embeddings(lambda: iter(open_source(source)), profile, options)
     counts = profile.summary["counts"]
     return StageResult(
         summary={
@@ -166,9 +169,66 @@ def profile_source(
             "seconds": round(seconds, 2),
             "images_per_s": round(counts["images"] / seconds, 1) if seconds else None,
             "source": opened.describe(),
+            **extra,
         },
         files=files,
     )
+
+
+def write_extra_embeddings(
+    records: Callable[[], Iterable[ImageRecord]], profile: Any, options: ImageOptions
+) -> dict[str, int]:
+    """Beside `profile`: dlib face descriptors (when faces are looked for and found) and CLIP
+    embeddings (when SYNTH_IMAGES_CLIP_PATH is set); `records()` streams the set again."""
+    import pandas as pd
+
+    from synth_pipelines.core.imagesets.embeddings import (
+        ClipImageEmbedder,
+        write_clip_embeddings,
+        write_face_embeddings,
+    )
+
+    written: dict[str, int] = {}
+    features = None
+    if options.faces and int((profile.summary.get("faces") or {}).get("images_with_faces") or 0):
+        features = pd.read_parquet(profile.features_path, columns=["key", "ok", "faces"])
+        written["face_embeddings"] = write_face_embeddings(records(), features, profile.out_dir)
+    if options.clip_path:
+        features = pd.read_parquet(profile.features_path, columns=["key", "ok", "embedding_row"])
+        written["clip_embeddings"] = write_clip_embeddings(
+            records(), features, profile.out_dir, ClipImageEmbedder(options.clip_path)
+        )
+    return written
+
+
+def _identity_findings(privacy: Any, real_dir: Path, synth_dir: Path) -> None:
+    """Synthetic faces within dlib's same-person distance (0.6) of a real face, added to the
+    privacy report: a face set that reproduces a real person fails it (not blocking: a
+    likeness, not a copy of an image)."""
+    from synth_pipelines.core.imagesets.embeddings import load_face_embeddings
+    from synth_pipelines.core.privacy.identity import DEFAULT_THRESHOLD, identity_matches
+
+    real, synth = load_face_embeddings(real_dir), load_face_embeddings(synth_dir)
+    if real is None or synth is None or not len(real[0]) or not len(synth[0]):
+        privacy.skipped["identity"] = "no faces embedded in both sets (dlib)"
+        return
+    matches = identity_matches(synth[0], real[0], DEFAULT_THRESHOLD)
+    keys = list(dict.fromkeys(synth[1][i] for i, _, _ in matches))
+    share = len(keys) / len(synth[1])
+    privacy.metrics.update({"identity_matches": len(keys), "identity_match_share": share})
+    privacy.notes["identity"] = f"dlib face descriptors, same person below {DEFAULT_THRESHOLD}"
+    if keys:
+        privacy.failed_checks.append("identity_match_share")
+        privacy.messages.append(
+            f"identity_match_share {share:.4g} > 0 allowed: {len(keys)} synthetic faces look "
+            f"like a real person (dlib distance < {DEFAULT_THRESHOLD}), e.g. {keys[0]}"
+        )
+        for key in keys:
+            if key not in privacy.reasons and len(privacy.failing) < 50:
+                privacy.failing.append(key)
+                privacy.reasons[key] = ["the face of a real person (dlib)"]
+        if privacy.passed:
+            privacy.passed = False
 
 
 def generate_set(
@@ -251,6 +311,7 @@ def validate_set(
     which block the export."""
     import pandas as pd
 
+    from synth_pipelines.core.imagesets.embeddings import load_clip_embeddings
     from synth_pipelines.core.imagesets.profile import load_profile, profile_images
     from synth_pipelines.core.imagesets.validate import (
         fidelity_report,
@@ -266,6 +327,7 @@ def validate_set(
         progress=progress,
         phash_distance=options.phash_distance,
     )
+    write_extra_embeddings(lambda: read_records(records_path), synth_profile, options)
     real_profile = load_profile(real_dir)
     real = pd.read_parquet(real_profile.features_path)
     synth = pd.read_parquet(synth_profile.features_path)
@@ -273,13 +335,23 @@ def validate_set(
     synth_ok = synth[synth["ok"]].reset_index(drop=True)
     real_emb = _embedded(real_ok, real_profile.embeddings())
     synth_emb = _embedded(synth_ok, synth_profile.embeddings())
+    real_clip, synth_clip = (
+        load_clip_embeddings(real_dir),
+        load_clip_embeddings(synth_profile.out_dir),
+    )
+    clip = real_clip is not None and synth_clip is not None
+    real_fid, synth_fid = (
+        (_embedded(real_ok, real_clip), _embedded(synth_ok, synth_clip))
+        if clip
+        else (real_emb, synth_emb)
+    )
     holdout = _holdout(real_ok["key"], options.holdout_fraction)
     train = ~holdout
     thresholds = parse_thresholds(options.thresholds)
     reports = [
         quality_report(read_records(records_path), thresholds),
         fidelity_report(
-            real_ok[train], synth_ok, real_emb[train], synth_emb, thresholds,
+            real_ok[train], synth_ok, real_fid[train], synth_fid, thresholds,
             inception=options.inception_path or None,
         ),
         privacy_report(
@@ -293,7 +365,9 @@ def validate_set(
         records_path, work_dir / RECORDS, expect_faces=_has_faces(real_profile.summary),
         ocr=options.ocr,
     )  # fmt: skip
+    reports[1].notes["embeddings"] = "CLIP (SYNTH_IMAGES_CLIP_PATH)" if clip else "descriptor"
     privacy = reports[2]
+    _identity_findings(privacy, real_dir, synth_profile.out_dir)
     privacy.metrics.update(cleaning)
     if cleaning.get("text_redaction_skipped"):
         privacy.skipped["text_redaction"] = str(cleaning.pop("text_redaction_skipped"))

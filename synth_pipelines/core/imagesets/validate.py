@@ -543,8 +543,8 @@ def _manifold_metrics(
     verdict: _Verdict, real: np.ndarray, synth: np.ndarray, thresholds: Thresholds
 ) -> None:
     k = thresholds.prdc_nearest_k
-    if min(len(real), len(synth)) <= k:
-        reason = f"precision/recall need more than k={k} embeddings per set"
+    if min(len(real), len(synth)) <= k + 1:  # each point's k-th neighbour besides itself
+        reason = f"precision/recall need more than k+1={k + 1} embeddings per set"
         for name in ("precision", "recall", "density", "coverage"):
             verdict.skip(name, f"{reason} (real {len(real)}, synthetic {len(synth)})")
         return
