@@ -24,7 +24,10 @@ def severity(outcome: CheckOutcome) -> dg.AssetCheckSeverity:
 
 
 def metadata_value(value: object) -> dg.RawMetadataValue:
-    """Lists and dicts as JSON; numbers, strings and booleans as they are."""
+    """Lists and dicts as JSON; numbers, strings, booleans and Dagster metadata values (a
+    thumbnail's markdown) as they are."""
+    if isinstance(value, dg.MetadataValue):
+        return value
     if isinstance(value, dict | list | tuple):
         return dg.MetadataValue.json(list(value) if isinstance(value, tuple) else value)
     return value  # type: ignore[return-value]

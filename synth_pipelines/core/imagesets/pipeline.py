@@ -518,115 +518,95 @@ def download_folder(store: ObjectStore, prefix: str, folder: Path) -> None:
             shutil.copyfileobj(reader, out, 1 << 20)
 
 
-@contextmanager
-def _stage(db: FactoryDatabase, set_id: str, stage: str) -> Iterator[dict[str, Any]]:
-    """The set marked running in `stage`; on an error, failed with it (then re-raised)."""
-    row = get_image_set(db, set_id)
-    update_image_set(db, set_id, status="running", stage=stage, error=None)
-    try:
-        yield row
-    except Exception as exc:
-        update_image_set(db, set_id, status="failed", error=f"{stage}: {exc}")
-        raise
+@dataclass(frozen=True)
+class RegisteredSet:
+    """A registered set's stages: each marks the set running in its stage (failed, with the
+    error, if it raises), pulls what the stages before it left in the store into the local
+    work folder, does its work and pushes what it wrote."""
 
+    db: FactoryDatabase
+    store: ObjectStore
+    home: Path
+    set_id: str
+    options: ImageOptions = field(default_factory=ImageOptions)
 
-def profile_stage(
-    db: FactoryDatabase,
-    store: ObjectStore,
-    home: Path,
-    set_id: str,
-    options: ImageOptions,
-    progress: Progress | None = None,
-) -> StageResult:
-    with _stage(db, set_id, "profile") as row:
-        folder = work_folder(home, set_id) / "real"
-        shutil.rmtree(folder, ignore_errors=True)
-        result = profile_source(row["source"], folder, options, progress)
-        upload_folder(store, folder, f"{set_prefix(set_id)}/real")
-        update_image_set(db, set_id, counts={"real": result.summary})
-        return result
+    @property
+    def folder(self) -> Path:
+        return work_folder(self.home, self.set_id)
 
+    def _pull(self, *parts: str) -> None:
+        for part in parts:
+            download_folder(self.store, f"{set_prefix(self.set_id)}/{part}", self.folder / part)
 
-def generate_stage(
-    db: FactoryDatabase,
-    store: ObjectStore,
-    home: Path,
-    set_id: str,
-    options: ImageOptions,
-    progress: Progress | None = None,
-) -> StageResult:
-    with _stage(db, set_id, "generate") as row:
-        folder = work_folder(home, set_id)
-        download_folder(store, f"{set_prefix(set_id)}/real", folder / "real")
-        params = row["params"]
-        result = generate_set(
-            folder / "real",
-            folder / "synthetic" / RECORDS,
-            backend=params["backend"],
-            count=params["count"],
-            seed=params["seed"],
-            truncation=params["truncation"],
-            options=options,
-            progress=progress,
-        )
-        store.put_file(f"{set_prefix(set_id)}/synthetic/{RECORDS}", folder / "synthetic" / RECORDS)
-        update_image_set(db, set_id, counts={"synthetic": result.summary})
-        return result
+    def _push(self, part: str) -> None:
+        upload_folder(self.store, self.folder / part, f"{set_prefix(self.set_id)}/{part}")
 
+    @contextmanager
+    def _stage(self, stage: str) -> Iterator[dict[str, Any]]:
+        row = get_image_set(self.db, self.set_id)
+        update_image_set(self.db, self.set_id, status="running", stage=stage, error=None)
+        try:
+            yield row
+        except Exception as exc:
+            update_image_set(self.db, self.set_id, status="failed", error=f"{stage}: {exc}")
+            raise
 
-def validate_stage(
-    db: FactoryDatabase,
-    store: ObjectStore,
-    home: Path,
-    set_id: str,
-    options: ImageOptions,
-    progress: Progress | None = None,
-) -> StageResult:
-    with _stage(db, set_id, "validate"):
-        folder = work_folder(home, set_id)
-        download_folder(store, f"{set_prefix(set_id)}/real", folder / "real")
-        download_folder(store, f"{set_prefix(set_id)}/synthetic", folder / "synthetic")
-        shutil.rmtree(folder / "validation", ignore_errors=True)
-        result = validate_set(
-            folder / "real", folder / "synthetic" / RECORDS, folder / "validation", options,
-            progress,
-        )  # fmt: skip
-        upload_folder(store, folder / "validation", f"{set_prefix(set_id)}/validation")
-        checks = {o.name: {"passed": o.passed, "skipped": o.skipped, "severity": o.severity,
-                           "description": o.description} for o in result.outcomes}  # fmt: skip
-        blocked = [o.name for o in result.outcomes if not o.passed and o.severity == ERROR]
-        update_image_set(
-            db,
-            set_id,
-            checks=checks,
-            **(
-                {"status": "failed", "error": f"blocking check failed: {', '.join(blocked)}"}
-                if blocked
-                else {}
-            ),
-        )
-        return result
+    def profile(self, progress: Progress | None = None) -> StageResult:
+        with self._stage("profile") as row:
+            shutil.rmtree(self.folder / "real", ignore_errors=True)
+            result = profile_source(row["source"], self.folder / "real", self.options, progress)
+            self._push("real")
+            update_image_set(self.db, self.set_id, counts={"real": result.summary})
+            return result
 
+    def generate(self, progress: Progress | None = None) -> StageResult:
+        with self._stage("generate") as row:
+            self._pull("real")
+            shutil.rmtree(self.folder / "synthetic", ignore_errors=True)
+            params = row["params"]
+            result = generate_set(
+                self.folder / "real",
+                self.folder / "synthetic" / RECORDS,
+                backend=params["backend"],
+                count=params["count"],
+                seed=params["seed"],
+                truncation=params["truncation"],
+                options=self.options,
+                progress=progress,
+            )
+            self._push("synthetic")
+            update_image_set(self.db, self.set_id, counts={"synthetic": result.summary})
+            return result
 
-def export_stage(
-    db: FactoryDatabase,
-    store: ObjectStore,
-    home: Path,
-    set_id: str,
-    progress: Progress | None = None,
-) -> StageResult:
-    with _stage(db, set_id, "export") as row:
-        folder = work_folder(home, set_id)
-        # The set as validation cleaned it (faces blurred, personal text redacted).
-        download_folder(store, f"{set_prefix(set_id)}/validation", folder / "validation")
-        result = export_records(
-            folder / "validation" / RECORDS,
-            store,
-            f"{set_prefix(set_id)}/exports",
-            row["params"]["formats"],
-            progress,
-        )
-        update_image_set(
-            db, set_id, status="ready", stage="", exports=result.summary["exports"], error=None
-        )
-        return result
+    def validate(self, progress: Progress | None = None) -> StageResult:
+        with self._stage("validate"):
+            self._pull("real", "synthetic")
+            shutil.rmtree(self.folder / "validation", ignore_errors=True)
+            result = validate_set(
+                self.folder / "real", self.folder / "synthetic" / RECORDS,
+                self.folder / "validation", self.options, progress,
+            )  # fmt: skip
+            self._push("validation")
+            checks = {o.name: {"passed": o.passed, "skipped": o.skipped, "severity": o.severity,
+                               "description": o.description} for o in result.outcomes}  # fmt: skip
+            blocked = [o.name for o in result.outcomes if not o.passed and o.severity == ERROR]
+            failed = {"status": "failed", "error": f"blocking check failed: {', '.join(blocked)}"}
+            update_image_set(self.db, self.set_id, checks=checks, **(failed if blocked else {}))
+            return result
+
+    def export(self, progress: Progress | None = None) -> StageResult:
+        with self._stage("export") as row:
+            # The set as validation cleaned it (faces blurred, personal text redacted).
+            self._pull("validation")
+            result = export_records(
+                self.folder / "validation" / RECORDS,
+                self.store,
+                f"{set_prefix(self.set_id)}/exports",
+                row["params"]["formats"],
+                progress,
+            )
+            update_image_set(
+                self.db, self.set_id, status="ready", stage="",
+                exports=result.summary["exports"], error=None,
+            )  # fmt: skip
+            return result

@@ -42,18 +42,9 @@ from synth_pipelines.core.imagecheck.quality import (
     near_duplicate_pairs,
     quality_problems,
 )
+from synth_pipelines.core.imagesets.features import NUMERIC_FEATURES
 from synth_pipelines.core.imagesets.records import ImageRecord
 
-NUMERIC_FEATURES = (
-    "width",
-    "height",
-    "aspect",
-    "brightness",
-    "contrast",
-    "colourfulness",
-    "sharpness",
-    "noise",
-)
 FAILING_CAP = 50  # keys (and their reasons) listed in a report; the counts are always complete
 FID_NO_WEIGHTS = "FID skipped: no local Inception weights configured (SYNTH_IMAGES_INCEPTION_PATH)"
 _CHUNK_CELLS = 1 << 22  # distance-matrix cells computed at once: 32 MB of uint64 XORs

@@ -66,7 +66,14 @@ def build_imageset_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     from synth_pipelines.core.imagesets.pipeline import ImageOptions
 
     options = ImageOptions.from_settings(settings.images)
-    home = settings.home
+
+    def _set(context, factory_db: FactoryDatabaseResource, object_store: ObjectStoreResource):
+        from synth_pipelines.core.imagesets.pipeline import RegisteredSet
+
+        return RegisteredSet(
+            factory_db.get_db(), object_store.get_store(), settings.home, context.partition_key,
+            options,
+        )  # fmt: skip
 
     @dg.asset(
         **COMMON,
@@ -84,12 +91,9 @@ def build_imageset_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         factory_db: FactoryDatabaseResource,
         object_store: ObjectStoreResource,
     ) -> dg.MaterializeResult:
-        from synth_pipelines.core.imagesets.pipeline import profile_stage
-
-        result = profile_stage(
-            factory_db.get_db(), object_store.get_store(), home, context.partition_key, options,
-            _progress(context, "images profiled"),
-        )  # fmt: skip
+        result = _set(context, factory_db, object_store).profile(
+            _progress(context, "images profiled")
+        )
         return dg.MaterializeResult(metadata={**result.summary, **_files_metadata(result.files)})
 
     @dg.asset(
@@ -109,12 +113,9 @@ def build_imageset_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         factory_db: FactoryDatabaseResource,
         object_store: ObjectStoreResource,
     ) -> dg.MaterializeResult:
-        from synth_pipelines.core.imagesets.pipeline import generate_stage
-
-        result = generate_stage(
-            factory_db.get_db(), object_store.get_store(), home, context.partition_key, options,
-            _progress(context, "images generated", every=100),
-        )  # fmt: skip
+        result = _set(context, factory_db, object_store).generate(
+            _progress(context, "images generated", every=100)
+        )
         return dg.MaterializeResult(metadata=result.summary)
 
     check_specs = [
@@ -155,19 +156,12 @@ def build_imageset_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         factory_db: FactoryDatabaseResource,
         object_store: ObjectStoreResource,
     ):
-        from synth_pipelines.core.imagesets.pipeline import (
-            RECORDS,
-            thumbnails_markdown,
-            validate_stage,
-            work_folder,
-        )
+        from synth_pipelines.core.imagesets.pipeline import RECORDS, thumbnails_markdown
 
-        result = validate_stage(
-            factory_db.get_db(), object_store.get_store(), home, context.partition_key, options,
-            _progress(context, "images validated"),
-        )  # fmt: skip
+        registered = _set(context, factory_db, object_store)
+        result = registered.validate(_progress(context, "images validated"))
         yield dg.MaterializeResult(metadata={**result.summary, **_files_metadata(result.files)})
-        records = work_folder(home, context.partition_key) / "synthetic" / RECORDS
+        records = registered.folder / "synthetic" / RECORDS
         for outcome in result.outcomes:
             failing = outcome.metadata.get("failing") or []
             if failing and records.is_file():
@@ -193,12 +187,9 @@ def build_imageset_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         factory_db: FactoryDatabaseResource,
         object_store: ObjectStoreResource,
     ) -> dg.MaterializeResult:
-        from synth_pipelines.core.imagesets.pipeline import export_stage
-
-        result = export_stage(
-            factory_db.get_db(), object_store.get_store(), home, context.partition_key,
-            _progress(context, "images exported"),
-        )  # fmt: skip
+        result = _set(context, factory_db, object_store).export(
+            _progress(context, "images exported")
+        )
         return dg.MaterializeResult(
             metadata={
                 "exports": dg.MetadataValue.json(result.summary["exports"]),
