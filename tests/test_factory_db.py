@@ -75,7 +75,7 @@ def test_migrated_schema_matches_models(factory_db: FactoryDatabase) -> None:
 def test_upgrade_is_idempotent(factory_db: FactoryDatabase) -> None:
     factory_db.upgrade()
     factory_db.upgrade()
-    assert factory_db.current_revision() == factory_db.head_revision() == "0008_face_phash_bands"
+    assert factory_db.current_revision() == factory_db.head_revision() == "0009_image_sets"
 
 
 def insert(db: FactoryDatabase, rows: list[dict], distance: int = DISTANCE):
