@@ -293,7 +293,8 @@ def sample_look(bucket: Bucket, rng: np.random.Generator) -> tuple[Look, dict[st
     wrinkles = float(np.clip((age - 30) / 42 + rng.normal(0, 0.06), 0, 1))
     nose_y = rng.normal(0.56, 0.03) + 0.03 * adult_sex - 0.14 * child
     brow_gap = 0.16 - 0.07 * (adult_sex > 0) + 0.02 * child
-    # Boys read as girls unless their brows are heavier and lower, eyes closer still.
+    # Boys read as girls unless their brows are heavier and lower, their eyes closer still and
+    # narrower (benchmarks/face_cues.py).
     boy = child * male
 
     look = Look(
@@ -312,9 +313,9 @@ def sample_look(bucket: Bucket, rng: np.random.Generator) -> tuple[Look, dict[st
         chin_y=chin_y,
         skull_top=-1.3 + rng.normal(0, 0.03) - 0.35 * child,
         eye_shape=eye_shape,
-        eye_x=rng.normal(0.43, 0.02) + 0.03 * child - (0.08 + 0.04 * child) * male,
+        eye_x=rng.normal(0.43, 0.02) + 0.03 * child - (0.08 + 0.06 * child) * male,
         eye_rx=eye_rx,
-        eye_ry=eye_ry,
+        eye_ry=eye_ry * (1 - 0.15 * boy),
         eye_tilt=rng.normal(0.03, 0.04) + 0.05 * (eye_shape == "monolid"),
         iris=jitter(rng, _EYE_COLORS[eye_color], 0.08),
         lashes=float(rng.uniform(0.6, 1.0) if not male else rng.uniform(0.0, 0.15))
