@@ -399,7 +399,8 @@ def _crease(pen: Pen, k: Look, pts: np.ndarray, width: float, alpha: float, z: f
 
 
 def draw_wrinkles(pen: Pen, k: Look) -> None:
-    """Age lines whose number and strength grow with `wrinkles`: forehead, crow's feet, folds."""
+    """Age lines whose number and strength grow with `wrinkles`: forehead, bags under the eyes,
+    crow's feet, folds. Drawn over a beard: the folds show through it."""
     w = k.wrinkles
     if w <= 0.05:
         return
@@ -415,6 +416,13 @@ def draw_wrinkles(pen: Pen, k: Look) -> None:
         # The nose-to-mouth fold deepens faster than the rest: the age cue classifiers read most.
         fold_depth = w * (1 + 1.2 * w)
         _crease(pen, k, fold, 0.03 + 0.015 * fold_depth, 0.1 + 0.6 * fold_depth, z=0.6)
+        if w > 0.35:
+            # Bags under the eyes: two creases, the cue that moves an old man's age most.
+            xs = np.linspace(-k.eye_rx * 0.9, k.eye_rx * 0.9, 9)
+            arc = 0.05 * (1 - (xs / k.eye_rx) ** 2)
+            for j in range(2):
+                bag = np.stack([s * k.eye_x + xs, k.eye_ry * 0.8 + 0.06 + 0.05 * j + arc], axis=1)
+                _crease(pen, k, bag, 0.022, min(1.0, 0.8 * a), z=0.45)
         if w > 0.4:
             ox = s * (k.eye_x + k.eye_rx + 0.05)
             for j in (-1, 1):
