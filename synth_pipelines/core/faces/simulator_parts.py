@@ -210,8 +210,8 @@ def face_skin(k: Look) -> Color:
 
 def draw_head(pen: Pen, k: Look) -> None:
     """Ears, then the head shape, then sheen, soft blush and eye sockets."""
-    dark = scale(k.skin, 0.75)
     face = face_skin(k)
+    dark = scale(face, 0.75)
     ry = 0.3 * k.ear_size
     for s in (-1, 1):
         cx, cy = s * (k.cheek_w - 0.02), 0.22 - 0.05 * k.child
