@@ -5,6 +5,7 @@ intended one (of detected faces), the median predicted age, and the simulator's 
 with its target and a pass/fail marker.
 
     python benchmarks/face_cues.py [--per-bucket 20] [--size 256] [--seed 0] [--min-long-side 256]
+    python benchmarks/face_cues.py --seeds 0,1,2,3   # one table over several batch seeds
 
 Targets: detection >= 97%; gender agreement >= 85% overall and >= 70% in every bucket; median
 predicted age rising child < teen < young_adult < adult < senior (for each gender, and for both
@@ -97,6 +98,18 @@ def measure(per_bucket: int, size: int, seed: int, min_long_side: int):
     return tallies, speed
 
 
+def measure_seeds(per_bucket: int, size: int, seeds: list[int], min_long_side: int):
+    """`measure` for each seed, the tallies merged; returns them and each seed's faces/s."""
+    merged: dict[Bucket, _Tally] = {}
+    speeds = []
+    for seed in seeds:
+        tallies, speed = measure(per_bucket, size, seed, min_long_side)
+        speeds.append(speed)
+        for bucket, tally in tallies.items():
+            merged.setdefault(bucket, _Tally()).merge(tally)
+    return merged, speeds
+
+
 def _combined(tallies: dict[Bucket, _Tally], keep) -> _Tally:
     total = _Tally()
     for bucket, tally in tallies.items():
@@ -187,20 +200,27 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="batch seed (0)")
     parser.add_argument(
+        "--seeds", default=None, help="several batch seeds, comma-separated, one table for all"
+    )
+    parser.add_argument(
         "--min-long-side", type=int, default=256, help="classifier detection size (256)"
     )
     args = parser.parse_args()
-    tallies, speed = measure(args.per_bucket, args.size, args.seed, args.min_long_side)
-    lines, _ = report(tallies, speed)
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
+    tallies, speeds = measure_seeds(args.per_bucket, args.size, seeds, args.min_long_side)
+    lines, _ = report(tallies, statistics.mean(speeds))
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(
         f"# face cues  {time.strftime('%Y-%m-%d %H:%M')}  {platform.node()}  "
         f"{cpu_description()}  load {load}  python {platform.python_version()}"
     )
     print(
-        f"# {args.per_bucket} faces per bucket, {args.size} px, seed {args.seed}, "
+        f"# {args.per_bucket} faces per bucket, {args.size} px, "
+        f"seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))}, "
         f"detection at {args.min_long_side} px"
     )
+    if len(seeds) > 1:
+        print(f"# simulator faces/s per seed: {', '.join(f'{v:.1f}' for v in speeds)} (mean below)")
     print("\n".join(lines))
 
 

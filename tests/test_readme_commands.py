@@ -122,6 +122,9 @@ COVERAGE: dict[str, tuple[str, ...] | ByCI] = {
     "synth images register --count": (IMAGES,),
     "synth images status": (IMAGES,),
     "curl POST /imagesets": (f"{HERE}::test_the_imagesets_curl_registers_a_set",),
+    "python benchmarks/contact_sheet.py --out": (
+        f"{HERE}::test_the_contact_sheet_command_writes_the_readmes_faces_sheet",
+    ),
 }
 
 
@@ -751,6 +754,31 @@ def test_synth_db_upgrade_migrates_to_the_head_revision(tmp_path) -> None:
     again = synth(("synth", "db", "upgrade"), env, tmp_path).stdout
     assert f"at revision {head}" in again
     db.dispose()
+
+
+def test_the_contact_sheet_command_writes_the_readmes_faces_sheet(tmp_path) -> None:
+    """`.venv/bin/python benchmarks/contact_sheet.py --out docs/faces_contact_sheet.png`, into a
+    temporary path: a 10 x 4 sheet of 96-pixel tiles, small enough for the README, the same size
+    as the committed one, and the same bytes when run again."""
+    from PIL import Image
+
+    argv = list(readme_command("python benchmarks/contact_sheet.py --out").argv)
+    out = argv.index("--out") + 1
+    committed = REPO / argv[out]
+    sheets = []
+    for name in ("sheet.png", "again.png"):
+        argv[out] = str(tmp_path / name)
+        result = subprocess.run(
+            [sys.executable, *argv[1:]], cwd=REPO, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        sheets.append(Path(argv[out]).read_bytes())
+    with Image.open(tmp_path / "sheet.png") as sheet:
+        assert sheet.size == (10 * 98, 4 * (98 + 14))
+    assert len(sheets[0]) < 300_000 and sheets[0] == sheets[1]
+    with Image.open(committed) as readme_sheet:
+        assert readme_sheet.size == (10 * 98, 4 * (98 + 14))
+    assert committed.stat().st_size < 300_000
 
 
 def test_base_models_are_local_directories(tmp_path, monkeypatch) -> None:

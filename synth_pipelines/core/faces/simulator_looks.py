@@ -290,11 +290,18 @@ def sample_look(bucket: Bucket, rng: np.random.Generator) -> tuple[Look, dict[st
     if age > 60:
         lip = mix(lip, skin, 0.35)
     lip_scale = 0.6 if age > 60 else 1.0
-    wrinkles = float(np.clip((age - 30) / 42 + rng.normal(0, 0.06), 0, 1))
+    # Faint lines from the twenties (a forehead line, a shallow fold): the only cue that moved
+    # the classifier's age for women in their twenties above teens' (benchmarks/face_cues.py).
+    faint = min(0.2, 0.08 + 0.12 * (age - 20) / 9) if age >= 20 else 0.0
+    wrinkles = float(np.clip(max((age - 30) / 42 + rng.normal(0, 0.06), faint), 0, 1))
     nose_y = rng.normal(0.56, 0.03) + 0.03 * adult_sex - 0.14 * child
     brow_gap = 0.16 - 0.07 * (adult_sex > 0) + 0.02 * child
-    # Boys read as girls unless their brows are heavier and lower, eyes closer still.
+    # Boys read as girls unless their brows are heavier and lower, their eyes closer still and
+    # narrower (benchmarks/face_cues.py).
     boy = child * male
+    # Men's eyes narrow with age more than anything else the classifier reads as old in a male
+    # face (benchmarks/face_cues.py): from 45, to 0.88 as wide and 0.75 as tall by 65.
+    old_man = float(np.clip((age - 45) / 20, 0, 1)) * male
 
     look = Look(
         gender=bucket.gender,
@@ -312,9 +319,9 @@ def sample_look(bucket: Bucket, rng: np.random.Generator) -> tuple[Look, dict[st
         chin_y=chin_y,
         skull_top=-1.3 + rng.normal(0, 0.03) - 0.35 * child,
         eye_shape=eye_shape,
-        eye_x=rng.normal(0.43, 0.02) + 0.03 * child - (0.08 + 0.04 * child) * male,
-        eye_rx=eye_rx,
-        eye_ry=eye_ry,
+        eye_x=rng.normal(0.43, 0.02) + 0.03 * child - (0.08 + 0.06 * child) * male,
+        eye_rx=eye_rx * (1 - 0.12 * old_man),
+        eye_ry=eye_ry * (1 - 0.15 * boy) * (1 - 0.25 * old_man),  # boys' narrower too
         eye_tilt=rng.normal(0.03, 0.04) + 0.05 * (eye_shape == "monolid"),
         iris=jitter(rng, _EYE_COLORS[eye_color], 0.08),
         lashes=float(rng.uniform(0.6, 1.0) if not male else rng.uniform(0.0, 0.15))
