@@ -43,6 +43,7 @@ from synth_pipelines.core.errors import (
 )
 from synth_pipelines.core.faces.buckets import ALL_BUCKET_KEYS
 from synth_pipelines.core.storage.object_store import LocalObjectStore, ObjectStore
+from synth_pipelines.core.storage.streams import ForwardWriter, HashingWriter
 
 __all__ = [
     "ArchiveFace",
@@ -163,7 +164,7 @@ def write_dataset_archive(
         store.open_writer(key, content_type=CONTENT_TYPES[fmt]) as raw,
         _prefetched(store, faces, image_size) as images,
     ):
-        out = raw if raw.seekable() else _ForwardWriter(raw)
+        out = raw if raw.seekable() else ForwardWriter(raw)
         if fmt == "zip":
             _write_zip(out, images, manifest, created)
         else:
@@ -276,39 +277,6 @@ def _prefetched(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-class _ForwardWriter(io.RawIOBase):
-    """A non-seekable store writer that still answers tell(), which zipfile and tarfile need;
-    zipfile then writes sizes and CRCs in data descriptors after each member."""
-
-    def __init__(self, target: IO[bytes]) -> None:
-        self.target = target
-        self.written = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.written
-
-    def write(self, data: Any) -> int:
-        self.target.write(data)
-        size = memoryview(data).nbytes
-        self.written += size
-        return size
-
-
-class _HashingWriter(_ForwardWriter):
-    """A forward writer that also takes the sha256 of what passes through."""
-
-    def __init__(self, target: IO[bytes]) -> None:
-        super().__init__(target)
-        self.hash = hashlib.sha256()
-
-    def write(self, data: Any) -> int:
-        self.hash.update(data)
-        return super().write(data)
-
-
 def _record(files: dict[str, dict[str, Any]], name: str, data: bytes, digest: str = "") -> bytes:
     files[name] = {"sha256": digest or hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     return data
@@ -367,7 +335,7 @@ def _write_webdataset(
             name = f"shards/shard-{number:06d}.tar"
             # The outer header needs the shard's size first, so the shard is built aside.
             with tempfile.SpooledTemporaryFile(_SHARD_SPOOL_MEMORY) as spool:
-                sink = _HashingWriter(spool)
+                sink = HashingWriter(spool)
                 with tarfile.open(
                     fileobj=sink, mode="w", format=tarfile.USTAR_FORMAT, copybufsize=_COPY_BUFFER
                 ) as shard:

@@ -71,7 +71,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -80,6 +80,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from synth_pipelines.core.errors import InvalidInputError, StorageError
 from synth_pipelines.core.imagesets.records import Box, ImageRecord
 from synth_pipelines.core.storage.object_store import LocalObjectStore, ObjectStore, validate_key
+from synth_pipelines.core.storage.streams import HashingWriter
 
 __all__ = [
     "FORMATS",
@@ -536,29 +537,6 @@ def _columns(image: _Image, taken: frozenset[str] = frozenset(), **fields: Any) 
 # --- staging and publishing ---------------------------------------------------------------
 
 
-class _HashingWriter(io.RawIOBase):
-    """A forward-only writer that counts and hashes what passes through to `target`; it
-    answers tell(), which tarfile and Parquet need, and closing it leaves `target` open."""
-
-    def __init__(self, target: IO[bytes]) -> None:
-        self.target = target
-        self.written = 0
-        self.hash = hashlib.sha256()
-
-    def writable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.written
-
-    def write(self, data: Any) -> int:
-        self.target.write(data)
-        self.hash.update(data)
-        size = memoryview(data).nbytes
-        self.written += size
-        return size
-
-
 class _Stage:
     """The staging prefix an export is written under, its files listing, and its publication."""
 
@@ -593,9 +571,9 @@ class _Stage:
         self._add_file(name, hashlib.sha256(data).hexdigest(), len(data))
 
     @contextlib.contextmanager
-    def writer(self, name: str, content_type: str | None = None) -> Iterator[_HashingWriter]:
+    def writer(self, name: str, content_type: str | None = None) -> Iterator[HashingWriter]:
         with self.store.open_writer(f"{self.root}/{name}", content_type) as raw:
-            sink = _HashingWriter(raw)
+            sink = HashingWriter(raw)
             yield sink
         self._add_file(name, sink.hash.hexdigest(), sink.written)
 

@@ -132,12 +132,16 @@ def register_image_set(
         return as_dict(row)
 
 
+def _row(session: Any, set_id: str) -> ImageSet:
+    row = session.get(ImageSet, set_id)
+    if row is None:
+        raise NotFoundError(f"image set {set_id} not found")
+    return row
+
+
 def get_image_set(db: FactoryDatabase, set_id: str) -> dict[str, Any]:
     with db.session(read_only=True) as session:
-        row = session.get(ImageSet, set_id)
-        if row is None:
-            raise NotFoundError(f"image set {set_id} not found")
-        return as_dict(row)
+        return as_dict(_row(session, set_id))
 
 
 def list_image_sets(db: FactoryDatabase, limit: int = 100) -> list[dict[str, Any]]:
@@ -161,9 +165,7 @@ def update_image_set(db: FactoryDatabase, set_id: str, **fields: Any) -> dict[st
     """Record a set's progress: any of status, stage, counts, checks, exports, error. `counts`,
     `checks` and `exports` are merged into what is recorded."""
     with db.session(locking=True) as session:
-        row = session.get(ImageSet, set_id)
-        if row is None:
-            raise NotFoundError(f"image set {set_id} not found")
+        row = _row(session, set_id)
         for merged in ("counts", "checks", "exports"):
             if merged in fields:
                 setattr(row, merged, {**(getattr(row, merged) or {}), **fields.pop(merged)})
@@ -176,9 +178,7 @@ def update_image_set(db: FactoryDatabase, set_id: str, **fields: Any) -> dict[st
 def retry_image_set(db: FactoryDatabase, set_id: str) -> dict[str, Any]:
     """Put a failed set back in the queue as a new attempt (409 unless it failed)."""
     with db.session(locking=True) as session:
-        row = session.get(ImageSet, set_id)
-        if row is None:
-            raise NotFoundError(f"image set {set_id} not found")
+        row = _row(session, set_id)
         if row.status != "failed":
             raise ConflictError(f"image set {set_id} is {row.status}: only a failed set retries")
         row.status, row.stage, row.error = "pending", "", None
