@@ -449,61 +449,86 @@ def popcount(values: np.ndarray) -> np.ndarray:
     return np.unpackbits(as_bytes, axis=-1).sum(axis=-1, dtype=np.uint8)
 
 
-def near_duplicate_pairs(hashes: np.ndarray, distance: int) -> np.ndarray:
-    """Index pairs (i < j) of uint64 hashes that differ in at most `distance` bits.
+_CELLS = 1 << 21  # hash comparisons held at once (a block of rows x a band group)
+_PAIR_BUDGET = 1 << 20  # pairs gathered before they are merged into the clusters
+
+
+def _pair_blocks(hashes: np.ndarray, distance: int) -> Iterator[np.ndarray]:
+    """Index pairs (i < j) of uint64 hashes within `distance` bits, a block at a time (a pair
+    may come once per band that it agrees on).
 
     Pigeonhole: split the 64 bits into distance + 1 bands; two hashes within `distance` bits
     agree exactly on at least one band. For each band the hashes are sorted by its value and
-    only hashes of one value are compared (vectorised popcount); pairs found by several bands
-    are counted once."""
-    n = len(hashes)
-    if n < 2:
-        return np.zeros((0, 2), dtype=np.int64)
-    bands = distance + 1
-    edges = np.linspace(0, 64, bands + 1).astype(int)
-    found = []
+    only hashes of one value are compared (vectorised popcount), `_CELLS` comparisons at a time,
+    so that a band value shared by thousands of images costs no more memory than a small one."""
+    if len(hashes) < 2:
+        return
+    edges = np.linspace(0, 64, distance + 2).astype(int)
     for start, stop in itertools.pairwise(edges.tolist()):
         mask = np.uint64((1 << (stop - start)) - 1)
         values = (hashes >> np.uint64(start)) & mask
         order = np.argsort(values, kind="stable")
-        ordered = values[order]
-        boundaries = np.flatnonzero(np.diff(ordered)) + 1
+        boundaries = np.flatnonzero(np.diff(values[order])) + 1
         for group in np.split(order, boundaries):
-            if len(group) > 1:
-                found.append(_close_pairs(hashes, np.sort(group), distance))
+            if len(group) < 2:
+                continue
+            group = np.sort(group)
+            step = max(1, _CELLS // len(group))
+            for first in range(0, len(group), step):
+                rows = group[first : first + step]
+                bits = popcount(hashes[rows][:, None] ^ hashes[group][None, :])
+                i, j = np.nonzero(bits <= distance)
+                left, right = rows[i], group[j]
+                keep = left < right
+                if keep.any():
+                    yield np.stack([left[keep], right[keep]], axis=1)
+
+
+def near_duplicate_pairs(hashes: np.ndarray, distance: int) -> np.ndarray:
+    """Index pairs (i < j) of uint64 hashes that differ in at most `distance` bits, each once,
+    sorted (see `_pair_blocks`)."""
+    found = list(_pair_blocks(hashes, distance))
     if not found:
         return np.zeros((0, 2), dtype=np.int64)
     return np.unique(np.concatenate(found), axis=0)
 
 
-def _close_pairs(hashes: np.ndarray, group: np.ndarray, distance: int) -> np.ndarray:
-    """Pairs of `group` (sorted indices) within `distance` bits, compared a block at a time."""
-    pairs = []
-    for first in range(0, len(group), 512):
-        rows = group[first : first + 512]
-        bits = popcount(hashes[rows][:, None] ^ hashes[group][None, :])
-        i, j = np.nonzero(bits <= distance)
-        left, right = rows[i], group[j]
-        keep = left < right
-        pairs.append(np.stack([left[keep], right[keep]], axis=1))
-    return np.concatenate(pairs)
-
-
-def cluster_ids(hashes: np.ndarray, distance: int) -> np.ndarray:
-    """For each uint64 hash, the id of its near-duplicate cluster: the connected groups of
-    hashes within `distance` bits of one another. Equal hashes are collapsed first, so that a
-    thousand copies of one image cost one node, not half a million pairs."""
-    unique, inverse = np.unique(hashes, return_inverse=True)
-    pairs = near_duplicate_pairs(unique, distance)
-    if len(pairs) == 0:
-        return inverse.astype(np.int64)
+def _merge(labels: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """`labels` (each node's representative, a node index) with `pairs` joined: the connected
+    components of the edges node -> representative and the pairs, each named by its smallest
+    node."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    size = len(unique)
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(size, size))
+    n = len(labels)
+    rows = np.concatenate([np.arange(n), pairs[:, 0]])
+    cols = np.concatenate([labels, pairs[:, 1]])
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
     _, component = connected_components(graph, directed=False)
-    return component[inverse].astype(np.int64)
+    smallest = np.full(component.max() + 1, n, dtype=np.int64)
+    np.minimum.at(smallest, component, np.arange(n))
+    return smallest[component]
+
+
+def cluster_ids(hashes: np.ndarray, distance: int) -> np.ndarray:
+    """For each uint64 hash, the id (0..k-1) of its near-duplicate cluster: the connected
+    groups of hashes within `distance` bits of one another. Equal hashes are collapsed first,
+    so that a thousand copies of one image cost one node, not half a million pairs; the pairs
+    are merged into the clusters `_PAIR_BUDGET` at a time, so memory stays bounded however many
+    near-duplicates the set holds."""
+    unique, inverse = np.unique(hashes, return_inverse=True)
+    labels = np.arange(len(unique), dtype=np.int64)
+    pending: list[np.ndarray] = []
+    held = 0
+    for pairs in _pair_blocks(unique, distance):
+        pending.append(pairs)
+        held += len(pairs)
+        if held >= _PAIR_BUDGET:
+            labels, pending, held = _merge(labels, np.concatenate(pending)), [], 0
+    if pending:
+        labels = _merge(labels, np.concatenate(pending))
+    dense = np.unique(labels, return_inverse=True)[1]
+    return dense[inverse].astype(np.int64)
 
 
 def hex_to_uint64(hex_hashes: pa.ChunkedArray | pa.Array) -> np.ndarray:
