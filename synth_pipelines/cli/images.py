@@ -22,18 +22,16 @@ FORMATS_HELP = "jsonl, parquet, webdataset, imagefolder or coco (comma-separated
 
 
 def _options(faces: bool | None, ocr: str | None):
-    from synth_pipelines.core.imagesets.pipeline import ImageOptions
+    """The stages' options from the settings, with the command's --faces and --ocr over them."""
+    import dataclasses
 
-    images = _settings().images
-    options = ImageOptions.from_settings(images)
-    if faces is not None or ocr is not None:
-        options = ImageOptions(
-            **{
-                **options.__dict__,
-                **({"faces": faces} if faces is not None else {}),
-                **({"ocr": {"auto": None, "on": True, "off": False}[ocr]} if ocr else {}),
-            }
-        )
+    from synth_pipelines.core.imagesets.pipeline import OCR_MODES, ImageOptions
+
+    options = ImageOptions.from_settings(_settings().images)
+    if faces is not None:
+        options = dataclasses.replace(options, faces=faces)
+    if ocr is not None:
+        options = dataclasses.replace(options, ocr=OCR_MODES[ocr])
     return options
 
 
@@ -68,9 +66,9 @@ def images_profile(
 ) -> None:
     """Profile a real image set (streaming): features Parquet, embeddings, profile JSON and an
     HTML report with plots."""
-    from synth_pipelines.core.imagesets.pipeline import profile_source
+    from synth_pipelines.core.imagesets.pipeline import OCR_MODES, profile_source
 
-    if ocr is not None and ocr not in ("auto", "on", "off"):
+    if ocr is not None and ocr not in OCR_MODES:
         _fail(f"--ocr {ocr!r}: auto, on or off")
     out = out or Path(f"{Path(source.rstrip('/')).name or 'images'}.profile")
     try:

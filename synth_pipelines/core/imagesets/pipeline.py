@@ -42,6 +42,8 @@ from synth_pipelines.core.storage.object_store import ObjectStore
 # progress(done) or progress(done, total): the stages call it as they go.
 Progress = Callable[..., None]
 RECORDS = "records.parquet"
+# SYNTH_IMAGES_OCR / --ocr → ImageOptions.ocr (None: when tesseract is installed)
+OCR_MODES: dict[str, bool | None] = {"auto": None, "on": True, "off": False}
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class ImageOptions:
     def from_settings(cls, images: Any) -> ImageOptions:
         return cls(
             faces=images.faces,
-            ocr={"auto": None, "on": True, "off": False}[images.ocr],
+            ocr=OCR_MODES[images.ocr],
             max_pixels=images.max_pixels,
             phash_distance=images.phash_distance,
             diffusion_path=images.diffusion_path,
