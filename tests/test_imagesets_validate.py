@@ -21,6 +21,7 @@ from synth_pipelines.core.imagesets.validate import (
     Thresholds,
     dcr_share,
     fidelity_report,
+    frechet_distance,
     kernel_inception_distance,
     nearest_cosine,
     nearest_hamming,
@@ -245,18 +246,34 @@ def test_kid_is_about_zero_for_one_distribution_and_grows_with_a_shift() -> None
     assert kernel_inception_distance(3 * cloud(500, 6), cloud(500, 7))[0] == pytest.approx(same)
 
 
-def test_fid_is_skipped_with_the_reason_and_never_faked(tmp_path) -> None:
+def test_fid_is_skipped_with_the_reason_and_never_faked() -> None:
     real, synth = profile_table(50, 1), profile_table(50, 2)
-    for inception in (None, tmp_path / "missing.pth"):
-        report = fidelity_report(real, synth, None, None, inception=inception)
-        assert report.skipped["fid"] == FID_NO_WEIGHTS
-        assert "fid" not in report.metrics
-    weights = tmp_path / "pt_inception-2015-12-05.pth"
-    weights.write_bytes(b"weights")
-    report = fidelity_report(real, synth, None, None, inception=weights)
-    assert report.skipped["fid"].startswith(f"FID skipped: Inception weights found at {weights}")
-    assert "fid" not in report.metrics
+    report = fidelity_report(real, synth, None, None)
+    assert report.skipped["fid"] == FID_NO_WEIGHTS and "fid" not in report.metrics
+    reason = "FID skipped: the real set was profiled without Inception features"
+    report = fidelity_report(real, synth, None, None, inception=reason)
+    assert report.skipped["fid"] == reason and "fid" not in report.metrics
+    report = fidelity_report(real, synth, None, None, inception=(cloud(1, 1), cloud(5, 2)))
+    assert report.skipped["fid"] == "FID needs 2 images per set (real 1, synthetic 5)"
     assert report.skipped["kid"] == "no embeddings given for the real and the synthetic set"
+
+
+def test_frechet_distance_matches_the_gaussian_formula() -> None:
+    rng = np.random.default_rng(3)
+    dims = 8
+    real = rng.normal(0.0, 1.0, (20_000, dims))
+    shift = np.full(dims, 0.5)
+    synth = shift + rng.normal(0.0, 2.0, (20_000, dims))
+    # |mu_r - mu_s|^2 + Tr(I + 4I - 2 * 2I) = 8 * 0.25 + 8
+    assert frechet_distance(real, synth) == pytest.approx(10.0, rel=0.03)
+    assert frechet_distance(real, rng.normal(0.0, 1.0, (20_000, dims))) < 0.05
+    tables = profile_table(50, 1), profile_table(50, 2)
+    report = fidelity_report(*tables, None, None, inception=(real, synth))
+    assert report.metrics["fid"] == pytest.approx(frechet_distance(real, synth))
+    assert not any(m.startswith("fid ") for m in report.messages)  # 10 <= max_fid 50
+    strict = Thresholds(max_fid=5.0)
+    report = fidelity_report(*tables, None, None, strict, inception=(real, synth))
+    assert any(m.startswith("fid 10") and "(max_fid)" in m for m in report.messages)
 
 
 def test_fidelity_reads_only_ok_rows_and_checks_alignment() -> None:

@@ -103,3 +103,32 @@ def build_tiny_clip(path: str | Path) -> Path:
     image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32)
     CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(path)
     return path
+
+
+def build_tiny_inception(folder: str | Path, width: int = 64) -> Path:
+    """A randomly initialised stand-in for NVIDIA's TorchScript Inception, saved as
+    `<folder>/inception-2015-12-05.pt` and called the way FID calls that file:
+    `model(float N x 3 x 299 x 299 in 0..255, return_features=True)` -> N x `width` features
+    (the real one gives 2048). Loaded through the same `torch.jit.load` path."""
+    import torch
+    from torch import nn
+
+    class TinyInception(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.Sequential(
+                nn.Conv2d(3, 8, 5, stride=4), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2), nn.ReLU(),
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, width),
+            )  # fmt: skip
+            self.head = nn.Linear(width, 1008)
+
+        def forward(self, img: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+            features = self.layers(img / 128.0 - 1.0)
+            return features if return_features else self.head(features)
+
+    torch.manual_seed(0)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "inception-2015-12-05.pt"
+    torch.jit.script(TinyInception().eval()).save(str(path))
+    return path

@@ -261,7 +261,8 @@ class ImageSetSettings:
     ocr: str = setting("SYNTH_IMAGES_OCR", "auto", choices=OCR_MODES)  # tesseract text search
     max_pixels: int = setting("SYNTH_IMAGES_MAX_PIXELS", 64_000_000, range=(1, 2_000_000_000))
     phash_distance: int = setting("SYNTH_IMAGES_PHASH_DISTANCE", 6, range=(0, 64))
-    # A local Inception weights file for FID; empty: FID is skipped, with the reason.
+    # NVIDIA's TorchScript Inception (inception-2015-12-05.pt) or its folder, for FID; empty:
+    # FID is skipped, with the reason.
     inception_path: str = setting("SYNTH_IMAGES_INCEPTION_PATH", "")
     holdout_fraction: float = setting("SYNTH_IMAGES_HOLDOUT", 0.2, range=(0.0, 0.9))
     # Validation limits over their defaults: "max_ks=0.3,max_wasserstein.noise=0.5".

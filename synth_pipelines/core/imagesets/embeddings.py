@@ -7,8 +7,14 @@
 - `clip_embeddings.npy`: CLIP image embeddings (L2-normalised) of every ok image, in the rows
   of `embeddings.npy`, from a local CLIP directory (SYNTH_IMAGES_CLIP_PATH); fidelity measures
   precision, recall, density, coverage and KID on them instead of the descriptor.
+- `inception_features.npy`: the 2048-d pool features of NVIDIA's TorchScript Inception
+  (`inception-2015-12-05.pt`, the file clean-fid and StyleGAN2-ADA's metrics load) of every ok
+  image, in the rows of `embeddings.npy`, when SYNTH_IMAGES_INCEPTION_PATH names that file (or
+  its folder): validation computes FID from them. Images go in as clean-fid's "clean" mode
+  has them: PIL bicubic to 299 x 299, float 0..255. The clean-fid and torch-fidelity packages
+  themselves are not used: both import torchvision, which has no build for our torch 2.13 CPU.
 
-Both stream the records a batch at a time and appear complete (temporary names, renamed).
+All stream the records a batch at a time and appear complete (temporary names, renamed).
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from synth_pipelines.core.imagesets.records import ImageRecord
 FACE_EMBEDDINGS = "face_embeddings.npy"
 FACE_EMBEDDING_KEYS = "face_embedding_keys.jsonl"
 CLIP_EMBEDDINGS = "clip_embeddings.npy"
+INCEPTION_FEATURES = "inception_features.npy"
+INCEPTION_FILE = "inception-2015-12-05.pt"
+INCEPTION_SIDE = 299
 BATCH = 32
 
 
@@ -54,6 +63,47 @@ class ClipImageEmbedder:
         out = out if isinstance(out, torch.Tensor) else out.pooler_output
         out = out / out.norm(dim=-1, keepdim=True)
         return out.float().cpu().numpy()
+
+
+class InceptionFeatures:
+    """The FID feature extractor: a TorchScript Inception called as
+    `model(images, return_features=True)` on float N x 3 x 299 x 299 images in 0..255, giving
+    N x 2048. `path` is the .pt file or a folder holding `inception-2015-12-05.pt`."""
+
+    def __init__(self, path: str | Path, device: str | None = None) -> None:
+        import torch
+
+        path = Path(path)
+        file = path / INCEPTION_FILE if path.is_dir() else path
+        if not file.is_file():
+            raise MissingCheckpointError(
+                f"SYNTH_IMAGES_INCEPTION_PATH={path}: no TorchScript Inception there "
+                f"(expected {INCEPTION_FILE} or a path to it)"
+            )
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            self.model: Any = torch.jit.load(str(file), map_location=self.device).eval()
+        except (RuntimeError, ValueError) as exc:
+            raise MissingCheckpointError(
+                f"SYNTH_IMAGES_INCEPTION_PATH={file} is not a TorchScript Inception "
+                f"({str(exc).splitlines()[0]})"
+            ) from None
+
+    def embed(self, images: list[Any]) -> np.ndarray:
+        import torch
+        from PIL import Image
+
+        side = (INCEPTION_SIDE, INCEPTION_SIDE)
+        pixels = np.stack(
+            [np.asarray(image.resize(side, Image.Resampling.BICUBIC)) for image in images]
+        )
+        batch = torch.from_numpy(pixels).permute(0, 3, 1, 2).to(self.device, torch.float32)
+        with torch.no_grad():
+            out = self.model(batch, return_features=True)
+        out = out.reshape(len(images), -1).double().cpu().numpy()
+        if not np.isfinite(out).all():
+            raise ValueError("the Inception features hold NaN or infinity: check the model file")
+        return out
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -98,10 +148,11 @@ def write_face_embeddings(
     return len(rows)
 
 
-def write_clip_embeddings(
-    records: Iterable[ImageRecord], features: Any, out_dir: Path, embedder: ClipImageEmbedder
+def write_image_vectors(
+    records: Iterable[ImageRecord], features: Any, out_dir: Path, embedder: Any, name: str
 ) -> int:
-    """CLIP embeddings of the ok images, in the order of their embedding rows."""
+    """`embedder.embed(images)` of the ok images, in the order of their embedding rows, saved
+    as `name` (CLIP_EMBEDDINGS, INCEPTION_FEATURES) beside the profile; returns how many."""
     import io
 
     from PIL import Image
@@ -116,9 +167,9 @@ def write_clip_embeddings(
             rows[order[record.key]] = vector
     missing = [key for key, row in order.items() if rows[row] is None]
     if missing:
-        raise ValueError(f"CLIP embeddings: {len(missing)} ok images not in the records, e.g. "
+        raise ValueError(f"{name}: {len(missing)} ok images not in the records, e.g. "
                          f"{missing[0]!r}")  # fmt: skip
-    _save(Path(out_dir) / CLIP_EMBEDDINGS, [r for r in rows if r is not None], 0)
+    _save(Path(out_dir) / name, [r for r in rows if r is not None], 0)
     return len(rows)
 
 
@@ -131,6 +182,7 @@ def load_face_embeddings(out_dir: Path) -> tuple[np.ndarray, list[str]] | None:
     return np.load(path), [json.loads(line) for line in lines]
 
 
-def load_clip_embeddings(out_dir: Path) -> np.ndarray | None:
-    path = Path(out_dir) / CLIP_EMBEDDINGS
+def load_vectors(out_dir: Path, name: str) -> np.ndarray | None:
+    """The vectors `name` (CLIP_EMBEDDINGS, INCEPTION_FEATURES) beside a profile, or None."""
+    path = Path(out_dir) / name
     return np.load(path) if path.is_file() else None

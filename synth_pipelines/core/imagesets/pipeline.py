@@ -180,26 +180,35 @@ def profile_source(
 def write_extra_embeddings(
     records: Callable[[], Iterable[ImageRecord]], profile: Any, options: ImageOptions
 ) -> dict[str, int]:
-    """Beside `profile`: dlib face descriptors (when faces are looked for and found) and CLIP
-    embeddings (when SYNTH_IMAGES_CLIP_PATH is set); `records()` streams the set again."""
+    """Beside `profile`: dlib face descriptors (when faces are looked for and found), CLIP
+    embeddings (when SYNTH_IMAGES_CLIP_PATH is set) and Inception features for FID (when
+    SYNTH_IMAGES_INCEPTION_PATH is set); `records()` streams the set again for each."""
     import pandas as pd
 
     from synth_pipelines.core.imagesets.embeddings import (
+        CLIP_EMBEDDINGS,
+        INCEPTION_FEATURES,
         ClipImageEmbedder,
-        write_clip_embeddings,
+        InceptionFeatures,
         write_face_embeddings,
+        write_image_vectors,
     )
 
     written: dict[str, int] = {}
-    features = None
     if options.faces and int((profile.summary.get("faces") or {}).get("images_with_faces") or 0):
         features = pd.read_parquet(profile.features_path, columns=["key", "ok", "faces"])
         written["face_embeddings"] = write_face_embeddings(records(), features, profile.out_dir)
-    if options.clip_path:
-        features = pd.read_parquet(profile.features_path, columns=["key", "ok", "embedding_row"])
-        written["clip_embeddings"] = write_clip_embeddings(
-            records(), features, profile.out_dir, ClipImageEmbedder(options.clip_path)
-        )
+    vectors = [
+        (CLIP_EMBEDDINGS, options.clip_path, ClipImageEmbedder),
+        (INCEPTION_FEATURES, options.inception_path, InceptionFeatures),
+    ]
+    for name, path, embedder in vectors:
+        if path:
+            columns = ["key", "ok", "embedding_row"]
+            features = pd.read_parquet(profile.features_path, columns=columns)
+            written[name.removesuffix(".npy")] = write_image_vectors(
+                records(), features, profile.out_dir, embedder(path), name
+            )
     return written
 
 
@@ -300,6 +309,28 @@ def _embedded(table: Any, embeddings: np.ndarray) -> np.ndarray:
     return np.asarray(embeddings)[table["embedding_row"].to_numpy(dtype=np.int64)]
 
 
+def _inception_features(
+    options: ImageOptions, real_dir: Path, synth_dir: Path, real_ok: Any, synth_ok: Any
+) -> tuple[np.ndarray, np.ndarray] | str | None:
+    """The real and synthetic Inception features in the rows of the ok images; None when
+    SYNTH_IMAGES_INCEPTION_PATH is unset, or why they are missing (a real set profiled before
+    the path was set) as a string for the report."""
+    from synth_pipelines.core.imagesets.embeddings import INCEPTION_FEATURES, load_vectors
+
+    if not options.inception_path:
+        return None
+    real = load_vectors(real_dir, INCEPTION_FEATURES)
+    synth = load_vectors(synth_dir, INCEPTION_FEATURES)
+    if real is None:
+        return (
+            "FID skipped: the real set was profiled without Inception features; profile it "
+            "again with SYNTH_IMAGES_INCEPTION_PATH set"
+        )
+    if synth is None:
+        return "FID skipped: the synthetic set has no Inception features"
+    return _embedded(real_ok, real), _embedded(synth_ok, synth)
+
+
 def validate_set(
     real_dir: Path,
     records_path: Path,
@@ -313,7 +344,10 @@ def validate_set(
     which block the export."""
     import pandas as pd
 
-    from synth_pipelines.core.imagesets.embeddings import load_clip_embeddings
+    from synth_pipelines.core.imagesets.embeddings import (
+        CLIP_EMBEDDINGS,
+        load_vectors,
+    )
     from synth_pipelines.core.imagesets.profile import load_profile, profile_images
     from synth_pipelines.core.imagesets.validate import (
         fidelity_report,
@@ -338,9 +372,10 @@ def validate_set(
     real_emb = _embedded(real_ok, real_profile.embeddings())
     synth_emb = _embedded(synth_ok, synth_profile.embeddings())
     real_clip, synth_clip = (
-        load_clip_embeddings(real_dir),
-        load_clip_embeddings(synth_profile.out_dir),
+        load_vectors(real_dir, CLIP_EMBEDDINGS),
+        load_vectors(synth_profile.out_dir, CLIP_EMBEDDINGS),
     )
+    inception = _inception_features(options, real_dir, synth_profile.out_dir, real_ok, synth_ok)
     clip = real_clip is not None and synth_clip is not None
     real_fid, synth_fid = (
         (_embedded(real_ok, real_clip), _embedded(synth_ok, synth_clip))
@@ -354,7 +389,8 @@ def validate_set(
         quality_report(read_records(records_path), thresholds),
         fidelity_report(
             real_ok[train], synth_ok, real_fid[train], synth_fid, thresholds,
-            inception=options.inception_path or None,
+            inception=(inception[0][train], inception[1])
+            if isinstance(inception, tuple) else inception,
         ),
         privacy_report(
             real_ok[train], synth_ok, real_emb[train], synth_emb,

@@ -331,14 +331,35 @@ def _write_json(path: Path, document: dict[str, Any]) -> None:
 # --- the summary, from the finished features Parquet, a column at a time -------------------
 
 
+@contextlib.contextmanager
+def _system_memory_pool() -> Iterator[None]:
+    """Arrow allocations through the C library's malloc while the block runs.
+
+    Arrow's default pool (mimalloc) keeps the pages of freed buffers mapped, so reading the
+    features a column at a time left the peak RSS growing with the set (+28 MiB from 5k to 50k
+    images, measured); malloc hands them back, and the growth is the few arrays that really
+    scale (+12 MiB). The pool is process-wide: the previous one is restored after."""
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
+
+
 def summarise(
     features_path: Path, failures: list[dict[str, str]], failed: int, options: dict[str, Any]
 ) -> dict[str, Any]:
     """The profile JSON of a features Parquet (`failures`: the first listed, `failed`: all)."""
-    file = pq.ParquetFile(features_path)
+    with _system_memory_pool():
+        return _summarise(pq.ParquetFile(features_path), failures, failed, options)
 
+
+def _summarise(
+    file: pq.ParquetFile, failures: list[dict[str, str]], failed: int, options: dict[str, Any]
+) -> dict[str, Any]:
     def column(name: str, ok_only: bool = True) -> pa.ChunkedArray:
-        table = file.read(columns=[name, "ok"])
+        table = file.read(columns=[name, "ok"], use_threads=False)  # one buffer set at a time
         return table.filter(table["ok"])[name] if ok_only else table[name]
 
     images = file.metadata.num_rows
