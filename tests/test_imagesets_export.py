@@ -315,6 +315,37 @@ def test_a_failed_overwrite_keeps_the_previous_export(records, store) -> None:
     assert sorted(store.list_keys("exports/x")) == before
 
 
+def test_a_copy_failing_mid_publish_on_s3_leaves_nothing_at_the_prefix(records, store) -> None:
+    """The S3 publish copies the staged keys one by one; the connection drops on the fourth copy
+    (botocore's own error, raised from its before-call hook): the copied keys are deleted again,
+    no _SUCCESS or manifest appears, the staging is gone, and the export can be run again."""
+    if isinstance(store, LocalObjectStore):
+        pytest.skip("a local export is published by one directory rename")
+    from botocore.exceptions import EndpointConnectionError
+
+    from synth_pipelines.core.errors import StorageError
+
+    copies = 0
+
+    def drop_the_fourth_copy(**_: object) -> None:
+        nonlocal copies
+        copies += 1
+        if copies == 4:
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1/s3-went-away")
+
+    events = store.client.meta.events
+    events.register("before-call.s3.CopyObject", drop_the_fourth_copy)
+    try:
+        with pytest.raises(StorageError, match=r"cannot copy .*data-00003.*s3-went-away"):
+            export_set(records, store, "exports/dropped", "parquet", shard_size=5)
+    finally:
+        events.unregister("before-call.s3.CopyObject", drop_the_fourth_copy)
+    assert copies == 4
+    assert list(store.list_keys("exports/")) == []  # neither the copies nor the staging
+    result = export_set(records, store, "exports/dropped", "parquet", shard_size=5)
+    assert result.images == COUNT and store.exists(f"exports/dropped/{SUCCESS}")
+
+
 def test_an_existing_export_is_replaced_only_when_asked(records, store, tmp_path) -> None:
     export_set(records[:5], store, "exports/y", "parquet")
     with pytest.raises(InvalidInputError, match="overwrite=True"):
