@@ -288,7 +288,23 @@ def profile_images(
     ocr_available, ocr_reason = features.tesseract_available()
     if ocr and not ocr_available:
         raise features.MissingBackendError(f"OCR was asked for but {ocr_reason}")
-    out_dir = Path(out_dir)
+    with _system_memory_pool():
+        return _profile(records, Path(out_dir), faces, ocr, ocr_available, ocr_reason, progress,
+                        phash_distance, workers, max_pixels)  # fmt: skip
+
+
+def _profile(
+    records: Iterable[ImageRecord],
+    out_dir: Path,
+    faces: bool,
+    ocr: bool | None,
+    ocr_available: bool,
+    ocr_reason: str | None,
+    progress: Callable[[int], None] | None,
+    phash_distance: int,
+    workers: int | None,
+    max_pixels: int,
+) -> ImageProfile:
     out_dir.mkdir(parents=True, exist_ok=True)
     writers = _Writers(out_dir)
     failures: list[dict[str, str]] = []
@@ -335,10 +351,11 @@ def _write_json(path: Path, document: dict[str, Any]) -> None:
 def _system_memory_pool() -> Iterator[None]:
     """Arrow allocations through the C library's malloc while the block runs.
 
-    Arrow's default pool (mimalloc) keeps the pages of freed buffers mapped, so reading the
-    features a column at a time left the peak RSS growing with the set (+28 MiB from 5k to 50k
-    images, measured); malloc hands them back, and the growth is the few arrays that really
-    scale (+12 MiB). The pool is process-wide: the previous one is restored after."""
+    Arrow's default pool (mimalloc) keeps the pages of freed buffers mapped, so the batches of
+    the stream and the columns the summary reads one at a time left the peak RSS growing with
+    the set (the summary alone: +28 MiB from 5k to 50k images, measured); malloc hands them
+    back, and the growth is the few arrays that really scale (+10 MiB). The pool is
+    process-wide: the previous one is restored after."""
     previous = pa.default_memory_pool()
     pa.set_memory_pool(pa.system_memory_pool())
     try:
@@ -351,13 +368,8 @@ def summarise(
     features_path: Path, failures: list[dict[str, str]], failed: int, options: dict[str, Any]
 ) -> dict[str, Any]:
     """The profile JSON of a features Parquet (`failures`: the first listed, `failed`: all)."""
-    with _system_memory_pool():
-        return _summarise(pq.ParquetFile(features_path), failures, failed, options)
+    file = pq.ParquetFile(features_path)
 
-
-def _summarise(
-    file: pq.ParquetFile, failures: list[dict[str, str]], failed: int, options: dict[str, Any]
-) -> dict[str, Any]:
     def column(name: str, ok_only: bool = True) -> pa.ChunkedArray:
         table = file.read(columns=[name, "ok"], use_threads=False)  # one buffer set at a time
         return table.filter(table["ok"])[name] if ok_only else table[name]

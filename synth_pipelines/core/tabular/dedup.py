@@ -98,17 +98,26 @@ def column_keys(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndar
     return keys, valid
 
 
-def row_keys(table: pa.Table) -> np.ndarray:
+Keys = dict[str, tuple[np.ndarray, np.ndarray]]  # column name -> column_keys(column)
+
+
+def table_keys(table: pa.Table, columns: Sequence[str] | None = None) -> Keys:
+    """`column_keys` of each column of `table` (or of `columns`), by name."""
+    return {name: column_keys(table.column(name)) for name in columns or table.column_names}
+
+
+def row_keys(table: pa.Table, keys: Keys | None = None) -> np.ndarray:
     """A 64-bit hash of each whole row (columns taken by name, so their order does not matter;
-    nulls are equal to each other)."""
+    nulls are equal to each other). `keys`: the table's `table_keys`, when already computed."""
+    keys = keys if keys is not None else table_keys(table)
     h = np.full(table.num_rows, _GOLDEN, np.uint64)
     for name in sorted(table.column_names):
-        keys, valid = column_keys(table.column(name))
-        h = mix64((h * _M1) ^ np.where(valid, mix64(keys), _NULL))
+        values, valid = keys[name]
+        h = mix64((h * _M1) ^ np.where(valid, mix64(values), _NULL))
     return h
 
 
-class _SeenKeys:
+class SeenKeys:
     """A growing set of uint64 keys with vectorised membership."""
 
     def __init__(self) -> None:
@@ -157,27 +166,35 @@ class ExactDeduplicator:
 
     def __init__(self, key_columns: Sequence[str] | None = None) -> None:
         self.key_columns = list(key_columns or [])
-        self._seen = [_SeenKeys() for _ in self.key_columns or [None]]
+        self._seen = [SeenKeys() for _ in self.key_columns or [None]]
         self.rows_seen = 0
         self.rows_removed = 0
 
     def filter(self, table: pa.Table) -> tuple[pa.Table, int]:
         """The rows of `table` to keep, and how many were removed."""
+        keep = self.keep(table)
+        removed = int(table.num_rows - keep.sum())
+        return (table if removed == 0 else table.filter(pa.array(keep))), removed
+
+    def keep(self, table: pa.Table, keys: Keys | None = None) -> np.ndarray:
+        """The mask of the rows of `table` to keep (they count as seen from now on); `keys`: the
+        table's `table_keys` when already computed (they are not computed again)."""
         if self.key_columns:
             missing = [c for c in self.key_columns if c not in table.column_names]
             if missing:
                 raise KeyError(f"key columns {missing} not in table columns {table.column_names}")
-            pairs = [column_keys(table.column(c)) for c in self.key_columns]
+            pairs = [
+                keys[c] if keys is not None else column_keys(table.column(c))
+                for c in self.key_columns
+            ]
         else:
-            pairs = [(row_keys(table), np.ones(table.num_rows, bool))]
+            pairs = [(row_keys(table, keys), np.ones(table.num_rows, bool))]
         keep = self._greedy_keep(pairs)
-        for (keys, valid), seen in zip(pairs, self._seen, strict=True):
-            seen.add(keys[keep & valid])
-        removed = int(table.num_rows - keep.sum())
+        for (values, valid), seen in zip(pairs, self._seen, strict=True):
+            seen.add(values[keep & valid])
         self.rows_seen += table.num_rows
-        self.rows_removed += removed
-        kept = table if removed == 0 else table.filter(pa.array(keep))
-        return kept, removed
+        self.rows_removed += int(table.num_rows - keep.sum())
+        return keep
 
     def _greedy_keep(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """Keep a row iff none of its valid keys belongs to an earlier kept row (or history)."""

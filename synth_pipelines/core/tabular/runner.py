@@ -10,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -17,11 +18,12 @@ import pyarrow.parquet as pq
 
 from synth_pipelines.core.errors import InvalidInputError
 from synth_pipelines.core.storage.object_store import ObjectStore
-from synth_pipelines.core.tabular.dedup import ExactDeduplicator
-from synth_pipelines.core.tabular.generator import generate_chunk, generate_table
+from synth_pipelines.core.tabular.dedup import ExactDeduplicator, table_keys
+from synth_pipelines.core.tabular.generator import arrow_schema, generate_chunk, generate_table
 from synth_pipelines.core.tabular.jobs import JobParams
 from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.core.tabular.semantic_dedup import Embedder, SemanticDeduplicator
+from synth_pipelines.core.tabular.stats import ColumnStats
 
 ROW_GROUP_ROWS = 128 * 1024  # ~1-10 MB groups: large enough to scan fast, small enough to skip
 FREE_TEXT = ("sentence", "paragraph")
@@ -100,6 +102,7 @@ def run_tabular_job(
     schema.check_rows(params.total_rows)
     state = RunProgress(total_chunks=params.total_chunks)
     exact = ExactDeduplicator(schema.unique_columns or None)
+    stats = ColumnStats(arrow_schema(schema), schema.unique_columns)
     texts = text_columns(schema)
     semantic = (
         SemanticDeduplicator(texts, threshold=params.dedup_threshold, embedder=embedder)
@@ -139,16 +142,23 @@ def run_tabular_job(
                 )
                 csv_sink = stack.enter_context(store.open_writer(keys["csv"], "text/csv"))
                 writers["parquet"] = stack.enter_context(
-                    pq.ParquetWriter(parquet_sink, table.schema, compression="zstd")
+                    pq.ParquetWriter(
+                        parquet_sink,
+                        table.schema,
+                        compression="zstd",
+                        use_dictionary=stats.few_valued(table.num_rows),
+                    )
                 )
-                writers["csv"] = stack.enter_context(pacsv.CSVWriter(csv_sink, table.schema))
+                writers["csv"] = stack.enter_context(
+                    pacsv.CSVWriter(csv_sink, csv_schema(table.schema))
+                )
                 # Unwinding (an error included) first waits for queued writes, then closes.
                 stack.callback(wait, writes)
             # Each format is encoded on its own thread (Arrow releases the GIL) while this one
             # deduplicates the next chunk; one thread per format keeps each file in order.
             for fmt, write in (
                 ("parquet", lambda t: writers["parquet"].write_table(t, ROW_GROUP_ROWS)),
-                ("csv", lambda t: writers["csv"].write_table(t)),
+                ("csv", lambda t: writers["csv"].write_table(csv_table(t))),
             ):
                 writes.append(encoders[fmt].submit(write, table))
             pending, pending_rows = [], 0
@@ -157,9 +167,14 @@ def run_tabular_job(
             """Dedup one chunk and keep what the job still needs; the number of rows kept."""
             nonlocal pending_rows
             state.rows_generated += chunk.num_rows
-            chunk, removed = exact.filter(chunk)
-            state.exact_duplicates += removed
-            chunk = chunk.slice(0, params.total_rows - state.rows_kept)
+            keys = table_keys(chunk)  # one hash per value, for dedup and the distinct counts
+            keep = exact.keep(chunk, keys)
+            state.exact_duplicates += int(chunk.num_rows - keep.sum())
+            room = params.total_rows - state.rows_kept
+            if not keep.all() or keep.sum() > room:
+                keep[np.flatnonzero(keep)[room:]] = False
+                chunk = chunk.filter(pa.array(keep))
+                keys = {name: (k[keep], v[keep]) for name, (k, v) in keys.items()}
             if to_fill and chunk.num_rows:
                 chunk, rejects = llm_fill(chunk, to_fill)  # type: ignore[misc]
                 state.llm_rejects += rejects
@@ -167,6 +182,9 @@ def run_tabular_job(
                 chunk, removed = semantic.filter(chunk)
                 state.semantic_duplicates += removed
             if chunk.num_rows:
+                if to_fill or semantic is not None:  # rows changed or went: hash them again
+                    keys = table_keys(chunk)
+                stats.update(chunk, keys)
                 pending.append(chunk)
                 pending_rows += chunk.num_rows
                 state.rows_kept += chunk.num_rows
@@ -207,8 +225,7 @@ def run_tabular_job(
         for write in writes:
             write.result()  # an encoding error fails the job and discards both files
 
-    table = pa.concat_tables(kept)
-    stats = column_stats(table)
+    table = pa.concat_tables(kept) if kept else arrow_schema(schema).empty_table()
     preview = table.slice(0, 10).to_pylist()
     sizes = {fmt: store.size(key) for fmt, key in keys.items()}
 
@@ -218,32 +235,30 @@ def run_tabular_job(
         seconds=time.perf_counter() - started,
         outputs=keys,
         bytes=sizes,
-        stats=stats,
+        stats=stats.result(),
         preview=preview,
     )
 
 
-def column_stats(table: pa.Table) -> dict[str, dict[str, Any]]:
-    """Per column: type, nulls, distinct values, and min/max/mean where they make sense."""
-    stats: dict[str, dict[str, Any]] = {}
-    for name in table.column_names:
-        column = table.column(name)
-        entry: dict[str, Any] = {
-            "type": str(column.type),
-            "nulls": column.null_count,
-            "distinct": pc.count_distinct(column).as_py(),
-        }
-        kind = column.type
-        if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-            bounds = pc.min_max(column).as_py()
-            entry |= {"min": bounds["min"], "max": bounds["max"], "mean": pc.mean(column).as_py()}
-        elif pa.types.is_temporal(kind):
-            bounds = pc.min_max(column).as_py()
-            entry |= {"min": str(bounds["min"]), "max": str(bounds["max"])}
-        elif pa.types.is_boolean(kind):
-            entry["true_share"] = pc.mean(pc.cast(column, pa.float64())).as_py()
-        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            lengths = pc.utf8_length(column)
-            entry["mean_length"] = pc.mean(lengths).as_py()
-        stats[name] = entry
-    return stats
+def csv_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema of `csv_table`: UTC timestamps as strings."""
+    return pa.schema(
+        [pa.field(f.name, pa.string()) if _utc_timestamp(f.type) else f for f in schema]
+    )
+
+
+def csv_table(table: pa.Table) -> pa.Table:
+    """`table` with its UTC timestamp columns as ISO text ("2024-05-01 12:00:00.000000Z"), the
+    text Arrow's CSV writer gives them: it formats time-zone-aware values through the zone
+    database one by one (1.1 of a 1M-row job's CPU seconds for one column), the naive value
+    and the "Z" are vectorised (0.05 s)."""
+    for index, column in enumerate(table.schema):
+        if _utc_timestamp(column.type):
+            naive = table.column(index).cast(pa.timestamp(column.type.unit))
+            text = pc.binary_join_element_wise(naive.cast(pa.string()), "Z", "")
+            table = table.set_column(index, column.name, text)
+    return table
+
+
+def _utc_timestamp(kind: pa.DataType) -> bool:
+    return pa.types.is_timestamp(kind) and kind.tz in ("UTC", "+00:00", "Z")
