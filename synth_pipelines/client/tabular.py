@@ -14,6 +14,30 @@ class TabularClient(ApiClient):
     def draft(self, prompt: str) -> dict[str, Any]:
         return self._call("POST", "/tabular/jobs", json={"prompt": prompt})
 
+    def fit(
+        self,
+        sample: Path | str,
+        api_key: str,
+        rows: int | None = None,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """A job fitted to `sample`: a local CSV or Parquet file, uploaded, or an s3:// URI the
+        server reads."""
+        headers = {"Authorization": f"Bearer {api_key}"}
+        if str(sample).startswith("s3://"):
+            body = {"sample": str(sample), "seed": seed, **({"rows": rows} if rows else {})}
+            return self._call("POST", "/tabular/jobs", json=body, headers=headers)
+        path = Path(sample)
+        fields = {"seed": str(seed), **({"rows": str(rows)} if rows else {})}
+        with path.open("rb") as handle:
+            return self._call(
+                "POST",
+                "/tabular/jobs",
+                files={"file": (path.name, handle, "application/octet-stream")},
+                data=fields,
+                headers=headers,
+            )
+
     def edit_schema(self, job_id: str, schema: dict[str, Any]) -> dict[str, Any]:
         return self._call("PUT", f"/tabular/jobs/{job_id}/schema", json=schema)
 

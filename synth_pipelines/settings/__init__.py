@@ -158,6 +158,18 @@ class TabularSettings:
     embedder: str = setting("SYNTH_TABULAR_EMBEDDER", "minilm-int8", choices=TABULAR_EMBEDDERS)
     sensor_interval: int = setting("SYNTH_TABULAR_SENSOR_INTERVAL", 5, range=(1, 3600))
     lease_seconds: int = setting("SYNTH_TABULAR_LEASE_SECONDS", 1800, range=(1, 7 * DAY))
+    # Jobs fitted to a real sample: the largest sample accepted, the share of it held out from
+    # the fit for the privacy checks, the fewest rows a category needs to be kept (rarer ones
+    # merge into "other"), what happens to the encrypted sample once the checks have run, and
+    # the privacy limits (blocking: a job over them is not delivered).
+    sample_max_mb: int = setting("SYNTH_TABULAR_SAMPLE_MAX_MB", 200, range=(1, 100_000))
+    holdout_share: float = setting("SYNTH_TABULAR_HOLDOUT", 0.5, range=(0.05, 0.9))
+    min_category_count: int = setting("SYNTH_TABULAR_MIN_CATEGORY_COUNT", 5, range=(1, 10_000))
+    sample_retention: str = setting(
+        "SYNTH_TABULAR_SAMPLE_RETENTION", "delete", choices=("delete", "keep")
+    )
+    max_dcr_share: float = setting("SYNTH_TABULAR_MAX_DCR_SHARE", 0.52, range=(0.0, 1.0))
+    max_identical_share: float = setting("SYNTH_TABULAR_MAX_IDENTICAL_SHARE", 0.0, range=(0.0, 1.0))
 
 
 @dataclass(frozen=True, kw_only=True)

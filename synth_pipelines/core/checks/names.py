@@ -36,6 +36,11 @@ TABULAR_UNIQUE = "unique"
 TABULAR_RANGES = "ranges"
 TABULAR_ACCEPTED_CATEGORIES = "accepted_categories"
 TABULAR_PATTERN = "pattern"
+# tabular_dataset of a job fitted to a real sample (core/tabular/fitted/checks.py); skipped for
+# prompt-drafted jobs. Privacy blocks: a job over its limits is not delivered.
+FITTED_QUALITY = "fitted_quality"
+FITTED_DCR = "fitted_dcr_share"
+FITTED_IDENTICAL = "fitted_identical_matches"
 
 # persona_adapter (core/checks/personas.py)
 PERPLEXITY = "perplexity"

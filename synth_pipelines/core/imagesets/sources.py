@@ -36,7 +36,6 @@ from synth_pipelines.core.imagesets.records import RECORD_SCHEMA, ImageRecord, r
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 METADATA_FILE = "metadata.jsonl"
-S3_ENDPOINT_VARIABLES = ("SYNTH_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL")
 
 
 def is_image_name(name: str) -> bool:
@@ -450,8 +449,7 @@ def _open_s3(spec: str, client: Any) -> S3Source:
     if not bucket:
         raise InvalidInputError(f"image source {spec!r} names no bucket: use s3://bucket/prefix")
     if client is None:
-        from synth_pipelines.core.storage.s3_object_store import s3_client
+        from synth_pipelines.core.storage.s3_object_store import s3_client_from_env
 
-        endpoint = next((os.environ[v] for v in S3_ENDPOINT_VARIABLES if os.environ.get(v)), None)
-        client = s3_client(endpoint, os.environ.get("AWS_DEFAULT_REGION"), max_attempts=2)
+        client = s3_client_from_env()
     return S3Source(bucket, prefix, client)

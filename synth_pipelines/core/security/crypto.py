@@ -89,8 +89,8 @@ class Keyring:
         """From SYNTH_MASTER_KEY and SYNTH_MASTER_KEYS_PREVIOUS (comma-separated) values."""
         if not current.strip():
             raise KeyUnavailableError(
-                "SYNTH_MASTER_KEY is not set: persona data is encrypted at rest and needs a "
-                "master key (`synth keys generate` prints a new one)"
+                "SYNTH_MASTER_KEY is not set: personas, subjects and fitted samples are encrypted "
+                "at rest and need a master key (`synth keys generate` prints a new one)"
             )
         old = tuple(
             parse_master_key(part, "SYNTH_MASTER_KEYS_PREVIOUS")

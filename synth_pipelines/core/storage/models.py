@@ -173,6 +173,13 @@ class TabularJob(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # A job fitted to a real sample (drafter "fitted"): who uploaded it; the sample's encrypted
+    # train and holdout objects, file name, row counts and whether it was deleted; the job's
+    # data key wrapped by the master key; and the quality and privacy reports of its last run.
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    sample: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    reports: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (Index("ix_tabular_jobs_status", "status", "created_at"),)
 

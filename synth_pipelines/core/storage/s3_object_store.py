@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -275,3 +276,14 @@ def s3_client(
     )
     session = boto3.session.Session(profile_name=profile_name)
     return session.client("s3", endpoint_url=endpoint_url, region_name=region_name, config=config)
+
+
+# Where an s3:// source outside the factory's own bucket is read from, first set wins.
+S3_ENDPOINT_VARIABLES = ("SYNTH_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL")
+
+
+def s3_client_from_env(max_attempts: int = 2) -> Any:
+    """A client for reading s3:// sources: the endpoint of S3_ENDPOINT_VARIABLES (else AWS),
+    AWS_DEFAULT_REGION, the standard credential chain."""
+    endpoint = next((os.environ[v] for v in S3_ENDPOINT_VARIABLES if os.environ.get(v)), None)
+    return s3_client(endpoint, os.environ.get("AWS_DEFAULT_REGION"), max_attempts=max_attempts)

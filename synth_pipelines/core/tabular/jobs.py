@@ -98,9 +98,13 @@ class JobParams:
         return math.ceil(self.total_rows / self.chunk_size)
 
 
-def create_job(db: FactoryDatabase, prompt: str, schema: TableSchema, drafter: str) -> TabularJob:
+def create_job(
+    db: FactoryDatabase, prompt: str, schema: TableSchema, drafter: str, **fitted: Any
+) -> TabularJob:
+    """A draft job. `fitted`: a fitted job's id, owner, sample and wrapped_key."""
     with db.session() as session:
         job = TabularJob(
+            **fitted,
             prompt=prompt,
             status="draft",
             schema_json=schema.model_dump(mode="json", exclude_none=True),
@@ -242,6 +246,12 @@ def complete_job(
         job.completed_chunks = job.total_chunks
         job.completed_at = utcnow()
         return job
+
+
+def record_reports(db: FactoryDatabase, job_id: str, reports: dict[str, Any]) -> None:
+    """A fitted job's quality and privacy reports of its latest run."""
+    with db.session() as session:
+        _find(session, job_id).reports = reports
 
 
 def fail_job(db: FactoryDatabase, job_id: str, error: str) -> None:
