@@ -432,10 +432,7 @@ def thumbnails_markdown(
 ) -> str:
     """Markdown of small PNG thumbnails (data URLs) of the records named by `keys`, at most
     `limit`, each captioned with its key: the failing samples a check shows in the UI."""
-    import base64
-    import io
-
-    from PIL import Image
+    from synth_pipelines.core.markdown_images import png_markdown, thumbnail_png
 
     wanted = list(dict.fromkeys(keys))[:limit]
     found: dict[str, str] = {}
@@ -443,15 +440,11 @@ def thumbnails_markdown(
         if record.key not in wanted:
             continue
         try:
-            image = Image.open(io.BytesIO(record.data))
-            image.thumbnail((side, side))
-            buffer = io.BytesIO()
-            image.convert("RGB").save(buffer, format="PNG")
+            png = thumbnail_png(record.data, side)
         except Exception:  # a sample that does not decode is named, not drawn
             found[record.key] = f"`{record.key}` (does not decode)"
             continue
-        encoded = base64.b64encode(buffer.getvalue()).decode()
-        found[record.key] = f"![{record.key}](data:image/png;base64,{encoded}) `{record.key}`"
+        found[record.key] = f"{png_markdown(png, record.key)} `{record.key}`"
         if len(found) == len(wanted):
             break
     return "\n\n".join(found[key] for key in wanted if key in found)

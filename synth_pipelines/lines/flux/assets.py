@@ -5,13 +5,11 @@ holds counts, reasons, settings, losses and (unless SYNTH_FLUX_SAMPLES_IN_METADA
 sample thumbnails.
 """
 
-import base64
-import io
-
 import dagster as dg
 
 from synth_pipelines.core.checks.names import FLUX_IDENTITY, PROMPT_RELEVANCE
 from synth_pipelines.core.checks.outcome import ERROR, WARN
+from synth_pipelines.core.markdown_images import png_markdown, thumbnail_png
 from synth_pipelines.dbt_like_checks.results import check_result
 from synth_pipelines.lines.run_config import env_default
 from synth_pipelines.partitions import subjects
@@ -24,17 +22,10 @@ SAMPLES = "flux_lora_samples"
 
 
 def _thumbnails(pngs: list[bytes], prompts: list[str], side: int = 128) -> str:
-    from PIL import Image
-
-    cells = []
-    for png, prompt in zip(pngs, prompts, strict=True):
-        image = Image.open(io.BytesIO(png)).convert("RGB")
-        image.thumbnail((side, side))
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        encoded = base64.b64encode(buffer.getvalue()).decode()
-        cells.append(f"![{prompt}](data:image/png;base64,{encoded}) {prompt}")
-    return "\n\n".join(cells)
+    return "\n\n".join(
+        f"{png_markdown(thumbnail_png(png, side), prompt)} {prompt}"
+        for png, prompt in zip(pngs, prompts, strict=True)
+    )
 
 
 def flux_lora_config(flux: FluxSettings) -> type[dg.Config]:

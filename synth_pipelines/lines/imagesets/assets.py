@@ -8,7 +8,6 @@ each check's metrics; `privacy` (exact or near copies of real images) is a block
 a set that copies its source is never exported.
 """
 
-import base64
 import dataclasses
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from synth_pipelines.core.checks.names import (
     SET_PRIVACY,
     SET_QUALITY,
 )
+from synth_pipelines.core.markdown_images import png_markdown
 from synth_pipelines.dbt_like_checks.results import check_result
 from synth_pipelines.partitions import image_sets
 from synth_pipelines.resources.database import FactoryDatabaseResource
@@ -40,8 +40,7 @@ def _png(path: Path, title: str) -> dg.MetadataValue:
     data = path.read_bytes()
     if len(data) > MAX_INLINE_PNG:
         return dg.MetadataValue.path(str(path))
-    encoded = base64.b64encode(data).decode()
-    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{encoded})")
+    return dg.MetadataValue.md(png_markdown(data, title))
 
 
 def _files_metadata(files: dict[str, Path]) -> dict[str, dg.MetadataValue]:
