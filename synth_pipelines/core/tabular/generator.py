@@ -181,12 +181,29 @@ def _checked(schema_json: str) -> TableSchema:
 
 
 def generate_chunk(
-    schema: TableSchema, *, rows: int, seed: int, chunk_index: int, row_offset: int
+    schema: TableSchema,
+    *,
+    rows: int,
+    seed: int,
+    chunk_index: int,
+    row_offset: int,
+    given: dict[str, np.ndarray] | None = None,
+    hidden: dict[str, pa.Array] | None = None,
 ) -> pa.Table:
     """`rows` rows of `schema`, reproducible from (seed, chunk_index); `row_offset` is the
-    global index of the first row (for sequential ids and cross-chunk uniqueness)."""
+    global index of the first row (for sequential ids and cross-chunk uniqueness). For a
+    fitted schema, `given` fixes some model columns (model space: a child's parent columns)
+    and `hidden` receives the model's hidden columns (a parent's child counts)."""
     check_schema(schema)
-    return _generate(schema, rows=rows, seed=seed, chunk_index=chunk_index, row_offset=row_offset)
+    return _generate(
+        schema,
+        rows=rows,
+        seed=seed,
+        chunk_index=chunk_index,
+        row_offset=row_offset,
+        given=given,
+        hidden=hidden,
+    )
 
 
 def _generate(

@@ -190,15 +190,26 @@ def fittable(column: Any) -> bool:
 
 
 def fit_model(
-    df: pd.DataFrame, schema: TableSchema, *, seed: int = 0, min_category_count: int = 5
+    df: pd.DataFrame,
+    schema: TableSchema,
+    *,
+    seed: int = 0,
+    min_category_count: int = 5,
+    hidden: dict[str, str] | None = None,
+    condition_candidates: set[str] | None = None,
 ) -> TableSchema:
     """A copy of `schema` with `.fitted` set from the sample `df` (its fittable columns:
     numbers, booleans, categories, dates, datetimes; the schema's constraints hold on every
-    sampled row). Category lists become the protected ones. Reproducible by `seed`."""
+    sampled row). Category lists become the protected ones. Reproducible by `seed`.
+    `hidden` (name -> type) are more columns of `df` the model holds but the table does not
+    show (a parent's child counts, a child's copies of its parent's columns), named "__…";
+    `condition_candidates` limits the columns the components may be conditioned on."""
     from synth_pipelines.core.tabular.fitted.infer import schema_names
     from synth_pipelines.core.tabular.fitted.sample_io import SampleError
 
-    df = df.rename(columns={v: k for k, v in schema_names(df).items() if k not in df.columns})
+    hidden = hidden or {}
+    renames = {v: k for k, v in schema_names(df).items() if k not in df.columns}
+    df = df.rename(columns={v: k for v, k in renames.items() if v not in hidden})
     columns = [c for c in schema.columns if fittable(c)]
     for column in columns:
         if column.name not in df.columns:
@@ -207,10 +218,11 @@ def fit_model(
             )
     model = fit_frame(
         df,
-        {c.name: c.type for c in columns},
+        {c.name: c.type for c in columns} | hidden,
         constraints=[c.model_dump() for c in schema.constraints],
         seed=seed,
         min_category_count=min_category_count,
+        condition_candidates=condition_candidates,
     )
     updated = []
     for column in schema.columns:

@@ -178,7 +178,7 @@ def to_arrow(column: FittedColumn, x: np.ndarray) -> pa.Array:
     """Model-space values as the arrow array of the column's type (NaN -> null)."""
     null = np.isnan(x)
     filled = np.where(null, 0, x)
-    mask = pa.array(null) if null.any() else None
+    mask = null if null.any() else None
     if column.type == "integer":
         return pa.array(filled.astype(np.int64), pa.int64(), mask=mask)
     if column.type == "float":
