@@ -45,6 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synth_pipelines.core.tabular.chunk import Chunk, column_error
+from synth_pipelines.core.tabular.fitted.sampler import check_fitted, fitted_arrays
 from synth_pipelines.core.tabular.patterns import sample_pattern
 from synth_pipelines.core.tabular.scalar_values import (
     DATETIME,
@@ -59,6 +60,7 @@ from synth_pipelines.core.tabular.scalar_values import (
 from synth_pipelines.core.tabular.schema import (
     TEXT_SEMANTICS,
     Column,
+    InequalityConstraint,
     SchemaError,
     TableSchema,
 )
@@ -164,6 +166,7 @@ def check_schema(schema: TableSchema) -> None:
     for column in schema.columns:
         _check_column(schema, column)
     _order(schema)
+    check_fitted(schema)
 
 
 @functools.lru_cache(maxsize=32)
@@ -178,17 +181,44 @@ def _checked(schema_json: str) -> TableSchema:
 
 
 def generate_chunk(
-    schema: TableSchema, *, rows: int, seed: int, chunk_index: int, row_offset: int
+    schema: TableSchema,
+    *,
+    rows: int,
+    seed: int,
+    chunk_index: int,
+    row_offset: int,
+    given: dict[str, np.ndarray] | None = None,
+    hidden: dict[str, pa.Array] | None = None,
 ) -> pa.Table:
     """`rows` rows of `schema`, reproducible from (seed, chunk_index); `row_offset` is the
-    global index of the first row (for sequential ids and cross-chunk uniqueness)."""
+    global index of the first row (for sequential ids and cross-chunk uniqueness). For a
+    fitted schema, `given` fixes some model columns (model space: a child's parent columns)
+    and `hidden` receives the model's hidden columns (a parent's child counts)."""
     check_schema(schema)
-    return _generate(schema, rows=rows, seed=seed, chunk_index=chunk_index, row_offset=row_offset)
+    return _generate(
+        schema,
+        rows=rows,
+        seed=seed,
+        chunk_index=chunk_index,
+        row_offset=row_offset,
+        given=given,
+        hidden=hidden,
+    )
 
 
 def _generate(
-    schema: TableSchema, *, rows: int, seed: int, chunk_index: int, row_offset: int
+    schema: TableSchema,
+    *,
+    rows: int,
+    seed: int,
+    chunk_index: int,
+    row_offset: int,
+    given: dict[str, np.ndarray] | None = None,
+    hidden: dict[str, pa.Array] | None = None,
 ) -> pa.Table:
+    """A chunk. With a fitted model, its columns are sampled jointly from one more stream
+    (`given` fixes some of them, in model space; the model's hidden columns go into `hidden`);
+    the other columns come from their fills as without one."""
     if rows < 0 or row_offset < 0 or chunk_index < 0:
         raise ValueError("rows, row_offset and chunk_index must not be negative")
     root = np.random.default_rng([seed, chunk_index])
@@ -196,6 +226,10 @@ def _generate(
         zip([c.name for c in schema.columns], root.spawn(len(schema.columns)), strict=True)
     )
     chunk = Chunk(rows=rows, row_offset=row_offset)
+    # spawned after the columns' streams, so those are the same with or without a model
+    fitted = fitted_arrays(schema, rows, root.spawn(1)[0], given) if schema.fitted else {}
+    if hidden is not None:
+        hidden.update({name: a for name, a in fitted.items() if name.startswith("__")})
     cycled: dict[str, Column] = {}
     for column in schema.columns:
         if column.series_of is not None:
@@ -207,6 +241,9 @@ def _generate(
         arrow_type = ARROW_TYPES[column.type]
         if column.source == "llm":
             chunk.values[column.name] = pa.nulls(rows, arrow_type)
+            continue
+        if column.name in fitted:  # nulls included: the model's null pattern
+            chunk.values[column.name] = fitted[column.name]
             continue
         if column.name in cycled:
             # The entity of a series: rows cycle through its values, min, min + 1, …, max.
@@ -221,8 +258,27 @@ def _generate(
                 mask[rng.choice(rows, size=nulls, replace=False)] = True
                 values = pc.if_else(pa.array(mask), pa.scalar(None, arrow_type), values)
         chunk.values[column.name] = values.cast(arrow_type) if values.type != arrow_type else values
+    for constraint in schema.constraints:
+        if isinstance(constraint, InequalityConstraint):
+            _order_pair(chunk, schema, constraint)
     arrays = [chunk.values[c.name] for c in schema.columns]
     return pa.Table.from_arrays(arrays, schema=arrow_schema(schema))
+
+
+def _order_pair(chunk: Chunk, schema: TableSchema, constraint: InequalityConstraint) -> None:
+    """`high >= low` on every row: the rows where it fails swap the two values (a fitted pair
+    holds already; a pair of independent fills keeps its values, in order)."""
+    low, high = chunk.values[constraint.low], chunk.values[constraint.high]
+    if low.type != high.type:
+        low = low.cast(pa.float64())
+        high = high.cast(pa.float64())
+    wrong = pc.fill_null(pc.less(high, low), False)
+    if not pc.any(wrong).as_py():
+        return
+    low_type = ARROW_TYPES[schema.column(constraint.low).type]
+    high_type = ARROW_TYPES[schema.column(constraint.high).type]
+    chunk.values[constraint.low] = pc.if_else(wrong, high, low).cast(low_type)
+    chunk.values[constraint.high] = pc.if_else(wrong, low, high).cast(high_type)
 
 
 def _worker(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from synth_pipelines.core.errors import FieldError
+from synth_pipelines.core.tabular.fitted.model import FittedModel
 
 ColumnType = Literal[
     "string", "integer", "float", "boolean", "date", "datetime", "category", "uuid"
@@ -240,8 +241,35 @@ class Column(BaseModel):
         return None
 
 
+class InequalityConstraint(BaseModel):
+    """`high >= low` on every row where both are set (end >= start)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["inequality"] = "inequality"
+    low: str
+    high: str
+
+
+class FixedCombinationsConstraint(BaseModel):
+    """Only the combinations of these columns' values seen in the sample occur (city with its
+    country)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["fixed_combinations"] = "fixed_combinations"
+    columns: list[str] = Field(min_length=2)
+
+
+Constraint = Annotated[
+    InequalityConstraint | FixedCombinationsConstraint, Field(discriminator="kind")
+]
+
+
 class TableSchema(BaseModel):
-    """A table: its columns, and the row count the prompt asked for (a default for confirm)."""
+    """A table: its columns, and the row count the prompt asked for (a default for confirm).
+    A table fitted to a sample (`fitted.model.fit_model`) also carries its constraints and the
+    fitted model its columns are sampled from."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -253,6 +281,12 @@ class TableSchema(BaseModel):
         default_factory=list,
         description="what the drafter read in the prompt but did not turn into a column or a "
         "constraint: for the person who confirms the draft",
+    )
+    constraints: list[Constraint] = Field(
+        default_factory=list, description="rules between columns: inequality, fixed_combinations"
+    )
+    fitted: FittedModel | None = Field(
+        default=None, description="the model fitted to a sample (no raw rows): set by a fit"
     )
 
     @model_validator(mode="after")
@@ -274,6 +308,31 @@ class TableSchema(BaseModel):
                     raise ValueError(
                         f"column {column.name!r} is a series of {column.series_of!r}, which must "
                         "be an integer column of this table with min and max"
+                    )
+        by_name = {column.name: column for column in self.columns}
+        for constraint in self.constraints:
+            names = (
+                [constraint.low, constraint.high]
+                if isinstance(constraint, InequalityConstraint)
+                else constraint.columns
+            )
+            missing = [name for name in names if name not in by_name]
+            if missing:
+                raise ValueError(
+                    f"constraint {constraint.kind} names {missing[0]!r}, which is not a column "
+                    "of this table"
+                )
+            if len(set(names)) != len(names):
+                raise ValueError(f"constraint {constraint.kind} names a column twice")
+            if isinstance(constraint, InequalityConstraint):
+                low, high = by_name[constraint.low], by_name[constraint.high]
+                if not (
+                    (low.type in NUMERIC and high.type in NUMERIC)
+                    or (low.type in TEMPORAL and low.type == high.type)
+                ):
+                    raise ValueError(
+                        f"inequality {constraint.high!r} >= {constraint.low!r} needs two number "
+                        f"columns or two {low.type} columns, not {low.type} and {high.type}"
                     )
         return self
 
