@@ -1,0 +1,1 @@
+"""Tables fitted to a real sample: infer, fit, sample, report."""
