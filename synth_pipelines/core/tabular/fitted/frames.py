@@ -1,6 +1,7 @@
-"""The frames the reports compare. What each column of a fitted table is: its sdtype in sdmetrics' words, and the
-real and synthetic frames put in one canonical form (numbers as float, dates as naive UTC
-datetime64, categories as strings, nulls as NaN/NaT/None) so every metric reads the same values.
+"""The frames the reports compare, and what each column of a fitted table is: its sdtype in
+sdmetrics' words, and the real and synthetic frames put in one canonical form (numbers as float,
+dates as naive UTC datetime64, categories as strings, nulls as NaN/NaT/None) so every metric reads
+the same values.
 
 The sdtypes: numerical, datetime, categorical, boolean (modelled: compared by the reports and the
 privacy distances), id (keys), and the text sdtypes of PII and free text (made by the existing
