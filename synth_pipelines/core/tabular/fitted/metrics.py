@@ -60,8 +60,9 @@ def sdmetrics_metadata(schema: TableSchema) -> dict[str, Any]:
     datetimes name their format (ISO 8601) for the diagnostic report's format check."""
     columns: dict[str, dict[str, Any]] = {}
     primary_key = None
+    sdtypes = schema_sdtypes(schema)
     for column in schema.columns:
-        sdtype = schema_sdtypes(schema)[column.name]
+        sdtype = sdtypes[column.name]
         entry: dict[str, Any] = {"sdtype": sdtype}
         if sdtype in PII_SDTYPES:
             entry["pii"] = True
@@ -157,6 +158,7 @@ def diagnostic_report(
     categories, keys unique) and is the table's structure the real one's.
 
     Returns {score, data_validity, data_structure, columns: {name: {metric: score}},
+    columns_missing (schema columns the synthetic rows lack: left out of the report),
     rows_compared: {real, synthetic}, subsampled, max_rows, seconds}."""
     started = time.perf_counter()
     real_part, synthetic_part, metadata, rows = _report_inputs(
@@ -175,6 +177,7 @@ def diagnostic_report(
         "data_validity": properties.get("Data Validity"),
         "data_structure": properties.get("Data Structure"),
         "columns": columns,
+        "columns_missing": [c.name for c in schema.columns if c.name not in synthetic.columns],
         **rows,
         "seconds": round(time.perf_counter() - started, 3),
     }
@@ -191,18 +194,18 @@ def _report_inputs(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], dict[str, Any], dict[str, Any]]:
     """The frames and metadata of sdmetrics' unified (multi-table) reports, one table named after
     the schema, both frames capped at max_rows, plus what was compared."""
-    table_meta = sdmetrics_metadata(schema)
+    full_meta = sdmetrics_metadata(schema)
     present = set(shared_columns(real, synthetic))
     wanted = {
         name: entry
-        for name, entry in table_meta["columns"].items()
+        for name, entry in full_meta["columns"].items()
         if name in present and (not modelled_only or entry["sdtype"] in MODELLED)
     }
     if not wanted:
         raise FieldError("schema", "no column of the schema is in both the real and synthetic rows")
-    table_meta = {"columns": wanted}
-    if not modelled_only and schema_primary_key(schema) in wanted:
-        table_meta["primary_key"] = schema_primary_key(schema)
+    table_meta: dict[str, Any] = {"columns": wanted}
+    if not modelled_only and full_meta.get("primary_key") in wanted:
+        table_meta["primary_key"] = full_meta["primary_key"]
     sdtypes = {name: entry["sdtype"] for name, entry in wanted.items()}
     # Text-like sdtypes (ids, PII) compare as strings.
     forms = {
@@ -218,10 +221,6 @@ def _report_inputs(
     }
     name = schema.name
     return {name: real_part}, {name: synthetic_part}, {"tables": {name: table_meta}}, rows
-
-
-def schema_primary_key(schema: TableSchema) -> str | None:
-    return sdmetrics_metadata(schema).get("primary_key")
 
 
 def _property_scores(report: QualityReport | DiagnosticReport) -> dict[str, float | None]:
