@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sdmetrics.reports import DiagnosticReport, QualityReport
 
 from synth_pipelines.core.errors import FieldError
 from synth_pipelines.core.tabular.fitted.frames import (
@@ -114,6 +113,8 @@ def quality_report(
     real_part, synthetic_part, metadata, rows = _report_inputs(
         real, synthetic, schema, max_rows, seed
     )
+    from sdmetrics.reports import QualityReport  # imports torch (2 s): only when a report runs
+
     report = QualityReport()
     with warnings.catch_warnings():  # sdmetrics' own pandas FutureWarnings, not ours to act on
         warnings.simplefilter("ignore", FutureWarning)
@@ -164,6 +165,8 @@ def diagnostic_report(
     real_part, synthetic_part, metadata, rows = _report_inputs(
         real, synthetic, schema, max_rows, seed, modelled_only=False
     )
+    from sdmetrics.reports import DiagnosticReport
+
     report = DiagnosticReport()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
@@ -223,7 +226,7 @@ def _report_inputs(
     return {name: real_part}, {name: synthetic_part}, {"tables": {name: table_meta}}, rows
 
 
-def _property_scores(report: QualityReport | DiagnosticReport) -> dict[str, float | None]:
+def _property_scores(report: Any) -> dict[str, float | None]:
     return {
         row["Property"]: json_number(row["Score"])
         for row in report.get_properties().to_dict("records")
