@@ -213,6 +213,10 @@ def test_diagnostic_sees_out_of_range_values(real: pd.DataFrame) -> None:
     assert invalid["columns"]["age"]["BoundaryAdherence"] == pytest.approx(0.5, abs=0.01)
     assert invalid["columns"]["segment"]["CategoryAdherence"] == pytest.approx(0.5, abs=0.01)
     assert invalid["data_validity"] < valid["data_validity"]
+    assert valid["columns_missing"] == []
+    assert diagnostic_report(real, synthetic.drop(columns=["email"]), SCHEMA)[
+        "columns_missing"
+    ] == ["email"]
 
 
 def test_ml_utility_picks_a_target_and_scores_both(

@@ -117,8 +117,7 @@ def canonical(df: pd.DataFrame, sdtypes: dict[str, str]) -> pd.DataFrame:
         elif sdtype == "boolean":
             out[name] = series.astype(object).where(series.notna(), None)
         else:
-            text = series.astype(object)
-            out[name] = text.where(series.isna(), text.astype(str)).where(series.notna(), None)
+            out[name] = series.astype(str).astype(object).where(series.notna(), None)
     return pd.DataFrame(out, index=df.index)
 
 

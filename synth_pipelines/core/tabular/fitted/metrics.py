@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sdmetrics.reports import DiagnosticReport, QualityReport
 
 from synth_pipelines.core.errors import FieldError
 from synth_pipelines.core.tabular.fitted.frames import (
@@ -60,8 +59,9 @@ def sdmetrics_metadata(schema: TableSchema) -> dict[str, Any]:
     datetimes name their format (ISO 8601) for the diagnostic report's format check."""
     columns: dict[str, dict[str, Any]] = {}
     primary_key = None
+    sdtypes = schema_sdtypes(schema)
     for column in schema.columns:
-        sdtype = schema_sdtypes(schema)[column.name]
+        sdtype = sdtypes[column.name]
         entry: dict[str, Any] = {"sdtype": sdtype}
         if sdtype in PII_SDTYPES:
             entry["pii"] = True
@@ -113,6 +113,8 @@ def quality_report(
     real_part, synthetic_part, metadata, rows = _report_inputs(
         real, synthetic, schema, max_rows, seed
     )
+    from sdmetrics.reports import QualityReport  # imports torch (2 s): only when a report runs
+
     report = QualityReport()
     with warnings.catch_warnings():  # sdmetrics' own pandas FutureWarnings, not ours to act on
         warnings.simplefilter("ignore", FutureWarning)
@@ -157,11 +159,14 @@ def diagnostic_report(
     categories, keys unique) and is the table's structure the real one's.
 
     Returns {score, data_validity, data_structure, columns: {name: {metric: score}},
+    columns_missing (schema columns the synthetic rows lack: left out of the report),
     rows_compared: {real, synthetic}, subsampled, max_rows, seconds}."""
     started = time.perf_counter()
     real_part, synthetic_part, metadata, rows = _report_inputs(
         real, synthetic, schema, max_rows, seed, modelled_only=False
     )
+    from sdmetrics.reports import DiagnosticReport
+
     report = DiagnosticReport()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
@@ -175,6 +180,7 @@ def diagnostic_report(
         "data_validity": properties.get("Data Validity"),
         "data_structure": properties.get("Data Structure"),
         "columns": columns,
+        "columns_missing": [c.name for c in schema.columns if c.name not in synthetic.columns],
         **rows,
         "seconds": round(time.perf_counter() - started, 3),
     }
@@ -191,18 +197,18 @@ def _report_inputs(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], dict[str, Any], dict[str, Any]]:
     """The frames and metadata of sdmetrics' unified (multi-table) reports, one table named after
     the schema, both frames capped at max_rows, plus what was compared."""
-    table_meta = sdmetrics_metadata(schema)
+    full_meta = sdmetrics_metadata(schema)
     present = set(shared_columns(real, synthetic))
     wanted = {
         name: entry
-        for name, entry in table_meta["columns"].items()
+        for name, entry in full_meta["columns"].items()
         if name in present and (not modelled_only or entry["sdtype"] in MODELLED)
     }
     if not wanted:
         raise FieldError("schema", "no column of the schema is in both the real and synthetic rows")
-    table_meta = {"columns": wanted}
-    if not modelled_only and schema_primary_key(schema) in wanted:
-        table_meta["primary_key"] = schema_primary_key(schema)
+    table_meta: dict[str, Any] = {"columns": wanted}
+    if not modelled_only and full_meta.get("primary_key") in wanted:
+        table_meta["primary_key"] = full_meta["primary_key"]
     sdtypes = {name: entry["sdtype"] for name, entry in wanted.items()}
     # Text-like sdtypes (ids, PII) compare as strings.
     forms = {
@@ -220,11 +226,7 @@ def _report_inputs(
     return {name: real_part}, {name: synthetic_part}, {"tables": {name: table_meta}}, rows
 
 
-def schema_primary_key(schema: TableSchema) -> str | None:
-    return sdmetrics_metadata(schema).get("primary_key")
-
-
-def _property_scores(report: QualityReport | DiagnosticReport) -> dict[str, float | None]:
+def _property_scores(report: Any) -> dict[str, float | None]:
     return {
         row["Property"]: json_number(row["Score"])
         for row in report.get_properties().to_dict("records")

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 from synth_pipelines.core.errors import FieldError
@@ -207,6 +206,8 @@ def _two_nearest(queries: np.ndarray, points: np.ndarray, block_rows: int) -> np
     """Euclidean distances from each query row to its nearest and second-nearest point (with one
     point, the second is inf). scikit-learn's tree search, queried block_rows rows at a time so
     memory stays bounded. Rounded to 1e-9 so that exact ties (copies) compare equal."""
+    from sklearn.neighbors import NearestNeighbors  # 1 s to import: only when a report runs
+
     out = np.full((len(queries), 2), np.inf)
     keep = min(2, len(points))
     index = NearestNeighbors(n_neighbors=keep).fit(points)

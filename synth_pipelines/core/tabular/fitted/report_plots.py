@@ -67,6 +67,7 @@ def draw_column(axes: Axes, real: pd.Series, synthetic: pd.Series, sdtype: str) 
             values = values[np.isfinite(values)]
             if len(values):
                 axes.hist(values, bins=edges, density=True, alpha=0.55, color=colour, label=label)
+        axes.set_yticks([])  # densities: the shape matters, not the units
         if sdtype == "datetime":
             ticks = np.linspace(edges[0], edges[-1], 3)
             axes.set_xticks(ticks, [str(pd.Timestamp(t, unit="s").date()) for t in ticks])

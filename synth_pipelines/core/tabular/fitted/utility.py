@@ -15,9 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.dummy import DummyClassifier, DummyRegressor
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.metrics import accuracy_score, f1_score, r2_score
 from threadpoolctl import threadpool_limits
 
 from synth_pipelines.core.errors import FieldError
@@ -183,6 +180,11 @@ def _fit_and_score(
     target: str,
     seed: int,
 ) -> dict[str, float | None]:
+    # scikit-learn takes a second to import: only when a report runs.
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.metrics import accuracy_score, f1_score, r2_score
+
     x_train, x_test = encoder(train), encoder(test)
     options = {"categorical_features": encoder.categorical, "random_state": seed}
     if task == "classification":
