@@ -9,6 +9,9 @@ import pyarrow.compute as pc
 import pytest
 
 from synth_pipelines.core.checks.names import (
+    FITTED_DCR,
+    FITTED_IDENTICAL,
+    FITTED_QUALITY,
     TABULAR_ACCEPTED_CATEGORIES,
     TABULAR_NOT_NULL,
     TABULAR_PATTERN,
@@ -80,7 +83,14 @@ def test_a_job_completes_with_its_checks_and_progress(factory_db, store) -> None
         TABULAR_RANGES: "passed",
         TABULAR_ACCEPTED_CATEGORIES: "passed",
         TABULAR_PATTERN: "skipped",
+        # a prompt-drafted job has no sample to judge against
+        FITTED_QUALITY: "skipped",
+        FITTED_DCR: "skipped",
+        FITTED_IDENTICAL: "skipped",
     }
+    assert next(c for c in outcome.checks if c.name == FITTED_DCR).description.startswith(
+        "skipped: not a fitted job"
+    )
     job = get_job(factory_db, job_id)
     assert job.status == "completed" and job.outputs == outcome.result.outputs
     assert store.exists(outcome.result.outputs["parquet"])

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from synth_pipelines.api.body_limits import BodyLimit, body_limit
 from synth_pipelines.api.common import api_state
 from synth_pipelines.api.schemas import ErrorBody
 from synth_pipelines.core.clock import iso
@@ -48,6 +49,12 @@ def principal(
 
 
 router = APIRouter(tags=["personas"], responses=ERRORS)
+body_limit(
+    "POST",
+    "/personas/{persona_id}/sources",
+    BodyLimit("file", lambda settings: settings.personas.max_upload_mb * 2**20,
+              "SYNTH_PERSONA_MAX_UPLOAD_MB"),
+)  # fmt: skip
 
 
 def _keys(request: Request) -> KeyWrapper:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from synth_pipelines.api.body_limits import BodyLimit, body_limit
 from synth_pipelines.api.common import api_state
 from synth_pipelines.api.personas import ERRORS, principal
 from synth_pipelines.core.clock import iso
@@ -31,6 +32,7 @@ from synth_pipelines.core.storage.models import FluxLora, Subject
 router = APIRouter(tags=["subjects"], responses={**ERRORS, 429: ERRORS[409]})
 # Photos of 4-50 images, or zips of them: a generous cap on the whole upload.
 MAX_UPLOAD_BYTES = 500 * 1024 * 1024
+body_limit("POST", "/subjects", BodyLimit("photos", lambda _: MAX_UPLOAD_BYTES, "500 MB"))
 
 
 class GenerateBody(BaseModel):

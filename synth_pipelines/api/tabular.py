@@ -1,19 +1,26 @@
-"""Tabular job endpoints: draft from a prompt, edit the schema, confirm, follow, download."""
+"""Tabular job endpoints: draft from a prompt or fit to a real sample, edit the schema, confirm,
+follow, download."""
 
 from __future__ import annotations
 
+import functools
+import json
 from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
+from synth_pipelines.api.body_limits import BodyLimit, body_limit
 from synth_pipelines.api.common import api_state, public_base, serve_object
 from synth_pipelines.api.schemas import ErrorBody
 from synth_pipelines.core.clock import aware
-from synth_pipelines.core.errors import ConflictError, FieldError
+from synth_pipelines.core.errors import ConflictError, FieldError, PermissionDeniedError
+from synth_pipelines.core.security.accounts import Principal, authenticate
 from synth_pipelines.core.storage.models import TabularJob
+from synth_pipelines.core.tabular.fitted.jobs import create_fitted_job, fetch_sample, public_sample
 from synth_pipelines.core.tabular.jobs import (
     JobParams,
     confirm_job,
@@ -28,8 +35,18 @@ from synth_pipelines.core.tabular.jobs import (
 from synth_pipelines.core.tabular.schema import TableSchema
 
 router = APIRouter(prefix="/tabular", tags=["tabular"])
+body_limit(
+    "POST",
+    "/tabular/jobs",
+    BodyLimit(
+        "sample",
+        lambda settings: settings.tabular.sample_max_mb * 2**20,
+        "SYNTH_TABULAR_SAMPLE_MAX_MB",
+        "upload a smaller sample; a few thousand rows fit a model well",
+    ),
+)
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (404, 409, 422, 503)
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422, 503)
 }
 MEDIA = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv"}
 SCHEMA_BODY = {
@@ -82,6 +99,13 @@ class JobView(BaseModel):
     download_url: str | None = Field(default=None, description="Parquet; add ?format=csv for CSV")
     stats: dict[str, Any] | None = None
     error: str | None = None
+    sample: dict[str, Any] | None = Field(
+        default=None,
+        description="a fitted job's sample: file name, rows, train/holdout split, deleted",
+    )
+    reports: dict[str, Any] | None = Field(
+        default=None, description="a fitted job's quality and privacy reports, once generated"
+    )
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -108,20 +132,172 @@ def _view(job: TabularJob, request: Request) -> JobView:
         download_url=url,
         stats=job.stats,
         error=error,
+        sample=public_sample(job.sample),
+        reports=job.reports,
         **progress(job),
     )
 
 
-@router.post("/jobs", status_code=201, response_model=JobView, responses=ERRORS)
-def draft_job(body: DraftBody, request: Request) -> JobView:
-    """Draft a schema from the prompt (offline rules, or the configured LLM). Nothing is
-    generated until the job is confirmed."""
-    prompt = body.prompt.strip()
+class SampleBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    sample: str = Field(
+        description="s3://bucket/key.csv (or .parquet), or (admins) a path on the server",
+        examples=["s3://samples/customers.csv"],
+    )
+    rows: int | None = Field(default=None, ge=1, description="default: the sample's row count")
+    seed: int = Field(default=0, ge=0, description="the holdout split and the fit")
+
+
+CREATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [DraftBody.model_json_schema(), SampleBody.model_json_schema()]}
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "rows": {"type": "integer", "minimum": 1},
+                        "seed": {"type": "integer", "minimum": 0},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/jobs", status_code=201, response_model=JobView, responses=ERRORS, openapi_extra=CREATE_BODY
+)
+async def create_job_endpoint(request: Request) -> JobView:
+    """A draft job, three ways:
+
+    - JSON `{"prompt": ...}`: a schema drafted from plain English (offline rules, or the
+      configured LLM);
+    - multipart with a `file` (CSV or Parquet), or JSON `{"sample": "s3://..."}` (admins: a
+      path on the server): a schema inferred from that real sample and a model fitted to it,
+      the sample stored encrypted (SYNTH_MASTER_KEY), a holdout of it kept from the fit for the
+      privacy checks. These need an API key.
+
+    Nothing is generated until the job is confirmed. A sample that cannot be fitted is a 422
+    naming the column and the reason."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        return await _fitted_from_upload(request)
+    body = await _json_object(request)
+    if "sample" in body:
+        fields = _validated(SampleBody, body)
+        who = _caller(request)
+        if not fields.sample.startswith("s3://") and not who.is_admin:
+            raise PermissionDeniedError(
+                "a sample on the server's disk needs an admin key; upload the file or give an "
+                "s3:// URI"
+            )
+        limit = api_state(request).settings.tabular.sample_max_mb * 2**20
+        data, filename = await run_in_threadpool(fetch_sample, fields.sample, limit)
+        return await _fitted(request, who, data, filename, fields.rows, fields.seed)
+    prompt = _validated(DraftBody, body).prompt.strip()
     if not prompt:
         raise FieldError("prompt", "prompt is empty: describe the table and name its columns")
     state = api_state(request)
-    schema, drafter = state.serving.draft_schema(prompt)
+    schema, drafter = await run_in_threadpool(state.serving.draft_schema, prompt)
     return _view(create_job(state.db, prompt, schema, drafter), request)
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FieldError("body", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise FieldError(
+            "body",
+            'the body must be a JSON object: {"prompt": "..."} or {"sample": "s3://..."}, or a '
+            "multipart upload with a file",
+        )
+    return body
+
+
+def _validated(model: type[BaseModel], body: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        message = "is required" if first["type"] == "missing" else first["msg"]
+        raise FieldError(field, f"{field}: {message}") from None
+
+
+def _caller(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return authenticate(api_state(request).db, token if scheme.lower() == "bearer" else None)
+
+
+def _form_integer(form: Any, name: str) -> int | None:
+    raw = form.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise FieldError(name, f"{name} must be an integer, got {raw!r}") from None
+    if value < (1 if name == "rows" else 0):
+        raise FieldError(name, f"{name} must be at least {1 if name == 'rows' else 0}")
+    return value
+
+
+async def _fitted_from_upload(request: Request) -> JobView:
+    """The multipart path. Its size was judged from Content-Length before anything was read
+    (the body limit registered below), so a 10 GB upload is refused without receiving it."""
+    who = _caller(request)
+    limit = api_state(request).settings.tabular.sample_max_mb * 2**20
+    form = await request.form(max_files=1, max_fields=8)
+    try:
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise FieldError("file", "file is required: the sample, as CSV or Parquet")
+        data = await upload.read(limit + 1)
+        rows, seed = _form_integer(form, "rows"), _form_integer(form, "seed") or 0
+        filename = upload.filename or "sample.csv"
+    finally:
+        await form.close()
+    return await _fitted(request, who, data, filename, rows, seed)
+
+
+async def _fitted(
+    request: Request,
+    who: Principal,
+    data: bytes | Any,
+    filename: str,
+    rows: int | None,
+    seed: int,
+) -> JobView:
+    state = api_state(request)
+    tabular = state.settings.tabular
+    job = await run_in_threadpool(
+        functools.partial(
+            create_fitted_job,
+            state.db,
+            state.store,
+            state.keys(),
+            data,
+            filename=filename,
+            owner=who.user,
+            max_bytes=tabular.sample_max_mb * 2**20,
+            holdout_share=tabular.holdout_share,
+            min_category_count=tabular.min_category_count,
+            rows=rows,
+            seed=seed,
+        )
+    )
+    return _view(job, request)
 
 
 @router.get("/jobs/{job_id}", response_model=JobView, responses=ERRORS)

@@ -67,6 +67,50 @@ def tabular_draft(
     )
 
 
+@tabular_app.command("fit")
+def tabular_fit(
+    sample: str = typer.Argument(
+        ..., help="A CSV or Parquet sample of the real table (a file here, or s3://bucket/key)."
+    ),
+    rows: int | None = typer.Option(None, "--rows", min=1, help="Rows to generate later."),
+    seed: int = typer.Option(0, min=0, help="Seed of the holdout split and the fit."),
+    confirm: bool = typer.Option(
+        False, "--confirm", help="Confirm right away with --rows (skip the review)."
+    ),
+    api: str = API_OPTION,
+    api_key: str = typer.Option(
+        ..., envvar="SYNTH_API_KEY", help="Your API key (or SYNTH_API_KEY).", show_default=False
+    ),
+) -> None:
+    """Fit a model to a real sample: the inferred schema is shown for review, as a draft is."""
+    if not sample.startswith("s3://") and not Path(sample).is_file():
+        _fail(f"{sample} is not a file")
+    client = _tabular_client(api)
+    try:
+        job = client.fit(sample, api_key, rows=rows, seed=seed)
+    except SynthError as exc:
+        _fail(str(exc))
+    print_schema(job)
+    split = job["sample"]
+    console.print(
+        f"job [bold]{job['id']}[/] fitted to {split['filename']}: {split['train_rows']:,} rows "
+        f"to fit, {split['holdout_rows']:,} held out for the privacy checks."
+    )
+    rows = job["schema"].get("rows")
+    if confirm:
+        try:
+            client.confirm(job["id"], total_rows=rows)
+        except SynthError as exc:
+            _fail(str(exc))
+        console.print(f"confirmed: {rows:,} rows. Follow it: synth tabular status {job['id']}")
+        return
+    console.print(
+        f"Review, then:\n  synth tabular confirm {job['id']} --rows {rows}\n"
+        f"  (edit first: synth tabular show {job['id']} --json > schema.json, then\n"
+        f"   synth tabular edit {job['id']} schema.json)"
+    )
+
+
 @tabular_app.command("show")
 def tabular_show(
     job_id: str = typer.Argument(...),

@@ -170,6 +170,7 @@ class TabularSettings:
     )
     max_dcr_share: float = setting("SYNTH_TABULAR_MAX_DCR_SHARE", 0.52, range=(0.0, 1.0))
     max_identical_share: float = setting("SYNTH_TABULAR_MAX_IDENTICAL_SHARE", 0.0, range=(0.0, 1.0))
+    min_quality: float = setting("SYNTH_TABULAR_MIN_QUALITY", 0.75, range=(0.0, 1.0))  # warns
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,24 +3,38 @@
     start (confirmed -> running, under a lease)
       -> generate in chunks, recording progress and renewing the lease at every chunk
       -> the checks the schema implies, on the stored table
+      -> a fitted job: quality and privacy against its sample (the privacy checks block), the
+         HTML report stored beside the table, the reports on the job
       -> Completed, or Blocked when a blocking check failed (the table is kept for inspection,
-         the job is failed with the reasons and can be retried)
+         the job is failed with the reasons and is not delivered; it can be retried)
 
 An error on the way fails the job (retryable) and re-raises.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import pyarrow as pa
 
+from synth_pipelines.core.checks.names import FITTED_DCR, FITTED_IDENTICAL
 from synth_pipelines.core.checks.outcome import CheckOutcome
 from synth_pipelines.core.checks.tabular_schema import schema_checks
+from synth_pipelines.core.security.crypto import KeyWrapper
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.object_store import ObjectStore
+from synth_pipelines.core.tabular.fitted.checks import (
+    NOT_FITTED,
+    SAMPLE_DELETED,
+    FittedReports,
+    fitted_checks,
+    skipped,
+)
+from synth_pipelines.core.tabular.fitted.jobs import delete_sample, is_fitted, load_sample
 from synth_pipelines.core.tabular.jobs import (
     JobParams,
     complete_job,
@@ -28,6 +42,7 @@ from synth_pipelines.core.tabular.jobs import (
     job_params,
     job_schema,
     record_progress,
+    record_reports,
     start_job,
 )
 from synth_pipelines.core.tabular.runner import RunProgress, TabularResult, run_tabular_job
@@ -51,6 +66,7 @@ class Completed:
     schema: TableSchema
     result: TabularResult
     checks: list[CheckOutcome] = field(default_factory=list)
+    fitted: FittedReports | None = None  # a fitted job's reports (skipped ones otherwise)
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,7 @@ class Blocked:
     schema: TableSchema
     result: TabularResult
     checks: list[CheckOutcome] = field(default_factory=list)
+    fitted: FittedReports | None = None
 
     @property
     def reasons(self) -> str:
@@ -68,6 +85,18 @@ class Blocked:
 
 
 JobRun = Completed | Blocked
+_FITTED = (FITTED_DCR, FITTED_IDENTICAL)
+
+
+@dataclass(frozen=True)
+class FittedLimits:
+    """A fitted job's privacy limits, its quality bar, and whether its sample is deleted once
+    checked."""
+
+    max_dcr_share: float = 0.52
+    max_identical_share: float = 0.0
+    min_quality: float = 0.75  # below it the quality check warns
+    retention: str = "delete"  # or "keep"
 
 
 def run_job(
@@ -81,10 +110,13 @@ def run_job(
     llm: Callable[[], RowFiller] | None = None,
     params: JobParams | None = None,
     on_progress: Callable[[RunProgress], None] | None = None,
+    keys: Callable[[], KeyWrapper] | None = None,
+    limits: FittedLimits = FittedLimits(),
 ) -> JobRun:
     """Run `job_id` in `run_id`. ConflictError when it is not waiting to run (completed, or
     running under a live lease). `llm` builds the row filler, called only when the schema has
-    LLM columns; `params` overrides the confirmed ones (run config)."""
+    LLM columns; `params` overrides the confirmed ones (run config). A fitted job's checks read
+    its sample with `keys()` (the master keyring) and are judged by `limits`."""
     job = start_job(db, job_id, run_id, lease_seconds)
     schema = job_schema(job)
     params = params or job_params(job)
@@ -109,24 +141,69 @@ def run_job(
         if on_progress is not None:
             on_progress(state)
 
+    prefix = f"tabular/{job_id}/attempt-{job.attempts}"
     try:
         result = run_tabular_job(
             schema,
             params,
             store=store,
-            key_prefix=f"tabular/{job_id}/attempt-{job.attempts}",
+            key_prefix=prefix,
             embedder=embedder,
             llm_fill=fill,
             on_progress=progress,
         )
         checks = schema_checks(schema, result.table)
+        fitted = _fitted_reports(store, job, schema, result, keys, limits, f"{prefix}/report.html")
+        checks += fitted.outcomes
+        if fitted.reports:
+            record_reports(db, job_id, fitted.reports)
     except BaseException as exc:
         fail_job(db, job_id, f"{exc.__class__.__name__}: {exc}")
         raise
-    if any(not c.passed and c.blocking for c in checks):
-        blocked = Blocked(job_id, schema, result, checks)
-        fail_job(db, job_id, f"schema checks failed: {blocked.reasons}")
+    blocking = [c for c in checks if not c.passed and c.blocking]
+    if blocking:
+        blocked = Blocked(job_id, schema, result, checks, fitted)
+        kinds = "privacy" if any(c.name in _FITTED for c in blocking) else "schema"
+        fail_job(db, job_id, f"{kinds} checks failed, not delivered: {blocked.reasons}")
         return blocked
     stats = {"columns": result.stats, "seconds": round(result.seconds, 3), "bytes": result.bytes}
     complete_job(db, job_id, outputs=result.outputs, stats=stats)
-    return Completed(job_id, schema, result, checks)
+    if fitted.reports and limits.retention == "delete":
+        delete_sample(db, store, job_id)
+    return Completed(job_id, schema, result, checks, fitted)
+
+
+def _fitted_reports(
+    store: ObjectStore,
+    job: Any,
+    schema: TableSchema,
+    result: TabularResult,
+    keys: Callable[[], KeyWrapper] | None,
+    limits: FittedLimits,
+    report_key: str,
+) -> FittedReports:
+    """The fitted checks of `result`, its HTML report stored at `report_key` (named in the
+    reports); skipped ones for a prompt-drafted job or a deleted sample."""
+    if not is_fitted(job):
+        return skipped(NOT_FITTED)
+    if keys is None:
+        raise ValueError("a fitted job's checks need the master keyring (keys)")
+    sample = load_sample(store, keys(), job)
+    if sample is None:
+        return skipped(SAMPLE_DELETED)
+    train, holdout = sample
+    with tempfile.TemporaryDirectory(prefix="synth_fitted_") as scratch:
+        fitted = fitted_checks(
+            train,
+            holdout,
+            result.table,
+            schema,
+            max_dcr_share=limits.max_dcr_share,
+            max_identical_share=limits.max_identical_share,
+            min_quality=limits.min_quality,
+            report_dir=Path(scratch),
+        )
+        if fitted.html is not None:
+            store.put_file(report_key, fitted.html, "text/html")
+            fitted.reports["report"] = report_key
+    return fitted

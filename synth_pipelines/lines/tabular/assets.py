@@ -7,7 +7,10 @@ from pydantic import Field
 from synth_pipelines.core.checks.outcome import ERROR
 from synth_pipelines.core.checks.tabular_schema import CHECKS, SEVERITY
 from synth_pipelines.core.errors import ConflictError, SynthError
-from synth_pipelines.core.tabular.execution import Blocked, JobRun, run_job
+from synth_pipelines.core.markdown_images import png_markdown
+from synth_pipelines.core.tabular.execution import Blocked, FittedLimits, JobRun, run_job
+from synth_pipelines.core.tabular.fitted.checks import CHECKS as FITTED_CHECKS
+from synth_pipelines.core.tabular.fitted.checks import SEVERITY as FITTED_SEVERITY
 from synth_pipelines.core.tabular.jobs import overridden_params
 from synth_pipelines.core.tabular.llm import llm_configured
 from synth_pipelines.core.tabular.runner import RunProgress
@@ -15,6 +18,7 @@ from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.dbt_like_checks.results import check_result
 from synth_pipelines.partitions import tabular_jobs
 from synth_pipelines.resources.database import FactoryDatabaseResource
+from synth_pipelines.resources.keys import MasterKeyResource
 from synth_pipelines.resources.llm import LLMResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.resources.tabular import TextEmbedderResource
@@ -29,6 +33,14 @@ CHECK_SPECS = [
         description=f"The job's schema, {constraint.replace('_', ' ')}: every column it declares",
     )
     for name, constraint in CHECKS.items()
+] + [
+    dg.AssetCheckSpec(
+        name,
+        asset=ASSET,
+        blocking=FITTED_SEVERITY[name] == ERROR,
+        description=f"A job fitted to a real sample: {what} (skipped for prompt-drafted jobs)",
+    )
+    for name, what in FITTED_CHECKS.items()
 ]
 
 
@@ -102,9 +114,11 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
         kinds={"python", "parquet"},
         check_specs=CHECK_SPECS,
         description=(
-            "One confirmed tabular job: rows generated in parallel chunks from its schema, exact "
-            "and semantic dedup with top-up to the requested count, Parquet (zstd) and CSV in the "
-            "object store; checks derived from the schema run on every materialization."
+            "One confirmed tabular job: rows generated in parallel chunks from its schema (or "
+            "from the model fitted to a real sample), exact and semantic dedup with top-up to "
+            "the requested count, Parquet (zstd) and CSV in the object store; checks derived "
+            "from the schema run on every materialization, and a fitted job's quality and "
+            "privacy checks against its sample (privacy blocks delivery)."
         ),
     )
     def tabular_dataset(
@@ -114,6 +128,7 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
         object_store: ObjectStoreResource,
         text_embedder: TextEmbedderResource,
         llm: LLMResource,
+        master_key: MasterKeyResource,
     ):
         job_id, db = context.partition_key, factory_db.get_db()
         overrides = config.overrides()
@@ -138,6 +153,13 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
                 llm=llm.get_llm if llm_configured(llm.base_url, llm.api_key) else None,
                 params=params,
                 on_progress=on_progress,
+                keys=master_key.get_keys,
+                limits=FittedLimits(
+                    max_dcr_share=settings.tabular.max_dcr_share,
+                    max_identical_share=settings.tabular.max_identical_share,
+                    min_quality=settings.tabular.min_quality,
+                    retention=settings.tabular.sample_retention,
+                ),
             )
         except ConflictError as exc:
             context.log.warning(str(exc))
@@ -176,7 +198,35 @@ def _metadata(outcome: JobRun) -> dict:
         "parquet_bytes": result.bytes["parquet"],
         "preview": dg.MetadataValue.md(_markdown(result.preview)),
         "column_stats": dg.MetadataValue.json(result.stats),
+        **_fitted_metadata(outcome),
     }
+
+
+def _fitted_metadata(outcome: JobRun) -> dict:
+    """A fitted job's scores, its report's key and its plots (shown inline in the UI)."""
+    fitted = outcome.fitted
+    if fitted is None or not fitted.reports:
+        return {}
+    reports = fitted.reports
+    quality, privacy = reports["quality"], reports["privacy"]
+    metadata = {
+        "quality_score": quality["score"],
+        "column_shapes": quality["column_shapes"],
+        "column_pair_trends": quality["column_pair_trends"],
+        "dcr_share": privacy["dcr_share"],
+        "identical_match_share": privacy["identical_match_share"],
+        "ml_utility": dg.MetadataValue.json(reports["ml_utility"]),
+    }
+    metadata = {name: value for name, value in metadata.items() if value is not None}
+    if reports.get("report"):
+        metadata["report"] = dg.MetadataValue.path(reports["report"])
+    if fitted.images:
+        metadata["plots"] = dg.MetadataValue.md(
+            "\n\n".join(
+                f"**{name}**\n\n{png_markdown(png, name)}" for name, png in fitted.images.items()
+            )
+        )
+    return metadata
 
 
 def _markdown(rows: list[dict]) -> str:
