@@ -79,6 +79,9 @@ COVERAGE: dict[str, tuple[str, ...] | ByCI] = {
     "synth tabular confirm --rows": (TABULAR,),
     "synth tabular status": (TABULAR,),
     "synth tabular status --out": (TABULAR,),
+    "synth tabular fit --rows": (
+        "tests/test_fitted_jobs.py::test_the_cli_fits_a_sample_and_shows_the_inferred_schema",
+    ),
     "synth keys generate": (SECURITY, SERVED),
     "synth keys rotate": (SECURITY,),
     "export SYNTH_PERSONA_BASE_MODEL=": (

@@ -41,8 +41,15 @@ def schema_table(job: dict) -> Table:
 
 
 def print_schema(job: dict) -> None:
-    """The schema table, then each phrase of the prompt the drafter did not read."""
+    """The schema table, the constraints between columns (a fitted schema's), then each phrase
+    of the prompt the drafter did not read (or what inference was unsure of)."""
     console.print(schema_table(job))
+    for constraint in job["schema"].get("constraints") or ():
+        if constraint["kind"] == "inequality":
+            text = f"{constraint['high']} >= {constraint['low']}"
+        else:
+            text = f"only the combinations of {', '.join(constraint['columns'])} in the sample"
+        console.print(f"constraint: {text}", markup=False, highlight=False)
     for warning in job["schema"].get("warnings") or ():
         console.print(f"warning: {warning}", markup=False, highlight=False, style="yellow")
 
