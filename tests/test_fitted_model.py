@@ -174,3 +174,22 @@ def test_an_edited_bound_clips_the_fitted_values(customers):
             c["max"] = 40
     out = sample(TableSchema.model_validate(data), 2000)
     assert out["age"].max() == 40
+
+
+def test_constraints_are_validated_and_an_inequality_holds_without_a_model():
+    columns = [
+        {"name": "start", "type": "date", "min": "2024-01-01", "max": "2024-12-31"},
+        {"name": "end", "type": "date", "min": "2024-01-01", "max": "2024-12-31"},
+        {"name": "city", "type": "category", "categories": ["a", "b"]},
+    ]
+    ok = TableSchema.parse(
+        {"columns": columns, "constraints": [{"kind": "inequality", "low": "start", "high": "end"}]}
+    )
+    out = sample(ok, 2000)
+    assert (out["end"] >= out["start"]).all() and out["start"].nunique() > 300
+    bad = {"kind": "inequality", "low": "start", "high": "city"}
+    with pytest.raises(SchemaError, match="two date columns, not date and category"):
+        TableSchema.parse({"columns": columns, "constraints": [bad]})
+    missing = {"kind": "fixed_combinations", "columns": ["city", "country"]}
+    with pytest.raises(SchemaError, match="'country', which is not a column"):
+        TableSchema.parse({"columns": columns, "constraints": [missing]})

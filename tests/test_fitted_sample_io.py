@@ -54,6 +54,7 @@ def test_parquet_by_suffix_or_magic_bytes(tmp_path):
         (b"", "sample", "empty"),
         (b"\n\n", "sample", "empty"),
         (b"a,b\n", "sample", f"0 rows: a fit needs at least {MIN_ROWS}"),
+        (b"1,2.5\n" * 20, "sample", r"no header row: its first row \(1, 2.5\) is numbers"),
         (b"a,b\n1,2\n", "sample", "1 row: a fit needs"),
         (csv(a=range(12), gone=[None] * 12).encode(), "sample.gone", "'gone' is entirely empty"),
         (

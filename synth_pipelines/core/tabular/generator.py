@@ -277,8 +277,8 @@ def _order_pair(chunk: Chunk, schema: TableSchema, constraint: InequalityConstra
         return
     low_type = ARROW_TYPES[schema.column(constraint.low).type]
     high_type = ARROW_TYPES[schema.column(constraint.high).type]
-    chunk.values[constraint.low] = pc.if_else(wrong, high, low).cast(low_type)
-    chunk.values[constraint.high] = pc.if_else(wrong, low, high).cast(high_type)
+    chunk.values[constraint.low] = pc.if_else(wrong, high, low).cast(low_type, safe=False)
+    chunk.values[constraint.high] = pc.if_else(wrong, low, high).cast(high_type, safe=False)
 
 
 def _worker(

@@ -72,6 +72,13 @@ def read_sample(data: bytes | pathlib.Path, *, filename: str, max_bytes: int) ->
             raise SampleError("sample", f"{filename!r} has no header row") from None
         except pd.errors.ParserError as exc:
             raise SampleError("sample", f"{filename!r} is not a readable CSV: {exc}") from None
+        if all(_NUMBER.match(str(name)) for name in df.columns):
+            first = ", ".join(map(str, df.columns[:4]))
+            raise SampleError(
+                "sample",
+                f"{filename!r} has no header row: its first row ({first}) is numbers; add a "
+                "first row of column names",
+            )
     check_frame(df)
     return df
 

@@ -53,6 +53,8 @@ def _variable_values(model: FittedModel, rows: int, rng, given) -> tuple[np.ndar
         at = np.flatnonzero(which == index)
         if not len(at):
             continue
+        if len(at) == rows:  # one component: plain slices, no gathers
+            at = slice(None)
         fixed = {}
         for j, variable in enumerate(keep):
             if variable in by_variable:
@@ -60,7 +62,12 @@ def _variable_values(model: FittedModel, rows: int, rng, given) -> tuple[np.ndar
                 u = cdf(component.marginals[variable], np.nan_to_num(x), rng)
                 u = np.where(np.isnan(x), 0.5, u)
                 fixed[j] = ndtri(np.clip(u, _EPS, 1 - _EPS))
-        z = draw(np.asarray(component.correlation), len(at), rng, fixed)
+        z = draw(
+            np.asarray(component.correlation),
+            rows if isinstance(at, slice) else len(at),
+            rng,
+            fixed,
+        )
         u = np.clip(ndtr(z), 0.0, 1.0)
         for j, variable in enumerate(keep):
             out[at, variable] = quantile(component.marginals[variable], u[:, j])
@@ -123,7 +130,8 @@ def sample_columns(
             out[column.name] = given[column.name].astype(np.float64)
             continue
         if column.name == model.condition:
-            x = np.asarray([model.components[k].level for k in which], dtype=np.float64)
+            levels = np.asarray([c.level for c in model.components], dtype=np.float64)
+            x = levels[which]
             if column.categories is None:
                 x = np.asarray(model.levels, dtype=np.float64)[x.astype(np.int64)]
         elif column.combination is not None:
