@@ -26,6 +26,7 @@ from synth_pipelines.core.security.crypto import IntegrityError, generate_master
 from synth_pipelines.core.storage.models import TabularJob
 from synth_pipelines.core.tabular.fitted.jobs import create_fitted_job, load_sample
 from synth_pipelines.core.tabular.jobs import get_job
+from synth_pipelines.dbt_like_checks.run import run_checks, select_checks
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import run_tabular_jobs_in_process
 from synth_pipelines.resources.object_store import ObjectStoreResource
@@ -137,6 +138,17 @@ def test_an_uploaded_sample_is_fitted_generated_checked_and_delivered(
     results = _check_results(instance, run.run_id)
     assert results[FITTED_DCR].passed and results[FITTED_IDENTICAL].passed
     assert FITTED_QUALITY in results
+
+    # The YAML tests of the checks line run on a fitted job's table as on any job's.
+    defs = build_definitions(settings)
+    checked = run_checks(
+        defs,
+        instance,
+        select_checks(defs, ["tabular_dataset:email__regex", "tabular_dataset:row_count"]),
+    )
+    yaml_results = _check_results(instance, checked.run_id)
+    assert yaml_results["email__regex"].passed and yaml_results["row_count"].passed
+    assert yaml_results["row_count"].metadata["observed"].value == {job["id"]: 3000}
 
 
 def _check_results(instance, run_id: str) -> dict:
