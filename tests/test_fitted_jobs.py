@@ -317,3 +317,39 @@ def test_a_tampered_sample_fails_authentication(settings, db) -> None:
     store.put_bytes(key, bytes(blob))
     with pytest.raises(IntegrityError, match="tampered"):
         load_sample(store, settings_keys(settings), job)
+
+
+def test_tables_joined_by_keys_are_fitted_and_written_with_every_key_intact(tmp_path) -> None:
+    from tests.fitted_samples import mixed_tables
+
+    samples = mixed_tables(seed=2, customers=2000)
+    paths = []
+    for name, frame in samples.items():
+        paths.append(tmp_path / f"{name}.csv")
+        frame.to_csv(paths[-1], index=False)
+    runner = CliRunner()
+    out = tmp_path / "out"
+    key = "orders.customer_id=customers.customer_id"
+    args = ["tabular", "fit-tables", *map(str, paths), "--key", key, "--rows", "3000",
+            "--out", str(out)]  # fmt: skip
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    customers_out = pq.read_table(out / "customers.parquet")
+    orders_out = pq.read_table(out / "orders.parquet")
+    assert customers_out.num_rows == 3000 and orders_out.num_rows > 6000  # ~3 orders each
+    assert set(orders_out.column("customer_id").to_pylist()) <= set(
+        customers_out.column("customer_id").to_pylist()
+    )
+    assert (out / "orders_report.html").is_file() and "orphan keys" in result.output
+    shipped = orders_out.column("shipped_at").to_pandas()
+    assert (shipped >= orders_out.column("ordered_at").to_pandas()).all()
+
+    # A key that references nothing in the sample: exit 1, naming it, nothing written.
+    orders = samples["orders"].copy()
+    orders.loc[0, "customer_id"] = 99_999
+    orders.to_csv(paths[1], index=False)
+    bad = runner.invoke(cli, [*args[:-1], str(tmp_path / "bad")])
+    assert bad.exit_code != 0 and "orders.customer_id" in bad.output and "99999" in bad.output
+    assert not (tmp_path / "bad").exists()
+    typo = runner.invoke(cli, [*args[:4], "--key", "orders.customer_id", *args[6:]])
+    assert typo.exit_code != 0 and "child.column=parent.column" in typo.output

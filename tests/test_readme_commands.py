@@ -82,6 +82,10 @@ COVERAGE: dict[str, tuple[str, ...] | ByCI] = {
     "synth tabular fit --rows": (
         "tests/test_fitted_jobs.py::test_the_cli_fits_a_sample_and_shows_the_inferred_schema",
     ),
+    "synth tabular fit-tables --key --rows --out": (
+        "tests/test_fitted_jobs.py::"
+        "test_tables_joined_by_keys_are_fitted_and_written_with_every_key_intact",
+    ),
     "synth keys generate": (SECURITY, SERVED),
     "synth keys rotate": (SECURITY,),
     "export SYNTH_PERSONA_BASE_MODEL=": (
