@@ -234,17 +234,25 @@ def test_a_sample_that_cannot_be_fitted_is_a_422_and_stores_nothing(
     assert list(_store(settings).list_keys("tabular/")) == []
 
 
-def test_an_upload_over_the_limit_is_refused_before_it_is_read(settings, db) -> None:
-    """A client that announces 10 GB: the answer comes before a byte of the body is sent."""
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/tabular/jobs", "over the sample limit of 1,048,576 (SYNTH_TABULAR_SAMPLE_MAX_MB)"),
+        ("/personas/p1/sources", "over the file limit of 52,428,800"),
+        ("/subjects", "over the photos limit of 524,288,000"),
+    ],
+)
+def test_an_upload_over_the_limit_is_refused_before_it_is_read(settings, db, path, message) -> None:
+    """A client that announces 10 GB: the 422 comes before a byte of the body is sent (the
+    app-wide text guard would otherwise parse the whole form first)."""
     key = _key(db)
     with running_server(create_app(settings)) as url:
         host, port = url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=10) as conn:
             conn.sendall(
-                b"POST /tabular/jobs HTTP/1.1\r\nHost: x\r\n"
-                b"Authorization: Bearer " + key.encode() + b"\r\n"
-                b"Content-Type: multipart/form-data; boundary=b\r\n"
-                b"Content-Length: 10737418240\r\n\r\n"
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+                "Content-Type: multipart/form-data; boundary=b\r\n"
+                "Content-Length: 10737418240\r\n\r\n".encode()
             )
             reply = b""
             while not reply.rstrip().endswith(b"}"):  # the headers, then the JSON body
@@ -252,9 +260,9 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read(settings, db) -> 
                 if not part:
                     break
                 reply += part
-    reply = reply.decode()
-    assert reply.startswith("HTTP/1.1 422")
-    assert "10,737,418,240 bytes, over the sample limit of 1,048,576" in reply
+    text = reply.decode()
+    assert text.startswith("HTTP/1.1 422"), text
+    assert "the upload is 10,737,418,240 bytes" in text and message in text
 
 
 def test_fitting_needs_a_key_and_a_path_on_the_server_needs_an_admin(

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from synth_pipelines.api.admin import Orchestrator
+from synth_pipelines.api.body_limits import BodyLimitMiddleware
 from synth_pipelines.api.serving import Serving
 from synth_pipelines.api.text_guard import reject_unstorable_text
 from synth_pipelines.core.errors import (
@@ -225,6 +226,7 @@ def create_app(
         dependencies=[Depends(reject_unstorable_text)],
         lifespan=_close_on_shutdown,
     )
+    app.add_middleware(BodyLimitMiddleware)  # an oversized upload is refused unread
     app.state.synth = ApiState(
         settings=settings,
         db=db,

@@ -2,19 +2,22 @@
 is read.
 
 Parsing a multipart body spools all of it (to disk past 1 MB) before an endpoint sees a file,
-and the app-wide text guard parses every form: a 10 GB upload would be received whole before
-an endpoint's own size check could refuse it. So the guard first asks `declared_size_problem`,
-which compares the declared length with the route's limit (from the settings, with the
-multipart envelope's allowance) and refuses an upload without a Content-Length (HTTP/1.1
-chunked uploads could otherwise grow without bound). Routes register their limit here."""
+and FastAPI parses File and Form parameters (and the app-wide text guard every form) before an
+endpoint's own size check runs: a 10 GB upload would be received whole before it could be
+refused. So `BodyLimitMiddleware` compares the declared length with the route's limit (from the
+settings, with the multipart envelope's allowance) before anything is read, and refuses an
+upload without a Content-Length (chunked uploads could otherwise grow without bound). Routes
+register their limit here."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request
+from starlette.routing import compile_path
 
 from synth_pipelines.core.errors import FieldError
 
@@ -31,27 +34,70 @@ class BodyLimit:
 
 
 LIMITS: dict[tuple[str, str], BodyLimit] = {}
+_PATTERNS: dict[tuple[str, str], re.Pattern] = {}
 
 
 def body_limit(method: str, path: str, rule: BodyLimit) -> None:
     """Register the largest body `method path` (a route's path template) takes."""
     LIMITS[(method.upper(), path)] = rule
+    _PATTERNS[(method.upper(), path)] = compile_path(path)[0]
 
 
-def check_declared_size(request: Request, settings: Any) -> None:
-    """FieldError (422) when a route with a limit is sent more than it takes."""
-    route = request.scope.get("route")
-    rule = LIMITS.get((request.method, getattr(route, "path", "")))
-    content_type = request.headers.get("content-type", "").lower()
-    if rule is None or not content_type.startswith(FORM_TYPES):
-        return
-    declared = request.headers.get("content-length")
+def declared_size_problem(scope: dict, settings: Any) -> FieldError | None:
+    """The FieldError for an upload to a limited route with no Content-Length or a larger one
+    than the route takes; None otherwise (and for every other request)."""
+    if scope["type"] != "http" or scope["method"] not in {m for m, _ in LIMITS}:
+        return None
+    headers = {k.decode("latin1").lower(): v.decode("latin1") for k, v in scope["headers"]}
+    if not headers.get("content-type", "").lower().startswith(FORM_TYPES):
+        return None
+    route = next(
+        (key for key, pattern in _PATTERNS.items()
+         if key[0] == scope["method"] and pattern.match(scope["path"])),
+        None,
+    )  # fmt: skip
+    if route is None:
+        return None
+    rule = LIMITS[route]
+    declared = headers.get("content-length")
     if declared is None or not declared.isdigit():
-        raise FieldError(rule.field, "an upload needs a Content-Length header")
+        return FieldError(rule.field, "an upload needs a Content-Length header")
     limit = rule.limit(settings)
-    if int(declared) > limit + ENVELOPE:
-        raise FieldError(
-            rule.field,
-            f"the upload is {int(declared):,} bytes, over the {rule.field} limit of {limit:,} "
-            f"({rule.setting}){': ' + rule.advice if rule.advice else ''}",
+    if int(declared) <= limit + ENVELOPE:
+        return None
+    return FieldError(
+        rule.field,
+        f"the upload is {int(declared):,} bytes, over the {rule.field} limit of {limit:,} "
+        f"({rule.setting}){': ' + rule.advice if rule.advice else ''}",
+    )
+
+
+class BodyLimitMiddleware:
+    """ASGI middleware: a 422 for an oversized upload, sent before the body is read. (FastAPI
+    parses a route's File and Form parameters before its dependencies run, so a dependency
+    would see the limit only after the body had been received.)"""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        problem = None
+        if scope["type"] == "http":
+            app = scope["app"]
+            problem = declared_size_problem(scope, app.state.synth.settings)
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps({"detail": str(problem), "field": problem.field}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 422,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),  # the unread body ends the connection
+                ],
+            }
         )
+        await send({"type": "http.response.body", "body": body})

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import Request
 
-from synth_pipelines.api.body_limits import FORM_TYPES, check_declared_size
+from synth_pipelines.api.body_limits import FORM_TYPES
 from synth_pipelines.core.errors import FieldError
 
 
@@ -73,9 +73,7 @@ async def _body_texts(request: Request) -> Iterator[tuple[str, str]]:
 
 
 async def reject_unstorable_text(request: Request) -> None:
-    """FieldError (422, naming the field) for the first text that the factory DB cannot store;
-    first, for an upload route, a body larger than it takes (see `body_limits`)."""
-    check_declared_size(request, request.app.state.synth.settings)
+    """FieldError (422, naming the field) for the first text that the factory DB cannot store."""
     params = [(f"path.{name}", str(value)) for name, value in request.path_params.items()]
     params += [(f"query.{name}", value) for name, value in request.query_params.multi_items()]
     params += [("query", name) for name in request.query_params]
