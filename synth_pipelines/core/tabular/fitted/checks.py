@@ -33,6 +33,7 @@ CHECKS = {
     FITTED_IDENTICAL: "privacy: share of rows identical to a row of the training sample",
 }
 SEVERITY = {FITTED_QUALITY: WARN, FITTED_DCR: ERROR, FITTED_IDENTICAL: ERROR}
+CHECKED_ROWS = 1_000_000  # synthetic rows the checks read (a seeded sample of larger tables)
 NOT_FITTED = "not a fitted job: drafted from a prompt, it has no real sample to compare with"
 SAMPLE_DELETED = (
     "the job's sample was deleted after its first checked run "
@@ -77,7 +78,7 @@ def fitted_checks(
     )
     from synth_pipelines.core.tabular.fitted.report_html import report_images, write_report
 
-    synthetic = table.to_pandas()
+    synthetic = _at_most(table, CHECKED_ROWS).to_pandas()
     quality = quality_report(train, synthetic, schema)
     diagnostic = diagnostic_report(train, synthetic, schema)
     utility = ml_utility(train, holdout, synthetic, target=None)
@@ -156,3 +157,14 @@ def fitted_checks(
 
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
+
+
+def _at_most(table: pa.Table, rows: int, seed: int = 0) -> pa.Table:
+    """`table`, or a seeded sample of `rows` of its rows (in order) when it is larger: the
+    reports subsample further themselves; identical matches are counted on all of these."""
+    if table.num_rows <= rows:
+        return table
+    import numpy as np
+
+    keep = np.sort(np.random.default_rng(seed).choice(table.num_rows, rows, replace=False))
+    return table.take(pa.array(keep))
