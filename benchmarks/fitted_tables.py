@@ -20,6 +20,7 @@ Targets: quality >= SDV GC on every table; sampling >= 10x SDV GC's rows/s; DCR 
 import argparse
 import os
 import platform
+import sys
 import time
 import warnings
 from datetime import date
@@ -159,17 +160,22 @@ def run_ours_single(train, holdout, target, name) -> tuple[dict, dict[str, str]]
     ), types
 
 
-def ours_rows_per_second(schema) -> float:
+def ours_rows_per_second(schema) -> str:
+    """Rows/s in this process (like SDV's sample) and on 2 worker processes (pool start and
+    the tables' trip back to this process included)."""
     from synth_pipelines.core.tabular.generator import generate_table
 
-    started = time.perf_counter()
-    rows = sum(
-        t.num_rows
-        for _, t in generate_table(
-            schema, total_rows=SPEED_ROWS, chunk_size=100_000, seed=3, max_workers=2
+    rates = []
+    for workers, rows in ((1, SPEED_ROWS // 4), (2, SPEED_ROWS)):
+        started = time.perf_counter()
+        done = sum(
+            t.num_rows
+            for _, t in generate_table(
+                schema, total_rows=rows, chunk_size=100_000, seed=3, max_workers=workers
+            )
         )
-    )
-    return rows / (time.perf_counter() - started)
+        rates.append(done / (time.perf_counter() - started))
+    return f"{rates[0]:,.0f} (2 workers: {rates[1]:,.0f})"
 
 
 def mixed_split(seed: int, tables: dict[str, pd.DataFrame]):
@@ -232,9 +238,10 @@ def main() -> None:
         frames[name] = frame
     pair = mixed_tables(seed=0, customers=args.customers)
     rows: dict[tuple[str, str], list[dict]] = {}
-    speeds: dict[str, float] = {}
+    speeds: dict = {}
     notes: list[str] = []
     for s in range(args.splits):
+        print(f"split {s}: {time.strftime('%H:%M:%S')}", file=sys.stderr, flush=True)
         work = [(name, *split(frame, s), "target") for name, frame in frames.items()]
         train_pair, hold_pair = mixed_split(s, pair)
         for name, train, holdout, target in work:
@@ -258,7 +265,7 @@ def main() -> None:
             rows.setdefault((label, "ours"), []).append(ours)
             types = {k: v for k, v in sdtypes(ours["schema"]).items() if not k.startswith("__")}
             if s == 0:
-                speeds[label] = ours_rows_per_second(ours["schema"]) if name == "customers" else 0
+                speeds[label] = ours_rows_per_second(ours["schema"]) if name == "customers" else ""
                 speeds["mixed pair"] = ours["pair_rows_s"]
             gc = run_sdv(
                 "gc", train_pair[name], hold_pair[name], types, target, 0,
@@ -304,10 +311,10 @@ def print_table(rows, speeds, args, notes) -> None:
         if model == "real (train half)":
             print(f"| {table} | {model} | | | | | | | {mean('ml'):.3f} |")
             continue
-        rate = speeds.get(table) if model == "ours" else mean("rows_s")
-        if model == "ours" and table == "mixed orders":
-            rate = None
-        rate_text = f"{rate:,.0f}" if rate else "(pair below)"
+        if model == "ours":
+            rate_text = speeds.get(table) or "(pair below)"
+        else:
+            rate_text = f"{mean('rows_s'):,.0f}"
         print(
             f"| {table} | {model} | {mean('fit_s'):.2f} | {rate_text} | {mean('quality'):.3f} | "
             f"{mean('shapes'):.3f} | {mean('pairs'):.3f} | {mean('dcr'):.1%} | {mean('ml'):.3f} |"
