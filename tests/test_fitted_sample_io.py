@@ -107,6 +107,7 @@ def test_inferred_types_ids_personal_data_and_nulls():
             "note": [
                 f"call me at user{i}@mail.example.org about the delivery please" for i in range(n)
             ],
+            "store_id": rng.integers(1, 6, n),  # a reference to another table's ids
             "plan": rng.choice(["basic", "pro"], n),
             "active": rng.choice(["yes", "no"], n),
             "visits": rng.integers(0, 9, n),
@@ -126,6 +127,7 @@ def test_inferred_types_ids_personal_data_and_nulls():
         "contact": ("string", "email"),
         "phone": ("string", "phone"),
         "note": ("string", "sentence"),
+        "store_id": ("integer", "id"),
         "plan": ("category", None),
         "active": ("boolean", None),
         "visits": ("integer", None),
@@ -134,6 +136,8 @@ def test_inferred_types_ids_personal_data_and_nulls():
         "seen_at": ("datetime", None),
     }
     assert schema.column("spend").nullable == 0.25
+    assert schema.column("contact").depends_on == "name"  # emails made from the row's name
+    assert not schema.column("store_id").unique and schema.column("store_id").max <= 5
     assert schema.column("visits").min == df["visits"].min()
     assert schema.column("day").max == "2024-02-29"
     assert any("note" in w and "personal data" in w for w in schema.warnings)

@@ -57,8 +57,9 @@ def draw(
     d = len(corr)
     out = np.empty((rows, d))
     if not given:
-        out[:] = rng.standard_normal((rows, d)) @ np.linalg.cholesky(corr).T
-        return out
+        # float32 normals: half the cost of the draw, precision far beyond a 257-point grid
+        normals = rng.standard_normal((rows, d), dtype=np.float32)
+        return normals @ np.linalg.cholesky(corr).T.astype(np.float32)
     g = np.array(sorted(given))
     f = np.array([i for i in range(d) if i not in given], dtype=np.int64)
     zg = np.column_stack([given[i] for i in g])

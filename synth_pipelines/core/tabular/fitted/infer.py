@@ -110,6 +110,11 @@ def _column(name: str, series: pd.Series, warnings: list[str]) -> dict:
         if integral and unique and (_ID_NAME.search(name) or np.all(np.diff(np.sort(floats)) == 1)):
             return spec | {"type": "integer", "semantic_type": "id", "unique": True,
                            "min": int(floats.min())}  # fmt: skip
+        if integral and _ID_NAME.search(name) and distinct > 1:
+            # a reference (a foreign key): ids drawn from its range, never fitted as a number
+            warnings.append(f"{name}: read as a reference to another table's ids")
+            return spec | {"type": "integer", "semantic_type": "id",
+                           "min": int(floats.min()), "max": int(floats.max())}  # fmt: skip
         kind = "integer" if integral else "float"
         cast = int if integral else float
         return spec | {"type": kind, "min": cast(floats.min()), "max": cast(floats.max())}
@@ -266,6 +271,11 @@ def infer_schema(df: pd.DataFrame, *, name: str = "table") -> TableSchema:
                 f"sample.{source}", f"column {source!r} cannot be read: {exc}"
             ) from None
         columns.append(spec | {"source": source})
+    names = {c.get("semantic_type"): c["name"] for c in reversed(columns)}
+    person = names.get("full_name") or names.get("first_name")
+    for c in columns:  # emails and usernames made from the same row's name
+        if c.get("semantic_type") in ("email", "username") and person is not None:
+            c["depends_on"] = person
     constraints = _inequalities(df, columns) + _combinations(df, columns)
     clean = [{k: v for k, v in c.items() if k != "source"} for c in columns]
     return TableSchema.parse(

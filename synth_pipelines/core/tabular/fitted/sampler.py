@@ -12,11 +12,11 @@ from datetime import date, datetime
 
 import numpy as np
 import pyarrow as pa
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtri
 
 from synth_pipelines.core.tabular.chunk import column_error
 from synth_pipelines.core.tabular.fitted.copula import draw
-from synth_pipelines.core.tabular.fitted.marginals import cdf, quantile
+from synth_pipelines.core.tabular.fitted.marginals import cdf, quantile, quantile_of_score
 from synth_pipelines.core.tabular.fitted.model import FittedColumn, FittedModel, fittable
 from synth_pipelines.core.tabular.schema import Column, TableSchema
 
@@ -48,7 +48,7 @@ def _variable_values(model: FittedModel, rows: int, rng, given) -> tuple[np.ndar
     which = _components(model, rows, rng, given)
     keep = [i for i, v in enumerate(model.variables) if v != model.condition]
     by_variable = {col.variable: col.name for col in model.columns if given and col.name in given}
-    out = np.full((rows, len(model.variables)), np.nan)
+    out = np.full((len(model.variables), rows), np.nan)  # a variable's values contiguous
     for index, component in enumerate(model.components):
         at = np.flatnonzero(which == index)
         if not len(at):
@@ -68,10 +68,10 @@ def _variable_values(model: FittedModel, rows: int, rng, given) -> tuple[np.ndar
             rng,
             fixed,
         )
-        u = np.clip(ndtr(z), 0.0, 1.0)
+        columns = np.ascontiguousarray(z.T)
         for j, variable in enumerate(keep):
-            out[at, variable] = quantile(component.marginals[variable], u[:, j])
-    return out, which
+            out[variable, at] = quantile_of_score(component.marginals[variable], columns[j])
+    return out.T, which
 
 
 def _order(model: FittedModel) -> list[FittedColumn]:
