@@ -37,8 +37,7 @@ SDV_SPEED_ROWS = 100_000
 
 def sdtypes(schema) -> dict[str, str]:
     """The evaluated columns' sdmetrics sdtypes: fitted columns only (ids and personal data are
-    generated, not fitted). TODO(lead): helper B's fitted/metrics.sdmetrics_metadata once
-    merged."""
+    generated, not fitted)."""
     from synth_pipelines.core.tabular.fitted.model import fittable
 
     kinds = {"integer": "numerical", "float": "numerical", "boolean": "boolean"}
@@ -58,7 +57,10 @@ def naive(frame: pd.DataFrame) -> pd.DataFrame:
 
 def scores(train, holdout, synthetic, types, target) -> dict:
     """Quality (vs train), DCR share and ML utility of `synthetic` on the `types` columns.
-    TODO(lead): helper B's quality_report / privacy_report / ml_utility once merged."""
+    Measured with sdmetrics' own QualityReport and DCROverfittingProtection, called here
+    directly rather than through the product's checks (`core/tabular/fitted/metrics.py`): the
+    comparison with SDV then rests on the metrics its users know, not on our implementation of
+    them (our DCR share is the same quantity, computed on a mixed-type encoding)."""
     from sdmetrics.reports.single_table import QualityReport
     from sdmetrics.single_table import DCROverfittingProtection
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from synth_pipelines.core.errors import FieldError
-from synth_pipelines.core.tabular.fitted.model import FittedModel
+from synth_pipelines.core.tabular.fitted.spec import FittedModel
 
 ColumnType = Literal[
     "string", "integer", "float", "boolean", "date", "datetime", "category", "uuid"

@@ -12,8 +12,9 @@
 """
 
 import numpy as np
-from pydantic import BaseModel
 from scipy.special import ndtri
+
+from synth_pipelines.core.tabular.fitted.spec import Marginal
 
 __all__ = [
     "GRID",
@@ -32,15 +33,6 @@ _PROBS = np.linspace(0.0, 1.0, GRID)
 # quality score by < 0.01 and the DCR share by < 0.02): the shape stays, no value is copied.
 BANDWIDTH = 0.5
 _NODES = ndtri((np.arange(64) + 0.5) / 64)  # the window's probabilities, standard normal
-
-
-class Marginal(BaseModel):
-    """`quantiles` (continuous) or `probs` (discrete, codes 0..k-1; `values` when the codes
-    stand for numbers)."""
-
-    quantiles: list[float] | None = None
-    probs: list[float] | None = None
-    values: list[float] | None = None
 
 
 def fit_continuous(x: np.ndarray, bandwidth: float | None = None) -> Marginal:

@@ -21,14 +21,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field, PrivateAttr
 
 from synth_pipelines.core.tabular.fitted.copula import correlation, shrink
 from synth_pipelines.core.tabular.fitted.marginals import (
-    Marginal,
     fit_continuous,
     fit_discrete,
     normal_scores,
+)
+from synth_pipelines.core.tabular.fitted.spec import (
+    FITTED_TYPES,
+    Combination,
+    Component,
+    FittedColumn,
+    FittedModel,
+    Seasonality,
+    fittable,
 )
 
 if TYPE_CHECKING:
@@ -46,7 +53,6 @@ __all__ = [
     "fittable",
 ]
 
-FITTED_TYPES = ("integer", "float", "boolean", "category", "date", "datetime")
 DISCRETE_MAX = 20  # a number with at most this many distinct values is discrete
 _CONDITION_MAX_LEVELS = 12
 # Every level of a conditioning column has at least this many rows, and this many per variable:
@@ -59,66 +65,6 @@ _CONDITION_MIN_GAIN = 0.05  # mean share of variance the levels explain
 POOLED_ROWS = 1.0  # a component's correlations pulled towards the table's: this many x d rows
 OTHER = "other"
 _DAY_NS = 86_400 * 10**9
-
-
-class Seasonality(BaseModel):
-    """Datetime shares: weekday (Monday first; None when near uniform), hour of day, and the
-    resolution of the times (seconds: 1, 60, 3600 or 86400)."""
-
-    weekday: list[float] | None = None
-    hour: list[float] | None = None
-    resolution_seconds: int = 1
-
-
-class FittedColumn(BaseModel):
-    name: str
-    type: str
-    variable: int | None = Field(default=None, description="index of its value variable")
-    null_variable: int | None = None
-    categories: list[str] | None = Field(default=None, description="category codes' values")
-    decimals: int | None = None
-    difference_of: str | None = Field(
-        default=None, description="inequality: this column is difference_of + its variable"
-    )
-    fallback: Marginal | None = Field(
-        default=None, description="a difference column's own values, for rows whose low is null"
-    )
-    combination: int | None = None
-    seasonality: Seasonality | None = None
-
-
-class Combination(BaseModel):
-    columns: list[str]
-    values: list[list[str]]  # code -> one value per column
-    variable: int
-
-
-class Component(BaseModel):
-    level: int | None = Field(default=None, description="the conditioning column's level")
-    weight: float
-    rows: int
-    marginals: list[Marginal]
-    correlation: list[list[float]]
-
-
-class FittedModel(BaseModel):
-    """A table's fitted model (JSON-serialisable; no raw rows)."""
-
-    sample_rows: int
-    seed: int
-    variables: list[str]
-    columns: list[FittedColumn]
-    combinations: list[Combination] = Field(default_factory=list)
-    condition: str | None = None
-    levels: list[Any] | None = Field(default=None, description="the conditioning levels")
-    components: list[Component]
-    _compiled: dict = PrivateAttr(default_factory=dict)
-
-    def column(self, name: str) -> FittedColumn:
-        for column in self.columns:
-            if column.name == name:
-                return column
-        raise KeyError(name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,12 +130,6 @@ def _seasonality(values: pd.Series) -> Seasonality:
 
 # --------------------------------------------------------------------------------------------
 # Fitting
-
-
-def fittable(column: Any) -> bool:
-    """A schema column the model samples: a typed value that is not an id or text (PII and
-    text come from the semantic generators, never from the sample)."""
-    return column.type in FITTED_TYPES and column.semantic_type is None and column.source != "llm"
 
 
 def fit_model(

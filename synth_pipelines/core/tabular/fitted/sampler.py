@@ -17,7 +17,7 @@ from scipy.special import ndtri
 from synth_pipelines.core.tabular.chunk import column_error
 from synth_pipelines.core.tabular.fitted.copula import draw
 from synth_pipelines.core.tabular.fitted.marginals import cdf, quantile, quantile_of_score
-from synth_pipelines.core.tabular.fitted.model import FittedColumn, FittedModel, fittable
+from synth_pipelines.core.tabular.fitted.spec import FittedColumn, FittedModel, fittable
 from synth_pipelines.core.tabular.schema import Column, TableSchema
 
 __all__ = ["check_fitted", "encode", "fitted_arrays", "sample_columns", "to_arrow"]
