@@ -24,11 +24,15 @@ import sys
 import time
 import warnings
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from synth_pipelines.core.cpus import cpu_description
+
+# The seeded samples are the tests' (tests/fitted_samples.py): the repository root on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SYNTHETIC_ROWS_DCR = 2000
 SPEED_ROWS = 1_000_000  # ours, on 2 worker processes: the pool's start is amortised as in a job
