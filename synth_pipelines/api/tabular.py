@@ -9,16 +9,18 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from synth_pipelines.api.body_limits import BodyLimit, body_limit
 from synth_pipelines.api.common import api_state, public_base, serve_object
+from synth_pipelines.api.personas import bearer, principal
 from synth_pipelines.api.schemas import ErrorBody
 from synth_pipelines.core.clock import aware
 from synth_pipelines.core.errors import ConflictError, FieldError, PermissionDeniedError
-from synth_pipelines.core.security.accounts import Principal, authenticate
+from synth_pipelines.core.security.accounts import Principal
 from synth_pipelines.core.storage.models import TabularJob
 from synth_pipelines.core.tabular.fitted.jobs import create_fitted_job, fetch_sample, public_sample
 from synth_pipelines.core.tabular.jobs import (
@@ -40,7 +42,7 @@ body_limit(
     "/tabular/jobs",
     BodyLimit(
         "sample",
-        lambda settings: settings.tabular.sample_max_mb * 2**20,
+        lambda settings: settings.tabular.sample_max_bytes,
         "SYNTH_TABULAR_SAMPLE_MAX_MB",
         "upload a smaller sample; a few thousand rows fit a model well",
     ),
@@ -193,13 +195,13 @@ async def create_job_endpoint(request: Request) -> JobView:
     body = await _json_object(request)
     if "sample" in body:
         fields = _validated(SampleBody, body)
-        who = _caller(request)
+        who = await _caller(request)
         if not fields.sample.startswith("s3://") and not who.is_admin:
             raise PermissionDeniedError(
                 "a sample on the server's disk needs an admin key; upload the file or give an "
                 "s3:// URI"
             )
-        limit = api_state(request).settings.tabular.sample_max_mb * 2**20
+        limit = api_state(request).settings.tabular.sample_max_bytes
         data, filename = await run_in_threadpool(fetch_sample, fields.sample, limit)
         return await _fitted(request, who, data, filename, fields.rows, fields.seed)
     prompt = _validated(DraftBody, body).prompt.strip()
@@ -225,19 +227,19 @@ async def _json_object(request: Request) -> dict[str, Any]:
 
 
 def _validated(model: type[BaseModel], body: dict[str, Any]) -> Any:
+    """`body` as `model`; its errors answered as any route's body errors are (the app's
+    RequestValidationError handler: a 422 naming the field)."""
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        message = "is required" if first["type"] == "missing" else first["msg"]
-        raise FieldError(field, f"{field}: {message}") from None
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors) from None
 
 
-def _caller(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    return authenticate(api_state(request).db, token if scheme.lower() == "bearer" else None)
+async def _caller(request: Request) -> Principal:
+    """The caller from their API key, as every keyed route reads it (401 without one): the
+    prompt path of this route takes none, so the key is read here, not as a dependency."""
+    return principal(request, await bearer(request))
 
 
 def _form_integer(form: Any, name: str) -> int | None:
@@ -256,8 +258,8 @@ def _form_integer(form: Any, name: str) -> int | None:
 async def _fitted_from_upload(request: Request) -> JobView:
     """The multipart path. Its size was judged from Content-Length before anything was read
     (the body limit registered below), so a 10 GB upload is refused without receiving it."""
-    who = _caller(request)
-    limit = api_state(request).settings.tabular.sample_max_mb * 2**20
+    who = await _caller(request)
+    limit = api_state(request).settings.tabular.sample_max_bytes
     form = await request.form(max_files=1, max_fields=8)
     try:
         upload = form.get("file")
@@ -290,7 +292,7 @@ async def _fitted(
             data,
             filename=filename,
             owner=who.user,
-            max_bytes=tabular.sample_max_mb * 2**20,
+            max_bytes=tabular.sample_max_bytes,
             holdout_share=tabular.holdout_share,
             min_category_count=tabular.min_category_count,
             rows=rows,

@@ -140,7 +140,7 @@ def tabular_fit_tables(
         with console.status("fitting and generating…"):
             results = fit_related(
                 samples, key, rows=rows, out_dir=out, seed=seed,
-                max_bytes=tabular.sample_max_mb * 2**20, holdout_share=tabular.holdout_share,
+                max_bytes=tabular.sample_max_bytes, holdout_share=tabular.holdout_share,
                 max_dcr_share=tabular.max_dcr_share,
                 max_identical_share=tabular.max_identical_share,
             )  # fmt: skip

@@ -172,6 +172,11 @@ class TabularSettings:
     max_identical_share: float = setting("SYNTH_TABULAR_MAX_IDENTICAL_SHARE", 0.0, range=(0.0, 1.0))
     min_quality: float = setting("SYNTH_TABULAR_MIN_QUALITY", 0.75, range=(0.0, 1.0))  # warns
 
+    @property
+    def sample_max_bytes(self) -> int:
+        """SYNTH_TABULAR_SAMPLE_MAX_MB in bytes."""
+        return self.sample_max_mb * 2**20
+
 
 @dataclass(frozen=True, kw_only=True)
 class LLMSettings:

@@ -202,13 +202,13 @@ def write_extra_embeddings(
         (CLIP_EMBEDDINGS, options.clip_path, ClipImageEmbedder),
         (INCEPTION_FEATURES, options.inception_path, InceptionFeatures),
     ]
-    for name, path, embedder in vectors:
-        if path:
-            columns = ["key", "ok", "embedding_row"]
-            features = pd.read_parquet(profile.features_path, columns=columns)
-            written[name.removesuffix(".npy")] = write_image_vectors(
-                records(), features, profile.out_dir, embedder(path), name
-            )
+    wanted = [(name, path, embedder) for name, path, embedder in vectors if path]
+    columns = ["key", "ok", "embedding_row"]
+    rows = pd.read_parquet(profile.features_path, columns=columns) if wanted else None
+    for name, path, embedder in wanted:
+        written[name.removesuffix(".npy")] = write_image_vectors(
+            records(), rows, profile.out_dir, embedder(path), name
+        )
     return written
 
 

@@ -90,13 +90,13 @@ _FITTED = (FITTED_DCR, FITTED_IDENTICAL)
 
 @dataclass(frozen=True)
 class FittedLimits:
-    """A fitted job's privacy limits, its quality bar, and whether its sample is deleted once
-    checked."""
+    """A fitted job's privacy limits, its quality bar (below it the quality check warns), and
+    whether its sample is deleted once checked ("delete" or "keep"): SYNTH_TABULAR_*."""
 
-    max_dcr_share: float = 0.52
-    max_identical_share: float = 0.0
-    min_quality: float = 0.75  # below it the quality check warns
-    retention: str = "delete"  # or "keep"
+    max_dcr_share: float
+    max_identical_share: float
+    min_quality: float
+    retention: str
 
 
 def run_job(
@@ -111,12 +111,13 @@ def run_job(
     params: JobParams | None = None,
     on_progress: Callable[[RunProgress], None] | None = None,
     keys: Callable[[], KeyWrapper] | None = None,
-    limits: FittedLimits = FittedLimits(),
+    limits: FittedLimits | None = None,
 ) -> JobRun:
     """Run `job_id` in `run_id`. ConflictError when it is not waiting to run (completed, or
     running under a live lease). `llm` builds the row filler, called only when the schema has
     LLM columns; `params` overrides the confirmed ones (run config). A fitted job's checks read
-    its sample with `keys()` (the master keyring) and are judged by `limits`."""
+    its sample with `keys()` (the master keyring) and are judged by `limits` (both needed only
+    for a fitted job)."""
     job = start_job(db, job_id, run_id, lease_seconds)
     schema = job_schema(job)
     params = params or job_params(job)
@@ -168,7 +169,7 @@ def run_job(
         return blocked
     stats = {"columns": result.stats, "seconds": round(result.seconds, 3), "bytes": result.bytes}
     complete_job(db, job_id, outputs=result.outputs, stats=stats)
-    if fitted.reports and limits.retention == "delete":
+    if fitted.reports and limits is not None and limits.retention == "delete":
         delete_sample(db, store, job_id)
     return Completed(job_id, schema, result, checks, fitted)
 
@@ -179,15 +180,15 @@ def _fitted_reports(
     schema: TableSchema,
     result: TabularResult,
     keys: Callable[[], KeyWrapper] | None,
-    limits: FittedLimits,
+    limits: FittedLimits | None,
     report_key: str,
 ) -> FittedReports:
     """The fitted checks of `result`, its HTML report stored at `report_key` (named in the
     reports); skipped ones for a prompt-drafted job or a deleted sample."""
     if not is_fitted(job):
         return skipped(NOT_FITTED)
-    if keys is None:
-        raise ValueError("a fitted job's checks need the master keyring (keys)")
+    if keys is None or limits is None:
+        raise ValueError("a fitted job's checks need the master keyring (keys) and its limits")
     sample = load_sample(store, keys(), job)
     if sample is None:
         return skipped(SAMPLE_DELETED)

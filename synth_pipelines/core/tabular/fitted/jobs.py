@@ -45,7 +45,9 @@ DRAFTER = "fitted"
 PARTS = ("train", "holdout")
 
 
-def _table_name(filename: str) -> str:
+def table_name(filename: str) -> str:
+    """A sample file's table name: its stem as an identifier ("Customers 2024.csv" ->
+    "customers_2024")."""
     stem = re.sub(r"[^A-Za-z0-9_]+", "_", Path(filename).stem).strip("_").lower()
     return (stem if stem[:1].isalpha() else f"t_{stem}")[:63] or "table"
 
@@ -89,7 +91,7 @@ def create_fitted_job(
         part.reset_index(drop=True) for part in split_holdout(df, share=holdout_share, seed=seed)
     )
     schema = fit_sample(
-        train, name=_table_name(filename), seed=seed, min_category_count=min_category_count
+        train, name=table_name(filename), seed=seed, min_category_count=min_category_count
     )
     schema = schema.model_copy(update={"rows": rows or len(df)})
     job_id = new_id()

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from synth_pipelines.core.tabular.fitted.jobs import table_name
 from synth_pipelines.core.tabular.fitted.metrics import split_holdout
 from synth_pipelines.core.tabular.fitted.multitable import Relation, fit_tables, sample_tables
 from synth_pipelines.core.tabular.fitted.sample_io import SampleError, read_sample
@@ -46,10 +47,6 @@ def parse_keys(specs: list[str]) -> list[Relation]:
         relations.append(Relation(parent=parent, parent_key=parent_key, child=child,
                                   child_key=child_key))  # fmt: skip
     return relations
-
-
-def table_name(path: Path) -> str:
-    return re.sub(r"\W+", "_", path.stem).strip("_").lower() or "table"
 
 
 def split_related(
@@ -118,7 +115,7 @@ def fit_related(
 
     tables: dict[str, pd.DataFrame] = {}
     for path in paths:
-        name = table_name(path)
+        name = table_name(path.name)
         if name in tables:
             raise SampleError("sample", f"two samples are both named {name!r}: rename one")
         tables[name] = read_sample(path, filename=path.name, max_bytes=max_bytes)
