@@ -160,11 +160,10 @@ def _percent(value: float | None) -> str:
 
 
 def _at_most(table: pa.Table, rows: int, seed: int = 0) -> pa.Table:
-    """`table`, or a seeded sample of `rows` of its rows (in order) when it is larger: the
-    reports subsample further themselves; identical matches are counted on all of these."""
-    if table.num_rows <= rows:
-        return table
-    import numpy as np
+    """`table`, or a seeded sample of `rows` of its rows (in order, as `frames.cap_rows` picks
+    them) when it is larger: the reports subsample further themselves; identical matches are
+    counted on all of these."""
+    from synth_pipelines.core.tabular.fitted.frames import capped_positions
 
-    keep = np.sort(np.random.default_rng(seed).choice(table.num_rows, rows, replace=False))
-    return table.take(pa.array(keep))
+    keep = capped_positions(table.num_rows, rows, seed)
+    return table if keep is None else table.take(pa.array(keep))

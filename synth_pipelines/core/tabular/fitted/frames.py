@@ -126,12 +126,26 @@ def shared_columns(real: pd.DataFrame, synthetic: pd.DataFrame) -> list[str]:
     return [name for name in real.columns if name in synthetic.columns]
 
 
+def capped_positions(rows: int, max_rows: int, seed: int) -> np.ndarray | None:
+    """The positions of a seeded sample of `max_rows` of `rows` rows, without replacement and in
+    order; None when there are no more than `max_rows` (keep them all)."""
+    if rows <= max_rows:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(rows, size=max_rows, replace=False))
+
+
 def cap_rows(df: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
     """At most max_rows rows: a seeded sample without replacement, kept in their original order."""
-    if len(df) <= max_rows:
-        return df
-    keep = np.sort(np.random.default_rng(seed).choice(len(df), size=max_rows, replace=False))
-    return df.iloc[keep]
+    keep = capped_positions(len(df), max_rows, seed)
+    return df if keep is None else df.iloc[keep]
+
+
+def as_float(series: pd.Series) -> np.ndarray:
+    """A numeric or datetime column as floats (datetimes in seconds), nulls as NaN."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        seconds = series.astype("int64").to_numpy(dtype=float) / 1e9
+        return np.where(series.isna().to_numpy(), np.nan, seconds)
+    return series.to_numpy(dtype=float, na_value=np.nan)
 
 
 def json_number(value: Any, digits: int = 6) -> float | None:

@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 from synth_pipelines.core.errors import FieldError
 from synth_pipelines.core.tabular.fitted.frames import (
     MODELLED,
+    as_float,
     canonical,
     cap_rows,
     json_number,
@@ -168,7 +169,7 @@ class _MixedEncoder:
         self.categories: dict[str, pd.Index] = {}
         for name, kind in kinds.items():
             if kind in ("numerical", "datetime"):
-                values = _as_float(reference[name])
+                values = as_float(reference[name])
                 finite = values[np.isfinite(values)]
                 low, high = (finite.min(), finite.max()) if len(finite) else (0.0, 1.0)
                 self.ranges[name] = (float(low), float(high - low) or 1.0)
@@ -180,7 +181,7 @@ class _MixedEncoder:
         parts: list[np.ndarray] = []
         for name, kind in self.kinds.items():
             if kind in ("numerical", "datetime"):
-                values = _as_float(frame[name])
+                values = as_float(frame[name])
                 low, span = self.ranges[name]
                 missing = ~np.isfinite(values)
                 parts.append(np.where(missing, 0.0, (values - low) / span))
@@ -193,13 +194,6 @@ class _MixedEncoder:
                 onehot[np.arange(len(frame)), codes] = np.sqrt(0.5)
                 parts.extend(onehot.T)
         return np.ascontiguousarray(np.column_stack(parts))
-
-
-def _as_float(series: pd.Series) -> np.ndarray:
-    if pd.api.types.is_datetime64_any_dtype(series):
-        seconds = series.astype("int64").to_numpy(dtype=float) / 1e9
-        return np.where(series.isna().to_numpy(), np.nan, seconds)
-    return series.to_numpy(dtype=float, na_value=np.nan)
 
 
 def _two_nearest(queries: np.ndarray, points: np.ndarray, block_rows: int) -> np.ndarray:

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from synth_pipelines.core.errors import FieldError
 from synth_pipelines.core.tabular.fitted.frames import (
     MODELLED,
+    as_float,
     canonical,
     cap_rows,
     json_number,
@@ -158,17 +159,14 @@ class _FeatureEncoder:
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
         columns = []
-        for name, kind in self.kinds.items():
+        for name in self.kinds:
             series = frame[name]
             if name in self.codes:
                 codes = self.codes[name].get_indexer(series.astype(str)).astype(float)
                 codes[(codes < 0) | series.isna().to_numpy()] = np.nan
                 columns.append(codes)
-            elif kind == "datetime":
-                seconds = series.astype("int64").to_numpy(dtype=float) / 1e9
-                columns.append(np.where(series.isna().to_numpy(), np.nan, seconds))
-            else:
-                columns.append(series.to_numpy(dtype=float, na_value=np.nan))
+            else:  # numbers, and datetimes in seconds
+                columns.append(as_float(series))
         return np.column_stack(columns)
 
 
