@@ -143,6 +143,7 @@ def tabular_fit_tables(
                 max_bytes=tabular.sample_max_bytes, holdout_share=tabular.holdout_share,
                 max_dcr_share=tabular.max_dcr_share,
                 max_identical_share=tabular.max_identical_share,
+                min_quality=tabular.min_quality,
             )  # fmt: skip
     except SynthError as exc:
         _fail(str(exc))

@@ -6,8 +6,8 @@ runs on this machine.
       -> a holdout: a share of each root table's rows, and below them the rows that belong to
          held-out parents (a child follows its parent), never seen by the fit
       -> fit the tables together (`multitable.fit_tables`), sample them (`sample_tables`)
-      -> per table: quality and privacy against its own training part and holdout, and the
-         referential integrity of every key
+      -> per table: the fitted job's checks (quality, DCR share, identical matches) against
+         its own training part and holdout, and the referential integrity of every key
       -> Parquet per table and an HTML report per table, published into the output folder
          only when every table passed its privacy limits (nothing half-written otherwise)
 """
@@ -98,20 +98,17 @@ def fit_related(
     out_dir: Path,
     seed: int = 0,
     max_bytes: int,
-    holdout_share: float = 0.5,
-    max_dcr_share: float = 0.52,
-    max_identical_share: float = 0.0,
+    holdout_share: float,
+    max_dcr_share: float,
+    max_identical_share: float,
+    min_quality: float,
 ) -> list[TableResult]:
     """Fit the samples at `paths` joined by `keys`, generate `rows` rows of each root table (and
-    their children), judge every table, and publish the Parquet files and reports to `out_dir`
-    only when every table is within the privacy limits. SampleError for a bad sample or key."""
-    from synth_pipelines.core.tabular.fitted.metrics import quality_report
-    from synth_pipelines.core.tabular.fitted.privacy import (
-        PrivacyThresholds,
-        privacy_report,
-        privacy_verdict,
-    )
-    from synth_pipelines.core.tabular.fitted.report_html import write_report
+    their children), judge every table as a fitted job's table is judged (`checks.fitted_checks`)
+    plus its keys, and publish the Parquet files and reports to `out_dir` only when every table
+    is within the privacy limits. SampleError for a bad sample or key."""
+    from synth_pipelines.core.checks.names import FITTED_DCR, FITTED_IDENTICAL
+    from synth_pipelines.core.tabular.fitted.checks import fitted_checks
 
     tables: dict[str, pd.DataFrame] = {}
     for path in paths:
@@ -123,20 +120,22 @@ def fit_related(
     train, holdout = split_related(tables, relations, holdout_share, seed)
     fitted = fit_tables(train, relations, seed=seed)
     generated = sample_tables(fitted, rows=rows, seed=seed)
-    thresholds = PrivacyThresholds(
-        dcr_share_max=max_dcr_share, identical_match_max=max_identical_share
-    )
     staging = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     results = []
     try:
         for name in fitted.order:
-            table, schema = generated[name], fitted.tables[name]
-            synthetic = table.to_pandas()
-            quality = quality_report(train[name], synthetic, schema)
-            privacy = privacy_report(train[name], holdout[name], synthetic, schema)
-            failures = privacy_verdict(privacy, thresholds)
+            table = generated[name]
+            judged = fitted_checks(
+                train[name], holdout[name], table, fitted.tables[name],
+                max_dcr_share=max_dcr_share, max_identical_share=max_identical_share,
+                min_quality=min_quality, report_dir=staging / f".{name}",
+            )  # fmt: skip
+            failures = [
+                o.description for o in judged.outcomes
+                if o.name in (FITTED_DCR, FITTED_IDENTICAL) and not o.passed
+            ]  # fmt: skip
             orphans = sum(
                 _orphans(table, relation, generated[relation.parent])
                 for relation in relations
@@ -145,9 +144,10 @@ def fit_related(
             if orphans:
                 failures.append(f"{orphans} foreign key value(s) reference no parent row")
             pq.write_table(table, staging / f"{name}.parquet", compression="zstd")
-            write_report(staging / f"{name}_report.html", train[name], synthetic, quality,
-                         privacy, None, schema=schema, verdict=failures,
-                         title=f"{name}: report")  # fmt: skip
+            if judged.html is not None:
+                judged.html.replace(staging / f"{name}_report.html")
+            shutil.rmtree(staging / f".{name}", ignore_errors=True)
+            quality, privacy = judged.reports["quality"], judged.reports["privacy"]
             results.append(
                 TableResult(name, table.num_rows, quality["score"], privacy["dcr_share"],
                             privacy["identical_match_share"], orphans, failures)
