@@ -267,6 +267,44 @@ class _Writers:
             path.unlink(missing_ok=True)
 
 
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+def _fixed_mmap_threshold(size: int = 256 * 1024) -> None:
+    """Decoded images (a 512-px RGB image is 768 KiB) allocated by mmap and handed back to the
+    system when freed. glibc raises its mmap threshold each time such a block is freed (up to
+    32 MiB), after which the images come from the heap arenas of the measuring threads, whose
+    freed pages it keeps: peak RSS then grew with the set. Fixing the threshold (mallopt, which
+    also turns the dynamic adjustment off) keeps it flat. A no-op where the C library is not
+    glibc."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, size)
+    except (OSError, AttributeError):  # not glibc: its allocator has its own policy
+        pass
+
+
+@contextlib.contextmanager
+def _system_memory_pool() -> Iterator[None]:
+    """Arrow allocations through the C library's malloc while the block runs.
+
+    Arrow's default pool (mimalloc) keeps the pages of freed buffers mapped, so the batches of
+    the stream and the columns the summary reads one at a time left the peak RSS growing with
+    the set (the summary alone: +28 MiB from 5k to 50k images, measured); malloc hands them
+    back, and the growth is the few arrays that really scale (+10 MiB). The pool is
+    process-wide: the previous one is restored after."""
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
+
+
+@_system_memory_pool()
 def profile_images(
     records: Iterable[ImageRecord],
     out_dir: Path,
@@ -289,23 +327,7 @@ def profile_images(
     if ocr and not ocr_available:
         raise features.MissingBackendError(f"OCR was asked for but {ocr_reason}")
     _fixed_mmap_threshold()
-    with _system_memory_pool():
-        return _profile(records, Path(out_dir), faces, ocr, ocr_available, ocr_reason, progress,
-                        phash_distance, workers, max_pixels)  # fmt: skip
-
-
-def _profile(
-    records: Iterable[ImageRecord],
-    out_dir: Path,
-    faces: bool,
-    ocr: bool | None,
-    ocr_available: bool,
-    ocr_reason: str | None,
-    progress: Callable[[int], None] | None,
-    phash_distance: int,
-    workers: int | None,
-    max_pixels: int,
-) -> ImageProfile:
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     writers = _Writers(out_dir)
     failures: list[dict[str, str]] = []
@@ -346,43 +368,6 @@ def _write_json(path: Path, document: dict[str, Any]) -> None:
 
 
 # --- the summary, from the finished features Parquet, a column at a time -------------------
-
-
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-
-
-def _fixed_mmap_threshold(size: int = 256 * 1024) -> None:
-    """Decoded images (a 512-px RGB image is 768 KiB) allocated by mmap and handed back to the
-    system when freed. glibc raises its mmap threshold each time such a block is freed (up to
-    32 MiB), after which the images come from the heap arenas of the measuring threads, whose
-    freed pages it keeps: peak RSS then grew with the set. Fixing the threshold (mallopt, which
-    also turns the dynamic adjustment off) keeps it flat. A no-op where the C library is not
-    glibc."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, size)
-    except (OSError, AttributeError):  # not glibc: its allocator has its own policy
-        pass
-
-
-@contextlib.contextmanager
-def _system_memory_pool() -> Iterator[None]:
-    """Arrow allocations through the C library's malloc while the block runs.
-
-    Arrow's default pool (mimalloc) keeps the pages of freed buffers mapped, so the batches of
-    the stream and the columns the summary reads one at a time left the peak RSS growing with
-    the set (the summary alone: +28 MiB from 5k to 50k images, measured); malloc hands them
-    back, and the growth is the few arrays that really scale (+10 MiB). The pool is
-    process-wide: the previous one is restored after."""
-    previous = pa.default_memory_pool()
-    pa.set_memory_pool(pa.system_memory_pool())
-    try:
-        yield
-    finally:
-        pa.set_memory_pool(previous)
 
 
 def summarise(
