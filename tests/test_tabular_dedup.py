@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from synth_pipelines.core.tabular.dedup import ExactDeduplicator
+from synth_pipelines.core.tabular.dedup import ExactDeduplicator, column_keys
 from synth_pipelines.core.tabular.onnx_embedder import EmbedderExportError, OnnxMiniLMEmbedder
 from synth_pipelines.core.tabular.semantic_dedup import (
     Embedder,
@@ -48,6 +48,28 @@ def test_whole_row_distinguishes_types_and_values() -> None:
     kept, removed = ExactDeduplicator().filter(table)
     assert removed == 2  # -0.0 equals 0.0, NaN equals NaN
     assert kept.num_rows == 3
+
+
+def test_a_string_hashes_alike_in_a_column_of_one_length_and_of_many() -> None:
+    """Equal-length columns (uuids, codes) take their own path through the hash; a value must
+    get the same key there as among values of other lengths, or dedup across chunks and the
+    distinct counts would miss it."""
+    rng = random.Random(7)
+    same_length = ["".join(rng.choices("abcdef0123456789-", k=36)) for _ in range(500)]
+    short_and_long = ["", "a", "abcdefgh", "abcdefghi", "é" * 9] + [
+        "".join(rng.choices("xyz é", k=rng.randint(0, 70))) for _ in range(500)
+    ]
+    mixed = same_length + short_and_long
+    rng.shuffle(mixed)
+    for kind in (pa.string(), pa.large_string(), pa.binary()):
+        together = dict(zip(mixed, column_keys(pa.array(mixed, kind))[0].tolist(), strict=True))
+        apart = dict(
+            zip(same_length, column_keys(pa.array(same_length, kind))[0].tolist(), strict=True)
+        )
+        sliced = pa.array(["pad", *short_and_long], kind)[1:]
+        apart.update(zip(short_and_long, column_keys(sliced)[0].tolist(), strict=True))
+        assert together == apart
+        assert len(set(together.values())) == len(set(mixed))  # and distinct values differ
 
 
 def test_unique_columns_each_stay_unique_and_nulls_never_collide() -> None:

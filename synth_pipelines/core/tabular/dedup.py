@@ -22,6 +22,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _NULL = np.uint64(0x6A09E667F3BCC909)
+_ALL_BITS = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
@@ -33,29 +34,62 @@ def mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+def _mix_in_place(x: np.ndarray) -> np.ndarray:
+    """`mix64` of `x`, written into `x` (no temporaries beyond the shifts)."""
+    x ^= x >> np.uint64(30)
+    x *= _M1
+    x ^= x >> np.uint64(27)
+    x *= _M2
+    x ^= x >> np.uint64(31)
+    return x
+
+
 def _hash_bytes(arr: pa.Array) -> np.ndarray:
-    """64-bit hash of each string/binary value: length-seeded, mixed 8 bytes at a time."""
+    """64-bit hash of each string/binary value: length-seeded, then mixed with each of its
+    8-byte little-endian words in turn (the last one zero-padded).
+
+    Values of one length (uuids, codes) are read as a (rows, words) matrix. Otherwise the words
+    every value has in full are mixed for all rows at once, and only the rest by the shrinking
+    set of values still long enough (kept in row order: the loads stay near each other)."""
     arr = arr.cast(pa.large_binary())
     _, offsets_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(offsets_buf, np.int64)[arr.offset : arr.offset + len(arr) + 1]
     data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    starts = offsets[:-1]
+    lengths = offsets[1:] - starts
+    h = lengths.astype(np.uint64)
+    h += _GOLDEN
+    _mix_in_place(h)
+    if not len(lengths):
+        return h
+    shortest, longest = int(lengths.min()), int(lengths.max())
+    if shortest == longest:  # one length: the values lie back to back
+        rows, width = len(lengths), -(-longest // 8)
+        padded = np.zeros((rows, 8 * width), np.uint8)
+        padded[:, :longest] = data[offsets[0] : offsets[0] + rows * longest].reshape(rows, -1)
+        words = padded.view(np.uint64)
+        for k in range(width):
+            h ^= words[:, k]
+            _mix_in_place(h)
+        return h
     padded = np.zeros(len(data) + 8, np.uint8)
     padded[: len(data)] = data
     # Unaligned 8-byte loads at every byte offset (a strided view, no copy).
     words = np.ndarray((len(padded) - 7,), np.uint64, padded, 0, (1,))
-    starts = offsets[:-1]
-    lengths = offsets[1:] - starts
-    h = mix64(lengths.astype(np.uint64) + _GOLDEN)
-    active = np.nonzero(lengths > 0)[0]
-    k = 0
+    whole = shortest // 8  # words that every value has in full
+    for k in range(whole):
+        h ^= words[starts + 8 * k]
+        _mix_in_place(h)
+    active = np.nonzero(lengths > 8 * whole)[0]
+    k = whole
     while active.size:
         remaining = lengths[active] - 8 * k
         w = words[starts[active] + 8 * k]
-        partial = remaining < 8
-        if partial.any():
-            bits = (remaining[partial] * 8).astype(np.uint64)
-            w[partial] &= (np.uint64(1) << bits) - np.uint64(1)
-        h[active] = mix64(h[active] ^ w)
+        # Keep the value's own bytes of its last word: a shift of 0 bits for a full word.
+        w &= _ALL_BITS >> (8 * (8 - np.minimum(remaining, 8))).astype(np.uint64)
+        mixed = h[active]
+        mixed ^= w
+        h[active] = _mix_in_place(mixed)
         active = active[remaining > 8]
         k += 1
     return h
@@ -120,11 +154,13 @@ def row_keys(table: pa.Table, keys: Keys | None = None) -> np.ndarray:
 class SeenKeys:
     """A growing set of uint64 keys with vectorised membership."""
 
-    def __init__(self) -> None:
+    def __init__(self, expected: int = 0) -> None:
+        """`expected`: about how many keys it will hold (sized once for them: growing a 1M-key
+        table step by step cost 2.5x the inserts themselves)."""
         try:  # pandas' C hash table: ~5x faster than a Python set and far smaller.
             from pandas._libs.hashtable import UInt64HashTable
 
-            self._table: Any = UInt64HashTable()
+            self._table: Any = UInt64HashTable(expected) if expected else UInt64HashTable()
         except ImportError:  # pragma: no cover - private API moved
             self._table = None
             self._set: set[int] = set()
@@ -142,6 +178,14 @@ class SeenKeys:
             self._table.map_locations(np.ascontiguousarray(keys, np.uint64))
         else:
             self._set.update(keys.tolist())
+
+    def add_new(self, keys: np.ndarray) -> np.ndarray:
+        """Add `keys`; the distinct ones it did not hold before, in first-seen order."""
+        if self._table is not None:
+            return self._table.unique(np.ascontiguousarray(keys, np.uint64))
+        new = pd.unique(keys[~self.contains(keys)])
+        self._set.update(new.tolist())
+        return new
 
 
 def _first_owner(keys: np.ndarray) -> np.ndarray:
@@ -164,9 +208,10 @@ class ExactDeduplicator:
 
     _VECTOR_ROUNDS = 16  # greedy rounds before the (rare) sequential fallback
 
-    def __init__(self, key_columns: Sequence[str] | None = None) -> None:
+    def __init__(self, key_columns: Sequence[str] | None = None, expected_rows: int = 0) -> None:
+        """`expected_rows`: about how many rows it will keep (its key sets are sized for them)."""
         self.key_columns = list(key_columns or [])
-        self._seen = [SeenKeys() for _ in self.key_columns or [None]]
+        self._seen = [SeenKeys(expected_rows) for _ in self.key_columns or [None]]
         self.rows_seen = 0
         self.rows_removed = 0
 

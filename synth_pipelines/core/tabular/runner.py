@@ -101,7 +101,7 @@ def run_tabular_job(
     started = time.perf_counter()
     schema.check_rows(params.total_rows)
     state = RunProgress(total_chunks=params.total_chunks)
-    exact = ExactDeduplicator(schema.unique_columns or None)
+    exact = ExactDeduplicator(schema.unique_columns or None, expected_rows=params.total_rows)
     stats = ColumnStats(arrow_schema(schema), schema.unique_columns)
     texts = text_columns(schema)
     semantic = (

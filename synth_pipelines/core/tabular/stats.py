@@ -28,16 +28,28 @@ _ALPHA = 0.7213 / (1 + 1.079 / _M)
 
 
 class DistinctCounter:
-    """Distinct uint64 keys: exact (a hash set) up to `limit`, then a HyperLogLog estimate."""
+    """Distinct uint64 keys: exact (a hash set) up to `limit`, then a HyperLogLog estimate. The
+    registers are filled only from then on (with the distinct keys held until then first): a
+    few-valued column never pays for them."""
 
     def __init__(self, limit: int = EXACT_DISTINCT) -> None:
         self.limit = limit
         self.registers = np.zeros(_M, np.uint8)
         self._exact: SeenKeys | None = SeenKeys()
+        self._distinct: list[np.ndarray] = []  # the exact set's keys, while it is kept
 
     def add(self, keys: np.ndarray) -> None:
         if not len(keys):
             return
+        if self._exact is not None:
+            self._distinct.append(self._exact.add_new(keys))
+            if len(self._exact) <= self.limit:
+                return
+            keys = np.concatenate(self._distinct)  # from here on, the estimate
+            self._exact, self._distinct = None, []
+        self._estimate(keys)
+
+    def _estimate(self, keys: np.ndarray) -> None:
         hashed = mix64(np.ascontiguousarray(keys, np.uint64))
         index = (hashed >> np.uint64(64 - _P)).astype(np.intp)
         rest = (hashed << np.uint64(_P)) | np.uint64(1 << (_P - 1))  # a guard bit: never 0
@@ -45,10 +57,6 @@ class DistinctCounter:
         bit_length = np.frexp(rest.astype(np.float64))[1]
         rank = (65 - bit_length).clip(1, 64 - _P + 1).astype(np.uint8)
         np.maximum.at(self.registers, index, rank)
-        if self._exact is not None:
-            self._exact.add(hashed)
-            if len(self._exact) > self.limit:
-                self._exact = None  # from here on, the estimate
 
     @property
     def exact(self) -> bool:
