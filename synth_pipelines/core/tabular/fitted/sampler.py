@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.special import ndtri
 
 from synth_pipelines.core.tabular.chunk import column_error
@@ -209,19 +210,17 @@ def encode(column: FittedColumn, values: pa.Array | np.ndarray) -> np.ndarray:
     if column.type in ("integer", "float"):
         return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
     if column.type == "boolean":
-        return np.asarray(
-            [np.nan if v is None else float(v) for v in array.to_pylist()], dtype=np.float64
-        )
+        return np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), np.float64)
     if column.type in ("date", "datetime"):
         unit = 1 if column.type == "date" else _DAY_US
         raw = array.cast(pa.int32() if column.type == "date" else pa.int64())
         out = raw.to_numpy(zero_copy_only=False).astype(np.float64)
         out[np.asarray(array.is_null())] = np.nan
         return out / unit
-    lookup = {c: float(i) for i, c in enumerate(column.categories or [])}
-    return np.asarray(
-        [lookup.get(v, np.nan) if v is not None else np.nan for v in array.to_pylist()]
-    )
+    # A category's code is its position; values are compared as text, as they were fitted.
+    text = array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
+    codes = pc.index_in(text, value_set=pa.array(column.categories or [], pa.string()))
+    return np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.float64)  # nulls: NaN
 
 
 def check_fitted(schema: TableSchema) -> None:
