@@ -45,7 +45,7 @@ def signin(
     except AuthenticationError as exc:
         context = {"next": _safe_next(next), "error": str(exc)}
         return render(request, "signin.html", context, status=401)
-    response = redirect(_safe_next(next))
+    response = redirect(request, _safe_next(next))
     set_cookie(request, response, SESSION_COOKIE, cookie, max_age=SESSION_HOURS * 3600)
     return response
 
@@ -53,6 +53,6 @@ def signin(
 @router.post("/portal/signout")
 def signout(request: Request) -> RedirectResponse:
     # The cookie is the session: it goes; revoking the key ends every copy of it.
-    response = redirect("/portal/signin")
+    response = redirect(request, "/portal/signin")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -26,7 +26,7 @@ from synth_pipelines.core.delivery.spec import (
 )
 from synth_pipelines.core.errors import InvalidInputError, NotFoundError
 from synth_pipelines.core.faces.buckets import ALL_BUCKET_KEYS
-from synth_pipelines.portal.pages import form_error, redirect, render
+from synth_pipelines.portal.pages import form_error, redirect, render, root
 from synth_pipelines.portal.sessions import (
     PortalError,
     check_csrf,
@@ -83,12 +83,12 @@ async def _submit(request: Request, raw: dict[str, Any]):
     body = DatasetRequestBody.model_validate(raw)
     spec = DatasetSpec.parse(body.model_dump(), state.settings.datasets.max_size)
     row, code = await run_in_threadpool(issue_download_code, state.db, spec)
-    response = redirect(f"/portal/datasets/{row.id}")
+    response = redirect(request, f"/portal/datasets/{row.id}")
     link = signer(request).dumps(
         "link", {"id": row.id, "url": download_link(request, row.id, code)}
     )
     set_cookie(request, response, LINK_COOKIE, link, max_age=LINK_SECONDS,
-               path=f"/portal/datasets/{row.id}")  # fmt: skip
+               path=f"{root(request)}/portal/datasets/{row.id}")  # fmt: skip
     return response
 
 
@@ -144,7 +144,7 @@ def find_request(request: Request, id: str = "") -> RedirectResponse:
     """The home page's "open a request by id" form (a GET: nothing changes)."""
     if not id.strip():
         raise PortalError(422, "enter a request id")
-    return redirect(f"/portal/datasets/{quote(id.strip(), safe='')}")
+    return redirect(request, f"/portal/datasets/{quote(id.strip(), safe='')}")
 
 
 def _status_context(request: Request, request_id: str) -> dict[str, Any]:
@@ -163,7 +163,7 @@ def request_page(request: Request, request_id: str) -> HTMLResponse:
     link = shown["url"] if isinstance(shown, dict) and shown.get("id") == request_id else None
     response = render(request, "datasets/status.html", {**context, "link": link})
     if link:  # shown once: the cookie goes with this page
-        response.delete_cookie(LINK_COOKIE, path=f"/portal/datasets/{request_id}")
+        response.delete_cookie(LINK_COOKIE, path=f"{root(request)}/portal/datasets/{request_id}")
     return response
 
 

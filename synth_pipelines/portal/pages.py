@@ -47,6 +47,7 @@ def render(
         template,
         {
             "principal": session_principal(request),
+            "root": root(request),
             "csrf_field": CSRF_FIELD,
             "csrf_token": csrf_token(request),
             **(context or {}),
@@ -58,9 +59,15 @@ def render(
     return response
 
 
-def redirect(url: str) -> RedirectResponse:
-    """After a POST: 303, so the browser GETs the next page (reload does not resend the form)."""
-    return RedirectResponse(url, status_code=303)
+def root(request: Request) -> str:
+    """The root path the app is served under behind a proxy ("" when none): every link and
+    redirect starts with it, as /docs' asset URLs do."""
+    return request.scope.get("root_path", "").rstrip("/")
+
+
+def redirect(request: Request, path: str) -> RedirectResponse:
+    """303 to `path` on this portal (after a POST: reloading the next page sends nothing)."""
+    return RedirectResponse(root(request) + path, status_code=303)
 
 
 def form_error(exc: InvalidInputError | ValidationError) -> tuple[str, str | None]:
@@ -75,8 +82,9 @@ def form_error(exc: InvalidInputError | ValidationError) -> tuple[str, str | Non
 
 
 def sign_in_redirect(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/portal/signin?next={quote(target)}", status_code=303)
+    path = request.url.path.removeprefix(root(request)) or "/"
+    target = path + (f"?{request.url.query}" if request.url.query else "")
+    return redirect(request, f"/portal/signin?next={quote(target)}")
 
 
 async def portal_error_page(request: Request, exc: Exception) -> HTMLResponse:
