@@ -239,6 +239,7 @@ def test_a_request_redirects_to_its_page_which_shows_the_link_once(app, owner_ke
         (b"female/adult,two\n", "line 1: count 'two' is not a whole number"),
         (b"bucket,count\n", "the CSV has no 'bucket,count' lines, e.g. 'female/adult,10'"),
         (b"\xff\xfe", "the CSV is not UTF-8 text"),
+        (b"female/adult,1\n" * 70_000, "the CSV is over 1,048,576 bytes"),
     ],
 )  # fmt: skip
 def test_the_bulk_form_names_the_csv_line_at_fault(app, owner_key, csv, message) -> None:
@@ -282,3 +283,13 @@ def test_portal_pages_forbid_other_origins_scripts(app, owner_key) -> None:
     page = signed_in(app, owner_key).get("/portal/datasets/new")
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert not re.search(r"(src|href)=\"(https?:)?//", page.text)
+
+
+def test_without_a_portal_secret_each_process_signs_with_its_own_and_says_so(caplog) -> None:
+    from synth_pipelines.portal.sessions import portal_secret
+
+    assert portal_secret({"SYNTH_PORTAL_SECRET": "set-here"}) == "set-here"
+    assert not caplog.records
+    first, second = portal_secret({}), portal_secret({})
+    assert first != second and len(first) >= 32
+    assert "SYNTH_PORTAL_SECRET is not set" in caplog.text
