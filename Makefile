@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(SYNTH_HOME)/dagster
 export HF_HUB_OFFLINE ?= 1
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install demo test ui lint format bench clean
+.PHONY: install browsers demo test ui lint format bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,19 @@ $(DAGSTER_HOME)/dagster.yaml: | install
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/synth demo
 
-test: install
+# The browser tests (docs pages, portal) drive Debian's chromium through chromium-driver: installed
+# here when missing and apt-get can run (as root, or through sudo); otherwise those tests skip
+# and say why.
+browsers:
+	@if command -v chromium >/dev/null 2>&1 && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
+	as_root=""; if [ "$$(id -u)" != 0 ]; then as_root=sudo; fi; \
+	if command -v apt-get >/dev/null 2>&1 && { [ -z "$$as_root" ] || sudo -n true 2>/dev/null; }; then \
+	  $$as_root apt-get update -qq && \
+	  $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+	  || echo "chromium could not be installed: the browser tests will be skipped"; \
+	else echo "no apt-get as root here: the browser tests will be skipped (apt-get install chromium chromium-driver)"; fi
+
+test: install browsers
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ui: install $(DAGSTER_HOME)/dagster.yaml

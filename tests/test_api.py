@@ -98,6 +98,7 @@ def test_full_flow_over_http(settings, live_server, tmp_path: Path) -> None:
         assert metrics["requests"]["ready"] == 1 and metrics["completed_jobs"] == 1
         assert metrics["total_downloads"] == 2
         assert 0 < metrics["avg_completion_seconds"] == metrics["p95_completion_seconds"]
+        assert metrics["p50_completion_seconds"] == metrics["p95_completion_seconds"]
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,7 @@ assets are served, and a real headless Chromium with no network renders both."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +14,8 @@ import pytest
 
 from synth_pipelines.api.app import create_app
 from synth_pipelines.api.server import running_server
+from tests.browser import headless_chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 TITLE = "synth_pipelines"
 # Every URL a docs page names: <script src>, <link href>, ReDoc's spec-url, Swagger's `url:`.
 REFERENCED = re.compile(r"""(?:src|href|spec-url)="([^"]*)"|\burl: '([^']*)'""")
@@ -95,34 +92,8 @@ def test_every_reference_in_the_openapi_document_resolves(live_server) -> None:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    """Headless Chromium through Debian's chromedriver, with every host but 127.0.0.1
-    unreachable: no name resolves and every other connection goes to a closed proxy port."""
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
-    if missing:
-        reason = f"{', '.join(missing)} missing: apt-get install chromium chromium-driver"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (.ci/run installs them)")
-        pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-        "--proxy-server=127.0.0.1:9",
-        "--proxy-bypass-list=127.0.0.1",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    with headless_chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _requests_sent(driver) -> set[str]:

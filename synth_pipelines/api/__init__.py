@@ -35,8 +35,14 @@ def serve(
         return
     if app_factory is None:
         raise ValueError("workers > 1 needs app_factory: each worker process builds its own app")
+    import os
+
     from synth_pipelines.core.storage.database import FactoryDatabase
+    from synth_pipelines.portal.sessions import portal_secret
     from synth_pipelines.settings import Settings
+
+    # One secret for every worker, or a session signed by one would be refused by the others.
+    os.environ["SYNTH_PORTAL_SECRET"] = portal_secret()
 
     db = FactoryDatabase(Settings.from_env().database_url)
     db.upgrade()

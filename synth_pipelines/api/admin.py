@@ -49,8 +49,8 @@ class Orchestrator(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
-def _orchestrator(request: Request) -> Orchestrator:
-    orchestrator = request.app.state.synth.orchestrator
+def _orchestrator(state) -> Orchestrator:
+    orchestrator = state.orchestrator
     if orchestrator is None:
         raise SynthError(
             "no orchestrator wired into this API: `synth serve` reads Dagster's instance "
@@ -59,10 +59,10 @@ def _orchestrator(request: Request) -> Orchestrator:
     return orchestrator
 
 
-@router.get("/metrics")
-def metrics(request: Request) -> dict[str, Any]:
-    """Request counts, completion times, downloads, inventory levels, refills in flight."""
-    db = request.app.state.synth.db
+def dataset_metrics(state) -> dict[str, Any]:
+    """Request counts, completion times, downloads, inventory levels against their targets,
+    refills in flight: what /admin/metrics answers and the portal's dashboard shows."""
+    db = state.db
     counts = request_counts(db)
     with db.session() as session:
         done = session.execute(
@@ -74,10 +74,14 @@ def metrics(request: Request) -> dict[str, Any]:
     seconds = [(aware(end) - aware(start)).total_seconds() for start, end in done]
     refills: dict[str, Any]
     try:
-        busy = _orchestrator(request).refills_in_flight()
+        busy = _orchestrator(state).refills_in_flight()
         refills = {"count": len(busy), "buckets": busy}
     except Exception as exc:  # the metric is optional; say why it is missing
         refills = {"count": None, "error": f"{exc.__class__.__name__}: {exc}"}
+
+    def percentile(q: int) -> float | None:
+        return round(float(np.percentile(seconds, q)), 3) if seconds else None
+
     return {
         "requests": {
             status: counts.get(status, 0)
@@ -87,9 +91,11 @@ def metrics(request: Request) -> dict[str, Any]:
         "completed_jobs": len(seconds),
         "backordered": counts.get("backordered", 0),
         "avg_completion_seconds": round(float(np.mean(seconds)), 3) if seconds else None,
-        "p95_completion_seconds": round(float(np.percentile(seconds, 95)), 3) if seconds else None,
+        "p50_completion_seconds": percentile(50),
+        "p95_completion_seconds": percentile(95),
         "total_downloads": int(downloads or 0),
         "inventory": inventory_levels(db),
+        "inventory_targets": dict(state.settings.faces.targets),
         "refill_runs_in_flight": refills,
     }
 
@@ -102,10 +108,9 @@ def _check(probe) -> dict[str, Any]:
         return {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"}
 
 
-@router.get("/system-status")
-def system_status(request: Request) -> dict[str, Any]:
-    """Database, object store, and the orchestrator (Dagster: each sensor's last tick)."""
-    state = request.app.state.synth
+def system_health(state) -> dict[str, Any]:
+    """Database, object store, and the orchestrator (Dagster: each sensor's last tick), each
+    with ok and its detail or the error."""
 
     def database():
         state.db.check()
@@ -116,6 +121,18 @@ def system_status(request: Request) -> dict[str, Any]:
         return {"store": state.store.describe()}
 
     def dagster():
-        return _orchestrator(request).describe()
+        return _orchestrator(state).describe()
 
     return {"database": _check(database), "object_store": _check(store), "dagster": _check(dagster)}
+
+
+@router.get("/metrics")
+def metrics(request: Request) -> dict[str, Any]:
+    """Request counts, completion times, downloads, inventory levels, refills in flight."""
+    return dataset_metrics(request.app.state.synth)
+
+
+@router.get("/system-status")
+def system_status(request: Request) -> dict[str, Any]:
+    """Database, object store, and the orchestrator (Dagster: each sensor's last tick)."""
+    return system_health(request.app.state.synth)

@@ -261,4 +261,7 @@ def create_app(
     app.include_router(admin_router)
     _valid_schema_references(app)
     _self_hosted_docs(app)
+    from synth_pipelines.portal import mount_portal
+
+    mount_portal(app)  # the web pages: / and /portal/…
     return app

@@ -33,7 +33,8 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _status(row: DatasetRequest, download_url: str | None = None) -> DatasetStatus:
+def status_view(row: DatasetRequest, download_url: str | None = None) -> DatasetStatus:
+    """A stored request as the API answers it (and the portal shows it)."""
     status, spec = effective_status(row), request_spec(row)
     counts = {"requested": spec.buckets}
     if row.delivered:
@@ -83,7 +84,12 @@ async def request_dataset(body: DatasetRequestBody, request: Request) -> Dataset
     state = api_state(request)
     spec = DatasetSpec.parse(body.model_dump(), state.settings.datasets.max_size)
     row, code = await run_in_threadpool(issue_download_code, state.db, spec)
-    return _status(row, f"{public_base(request)}/datasets/{row.id}/download/{code}")
+    return status_view(row, download_link(request, row.id, code))
+
+
+def download_link(request: Request, request_id: str, code: str) -> str:
+    """The one-time link to a request's archive, holding its download code in clear."""
+    return f"{public_base(request)}/datasets/{request_id}/download/{code}"
 
 
 @router.get("/datasets/{request_id}", response_model=DatasetStatus, responses=ERRORS)
@@ -92,7 +98,7 @@ async def request_dataset(body: DatasetRequestBody, request: Request) -> Dataset
     include_in_schema=False,
 )  # fmt: skip
 async def dataset_status(request_id: str, request: Request) -> DatasetStatus:
-    return _status(await run_in_threadpool(get_request, api_state(request).db, request_id))
+    return status_view(await run_in_threadpool(get_request, api_state(request).db, request_id))
 
 
 @router.post(
@@ -101,7 +107,7 @@ async def dataset_status(request_id: str, request: Request) -> DatasetStatus:
 )  # fmt: skip
 def retry_dataset(request_id: str, request: Request) -> DatasetStatus:
     """Queue a failed request again (its download link stays the same)."""
-    return _status(retry_request(api_state(request).db, request_id))
+    return status_view(retry_request(api_state(request).db, request_id))
 
 
 @router.get(

@@ -3,6 +3,7 @@ from a stored request (one typed view, so no caller reads the stored JSON by key
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,28 @@ class DatasetSpec:
             "image_size": self.image_size,
             "exclusive": self.exclusive,
         }
+
+
+def buckets_from_csv(text: str) -> dict[str, Any]:
+    """The `buckets` of a spec from CSV lines `bucket,count` (a `bucket,count` header line is
+    optional; blank lines are skipped). Only the shape is read here: `DatasetSpec.parse` checks
+    the bucket names and counts. SpecError (field "csv") names the line at fault."""
+    buckets: dict[str, Any] = {}
+    for number, row in enumerate(csv.reader(text.splitlines()), start=1):
+        cells = [cell.strip() for cell in row]
+        if not any(cells):
+            continue
+        if number == 1 and [cell.lower() for cell in cells] == ["bucket", "count"]:
+            continue
+        if len(cells) != 2:
+            raise SpecError("csv", f"line {number}: expected 'bucket,count', got {','.join(row)!r}")
+        name, count = cells
+        if not count.isdigit():
+            raise SpecError("csv", f"line {number}: count {count!r} is not a whole number")
+        buckets[name] = buckets.get(name, 0) + int(count)
+    if not buckets:
+        raise SpecError("csv", "the CSV has no 'bucket,count' lines, e.g. 'female/adult,10'")
+    return buckets
 
 
 def request_spec(request: DatasetRequest) -> DatasetSpec:

@@ -83,6 +83,17 @@ def list_api_keys(db: FactoryDatabase) -> list[ApiKey]:
         return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
 
 
+def key_principal(db: FactoryDatabase, key_id: str) -> tuple[Principal, str]:
+    """The principal of the API key `key_id` and the key's stored secret hash (what a portal
+    session is bound to, so a new secret ends it); AuthenticationError for an unknown or
+    revoked key, with `authenticate`'s message."""
+    with db.session(read_only=True) as session:
+        key = session.get(ApiKey, key_id)
+    if key is None or key.revoked_at is not None:
+        raise AuthenticationError("invalid or revoked API key")
+    return Principal(user=key.user, role=key.role, key_id=key.id), key.secret_hash
+
+
 def authenticate(db: FactoryDatabase, token: str | None) -> Principal:
     """The principal for `token`; AuthenticationError for a missing, malformed, unknown or
     revoked key (one message for all, so a caller learns nothing about which)."""
