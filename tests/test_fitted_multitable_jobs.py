@@ -30,7 +30,7 @@ from synth_pipelines.core.checks.names import (
     TABULAR_NOT_NULL,
 )
 from synth_pipelines.core.security.accounts import create_api_key
-from synth_pipelines.core.security.crypto import generate_master_key, keyring_from_env
+from synth_pipelines.core.security.crypto import keyring_from_env
 from synth_pipelines.core.storage.models import TabularJob
 from synth_pipelines.core.tabular.fitted.checks import merge_outcomes
 from synth_pipelines.core.tabular.fitted.multitable import Relation
@@ -41,19 +41,15 @@ from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import run_tabular_jobs_in_process
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
-from tests.fitted_samples import mixed_tables
+from tests.fitted_samples import fitted_settings_env, mixed_tables
+from tests.helpers import check_results
 
 KEY = "orders.customer_id=customers.customer_id"
 
 
 @pytest.fixture
 def settings_env() -> dict[str, str]:
-    return {
-        "SYNTH_TABULAR_EMBEDDER": "hashing",
-        "SYNTH_TABULAR_WORKERS": "1",
-        "SYNTH_TABULAR_SAMPLE_MAX_MB": "1",
-        "SYNTH_MASTER_KEY": generate_master_key(),
-    }
+    return fitted_settings_env()
 
 
 @pytest.fixture(scope="module")
@@ -75,18 +71,6 @@ def _store(settings: Settings):
 
 def _auth(db, role: str = "owner") -> dict[str, str]:
     return {"Authorization": f"Bearer {create_api_key(db, f'{role}-user', role, actor='test')}"}
-
-
-def _check_results(instance, run_id: str) -> dict:
-    records = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ).records
-    return {
-        r.event_log_entry.dagster_event.event_specific_data.check_name: (
-            r.event_log_entry.dagster_event.event_specific_data
-        )
-        for r in records
-    }
 
 
 def _materialization(instance, run_id: str):
@@ -196,7 +180,7 @@ def test_tables_joined_by_keys_are_one_job_confirmed_generated_checked_and_downl
     assert view["sample"]["deleted"] is True  # SYNTH_TABULAR_SAMPLE_RETENTION=delete
     assert not any(store.exists(k) for k in get_job(db, job["id"]).sample["objects"].values())
 
-    results = _check_results(instance, run.run_id)
+    results = check_results(instance, run.run_id)
     assert results[FITTED_KEYS].passed
     assert "orders.customer_id=customers.customer_id: 0 orphan value(s)" in (
         results[FITTED_KEYS].description
@@ -253,7 +237,7 @@ def test_tables_that_copy_their_samples_are_not_delivered_and_say_which(settings
     assert "items: " in view["error"] and "identical" in view["error"]
     assert refused.status_code == 409
     assert view["sample"]["deleted"] is False  # kept for a retry
-    results = _check_results(instance, run.run_id)
+    results = check_results(instance, run.run_id)
     assert not results[FITTED_IDENTICAL].passed
     assert "items" in results[FITTED_IDENTICAL].metadata["failed_tables"].value
     assert results[FITTED_KEYS].passed

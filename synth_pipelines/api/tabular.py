@@ -357,26 +357,6 @@ async def _fitted_from_upload(request: Request) -> JobView:
     return await _fitted(request, who, data, filename, rows, seed)
 
 
-async def _related(
-    request: Request,
-    who: Principal,
-    files: list[tuple[Any, str]],
-    keys: list[str],
-    rows: int | None,
-    seed: int,
-) -> JobView:
-    state = api_state(request)
-    tabular = state.settings.tabular
-    job = await run_in_threadpool(
-        functools.partial(
-            create_related_job, state.db, state.store, state.keys(), files, keys,
-            owner=who.user, max_bytes=tabular.sample_max_bytes,
-            holdout_share=tabular.holdout_share, rows=rows, seed=seed,
-        )
-    )  # fmt: skip
-    return _view(job, request)
-
-
 async def _fitted(
     request: Request,
     who: Principal,
@@ -385,24 +365,39 @@ async def _fitted(
     rows: int | None,
     seed: int,
 ) -> JobView:
+    """A job fitted to one sample."""
+    return await _create_fitted(
+        request, who, create_fitted_job, data, filename=filename, rows=rows, seed=seed
+    )
+
+
+async def _related(
+    request: Request,
+    who: Principal,
+    files: list[tuple[Any, str]],
+    keys: list[str],
+    rows: int | None,
+    seed: int,
+) -> JobView:
+    """A job fitted to several samples joined by `keys`."""
+    return await _create_fitted(request, who, create_related_job, files, keys, rows=rows, seed=seed)
+
+
+async def _create_fitted(
+    request: Request, who: Principal, use_case: Any, *args: Any, **kwargs: Any
+) -> JobView:
+    """Run the fitting `use_case` off the event loop with the app's DB, store, keyring and
+    sample settings."""
     state = api_state(request)
     tabular = state.settings.tabular
     job = await run_in_threadpool(
         functools.partial(
-            create_fitted_job,
-            state.db,
-            state.store,
-            state.keys(),
-            data,
-            filename=filename,
-            owner=who.user,
-            max_bytes=tabular.sample_max_bytes,
+            use_case, state.db, state.store, state.keys(), *args,
+            owner=who.user, max_bytes=tabular.sample_max_bytes,
             holdout_share=tabular.holdout_share,
-            min_category_count=tabular.min_category_count,
-            rows=rows,
-            seed=seed,
+            min_category_count=tabular.min_category_count, **kwargs,
         )
-    )
+    )  # fmt: skip
     return _view(job, request)
 
 

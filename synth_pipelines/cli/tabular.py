@@ -111,19 +111,27 @@ def tabular_fit(
         f"job [bold]{job['id']}[/] fitted to {split['filename']}: {split['train_rows']:,} rows "
         f"to fit, {split['holdout_rows']:,} held out for the privacy checks."
     )
-    rows = job["schema"].get("rows")
-    if confirm:
-        try:
-            client.confirm(job["id"], total_rows=rows)
-        except SynthError as exc:
-            _fail(str(exc))
-        console.print(f"confirmed: {rows:,} rows. Follow it: synth tabular status {job['id']}")
-        return
-    console.print(
-        f"Review, then:\n  synth tabular confirm {job['id']} --rows {rows}\n"
-        f"  (edit first: synth tabular show {job['id']} --json > schema.json, then\n"
-        f"   synth tabular edit {job['id']} schema.json)"
+    _confirm_or_review(
+        client,
+        job,
+        confirm,
+        f"\n  (edit first: synth tabular show {job['id']} --json > schema.json, then\n"
+        f"   synth tabular edit {job['id']} schema.json)",
     )
+
+
+def _confirm_or_review(client, job: dict, confirm: bool, review: str) -> None:
+    """Confirm a fitted `job` at its row count (--confirm), or say how to once reviewed."""
+    rows = job["schema"].get("rows")
+    if not confirm:
+        console.print(f"Review, then:\n  synth tabular confirm {job['id']} --rows {rows}{review}")
+        return
+    try:
+        client.confirm(job["id"], total_rows=rows)
+    except SynthError as exc:
+        _fail(str(exc))
+    each = " of each root table" if job.get("tables") else ""
+    console.print(f"confirmed: {rows:,} rows{each}. Follow it: synth tabular status {job['id']}")
 
 
 @tabular_app.command("fit-tables")
@@ -188,21 +196,7 @@ def _fit_tables_job(
     console.print(
         f"job [bold]{job['id']}[/] fitted to {len(tables)} tables (rows to fit/held out: {split})."
     )
-    rows = job["schema"].get("rows")
-    if confirm:
-        try:
-            client.confirm(job["id"], total_rows=rows)
-        except SynthError as exc:
-            _fail(str(exc))
-        console.print(
-            f"confirmed: {rows:,} rows of each root table. Follow it: "
-            f"synth tabular status {job['id']} --out DIR"
-        )
-        return
-    console.print(
-        f"Review, then:\n  synth tabular confirm {job['id']} --rows {rows}   "
-        "(rows of each root table)"
-    )
+    _confirm_or_review(client, job, confirm, "   (rows of each root table)")
 
 
 def _fit_tables_here(paths: list[Path], keys: list[str], rows: int | None, seed: int, out: Path):
@@ -217,6 +211,7 @@ def _fit_tables_here(paths: list[Path], keys: list[str], rows: int | None, seed:
             results = fit_related(
                 paths, keys, rows=rows, out_dir=out, seed=seed,
                 max_bytes=tabular.sample_max_bytes, holdout_share=tabular.holdout_share,
+                min_category_count=tabular.min_category_count,
                 max_dcr_share=tabular.max_dcr_share,
                 max_identical_share=tabular.max_identical_share,
                 min_quality=tabular.min_quality,

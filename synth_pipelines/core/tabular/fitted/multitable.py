@@ -148,7 +148,11 @@ def _as_key(schema: TableSchema, name: str, *, unique: bool) -> TableSchema:
 
 
 def fit_tables(
-    tables: dict[str, pd.DataFrame], relations: list[Relation], *, seed: int = 0
+    tables: dict[str, pd.DataFrame],
+    relations: list[Relation],
+    *,
+    seed: int = 0,
+    min_category_count: int = 5,
 ) -> FittedTables:
     """Infer and fit every table, with child counts per parent row and child rows conditioned
     on their parent's columns. SampleError for a key that references nothing, a parent key
@@ -207,6 +211,7 @@ def fit_tables(
             frames[name],
             schemas[name],
             seed=seed,
+            min_category_count=min_category_count,
             hidden=hidden[name],
             condition_candidates=conditions[name],
         )

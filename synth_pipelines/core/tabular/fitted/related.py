@@ -133,14 +133,20 @@ class RelatedFit:
 
 
 def fit_samples(
-    tables: dict[str, pd.DataFrame], keys: list[str], *, holdout_share: float, seed: int
+    tables: dict[str, pd.DataFrame],
+    keys: list[str],
+    *,
+    holdout_share: float,
+    seed: int,
+    min_category_count: int,
 ) -> RelatedFit:
     """Check `keys` on the whole samples, split off the holdout, fit the training parts."""
     relations = parse_keys(keys)
     tables = normalised(tables)
     check_relations(tables, relations)
     train, holdout = split_related(tables, relations, holdout_share, seed)
-    return RelatedFit(relations, train, holdout, fit_tables(train, relations, seed=seed))
+    fitted = fit_tables(train, relations, seed=seed, min_category_count=min_category_count)
+    return RelatedFit(relations, train, holdout, fitted)
 
 
 @dataclass
@@ -246,6 +252,7 @@ def fit_related(
     seed: int = 0,
     max_bytes: int,
     holdout_share: float,
+    min_category_count: int,
     max_dcr_share: float,
     max_identical_share: float,
     min_quality: float,
@@ -255,7 +262,10 @@ def fit_related(
     Parquet files and reports to `out_dir` only when no table failed its privacy checks or a
     key. SampleError for a bad sample or key."""
     tables = read_tables([(path, path.name) for path in paths], max_bytes=max_bytes)
-    related = fit_samples(tables, keys, holdout_share=holdout_share, seed=seed)
+    related = fit_samples(
+        tables, keys, holdout_share=holdout_share, seed=seed,
+        min_category_count=min_category_count,
+    )  # fmt: skip
     generated = sample_tables(related.fitted, rows=rows, seed=seed)
     staging = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)

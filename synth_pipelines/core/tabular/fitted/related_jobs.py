@@ -74,6 +74,7 @@ def create_related_job(
     owner: str,
     max_bytes: int,
     holdout_share: float,
+    min_category_count: int,
     rows: int | None = None,
     seed: int = 0,
 ) -> TabularJob:
@@ -85,7 +86,10 @@ def create_related_job(
             "file", "tables joined by keys need two samples or more (one file part per table)"
         )
     tables = read_tables(files, max_bytes=max_bytes)
-    related = fit_samples(tables, key_specs, holdout_share=holdout_share, seed=seed)
+    related = fit_samples(
+        tables, key_specs, holdout_share=holdout_share, seed=seed,
+        min_category_count=min_category_count,
+    )  # fmt: skip
     fitted = related.fitted
     root = fitted.order[0]
     schemas = {
