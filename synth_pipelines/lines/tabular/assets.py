@@ -118,7 +118,10 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
             "from the model fitted to a real sample), exact and semantic dedup with top-up to "
             "the requested count, Parquet (zstd) and CSV in the object store; checks derived "
             "from the schema run on every materialization, and a fitted job's quality and "
-            "privacy checks against its sample (privacy blocks delivery)."
+            "privacy checks against its sample (privacy blocks delivery). A job fitted to "
+            "several samples joined by keys generates every table (Parquet and CSV each), "
+            "checks each against its own sample and every foreign key (an orphan blocks), "
+            "each check's result covering all the tables."
         ),
     )
     def tabular_dataset(
