@@ -68,3 +68,16 @@ def mixed_tables(seed: int = 0, customers: int = 2000) -> dict[str, pd.DataFrame
         }
     )
     return {"customers": table, "orders": orders}
+
+
+def fitted_settings_env() -> dict[str, str]:
+    """The settings of the fitted job tests: light embedder, one worker, a 1 MB sample limit, a
+    fresh master key."""
+    from synth_pipelines.core.security.crypto import generate_master_key
+
+    return {
+        "SYNTH_TABULAR_EMBEDDER": "hashing",
+        "SYNTH_TABULAR_WORKERS": "1",
+        "SYNTH_TABULAR_SAMPLE_MAX_MB": "1",
+        "SYNTH_MASTER_KEY": generate_master_key(),
+    }

@@ -76,3 +76,16 @@ def refill(defs, instance, bucket: Bucket, count: int) -> None:
 def request(db, buckets: dict[str, int], **spec) -> str:
     """A new dataset request for `buckets` (counts by bucket key); its id."""
     return create_request(db, DatasetSpec.parse({"buckets": buckets, **spec}, 10_000)).id
+
+
+def check_results(instance: dg.DagsterInstance, run_id: str) -> dict[str, Any]:
+    """The asset check evaluations of run `run_id`, by check name."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    return {
+        r.event_log_entry.dagster_event.event_specific_data.check_name: (
+            r.event_log_entry.dagster_event.event_specific_data
+        )
+        for r in records
+    }

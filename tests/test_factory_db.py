@@ -75,7 +75,7 @@ def test_migrated_schema_matches_models(factory_db: FactoryDatabase) -> None:
 def test_upgrade_is_idempotent(factory_db: FactoryDatabase) -> None:
     factory_db.upgrade()
     factory_db.upgrade()
-    assert factory_db.current_revision() == factory_db.head_revision() == "0010_fitted_tabular_jobs"
+    assert factory_db.current_revision() == factory_db.head_revision() == "0011_multitable_jobs"
 
 
 def insert(db: FactoryDatabase, rows: list[dict], distance: int = DISTANCE):

@@ -20,9 +20,14 @@ from typer.testing import CliRunner
 from synth_pipelines.api.app import create_app
 from synth_pipelines.api.server import running_server
 from synth_pipelines.cli import app as cli
-from synth_pipelines.core.checks.names import FITTED_DCR, FITTED_IDENTICAL, FITTED_QUALITY
+from synth_pipelines.core.checks.names import (
+    FITTED_DCR,
+    FITTED_IDENTICAL,
+    FITTED_KEYS,
+    FITTED_QUALITY,
+)
 from synth_pipelines.core.security.accounts import create_api_key
-from synth_pipelines.core.security.crypto import IntegrityError, generate_master_key
+from synth_pipelines.core.security.crypto import IntegrityError
 from synth_pipelines.core.storage.models import TabularJob
 from synth_pipelines.core.tabular.fitted.jobs import create_fitted_job, load_sample
 from synth_pipelines.core.tabular.jobs import get_job
@@ -31,16 +36,13 @@ from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import run_tabular_jobs_in_process
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
+from tests.fitted_samples import fitted_settings_env
+from tests.helpers import check_results
 
 
 @pytest.fixture
 def settings_env() -> dict[str, str]:
-    return {
-        "SYNTH_TABULAR_EMBEDDER": "hashing",
-        "SYNTH_TABULAR_WORKERS": "1",
-        "SYNTH_TABULAR_SAMPLE_MAX_MB": "1",
-        "SYNTH_MASTER_KEY": generate_master_key(),
-    }
+    return fitted_settings_env()
 
 
 def customers(rows: int = 400, seed: int = 3) -> pd.DataFrame:
@@ -135,8 +137,11 @@ def test_an_uploaded_sample_is_fitted_generated_checked_and_delivered(
     assert view["sample"]["deleted"] is True  # SYNTH_TABULAR_SAMPLE_RETENTION=delete
     assert not any(store.exists(k) for k in get_job(db, job["id"]).sample["objects"].values())
 
-    results = _check_results(instance, run.run_id)
+    results = check_results(instance, run.run_id)
     assert results[FITTED_DCR].passed and results[FITTED_IDENTICAL].passed
+    assert results[FITTED_KEYS].description == "skipped: one table: no foreign keys to check " + (
+        "(a job fitted to several samples has them)"
+    )
     assert FITTED_QUALITY in results
 
     # The YAML tests of the checks line run on a fitted job's table as on any job's.
@@ -146,23 +151,9 @@ def test_an_uploaded_sample_is_fitted_generated_checked_and_delivered(
         instance,
         select_checks(defs, ["tabular_dataset:email__regex", "tabular_dataset:row_count"]),
     )
-    yaml_results = _check_results(instance, checked.run_id)
+    yaml_results = check_results(instance, checked.run_id)
     assert yaml_results["email__regex"].passed and yaml_results["row_count"].passed
     assert yaml_results["row_count"].metadata["observed"].value == {job["id"]: 3000}
-
-
-def _check_results(instance, run_id: str) -> dict:
-    import dagster as dg
-
-    records = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ).records
-    return {
-        r.event_log_entry.dagster_event.event_specific_data.check_name: (
-            r.event_log_entry.dagster_event.event_specific_data
-        )
-        for r in records
-    }
 
 
 def settings_keys(settings: Settings):
@@ -202,7 +193,7 @@ def test_a_job_that_copies_its_sample_is_not_delivered(settings, db, instance) -
         assert refused.status_code == 409
     assert view["reports"]["privacy"]["identical_match_share"] > 0
     assert view["sample"]["deleted"] is False  # kept for a retry
-    assert not _check_results(instance, run.run_id)[FITTED_IDENTICAL].passed
+    assert not check_results(instance, run.run_id)[FITTED_IDENTICAL].passed
 
 
 BAD_SAMPLES = [

@@ -82,6 +82,10 @@ COVERAGE: dict[str, tuple[str, ...] | ByCI] = {
     "synth tabular fit --rows": (
         "tests/test_fitted_jobs.py::test_the_cli_fits_a_sample_and_shows_the_inferred_schema",
     ),
+    "synth tabular fit-tables --key --rows": (
+        "tests/test_fitted_multitable_jobs.py::"
+        "test_samples_by_path_need_an_admin_and_the_cli_creates_the_job",
+    ),
     "synth tabular fit-tables --key --rows --out": (
         "tests/test_fitted_jobs.py::"
         "test_tables_joined_by_keys_are_fitted_and_written_with_every_key_intact",

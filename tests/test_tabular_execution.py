@@ -11,6 +11,7 @@ import pytest
 from synth_pipelines.core.checks.names import (
     FITTED_DCR,
     FITTED_IDENTICAL,
+    FITTED_KEYS,
     FITTED_QUALITY,
     TABULAR_ACCEPTED_CATEGORIES,
     TABULAR_NOT_NULL,
@@ -87,6 +88,7 @@ def test_a_job_completes_with_its_checks_and_progress(factory_db, store) -> None
         FITTED_QUALITY: "skipped",
         FITTED_DCR: "skipped",
         FITTED_IDENTICAL: "skipped",
+        FITTED_KEYS: "skipped",
     }
     assert next(c for c in outcome.checks if c.name == FITTED_DCR).description.startswith(
         "skipped: not a fitted job"

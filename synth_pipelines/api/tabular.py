@@ -23,6 +23,11 @@ from synth_pipelines.core.errors import ConflictError, FieldError, PermissionDen
 from synth_pipelines.core.security.accounts import Principal
 from synth_pipelines.core.storage.models import TabularJob
 from synth_pipelines.core.tabular.fitted.jobs import create_fitted_job, fetch_sample, public_sample
+from synth_pipelines.core.tabular.fitted.related_jobs import (
+    create_related_job,
+    is_related,
+    table_names,
+)
 from synth_pipelines.core.tabular.jobs import (
     JobParams,
     confirm_job,
@@ -50,6 +55,7 @@ body_limit(
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422, 503)
 }
+MAX_TABLES = 16  # file parts of one multipart upload (one per table)
 MEDIA = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv"}
 SCHEMA_BODY = {
     "requestBody": {
@@ -108,6 +114,14 @@ class JobView(BaseModel):
     reports: dict[str, Any] | None = Field(
         default=None, description="a fitted job's quality and privacy reports, once generated"
     )
+    tables: dict[str, Any] | None = Field(
+        default=None,
+        description="a job fitted to tables joined by keys: each table's inferred schema (parents "
+        "first; `schema` is the first root table's) and the keys",
+    )
+    download_urls: dict[str, str] | None = Field(
+        default=None, description="a completed multi-table job: each table's Parquet download"
+    )
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -118,8 +132,18 @@ def _view(job: TabularJob, request: Request) -> JobView:
     error = job.error
     if status == "failed" and job.status == "running":
         error = "the generation run stopped without finishing (its lease lapsed); retry it"
+    tables = urls = None
+    if is_related(job):
+        fitted = job.tables["fitted"]
+        tables = {
+            "schemas": {name: fitted["tables"][name] for name in fitted["order"]},
+            "keys": job.tables["keys"],
+        }
     if status == "completed":
         url = f"{public_base(request)}/tabular/jobs/{job.id}/download?format=parquet"
+        if tables is not None:
+            urls = {name: f"{url}&table={name}" for name in tables["schemas"]}
+            url = None
     return JobView(
         id=job.id,
         status=status,
@@ -136,6 +160,8 @@ def _view(job: TabularJob, request: Request) -> JobView:
         error=error,
         sample=public_sample(job.sample),
         reports=job.reports,
+        tables=tables,
+        download_urls=urls,
         **progress(job),
     )
 
@@ -151,19 +177,57 @@ class SampleBody(BaseModel):
     seed: int = Field(default=0, ge=0, description="the holdout split and the fit")
 
 
+class SamplesBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    samples: list[str] = Field(
+        min_length=2,
+        description="one sample per table (its file name names the table): s3://bucket/key.csv "
+        "(or .parquet), or (admins) paths on the server",
+        examples=[["s3://samples/customers.csv", "s3://samples/orders.csv"]],
+    )
+    keys: list[str] = Field(
+        min_length=1,
+        description="the foreign keys, child.column=parent.column each",
+        examples=[["orders.customer_id=customers.customer_id"]],
+    )
+    rows: int | None = Field(
+        default=None, ge=1, description="rows of each root table; default: its sample's"
+    )
+    seed: int = Field(default=0, ge=0, description="the holdout split, the fit and sampling")
+
+
 CREATE_BODY = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {"oneOf": [DraftBody.model_json_schema(), SampleBody.model_json_schema()]}
+                "schema": {
+                    "oneOf": [
+                        DraftBody.model_json_schema(),
+                        SampleBody.model_json_schema(),
+                        SamplesBody.model_json_schema(),
+                    ]
+                }
             },
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary"},
+                        "file": {
+                            "description": "the sample; several (one per table) with `key`",
+                            "oneOf": [
+                                {"type": "string", "format": "binary"},
+                                {"type": "array", "items": {"type": "string", "format": "binary"}},
+                            ],
+                        },
+                        "key": {
+                            "description": "tables joined by keys: child.column=parent.column "
+                            "(repeat for each foreign key)",
+                            "type": "array",
+                            "items": {"type": "string"},
+                        },
                         "rows": {"type": "integer", "minimum": 1},
                         "seed": {"type": "integer", "minimum": 0},
                     },
@@ -185,7 +249,11 @@ async def create_job_endpoint(request: Request) -> JobView:
     - multipart with a `file` (CSV or Parquet), or JSON `{"sample": "s3://..."}` (admins: a
       path on the server): a schema inferred from that real sample and a model fitted to it,
       the sample stored encrypted (SYNTH_MASTER_KEY), a holdout of it kept from the fit for the
-      privacy checks. These need an API key.
+      privacy checks. These need an API key;
+    - multipart with several `file` parts (one table each, named after its file) and one or
+      more `key` fields (`child.column=parent.column`), or JSON `{"samples": [...], "keys":
+      [...]}`: tables joined by keys, fitted together, generated with every key intact and
+      checked per table. `rows` is then the rows of each root table.
 
     Nothing is generated until the job is confirmed. A sample that cannot be fitted is a 422
     naming the column and the reason."""
@@ -193,6 +261,17 @@ async def create_job_endpoint(request: Request) -> JobView:
     if content_type.startswith("multipart/form-data"):
         return await _fitted_from_upload(request)
     body = await _json_object(request)
+    if "samples" in body:
+        fields = _validated(SamplesBody, body)
+        who = await _caller(request)
+        if not all(s.startswith("s3://") for s in fields.samples) and not who.is_admin:
+            raise PermissionDeniedError(
+                "a sample on the server's disk needs an admin key; upload the files or give "
+                "s3:// URIs"
+            )
+        limit = api_state(request).settings.tabular.sample_max_bytes
+        files = [await run_in_threadpool(fetch_sample, s, limit) for s in fields.samples]
+        return await _related(request, who, files, fields.keys, fields.rows, fields.seed)
     if "sample" in body:
         fields = _validated(SampleBody, body)
         who = await _caller(request)
@@ -260,16 +339,21 @@ async def _fitted_from_upload(request: Request) -> JobView:
     (the body limit registered below), so a 10 GB upload is refused without receiving it."""
     who = await _caller(request)
     limit = api_state(request).settings.tabular.sample_max_bytes
-    form = await request.form(max_files=1, max_fields=8)
+    form = await request.form(max_files=MAX_TABLES, max_fields=8 + MAX_TABLES)
     try:
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
+        uploads = form.getlist("file")
+        if not uploads or any(isinstance(upload, str) for upload in uploads):
             raise FieldError("file", "file is required: the sample, as CSV or Parquet")
-        data = await upload.read(limit + 1)
+        keys = [str(key) for key in form.getlist("key")]
+        files = []
+        for upload in uploads:
+            files.append((await upload.read(limit + 1), upload.filename or "sample.csv"))
         rows, seed = _form_integer(form, "rows"), _form_integer(form, "seed") or 0
-        filename = upload.filename or "sample.csv"
     finally:
         await form.close()
+    if len(files) > 1 or keys:
+        return await _related(request, who, files, keys, rows, seed)
+    ((data, filename),) = files
     return await _fitted(request, who, data, filename, rows, seed)
 
 
@@ -281,24 +365,39 @@ async def _fitted(
     rows: int | None,
     seed: int,
 ) -> JobView:
+    """A job fitted to one sample."""
+    return await _create_fitted(
+        request, who, create_fitted_job, data, filename=filename, rows=rows, seed=seed
+    )
+
+
+async def _related(
+    request: Request,
+    who: Principal,
+    files: list[tuple[Any, str]],
+    keys: list[str],
+    rows: int | None,
+    seed: int,
+) -> JobView:
+    """A job fitted to several samples joined by `keys`."""
+    return await _create_fitted(request, who, create_related_job, files, keys, rows=rows, seed=seed)
+
+
+async def _create_fitted(
+    request: Request, who: Principal, use_case: Any, *args: Any, **kwargs: Any
+) -> JobView:
+    """Run the fitting `use_case` off the event loop with the app's DB, store, keyring and
+    sample settings."""
     state = api_state(request)
     tabular = state.settings.tabular
     job = await run_in_threadpool(
         functools.partial(
-            create_fitted_job,
-            state.db,
-            state.store,
-            state.keys(),
-            data,
-            filename=filename,
-            owner=who.user,
-            max_bytes=tabular.sample_max_bytes,
+            use_case, state.db, state.store, state.keys(), *args,
+            owner=who.user, max_bytes=tabular.sample_max_bytes,
             holdout_share=tabular.holdout_share,
-            min_category_count=tabular.min_category_count,
-            rows=rows,
-            seed=seed,
+            min_category_count=tabular.min_category_count, **kwargs,
         )
-    )
+    )  # fmt: skip
     return _view(job, request)
 
 
@@ -357,17 +456,38 @@ def retry(job_id: str, request: Request) -> JobView:
         307: {"description": "Redirect to a presigned URL (S3 object store)"},
     },
 )
-def download(job_id: str, request: Request, format: Literal["parquet", "csv"] = Query("parquet")):
-    """The generated table as Parquet (zstd) or CSV."""
+def download(
+    job_id: str,
+    request: Request,
+    format: Literal["parquet", "csv"] = Query("parquet"),
+    table: str | None = Query(
+        None, description="which table of a job fitted to tables joined by keys (required there)"
+    ),
+):
+    """The generated table as Parquet (zstd) or CSV; of a multi-table job, the `table` named."""
     state = api_state(request)
     job = get_job(state.db, job_id)
+    outputs, filename = job.outputs, job_id
+    if is_related(job):
+        names = table_names(job)
+        if table not in names:
+            given = "is required" if table is None else f"{table!r} is not one of its tables"
+            raise FieldError(
+                "table",
+                f"table {given}: tabular job {job_id} has the tables {', '.join(names)} "
+                "(?table=NAME)",
+            )
+    elif table is not None:
+        raise FieldError("table", f"tabular job {job_id} is one table: leave table out")
     require_confirmed(job)
     if job.status != "completed" or not job.outputs:
         raise ConflictError(f"tabular job {job_id} is {job.status}, not completed yet")
+    if table is not None:
+        outputs, filename = job.outputs["tables"][table], f"{job_id}-{table}"
     return serve_object(
         state.store,
-        job.outputs[format],
+        outputs[format],
         media_type=MEDIA[format],
-        filename=f"{job_id}.{format}",
+        filename=f"{filename}.{format}",
         expires_in=3600,
     )

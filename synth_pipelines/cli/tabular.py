@@ -42,7 +42,15 @@ def schema_table(job: dict) -> Table:
 
 def print_schema(job: dict) -> None:
     """The schema table, the constraints between columns (a fitted schema's), then each phrase
-    of the prompt the drafter did not read (or what inference was unsure of)."""
+    of the prompt the drafter did not read (or what inference was unsure of). A job fitted to
+    tables joined by keys: each table's, then the keys."""
+    tables = job.get("tables")
+    if tables:
+        for schema in tables["schemas"].values():
+            print_schema({"schema": schema})
+        for key in tables["keys"]:
+            console.print(f"key: {key}", markup=False, highlight=False)
+        return
     console.print(schema_table(job))
     for constraint in job["schema"].get("constraints") or ():
         if constraint["kind"] == "inequality":
@@ -103,44 +111,107 @@ def tabular_fit(
         f"job [bold]{job['id']}[/] fitted to {split['filename']}: {split['train_rows']:,} rows "
         f"to fit, {split['holdout_rows']:,} held out for the privacy checks."
     )
-    rows = job["schema"].get("rows")
-    if confirm:
-        try:
-            client.confirm(job["id"], total_rows=rows)
-        except SynthError as exc:
-            _fail(str(exc))
-        console.print(f"confirmed: {rows:,} rows. Follow it: synth tabular status {job['id']}")
-        return
-    console.print(
-        f"Review, then:\n  synth tabular confirm {job['id']} --rows {rows}\n"
-        f"  (edit first: synth tabular show {job['id']} --json > schema.json, then\n"
-        f"   synth tabular edit {job['id']} schema.json)"
+    _confirm_or_review(
+        client,
+        job,
+        confirm,
+        f"\n  (edit first: synth tabular show {job['id']} --json > schema.json, then\n"
+        f"   synth tabular edit {job['id']} schema.json)",
     )
+
+
+def _confirm_or_review(client, job: dict, confirm: bool, review: str) -> None:
+    """Confirm a fitted `job` at its row count (--confirm), or say how to once reviewed."""
+    rows = job["schema"].get("rows")
+    if not confirm:
+        console.print(f"Review, then:\n  synth tabular confirm {job['id']} --rows {rows}{review}")
+        return
+    try:
+        client.confirm(job["id"], total_rows=rows)
+    except SynthError as exc:
+        _fail(str(exc))
+    each = " of each root table" if job.get("tables") else ""
+    console.print(f"confirmed: {rows:,} rows{each}. Follow it: synth tabular status {job['id']}")
 
 
 @tabular_app.command("fit-tables")
 def tabular_fit_tables(
-    samples: list[Path] = typer.Argument(
-        ..., exists=True, dir_okay=False, help="One CSV or Parquet sample per table."
+    samples: list[str] = typer.Argument(
+        ..., help="One CSV or Parquet sample per table (files here, or s3://bucket/key)."
     ),
     key: list[str] = typer.Option(
         ..., "--key", help="A foreign key: child.column=parent.column (repeat for each)."
     ),
-    rows: int = typer.Option(..., "--rows", min=1, help="Rows of each root table."),
-    out: Path = typer.Option(..., "--out", help="Folder for the Parquet files and reports."),
+    rows: int | None = typer.Option(
+        None, "--rows", min=1, help="Rows of each root table (default: its sample's)."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Fit, generate and check on this machine, writing the Parquet files and reports "
+        "here (no job); without it, a job is created on the API.",
+    ),
     seed: int = typer.Option(0, min=0, help="Seed of the holdout split, the fit and sampling."),
+    confirm: bool = typer.Option(
+        False, "--confirm", help="Confirm the job right away (skip the review)."
+    ),
+    api: str = API_OPTION,
+    api_key: str | None = typer.Option(
+        None, envvar="SYNTH_API_KEY", help="Your API key (or SYNTH_API_KEY).", show_default=False
+    ),
 ) -> None:
-    """Fit tables joined by keys (customers -> orders -> items) on this machine, generate them
-    with every key intact, and write them when each passes its privacy checks."""
+    """Fit tables joined by keys (customers -> orders -> items): a job, reviewed and confirmed
+    as any fitted job, whose tables are generated with every key intact and checked one by one;
+    or, with --out, the same fit and checks on this machine, written when each table passes."""
+    for sample in samples:
+        if not sample.startswith("s3://") and not Path(sample).is_file():
+            _fail(f"{sample} is not a file")
+    if out is None:
+        _fit_tables_job(samples, key, rows, seed, confirm, api, api_key)
+    else:
+        _fit_tables_here([Path(s) for s in samples], key, rows, seed, out)
+
+
+def _fit_tables_job(
+    samples: list[str],
+    keys: list[str],
+    rows: int | None,
+    seed: int,
+    confirm: bool,
+    api: str,
+    api_key: str | None,
+) -> None:
+    if not api_key:
+        _fail("an API key is needed to create the job: --api-key or SYNTH_API_KEY")
+    client = _tabular_client(api)
+    try:
+        job = client.fit_tables(samples, keys, api_key, rows=rows, seed=seed)
+    except SynthError as exc:
+        _fail(str(exc))
+    print_schema(job)
+    tables = job["sample"]["tables"]
+    split = ", ".join(
+        f"{name} {t['train_rows']:,}/{t['holdout_rows']:,}" for name, t in tables.items()
+    )
+    console.print(
+        f"job [bold]{job['id']}[/] fitted to {len(tables)} tables (rows to fit/held out: {split})."
+    )
+    _confirm_or_review(client, job, confirm, "   (rows of each root table)")
+
+
+def _fit_tables_here(paths: list[Path], keys: list[str], rows: int | None, seed: int, out: Path):
     from synth_pipelines.core.tabular.fitted.related import fit_related
     from synth_pipelines.settings import Settings
 
+    if rows is None:
+        _fail("--rows is required with --out (rows of each root table)")
     tabular = Settings.from_env().tabular
     try:
         with console.status("fitting and generating…"):
             results = fit_related(
-                samples, key, rows=rows, out_dir=out, seed=seed,
+                paths, keys, rows=rows, out_dir=out, seed=seed,
                 max_bytes=tabular.sample_max_bytes, holdout_share=tabular.holdout_share,
+                min_category_count=tabular.min_category_count,
                 max_dcr_share=tabular.max_dcr_share,
                 max_identical_share=tabular.max_identical_share,
                 min_quality=tabular.min_quality,
@@ -153,11 +224,11 @@ def tabular_fit_tables(
     for r in results:
         quality = "n/a" if r.quality is None else f"{r.quality:.1%}"
         table.add_row(r.name, f"{r.rows:,}", quality, f"{r.dcr_share:.1%}",
-                      f"{r.identical_share:.2%}", str(r.orphans))  # fmt: skip
+                      f"{r.identical_share:.2%}", str(sum(r.orphans.values())))  # fmt: skip
     console.print(table)
     failed = [f"{r.name}: {'; '.join(r.failures)}" for r in results if r.failures]
     if failed:
-        _fail("not written, a privacy check failed: " + " | ".join(failed))
+        _fail("not written, a privacy check or a key failed: " + " | ".join(failed))
     console.print(f"written to {out}: " + ", ".join(f"{r.name}.parquet" for r in results))
 
 
@@ -237,8 +308,13 @@ def tabular_confirm(
 def tabular_status(
     job_id: str = typer.Argument(...),
     wait: bool = typer.Option(True, help="Follow with a progress bar until it finishes."),
-    out: Path | None = typer.Option(None, help="When done, download the table here."),
+    out: Path | None = typer.Option(
+        None, help="When done, download the table here (every table of a multi-table job)."
+    ),
     fmt: str = typer.Option("parquet", "--format", help="parquet or csv"),
+    table: str | None = typer.Option(
+        None, "--table", help="Of a multi-table job, download only this table."
+    ),
     timeout: float = typer.Option(3600, help="Seconds to follow."),
     api: str = API_OPTION,
 ) -> None:
@@ -270,8 +346,11 @@ def tabular_status(
         if job.get("error"):
             _fail(job["error"])
         if job["status"] == "completed":
-            console.print(f"download: {job['download_url']}")
+            urls = job.get("download_urls") or {None: job["download_url"]}
+            for name, url in urls.items():
+                console.print(f"download{f' {name}' if name else ''}: {url}")
             if out is not None:
-                console.print(f"saved {client.fetch(job_id, fmt, out)}")
+                for name in [table] if table else urls:
+                    console.print(f"saved {client.fetch(job_id, fmt, out, table=name)}")
     except SynthError as exc:
         _fail(str(exc))

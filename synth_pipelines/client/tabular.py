@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,30 @@ class TabularClient(ApiClient):
                 headers=headers,
             )
 
+    def fit_tables(
+        self,
+        samples: list[Path | str],
+        keys: list[str],
+        api_key: str,
+        rows: int | None = None,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """A job fitted to `samples` (one per table: local files, uploaded, or s3:// URIs the
+        server reads) joined by `keys` ("child.column=parent.column")."""
+        headers = {"Authorization": f"Bearer {api_key}"}
+        extra = {"rows": rows} if rows else {}
+        if all(str(sample).startswith("s3://") for sample in samples):
+            body = {"samples": [str(s) for s in samples], "keys": keys, "seed": seed, **extra}
+            return self._call("POST", "/tabular/jobs", json=body, headers=headers)
+        with contextlib.ExitStack() as stack:
+            files = [
+                ("file", (Path(s).name, stack.enter_context(Path(s).open("rb")),
+                          "application/octet-stream"))
+                for s in samples
+            ]  # fmt: skip
+            fields = {"key": keys, "seed": str(seed), **{k: str(v) for k, v in extra.items()}}
+            return self._call("POST", "/tabular/jobs", files=files, data=fields, headers=headers)
+
     def edit_schema(self, job_id: str, schema: dict[str, Any]) -> dict[str, Any]:
         return self._call("PUT", f"/tabular/jobs/{job_id}/schema", json=schema)
 
@@ -72,5 +97,7 @@ class TabularClient(ApiClient):
 
         return self._poll(lambda: self.status(job_id), finished, late, timeout, poll, on_update)
 
-    def fetch(self, job_id: str, fmt: str, out: Path) -> Path:
-        return self.download(f"/tabular/jobs/{job_id}/download?format={fmt}", out)
+    def fetch(self, job_id: str, fmt: str, out: Path, table: str | None = None) -> Path:
+        """The job's table as `fmt` into `out`; of a multi-table job, the `table` named."""
+        query = f"format={fmt}" + (f"&table={table}" if table else "")
+        return self.download(f"/tabular/jobs/{job_id}/download?{query}", out)

@@ -56,7 +56,12 @@ def _tabular_tables(
         jobs = sorted(jobs_in(db, ("completed",)), key=lambda job: job.completed_at, reverse=True)[
             :newest
         ]
-    return {job.id: load_tabular_output(store, job, columns) for job in jobs if job.outputs}
+    # A multi-table job's outputs are per table ({"tables": ...}): the YAML tests read one table.
+    return {
+        job.id: load_tabular_output(store, job, columns)
+        for job in jobs
+        if (job.outputs or {}).get("parquet")
+    }
 
 
 def build_yaml_checks(specs: list[TestSpec], settings: Settings) -> list[dg.AssetChecksDefinition]:

@@ -41,6 +41,9 @@ TABULAR_PATTERN = "pattern"
 FITTED_QUALITY = "fitted_quality"
 FITTED_DCR = "fitted_dcr_share"
 FITTED_IDENTICAL = "fitted_identical_matches"
+# tabular_dataset of a job fitted to several samples joined by keys: every foreign key value is
+# a generated parent key (blocks); skipped for one-table jobs.
+FITTED_KEYS = "fitted_foreign_keys"
 
 # persona_adapter (core/checks/personas.py)
 PERPLEXITY = "perplexity"

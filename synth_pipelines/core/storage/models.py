@@ -180,6 +180,10 @@ class TabularJob(Base):
     sample: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     reports: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # A job fitted to several samples joined by keys: the fitted tables (each table's schema and
+    # model, the relations, parents before children: multitable.FittedTables, no raw rows). Its
+    # `schema_json` is the first root table's; `sample` holds every table's parts.
+    tables: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (Index("ix_tabular_jobs_status", "status", "created_at"),)
 

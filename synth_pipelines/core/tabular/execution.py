@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from synth_pipelines.core.checks.names import FITTED_DCR, FITTED_IDENTICAL
+from synth_pipelines.core.checks.names import FITTED_DCR, FITTED_IDENTICAL, FITTED_KEYS
 from synth_pipelines.core.checks.outcome import CheckOutcome
 from synth_pipelines.core.checks.tabular_schema import schema_checks
 from synth_pipelines.core.security.crypto import KeyWrapper
@@ -29,12 +29,14 @@ from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.object_store import ObjectStore
 from synth_pipelines.core.tabular.fitted.checks import (
     NOT_FITTED,
+    ONE_TABLE,
     SAMPLE_DELETED,
     FittedReports,
     fitted_checks,
     skipped,
 )
 from synth_pipelines.core.tabular.fitted.jobs import delete_sample, is_fitted, load_sample
+from synth_pipelines.core.tabular.fitted.related_jobs import TableRun, is_related, run_related_job
 from synth_pipelines.core.tabular.jobs import (
     JobParams,
     complete_job,
@@ -67,6 +69,8 @@ class Completed:
     result: TabularResult
     checks: list[CheckOutcome] = field(default_factory=list)
     fitted: FittedReports | None = None  # a fitted job's reports (skipped ones otherwise)
+    # A job fitted to tables joined by keys: each table's run (`result` is the first's).
+    tables: dict[str, TableRun] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class Blocked:
     result: TabularResult
     checks: list[CheckOutcome] = field(default_factory=list)
     fitted: FittedReports | None = None
+    tables: dict[str, TableRun] = field(default_factory=dict)
 
     @property
     def reasons(self) -> str:
@@ -86,6 +91,7 @@ class Blocked:
 
 JobRun = Completed | Blocked
 _FITTED = (FITTED_DCR, FITTED_IDENTICAL)
+_BLOCKED_BY = ((_FITTED, "privacy"), ((FITTED_KEYS,), "foreign key"))
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,8 @@ def run_job(
             on_progress(state)
 
     prefix = f"tabular/{job_id}/attempt-{job.attempts}"
+    if is_related(job):
+        return _run_related(db, store, job, params, prefix, keys, limits, progress)
     try:
         result = run_tabular_job(
             schema,
@@ -156,22 +164,67 @@ def run_job(
         checks = schema_checks(schema, result.table)
         fitted = _fitted_reports(store, job, schema, result, keys, limits, f"{prefix}/report.html")
         checks += fitted.outcomes
+        if not any(c.name == FITTED_KEYS for c in fitted.outcomes):
+            checks.append(CheckOutcome.skip(FITTED_KEYS, ONE_TABLE))
         if fitted.reports:
             record_reports(db, job_id, fitted.reports)
     except BaseException as exc:
         fail_job(db, job_id, f"{exc.__class__.__name__}: {exc}")
         raise
-    blocking = [c for c in checks if not c.passed and c.blocking]
-    if blocking:
-        blocked = Blocked(job_id, schema, result, checks, fitted)
-        kinds = "privacy" if any(c.name in _FITTED for c in blocking) else "schema"
-        fail_job(db, job_id, f"{kinds} checks failed, not delivered: {blocked.reasons}")
-        return blocked
+    if _blocked(db, job_id, checks):
+        return Blocked(job_id, schema, result, checks, fitted)
     stats = {"columns": result.stats, "seconds": round(result.seconds, 3), "bytes": result.bytes}
     complete_job(db, job_id, outputs=result.outputs, stats=stats)
     if fitted.reports and limits is not None and limits.retention == "delete":
         delete_sample(db, store, job_id)
     return Completed(job_id, schema, result, checks, fitted)
+
+
+def _blocked(db: FactoryDatabase, job_id: str, checks: list[CheckOutcome]) -> bool:
+    """Fail the job, with the reasons, when a blocking check failed: it is not delivered."""
+    blocking = [c for c in checks if not c.passed and c.blocking]
+    if not blocking:
+        return False
+    kinds = next(
+        (kind for names, kind in _BLOCKED_BY if any(c.name in names for c in blocking)), "schema"
+    )
+    reasons = "; ".join(c.description for c in blocking)
+    fail_job(db, job_id, f"{kinds} checks failed, not delivered: {reasons}")
+    return True
+
+
+def _run_related(
+    db: FactoryDatabase,
+    store: ObjectStore,
+    job: Any,
+    params: JobParams,
+    prefix: str,
+    keys: Callable[[], KeyWrapper] | None,
+    limits: FittedLimits | None,
+    progress: Callable[[RunProgress], None],
+) -> JobRun:
+    """A job fitted to tables joined by keys: every table generated, stored and checked; the
+    job blocked when a check blocks on any table."""
+    if keys is None or limits is None:
+        raise ValueError("a fitted job's checks need the master keyring (keys) and its limits")
+    try:
+        run = run_related_job(
+            store, keys(), job, params, prefix=prefix, max_dcr_share=limits.max_dcr_share,
+            max_identical_share=limits.max_identical_share, min_quality=limits.min_quality,
+            on_progress=progress,
+        )  # fmt: skip
+        if run.reports:
+            record_reports(db, job.id, run.reports)
+    except BaseException as exc:
+        fail_job(db, job.id, f"{exc.__class__.__name__}: {exc}")
+        raise
+    first = next(iter(run.tables.values()))
+    if _blocked(db, job.id, run.checks):
+        return Blocked(job.id, first.schema, first.result, run.checks, tables=run.tables)
+    complete_job(db, job.id, outputs=run.outputs, stats=run.stats)
+    if run.reports and limits.retention == "delete":
+        delete_sample(db, store, job.id)
+    return Completed(job.id, first.schema, first.result, run.checks, tables=run.tables)
 
 
 def _fitted_reports(

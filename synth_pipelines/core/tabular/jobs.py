@@ -162,6 +162,11 @@ def update_schema(db: FactoryDatabase, job_id: str, schema: TableSchema) -> Tabu
             raise ConflictError(
                 f"tabular job {job_id} is {job.status}: only a draft's schema can be edited"
             )
+        if job.tables is not None:
+            raise ConflictError(
+                f"tabular job {job_id} was fitted to tables joined by keys: their schemas were "
+                "fitted together and cannot be edited one by one; fit the samples again"
+            )
         job.schema_json = schema.model_dump(mode="json", exclude_none=True)
         return job
 
@@ -175,6 +180,8 @@ def confirm_job(db: FactoryDatabase, job_id: str, params: JobParams) -> TabularJ
         schema = job_schema(job)
         schema.check_rows(params.total_rows)
         check_schema(schema)  # what only generation would find (e.g. unsupported regex)
+        for table in (job.tables or {}).get("fitted", {}).get("tables", {}).values():
+            check_schema(TableSchema.model_validate(table))  # each table of a multi-table job
         job.params = params.as_dict()
         job.total_chunks = params.total_chunks
         job.status = "confirmed"

@@ -118,7 +118,10 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
             "from the model fitted to a real sample), exact and semantic dedup with top-up to "
             "the requested count, Parquet (zstd) and CSV in the object store; checks derived "
             "from the schema run on every materialization, and a fitted job's quality and "
-            "privacy checks against its sample (privacy blocks delivery)."
+            "privacy checks against its sample (privacy blocks delivery). A job fitted to "
+            "several samples joined by keys generates every table (Parquet and CSV each), "
+            "checks each against its own sample and every foreign key (an orphan blocks), "
+            "each check's result covering all the tables."
         ),
     )
     def tabular_dataset(
@@ -179,6 +182,8 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
 
 
 def _metadata(outcome: JobRun) -> dict:
+    if outcome.tables:
+        return _tables_metadata(outcome)
     result, state = outcome.result, outcome.result.progress
     return {
         "rows": result.rows,
@@ -199,6 +204,39 @@ def _metadata(outcome: JobRun) -> dict:
         "preview": dg.MetadataValue.md(_markdown(result.preview)),
         "column_stats": dg.MetadataValue.json(result.stats),
         **_fitted_metadata(outcome),
+    }
+
+
+def _tables_metadata(outcome: JobRun) -> dict:
+    """A job fitted to tables joined by keys: the rows of all, and per table (`<table>/...`)
+    its rows, quality, DCR share, identical matches, files and report."""
+    metadata: dict = {}
+    summary = {}
+    for name, run in outcome.tables.items():
+        reports = run.fitted.reports
+        quality, privacy = reports.get("quality") or {}, reports.get("privacy") or {}
+        row = {
+            "rows": run.result.rows,
+            "quality_score": quality.get("score"),
+            "dcr_share": privacy.get("dcr_share"),
+            "identical_match_share": privacy.get("identical_match_share"),
+            "parquet": run.result.outputs["parquet"],
+            "csv": run.result.outputs["csv"],
+            "report": reports.get("report"),
+        }
+        summary[name] = row
+        for key, value in row.items():
+            if value is None:
+                continue
+            metadata[f"{name}/{key}"] = dg.MetadataValue.path(value) if key == "report" else value
+        metadata[f"{name}/column_schema"] = schema_table(run.schema)
+    rows = sum(run.result.rows for run in outcome.tables.values())
+    return {
+        "rows": rows,
+        "dagster/row_count": rows,
+        "tables": dg.MetadataValue.json(summary),
+        "seconds": round(outcome.result.seconds, 3),
+        **metadata,
     }
 
 

@@ -8,6 +8,10 @@
   0.5; one that memorises its sample near 1); NNDR reported beside it.
 - `fitted_identical_matches` (blocks): the share of synthetic rows equal to a training row,
   at most SYNTH_TABULAR_MAX_IDENTICAL_SHARE (0).
+- `fitted_foreign_keys` (blocks): a job fitted to several tables joined by keys: no foreign key
+  value references a parent row that was not generated (skipped for one table). The other
+  checks of such a job are judged per table and fail when they fail on any table
+  (`merge_outcomes`).
 
 A prompt-drafted job has no sample: each check is skipped, with that reason. A fitted job whose
 sample was deleted after its first checked run (SYNTH_TABULAR_SAMPLE_RETENTION=delete) is
@@ -23,18 +27,25 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from synth_pipelines.core.checks.names import FITTED_DCR, FITTED_IDENTICAL, FITTED_QUALITY
-from synth_pipelines.core.checks.outcome import ERROR, WARN, CheckOutcome
+from synth_pipelines.core.checks.names import (
+    FITTED_DCR,
+    FITTED_IDENTICAL,
+    FITTED_KEYS,
+    FITTED_QUALITY,
+)
+from synth_pipelines.core.checks.outcome import ERROR, SKIP_PREFIX, WARN, CheckOutcome
 from synth_pipelines.core.tabular.schema import TableSchema
 
 CHECKS = {
     FITTED_QUALITY: "quality of the table against its sample (sdmetrics), and ML utility",
     FITTED_DCR: "privacy: share of rows closer to the training sample than to its holdout",
     FITTED_IDENTICAL: "privacy: share of rows identical to a row of the training sample",
+    FITTED_KEYS: "tables joined by keys: every foreign key value is a generated parent key",
 }
-SEVERITY = {FITTED_QUALITY: WARN, FITTED_DCR: ERROR, FITTED_IDENTICAL: ERROR}
+SEVERITY = {FITTED_QUALITY: WARN, FITTED_DCR: ERROR, FITTED_IDENTICAL: ERROR, FITTED_KEYS: ERROR}
 CHECKED_ROWS = 1_000_000  # synthetic rows the checks read (a seeded sample of larger tables)
 NOT_FITTED = "not a fitted job: drafted from a prompt, it has no real sample to compare with"
+ONE_TABLE = "one table: no foreign keys to check (a job fitted to several samples has them)"
 SAMPLE_DELETED = (
     "the job's sample was deleted after its first checked run "
     "(SYNTH_TABULAR_SAMPLE_RETENTION=delete); the reports of that run stay on the job"
@@ -53,6 +64,38 @@ class FittedReports:
 
 def skipped(reason: str) -> FittedReports:
     return FittedReports([CheckOutcome.skip(name, reason) for name in CHECKS])
+
+
+def merge_outcomes(per_table: dict[str, list[CheckOutcome]]) -> list[CheckOutcome]:
+    """One outcome per check over several tables: it fails when it fails on any table (its
+    description names the tables, failures first), is skipped when every table skipped it,
+    and its metadata holds each table's."""
+    by_name: dict[str, dict[str, CheckOutcome]] = {}
+    for table, outcomes in per_table.items():
+        for outcome in outcomes:
+            by_name.setdefault(outcome.name, {})[table] = outcome
+    merged = []
+    for name, outcomes in by_name.items():
+        looked = {t: o for t, o in outcomes.items() if not o.skipped}
+        if not looked:
+            reasons = "; ".join(f"{t}: {o.description}" for t, o in outcomes.items())
+            merged.append(CheckOutcome.skip(name, reasons.replace(SKIP_PREFIX, "")))
+            continue
+        failed = [t for t, o in looked.items() if not o.passed]
+        shown = failed + [t for t in looked if t not in failed]
+        merged.append(
+            CheckOutcome(
+                name,
+                passed=not failed,
+                description="; ".join(f"{t}: {looked[t].description}" for t in shown),
+                severity=ERROR if any(o.severity == ERROR for o in looked.values()) else WARN,
+                metadata={
+                    "failed_tables": failed,
+                    **{t: o.metadata for t, o in outcomes.items()},
+                },
+            )
+        )
+    return merged
 
 
 def fitted_checks(

@@ -94,38 +94,49 @@ def create_fitted_job(
         train, name=table_name(filename), seed=seed, min_category_count=min_category_count
     )
     schema = schema.model_copy(update={"rows": rows or len(df)})
+    return store_fitted_job(
+        db, store, keys, dict(zip(PARTS, (train, holdout), strict=True)),
+        prompt=f"fitted to {filename} ({len(df):,} rows, {len(df.columns)} columns)",
+        schema=schema, owner=owner,
+        sample={"filename": filename, "rows": len(df), "train_rows": len(train),
+                "holdout_rows": len(holdout), "seed": seed},
+    )  # fmt: skip
+
+
+def store_fitted_job(
+    db: FactoryDatabase,
+    store: ObjectStore,
+    keys: KeyWrapper,
+    parts: dict[str, pd.DataFrame],
+    *,
+    prompt: str,
+    schema: TableSchema,
+    owner: str,
+    sample: dict[str, Any],
+    **columns: Any,
+) -> TabularJob:
+    """The draft job of a fitted model: each of `parts` ("train", "holdout", or per table
+    "orders/train") stored encrypted under a new data key of the job's own, the `sample`
+    record listing them; `columns`: further columns of the job (a multi-table job's tables).
+    Nothing stays stored when it fails."""
     job_id = new_id()
     data_key = new_data_key()
     wrapped = keys.wrap(data_key, owner_context(KIND, job_id))
-    stored: list[str] = []
+    stored: dict[str, str] = {}
     try:
-        for part, frame in zip(PARTS, (train, holdout), strict=True):
+        for part, frame in parts.items():
             key = _object_key(job_id, part)
             store.put_bytes(
                 key, encrypt(data_key, _parquet(frame), owner_context(KIND, job_id, key))
             )
-            stored.append(key)
-        sample = {
-            "filename": filename,
-            "rows": len(df),
-            "train_rows": len(train),
-            "holdout_rows": len(holdout),
-            "seed": seed,
-            "objects": dict(zip(PARTS, stored, strict=True)),
-            "deleted": False,
-        }
+            stored[part] = key
         return create_job(
-            db,
-            f"fitted to {filename} ({len(df):,} rows, {len(df.columns)} columns)",
-            schema,
-            DRAFTER,
-            id=job_id,
-            owner=owner,
-            sample=sample,
-            wrapped_key=wrapped,
-        )
+            db, prompt, schema, DRAFTER, id=job_id, owner=owner,
+            sample={**sample, "objects": stored, "deleted": False}, wrapped_key=wrapped,
+            **columns,
+        )  # fmt: skip
     except BaseException:
-        store.delete_many(stored)
+        store.delete_many(list(stored.values()))
         raise
 
 
@@ -182,15 +193,22 @@ def load_sample(
     store: ObjectStore, keys: KeyWrapper, job: TabularJob
 ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """(train, holdout) of a fitted job, decrypted; None once the sample was deleted."""
+    parts = load_parts(store, keys, job)
+    return None if parts is None else (parts["train"], parts["holdout"])
+
+
+def load_parts(
+    store: ObjectStore, keys: KeyWrapper, job: TabularJob
+) -> dict[str, pd.DataFrame] | None:
+    """Every stored part of a fitted job's sample, decrypted; None once it was deleted."""
     if job.sample is None or job.sample.get("deleted") or job.wrapped_key is None:
         return None
     data_key = keys.unwrap(job.wrapped_key, owner_context(KIND, job.id))
-    frames = []
-    for part in PARTS:
-        key = job.sample["objects"][part]
+    frames = {}
+    for part, key in job.sample["objects"].items():
         plain = decrypt(data_key, store.get_bytes(key), owner_context(KIND, job.id, key))
-        frames.append(pq.read_table(pa.BufferReader(plain)).to_pandas())
-    return frames[0], frames[1]
+        frames[part] = pq.read_table(pa.BufferReader(plain)).to_pandas()
+    return frames
 
 
 def delete_sample(db: FactoryDatabase, store: ObjectStore, job_id: str) -> dict[str, Any]:

@@ -22,7 +22,15 @@ from synth_pipelines.core.tabular.fitted.sampler import encode
 from synth_pipelines.core.tabular.generator import check_schema, generate_chunk
 from synth_pipelines.core.tabular.schema import TableSchema
 
-__all__ = ["FittedRelation", "FittedTables", "Relation", "fit_tables", "sample_tables"]
+__all__ = [
+    "FittedRelation",
+    "FittedTables",
+    "Relation",
+    "check_relations",
+    "fit_tables",
+    "normalised",
+    "sample_tables",
+]
 
 CONDITION_COLUMNS = 5  # a child row is conditioned on at most this many parent columns
 BLOCK_ROWS = 50_000  # parent rows per block when sampling
@@ -75,7 +83,11 @@ def _check(tables: dict[str, pd.DataFrame], relations: list[Relation]) -> None:
     for r in relations:
         for table, key in ((r.parent, r.parent_key), (r.child, r.child_key)):
             if table not in tables:
-                raise SampleError("relations", f"relation names table {table!r}, not uploaded")
+                raise SampleError(
+                    f"{table}.{key}",
+                    f"key {r.child}.{r.child_key}={r.parent}.{r.parent_key} names table "
+                    f"{table!r}, which is not one of the samples ({', '.join(tables)})",
+                )
             if key not in tables[table].columns:
                 raise SampleError(f"{table}.{key}", f"table {table!r} has no column {key!r}")
         keys = tables[r.parent][r.parent_key]
@@ -94,6 +106,22 @@ def _check(tables: dict[str, pd.DataFrame], relations: list[Relation]) -> None:
                 f"{len(orphans)} value(s) of {r.child}.{r.child_key} reference no "
                 f"{r.parent}.{r.parent_key} (e.g. {', '.join(map(str, orphans.unique()[:3]))})",
             )
+
+
+def normalised(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The tables with their columns named as their schemas name them (identifiers)."""
+    return {
+        name: df.rename(columns={v: k for k, v in schema_names(df).items()})
+        for name, df in tables.items()
+    }
+
+
+def check_relations(tables: dict[str, pd.DataFrame], relations: list[Relation]) -> list[str]:
+    """The tables' order, parents first, once `relations` hold on the (normalised) `tables`:
+    SampleError naming the table.column for a key that names no table or column, a parent key
+    that is not unique, a foreign key value that references nothing, a cycle."""
+    _check(tables, relations)
+    return _order(list(tables), relations)
 
 
 def _as_key(schema: TableSchema, name: str, *, unique: bool) -> TableSchema:
@@ -120,21 +148,30 @@ def _as_key(schema: TableSchema, name: str, *, unique: bool) -> TableSchema:
 
 
 def fit_tables(
-    tables: dict[str, pd.DataFrame], relations: list[Relation], *, seed: int = 0
+    tables: dict[str, pd.DataFrame],
+    relations: list[Relation],
+    *,
+    seed: int = 0,
+    min_category_count: int = 5,
 ) -> FittedTables:
     """Infer and fit every table, with child counts per parent row and child rows conditioned
     on their parent's columns. SampleError for a key that references nothing, a parent key
     that is not unique, a cycle."""
-    tables = {
-        name: df.rename(columns={v: k for k, v in schema_names(df).items()})
-        for name, df in tables.items()
-    }
-    _check(tables, relations)
-    order = _order(list(tables), relations)
+    tables = normalised(tables)
+    order = check_relations(tables, relations)
     schemas = {name: infer_schema(df, name=name) for name, df in tables.items()}
     for r in relations:
         schemas[r.parent] = _as_key(schemas[r.parent], r.parent_key, unique=True)
         schemas[r.child] = _as_key(schemas[r.child], r.child_key, unique=False)
+    for r in relations:  # a foreign key holds its parent's keys: its range is theirs
+        low = schemas[r.parent].column(r.parent_key).min
+        columns = [
+            c.model_copy(update={"min": low})
+            if c.name == r.child_key and c.type == "integer"
+            else c
+            for c in schemas[r.child].columns
+        ]
+        schemas[r.child] = schemas[r.child].model_copy(update={"columns": columns})
     first = {}
     for r in relations:
         first.setdefault(r.child, r)
@@ -174,6 +211,7 @@ def fit_tables(
             frames[name],
             schemas[name],
             seed=seed,
+            min_category_count=min_category_count,
             hidden=hidden[name],
             condition_candidates=conditions[name],
         )
