@@ -5,7 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth_pipelines.core.tabular.fitted.multitable import Relation, fit_tables, sample_tables
+from synth_pipelines.core.tabular.fitted.multitable import (
+    BLOCK_ROWS,
+    Relation,
+    fit_tables,
+    sample_tables,
+)
 from synth_pipelines.core.tabular.fitted.sample_io import SampleError
 from tests.fitted_samples import mixed_tables
 
@@ -70,6 +75,22 @@ def test_sampling_is_reproducible_by_seed(fitted):
     b = sample_tables(fitted, rows=400, seed=9)
     assert all(a[name].equals(b[name]) for name in a)
     assert not a["orders"].equals(sample_tables(fitted, rows=400, seed=10)["orders"])
+
+
+def test_each_block_of_rows_is_reported_as_it_is_made(fitted):
+    blocks: list[tuple[str, int]] = []
+    out = sample_tables(
+        fitted, rows=BLOCK_ROWS + 10, seed=3, on_block=lambda t, n: blocks.append((t, n))
+    )
+    assert [(t, n) for t, n in blocks if t == "customers"] == [
+        ("customers", BLOCK_ROWS), ("customers", 10)
+    ]  # fmt: skip
+    # a child's blocks are of its parents' rows: as many, and every row counted once
+    for name, parents in (("orders", "customers"), ("items", "orders")):
+        counts = [n for t, n in blocks if t == name]
+        assert len(counts) == -(-out[parents].num_rows // BLOCK_ROWS)
+        assert sum(counts) == out[name].num_rows
+    assert [t for t, _ in blocks] == sorted((t for t, _ in blocks), key=fitted.order.index)
 
 
 def test_the_fitted_tables_serialise_without_the_sample(fitted, sample):

@@ -129,6 +129,15 @@ def test_tables_joined_by_keys_are_one_job_confirmed_generated_checked_and_downl
         early = http.get(f"/tabular/jobs/{job['id']}/download", params={"table": "orders"})
         assert early.status_code == 409
 
+        # SYNTH_TABULAR_MAX_ROWS bounds every table: 4M customers are within it, their ~3
+        # orders each are not.
+        over = http.post(f"/tabular/jobs/{job['id']}/confirm", json={"total_rows": 4_000_000})
+        assert over.status_code == 422, over.text
+        assert over.json()["field"] == "total_rows"
+        detail = over.json()["detail"]
+        assert "customers ~4,000,000, orders ~" in detail and "SYNTH_TABULAR_MAX_ROWS" in detail
+        assert http.get(f"/tabular/jobs/{job['id']}").json()["status"] == "draft"
+
         confirmed = http.post(f"/tabular/jobs/{job['id']}/confirm", json={})
         assert confirmed.status_code == 200, confirmed.text
         assert confirmed.json()["params"]["total_rows"] == 400
@@ -136,6 +145,8 @@ def test_tables_joined_by_keys_are_one_job_confirmed_generated_checked_and_downl
         assert run.success
         view = http.get(f"/tabular/jobs/{job['id']}").json()
         assert view["status"] == "completed", view["error"]
+        # progress moved (and the lease was renewed) at each table's block: one block each
+        assert view["completed_chunks"] == view["total_chunks"] == 2
         assert view["download_url"] is None and set(view["download_urls"]) == {
             "customers", "orders"
         }  # fmt: skip

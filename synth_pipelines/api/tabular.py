@@ -429,7 +429,7 @@ def confirm(job_id: str, request: Request, body: ConfirmBody | None = None) -> J
         default_workers=settings.tabular.workers,
         default_threshold=settings.tabular.dedup_threshold,
     )
-    return _view(confirm_job(state.db, job_id, params), request)
+    return _view(confirm_job(state.db, job_id, params, settings.tabular.max_rows), request)
 
 
 @router.post("/jobs/{job_id}/generate", status_code=202, response_model=JobView, responses=ERRORS)

@@ -97,12 +97,14 @@ _BLOCKED_BY = ((_FITTED, "privacy"), ((FITTED_KEYS,), "foreign key"))
 @dataclass(frozen=True)
 class FittedLimits:
     """A fitted job's privacy limits, its quality bar (below it the quality check warns), and
-    whether its sample is deleted once checked ("delete" or "keep"): SYNTH_TABULAR_*."""
+    whether its sample is deleted once checked ("delete" or "keep"), and the most rows a
+    multi-table run makes in all (None: unbounded): SYNTH_TABULAR_*."""
 
     max_dcr_share: float
     max_identical_share: float
     min_quality: float
     retention: str
+    max_rows: int | None = None
 
 
 def run_job(
@@ -211,7 +213,7 @@ def _run_related(
         run = run_related_job(
             store, keys(), job, params, prefix=prefix, max_dcr_share=limits.max_dcr_share,
             max_identical_share=limits.max_identical_share, min_quality=limits.min_quality,
-            on_progress=progress,
+            max_rows=limits.max_rows, on_progress=progress,
         )  # fmt: skip
         if run.reports:
             record_reports(db, job.id, run.reports)

@@ -151,7 +151,10 @@ def overridden_params(
     is), or None when there are none: the confirmed params stand. ConflictError for a draft."""
     if not overrides:
         return None
-    return job_params(get_job(db, job_id)).overridden(overrides, max_rows)
+    job = get_job(db, job_id)
+    params = job_params(job).overridden(overrides, max_rows)
+    check_table_rows(job, params.total_rows, max_rows)
+    return params
 
 
 def update_schema(db: FactoryDatabase, job_id: str, schema: TableSchema) -> TabularJob:
@@ -171,14 +174,55 @@ def update_schema(db: FactoryDatabase, job_id: str, schema: TableSchema) -> Tabu
         return job
 
 
-def confirm_job(db: FactoryDatabase, job_id: str, params: JobParams) -> TabularJob:
-    """draft → confirmed: generation may start. The schema must hold `total_rows` rows."""
+def expected_table_rows(job: TabularJob, root_rows: int) -> dict[str, int]:
+    """A multi-table job's rows per table when each root table gets `root_rows`: each child's
+    rows per parent row as in the samples (the fitted counts' mean), down the chain of first
+    parents. Empty for a job of one table."""
+    if job.tables is None:
+        return {}
+    fitted = job.tables["fitted"]
+    sampled = {name: t["rows"] for name, t in (job.sample or {}).get("tables", {}).items()}
+    parent_of: dict[str, str] = {}
+    for fitted_relation in fitted["relations"]:
+        relation = fitted_relation["relation"]
+        parent_of.setdefault(relation["child"], relation["parent"])
+    rows: dict[str, int] = {}
+    for name in fitted["order"]:
+        parent = parent_of.get(name)
+        if parent is None:
+            rows[name] = root_rows
+        else:
+            per_parent = sampled.get(name, 0) / max(sampled.get(parent, 1), 1)
+            rows[name] = round(rows[parent] * per_parent)
+    return rows
+
+
+def check_table_rows(job: TabularJob, root_rows: int, max_rows: int) -> None:
+    """SYNTH_TABULAR_MAX_ROWS bounds every row a multi-table job makes, children included (their
+    expected count): FieldError on `total_rows` naming each table's share."""
+    rows = expected_table_rows(job, root_rows)
+    if sum(rows.values()) > max_rows:
+        shares = ", ".join(f"{name} ~{count:,}" for name, count in rows.items())
+        raise FieldError(
+            "total_rows",
+            f"total_rows {root_rows:,} per root table makes about {sum(rows.values()):,} rows in "
+            f"all ({shares}), over SYNTH_TABULAR_MAX_ROWS={max_rows:,}: ask for fewer",
+        )
+
+
+def confirm_job(
+    db: FactoryDatabase, job_id: str, params: JobParams, max_rows: int | None = None
+) -> TabularJob:
+    """draft → confirmed: generation may start. The schema must hold `total_rows` rows, and a
+    multi-table job's expected rows in all stay within `max_rows` (SYNTH_TABULAR_MAX_ROWS)."""
     with db.session(locking=True) as session:
         job = _find(session, job_id)
         if job.status != "draft":
             raise ConflictError(f"tabular job {job_id} is {job.status}, not a draft to confirm")
         schema = job_schema(job)
         schema.check_rows(params.total_rows)
+        if max_rows is not None:
+            check_table_rows(job, params.total_rows, max_rows)
         check_schema(schema)  # what only generation would find (e.g. unsupported regex)
         for table in (job.tables or {}).get("fitted", {}).get("tables", {}).values():
             check_schema(TableSchema.model_validate(table))  # each table of a multi-table job

@@ -162,6 +162,7 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
                     max_identical_share=settings.tabular.max_identical_share,
                     min_quality=settings.tabular.min_quality,
                     retention=settings.tabular.sample_retention,
+                    max_rows=settings.tabular.max_rows,
                 ),
             )
         except ConflictError as exc:

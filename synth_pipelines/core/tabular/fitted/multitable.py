@@ -10,6 +10,8 @@ parent takes its count and conditioning from its first relation and draws the ot
 uniformly from those parents' keys.
 """
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -224,9 +226,16 @@ def _table_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, 0x7AB1E, index]).generate_state(1)[0])
 
 
-def sample_tables(fitted: FittedTables, *, rows: int, seed: int) -> dict[str, pa.Table]:
+def sample_tables(
+    fitted: FittedTables,
+    *,
+    rows: int,
+    seed: int,
+    on_block: Callable[[str, int], None] | None = None,
+) -> dict[str, pa.Table]:
     """`rows` rows of each root table and, below them, child rows by the fitted counts,
-    conditional on their parent rows: every child key is one of its parent's keys."""
+    conditional on their parent rows: every child key is one of its parent's keys.
+    `on_block(table, rows)` after each block of rows (progress, and a run's lease)."""
     out: dict[str, pa.Table] = {}
     counts: dict[str, np.ndarray] = {}  # count column -> counts per parent row
     by_child = {}
@@ -276,6 +285,8 @@ def sample_tables(fitted: FittedTables, *, rows: int, seed: int) -> dict[str, pa
             parts.append(table)
             hidden_parts.append(hidden)
             offset += n
+            if on_block is not None:
+                on_block(name, n)
         out[name] = pa.concat_tables(parts)
         for fr in fitted.relations:
             if fr.relation.parent == name and fr.count_column:

@@ -16,6 +16,7 @@ local `fit-tables --out` too.
 from __future__ import annotations
 
 import contextlib
+import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from synth_pipelines.core.tabular.fitted.checks import (
     skipped,
 )
 from synth_pipelines.core.tabular.fitted.jobs import PARTS, load_parts, store_fitted_job
-from synth_pipelines.core.tabular.fitted.multitable import FittedTables
+from synth_pipelines.core.tabular.fitted.multitable import BLOCK_ROWS, FittedTables
 from synth_pipelines.core.tabular.fitted.related import (
     RelatedFit,
     fit_samples,
@@ -52,7 +53,7 @@ from synth_pipelines.core.tabular.fitted.related import (
     read_tables,
 )
 from synth_pipelines.core.tabular.fitted.sample_io import SampleError
-from synth_pipelines.core.tabular.jobs import JobParams
+from synth_pipelines.core.tabular.jobs import JobParams, check_table_rows, expected_table_rows
 from synth_pipelines.core.tabular.runner import (
     ROW_GROUP_ROWS,
     RunProgress,
@@ -200,22 +201,27 @@ def run_related_job(
     max_dcr_share: float,
     max_identical_share: float,
     min_quality: float,
+    max_rows: int | None = None,
     on_progress: Callable[[RunProgress], None] | None = None,
 ) -> RelatedRun:
-    """Generate every table of `job` (`params.total_rows` rows of each root table), store them
-    under `prefix/<table>/`, and judge them."""
+    """Generate every table of `job` (`params.total_rows` rows of each root table, and at most
+    `max_rows` expected in all), store them under `prefix/<table>/`, and judge them. Progress
+    (and so the run's lease) moves at every block of rows."""
     from synth_pipelines.core.tabular.fitted.multitable import sample_tables
 
     started = time.perf_counter()
     fitted = job_tables(job)
-    generated = sample_tables(fitted, rows=params.total_rows, seed=params.seed)
+    if max_rows is not None:
+        check_table_rows(job, params.total_rows, max_rows)
+    report = _block_progress(job, params.total_rows, on_progress)
+    generated = sample_tables(fitted, rows=params.total_rows, seed=params.seed, on_block=report)
     outputs = {name: output_keys(f"{prefix}/{name}") for name in fitted.order}
     _write(store, generated, outputs)
     seconds = time.perf_counter() - started
     rows = sum(t.num_rows for t in generated.values())
     if on_progress is not None:
-        n = len(fitted.order)
-        on_progress(RunProgress(n, n, rows_generated=rows, rows_kept=rows))
+        blocks = report.done if report is not None else len(fitted.order)
+        on_progress(RunProgress(blocks, blocks, rows_generated=rows, rows_kept=rows))
     related = load_related(store, keys, job)
     orphans = orphans_of([fr.relation for fr in fitted.relations], generated)
     with tempfile.TemporaryDirectory(prefix="synth_fitted_") as scratch:
@@ -256,6 +262,36 @@ def run_related_job(
             runs[name] = TableRun(schema, result, checks, fitted_reports)
     merged = merge_outcomes({name: run.checks for name, run in runs.items()})
     return RelatedRun(runs, merged, {"tables": reports} if reports else {})
+
+
+class _BlockProgress:
+    """`sample_tables`' blocks as a run's progress (which renews its lease): the total is the
+    expected count of blocks, so a child whose counts run over it holds at 'total - 1'."""
+
+    def __init__(self, total: int, on_progress: Callable[[RunProgress], None]):
+        self.total, self.on_progress = max(total, 1), on_progress
+        self.done = self.rows = 0
+
+    def __call__(self, table: str, rows: int) -> None:
+        self.done += 1
+        self.rows += rows
+        shown = min(self.done, self.total - 1)
+        self.on_progress(RunProgress(shown, self.total, self.rows, self.rows))
+
+
+def _block_progress(
+    job: TabularJob, root_rows: int, on_progress: Callable[[RunProgress], None] | None
+) -> _BlockProgress | None:
+    if on_progress is None:
+        return None
+    expected = expected_table_rows(job, root_rows)
+    # a root's blocks are of its rows, a child's of its parent's rows
+    parents = {fr["relation"]["child"]: fr["relation"]["parent"]
+               for fr in reversed(job.tables["fitted"]["relations"])}  # fmt: skip
+    blocks = sum(
+        math.ceil(max(expected[parents.get(name, name)], 1) / BLOCK_ROWS) for name in expected
+    )
+    return _BlockProgress(blocks, on_progress)
 
 
 def _write(store: ObjectStore, tables: dict[str, pa.Table], outputs: dict[str, dict]) -> None:
