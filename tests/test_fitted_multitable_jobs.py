@@ -206,6 +206,9 @@ def test_tables_joined_by_keys_are_one_job_confirmed_generated_checked_and_downl
     assert metadata["dagster/row_count"].value == 400 + orders_out.num_rows
     assert 0 < metadata["orders/quality_score"].value <= 1
     assert metadata["orders/report"].value == reports["orders"]["report"]
+    for name in ("customers", "orders"):  # each table's plots inline, as a one-table job's
+        assert metadata[f"{name}/plots"].value.count("data:image/png;base64,") >= 2
+        assert metadata[f"{name}/preview"].value.startswith(f"| {name[:-1]}_id |")
 
 
 def test_tables_that_copy_their_samples_are_not_delivered_and_say_which(settings, db, instance):

@@ -210,7 +210,7 @@ def _metadata(outcome: JobRun) -> dict:
 
 def _tables_metadata(outcome: JobRun) -> dict:
     """A job fitted to tables joined by keys: the rows of all, and per table (`<table>/...`)
-    its rows, quality, DCR share, identical matches, files and report."""
+    its rows, quality, DCR share, identical matches, files, report, preview and plots."""
     metadata: dict = {}
     summary = {}
     for name, run in outcome.tables.items():
@@ -231,6 +231,9 @@ def _tables_metadata(outcome: JobRun) -> dict:
                 continue
             metadata[f"{name}/{key}"] = dg.MetadataValue.path(value) if key == "report" else value
         metadata[f"{name}/column_schema"] = schema_table(run.schema)
+        metadata[f"{name}/preview"] = dg.MetadataValue.md(_markdown(run.result.preview))
+        if run.fitted.images:
+            metadata[f"{name}/plots"] = _plots(run.fitted.images)
     rows = sum(run.result.rows for run in outcome.tables.values())
     return {
         "rows": rows,
@@ -260,12 +263,15 @@ def _fitted_metadata(outcome: JobRun) -> dict:
     if reports.get("report"):
         metadata["report"] = dg.MetadataValue.path(reports["report"])
     if fitted.images:
-        metadata["plots"] = dg.MetadataValue.md(
-            "\n\n".join(
-                f"**{name}**\n\n{png_markdown(png, name)}" for name, png in fitted.images.items()
-            )
-        )
+        metadata["plots"] = _plots(fitted.images)
     return metadata
+
+
+def _plots(images: dict[str, bytes]) -> dg.MetadataValue:
+    """A fitted table's report plots, inline in the UI's metadata."""
+    return dg.MetadataValue.md(
+        "\n\n".join(f"**{name}**\n\n{png_markdown(png, name)}" for name, png in images.items())
+    )
 
 
 def _markdown(rows: list[dict]) -> str:
