@@ -205,6 +205,30 @@ def test_the_request_form_shows_the_apis_own_422_beside_the_field(
     assert request_counts(app.state.synth.db) == {}
 
 
+@pytest.mark.parametrize(("form", "body"), BAD_REQUESTS)
+def test_the_request_form_is_checked_as_it_is_typed_in_the_apis_words(
+    app, owner_key, form, body
+) -> None:
+    client = signed_in(app, owner_key)
+    expected = client.post("/datasets", json={"exclusive": True, **body}).json()
+    token = csrf(client, "/portal/datasets/new")
+    fields = {"csrf_token": token, "exclusive": "on", "image_size": "256"}
+    checked = client.post("/portal/datasets/new/check", data={**fields, **form})
+    assert checked.status_code == 200  # htmx swaps 2xx only
+    [message] = re.findall(r'<p class="error live" data-field="([^"]*)">([^<]*)</p>', checked.text)
+    assert message[0] == expected["field"]
+    assert html.unescape(message[1]).endswith(expected["detail"])
+
+    good = {**fields, "bucket:female/adult": "3", "bucket:male/child": "1", "format": "webdataset"}
+    checked = client.post("/portal/datasets/new/check", data=good)
+    assert (
+        "Ready to request: 4 faces from 2 buckets, webdataset, 256 px, exclusive." in checked.text
+    )
+    assert request_counts(app.state.synth.db) == {}  # a check stores nothing
+    refused = client.post("/portal/datasets/new/check", data={"bucket:female/adult": "3"})
+    assert refused.status_code == 403  # and needs the form's CSRF token like any POST
+
+
 def test_a_request_redirects_to_its_page_which_shows_the_link_once(app, owner_key) -> None:
     client = signed_in(app, owner_key)
     response = client.post(

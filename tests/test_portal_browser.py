@@ -205,6 +205,14 @@ def test_a_shortfall_shows_backordered_with_the_reason(portal, page) -> None:
 def test_the_forms_show_the_apis_messages_beside_their_fields(portal, page, tmp_path) -> None:
     sign_in(page, portal, portal.owner_key, then="/portal/datasets/new")
     type_into(page, "bucket-female-adult", "abc")
+    # checked while typing, before any submit, in the API's words
+    live = wait_for(page, lambda d: by_css(d, "#live-check .error"), "no live message")
+    assert live[0].text.endswith('Input should be a valid integer, got "abc"')
+    type_into(page, "bucket-female-adult", "2")
+    ready = wait_for(page, lambda d: by_css(d, "#live-check .ok"), "no live confirmation")
+    assert ready[0].text.startswith("Ready to request: 2 faces from 1 bucket")
+    shot(page, "request-form-live-check")
+    type_into(page, "bucket-female-adult", "abc")
     by_css(page, "button[type=submit]")[-1].click()
     [message] = wait_for(page, lambda d: by_css(d, "#buckets-female-adult-error"), "no message")
     assert message.text == 'buckets.female/adult: Input should be a valid integer, got "abc"'

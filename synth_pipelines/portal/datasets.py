@@ -77,12 +77,26 @@ def _form_context(form: FormData | None = None, **extra: Any) -> dict[str, Any]:
     }
 
 
+def _spec(request: Request, raw: dict[str, Any]) -> DatasetSpec:
+    """POST /datasets' checks: the body model, then the spec (ValidationError, SpecError)."""
+    body = DatasetRequestBody.model_validate(raw)
+    return DatasetSpec.parse(body.model_dump(), api_state(request).settings.datasets.max_size)
+
+
+def _request_body(form: FormData) -> dict[str, Any]:
+    """The request form as POST /datasets' JSON body (empty and 0 counts left out)."""
+    buckets = {
+        key: _number(value)
+        for key in ALL_BUCKET_KEYS
+        if (value := str(form.get(f"bucket:{key}", "")).strip()) not in ("", "0")
+    }
+    return {"buckets": buckets, **_options(form)}
+
+
 async def _submit(request: Request, raw: dict[str, Any]):
     """POST /datasets' path: the body model, the spec, a new request and its link."""
-    state = api_state(request)
-    body = DatasetRequestBody.model_validate(raw)
-    spec = DatasetSpec.parse(body.model_dump(), state.settings.datasets.max_size)
-    row, code = await run_in_threadpool(issue_download_code, state.db, spec)
+    spec = _spec(request, raw)
+    row, code = await run_in_threadpool(issue_download_code, api_state(request).db, spec)
     response = redirect(request, f"/portal/datasets/{row.id}")
     link = signer(request).dumps(
         "link", {"id": row.id, "url": download_link(request, row.id, code)}
@@ -100,17 +114,25 @@ def request_form(request: Request) -> HTMLResponse:
 @router.post("/new", response_model=None)
 async def request_dataset(request: Request) -> HTMLResponse | RedirectResponse:
     form = await request.form()
-    buckets = {
-        key: _number(value)
-        for key in ALL_BUCKET_KEYS
-        if (value := str(form.get(f"bucket:{key}", "")).strip()) not in ("", "0")
-    }
     try:
-        return await _submit(request, {"buckets": buckets, **_options(form)})
+        return await _submit(request, _request_body(form))
     except (InvalidInputError, ValidationError) as exc:
         message, field = form_error(exc)
         context = _form_context(form, error=message, field=field)
         return render(request, "datasets/request.html", context, status=422)
+
+
+@router.post("/new/check", response_class=HTMLResponse)
+async def check_request(request: Request) -> HTMLResponse:
+    """The request form checked as the user types (htmx): the API's message for the form as it
+    stands, or what it would ask for. Nothing is stored; always a 200 so htmx swaps it in."""
+    form = await request.form()
+    try:
+        spec = _spec(request, _request_body(form))
+    except (InvalidInputError, ValidationError) as exc:
+        message, field = form_error(exc)
+        return render(request, "datasets/_check.html", {"error": message, "field": field})
+    return render(request, "datasets/_check.html", {"error": None, "spec": spec})
 
 
 @router.get("/bulk", response_class=HTMLResponse)
