@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from datetime import timedelta
 
 import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 
-from synth_pipelines.core.delivery.requests import create_request, get_request
+from synth_pipelines.core.clock import aware, utcnow
+from synth_pipelines.core.delivery.requests import create_request, get_request, mark_ready
 from synth_pipelines.core.delivery.spec import DatasetSpec
 from synth_pipelines.core.errors import NotFoundError, StorageError
 from synth_pipelines.core.faces.inventory import (
@@ -75,7 +78,9 @@ def test_migrated_schema_matches_models(factory_db: FactoryDatabase) -> None:
 def test_upgrade_is_idempotent(factory_db: FactoryDatabase) -> None:
     factory_db.upgrade()
     factory_db.upgrade()
-    assert factory_db.current_revision() == factory_db.head_revision() == "0011_multitable_jobs"
+    assert (
+        factory_db.current_revision() == factory_db.head_revision() == "0012_request_ready_seconds"
+    )
 
 
 def insert(db: FactoryDatabase, rows: list[dict], distance: int = DISTANCE):
@@ -258,3 +263,63 @@ def test_a_status_read_waits_for_no_writer(factory_db: FactoryDatabase) -> None:
         release.set()
         thread.join(10)
     assert get_request(factory_db, unseen[0]).status == "pending"
+
+
+def _aged_request(db: FactoryDatabase, seconds_ago: float) -> str:
+    request = create_request(db, DatasetSpec.parse({"buckets": {"female/adult": 1}}, 100))
+    with db.session() as session:
+        row = session.get(DatasetRequest, request.id)
+        row.created_at = utcnow() - timedelta(seconds=seconds_ago)
+    return request.id
+
+
+def test_the_dashboards_completion_figures_are_the_databases_and_match_numpy(
+    factory_db: FactoryDatabase,
+) -> None:
+    from synth_pipelines.api.admin import completion_summary
+
+    with factory_db.session() as session:
+        assert completion_summary(session) == {
+            "count": 0, "mean": None, "downloads": 0, "p50": None, "p95": None
+        }  # fmt: skip
+    ids = [_aged_request(factory_db, 7.25 * k * k + 3) for k in range(13)]
+    _aged_request(factory_db, 100)  # still pending: not counted
+    for i, request_id in enumerate(ids):
+        mark_ready(factory_db, request_id, archive_key=f"k{i}", archive_bytes=1,
+                   delivered={"female/adult": 1}, ttl_seconds=60)  # fmt: skip
+        with factory_db.session() as session:
+            session.get(DatasetRequest, request_id).downloads = i % 3
+    with factory_db.session() as session:
+        rows = session.query(DatasetRequest).filter(DatasetRequest.id.in_(ids)).all()
+        seconds = [(aware(r.completed_at) - aware(r.created_at)).total_seconds() for r in rows]
+        assert sorted(r.ready_seconds for r in rows) == pytest.approx(sorted(seconds), abs=1e-3)
+        summary = completion_summary(session, percents=(0, 50, 95, 100))
+    assert summary["count"] == 13 and summary["downloads"] == sum(i % 3 for i in range(13))
+    assert summary["mean"] == pytest.approx(np.mean(seconds), abs=1e-3)
+    for q in (0, 50, 95, 100):
+        assert summary[f"p{q}"] == pytest.approx(np.percentile(seconds, q), abs=1e-3)
+
+
+def test_upgrading_fills_in_the_ready_seconds_of_requests_made_before(
+    database_url: str,
+) -> None:
+    db = FactoryDatabase(database_url)
+    db.upgrade("0011_multitable_jobs")
+    with db.engine.begin() as conn:
+        for i, (created, completed) in enumerate(
+            [("2026-12-01 10:00:00", "2026-12-01 10:00:42.5"), ("2026-12-01 11:00:00", None)]
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO dataset_requests (id, spec, status, total, attempts, downloads, "
+                    "created_at, completed_at) VALUES (:id, :spec, :status, 1, 1, 0, :created, "
+                    ":completed)"
+                ),
+                {"id": f"r{i}", "spec": "{}", "status": "ready" if completed else "pending",
+                 "created": created, "completed": completed},
+            )  # fmt: skip
+    db.upgrade()
+    with db.session() as session:
+        assert session.get(DatasetRequest, "r0").ready_seconds == pytest.approx(42.5, abs=1e-3)
+        assert session.get(DatasetRequest, "r1").ready_seconds is None
+    db.dispose()

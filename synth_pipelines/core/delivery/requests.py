@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from synth_pipelines.core.clock import utcnow
+from synth_pipelines.core.clock import aware, utcnow
 from synth_pipelines.core.delivery.download_codes import new_download_code
 from synth_pipelines.core.delivery.spec import DatasetSpec, request_spec
 from synth_pipelines.core.delivery.status import effective_status
@@ -131,6 +131,7 @@ def mark_ready(
             code, request.code_hash = new_download_code()
         request.expires_at = now + timedelta(seconds=ttl_seconds)
         request.completed_at = now
+        request.ready_seconds = (now - aware(request.created_at)).total_seconds()
         request.lease_until = None
         request.error = request.reason = None
         session.flush()

@@ -141,8 +141,14 @@ class DatasetRequest(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # completed_at - created_at, set when the request turns ready: the dashboard's percentiles
+    # and download total read its index (a request is downloaded only once it is ready).
+    ready_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
 
-    __table_args__ = (Index("ix_dataset_requests_status", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_dataset_requests_status", "status", "created_at"),
+        Index("ix_dataset_requests_ready_seconds", "ready_seconds", "downloads"),
+    )
 
 
 class TabularJob(Base):
