@@ -345,9 +345,9 @@ def test_an_upload_over_the_limit_is_refused_with_the_limit(app, owner_key, sett
         host, port = url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=10) as conn:
             conn.sendall(
-                f"POST /portal/tabular/fitted HTTP/1.1\r\nHost: x\r\n"
-                "Content-Type: multipart/form-data; boundary=b\r\n"
-                "Content-Length: 10737418240\r\n\r\n".encode()
+                b"POST /portal/tabular/fitted HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: multipart/form-data; boundary=b\r\n"
+                b"Content-Length: 10737418240\r\n\r\n"
             )
             reply = b""
             while not reply.rstrip().endswith(b"}"):
