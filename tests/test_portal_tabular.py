@@ -25,7 +25,7 @@ from synth_pipelines.core.storage.models import TabularJob
 from synth_pipelines.core.tabular.jobs import get_job
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import run_tabular_jobs_in_process
-from tests.fitted_samples import fitted_settings_env
+from tests.fitted_samples import fitted_settings_env, mixed_tables
 from tests.test_fitted_jobs import csv_bytes, customers
 from tests.test_portal import ADMIN_TOKEN, csrf, errors, signed_in
 
@@ -376,3 +376,43 @@ def test_an_upload_over_the_limit_is_refused_with_the_limit(app, owner_key, sett
     assert response.status_code == 422
     assert list(errors(response.text).values()) == [api.json()["detail"]]
     assert job_count(app) == 0
+
+
+def test_tables_joined_by_keys_show_each_schema_then_each_tables_rows_downloads_and_report(
+    app, owner_key, settings, instance
+) -> None:
+    client = signed_in(app, owner_key)
+    token = csrf(client, "/portal/tabular/fitted")
+    samples = mixed_tables(seed=4, customers=500)
+    response = client.post(
+        "/portal/tabular/fitted",
+        data={"csrf_token": token, "rows": "400", "seed": "1",
+              "keys": "orders.customer_id=customers.customer_id\n"},
+        files=[("file", (f"{name}.csv", csv_bytes(frame), "text/csv"))
+               for name, frame in samples.items()],
+        follow_redirects=False,
+    )  # fmt: skip
+    assert response.status_code == 303, errors(response.text)
+    job_id = JOB_URL.match(response.headers["location"]).group(1)
+    page = client.get(f"/portal/tabular/{job_id}").text
+    assert re.findall(r"<caption>Table (\w+)</caption>", page) == ["customers", "orders"]
+    assert "save-schema" not in page  # fitted together: not edited one by one (the API's 409)
+    client.post(f"/portal/tabular/{job_id}/confirm", data={"csrf_token": token})
+    run_jobs(settings, instance)
+    page = client.get(f"/portal/tabular/{job_id}").text
+    assert 'data-status="completed"' in page
+    view = client.get(f"/tabular/jobs/{job_id}").json()
+    for name in ("customers", "orders"):
+        for fmt in ("parquet", "csv"):
+            link = f"/portal/tabular/{job_id}/download?format={fmt}&amp;table={name}"
+            assert f'href="{link}"' in page
+            mine = client.get(html.unescape(link))
+            api = view["download_urls"][name].replace("format=parquet", f"format={fmt}")
+            assert mine.status_code == 200 and mine.content == client.get(api).content
+        assert f'data-table="{name}"' in page and f'data-report="{name}"' in page
+        report = client.get(f"/portal/tabular/{job_id}/report?table={name}")
+        assert report.status_code == 200 and "<html" in report.text.lower()
+    assert re.findall(r'data-check-passed="(\w+)"', page) == ["true"] * 4
+    missing = client.get(f"/portal/tabular/{job_id}/download?format=csv")
+    assert missing.status_code == 422  # the API's: a multi-table job needs ?table=
+    assert "has the tables customers, orders" in missing.json()["detail"]

@@ -239,10 +239,22 @@ def _error_place(
     return {"error_row": row, "error_attr": attr}
 
 
-def _checks(reports: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The blocking privacy checks of a fitted job's report: value, limit, passed."""
-    if not reports or "privacy" not in reports:
-        return []
+def _report_sets(reports: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A fitted job's reports, one per table (table None for a one-table job), each with its
+    blocking checks."""
+    by_table: dict[str | None, dict[str, Any]] = {}
+    if reports and "privacy" in reports:
+        by_table = {None: reports}
+    elif reports and "tables" in reports:
+        by_table = {name: found for name, found in reports["tables"].items() if "privacy" in found}
+    return [
+        {"table": name, "reports": found, "checks": _checks(found), "stored": "report" in found}
+        for name, found in by_table.items()
+    ]
+
+
+def _checks(reports: dict[str, Any]) -> list[dict[str, Any]]:
+    """The blocking privacy checks of one table's report: value, limit, passed."""
     privacy = reports["privacy"]
     limits = PrivacyThresholds(**reports.get("thresholds", {}))
     checks = [
@@ -284,8 +296,7 @@ def _status_context(request: Request, job: TabularJob) -> dict[str, Any]:
         "rows_done": rows_done,
         "seconds_left": seconds_left,
         "previews": tables,
-        "checks": _checks(view.reports),
-        "report_stored": bool((view.reports or {}).get("report")),
+        "report_sets": _report_sets(view.reports),
     }
 
 
@@ -397,12 +408,15 @@ def download(
 
 
 @router.get("/{job_id}/report", response_model=None)
-def report(request: Request, job_id: str) -> Response:
-    """A fitted job's HTML quality and privacy report, as stored beside its table."""
+def report(request: Request, job_id: str, table: str | None = Query(None)) -> Response:
+    """A fitted job's HTML quality and privacy report (`table`'s, of a multi-table job), as
+    stored beside its table."""
     job = _job(request, job_id)
-    key = (job.reports or {}).get("report")
+    found = next((s for s in _report_sets(job.reports) if s["table"] == table), None)
+    key = found["reports"].get("report") if found else None
     store = api_state(request).store
     if not key or not store.exists(key):
-        raise PortalError(404, f"tabular job {job_id} has no HTML report")
-    return serve_object(store, key, media_type="text/html", filename=f"{job_id}-report.html",
-                        expires_in=3600)  # fmt: skip
+        which = f" for table {table!r}" if table else ""
+        raise PortalError(404, f"tabular job {job_id} has no HTML report{which}")
+    name = f"{job_id}-{table}-report.html" if table else f"{job_id}-report.html"
+    return serve_object(store, key, media_type="text/html", filename=name, expires_in=3600)
