@@ -416,3 +416,40 @@ def test_tables_joined_by_keys_show_each_schema_then_each_tables_rows_downloads_
     missing = client.get(f"/portal/tabular/{job_id}/download?format=csv")
     assert missing.status_code == 422  # the API's: a multi-table job needs ?table=
     assert "has the tables customers, orders" in missing.json()["detail"]
+
+
+def test_a_running_job_shows_its_rows_done_and_the_time_left(app, owner_key) -> None:
+    """Progress as the run writes it (core's start_job and record_progress, what the asset
+    calls per chunk): the bar, the rows done of the total and the estimate; a run whose lease
+    lapsed reads as failed, with the API's reason and a retry."""
+    from datetime import timedelta
+
+    from synth_pipelines.core.clock import utcnow
+    from synth_pipelines.core.tabular.jobs import record_progress, start_job
+
+    db = app.state.synth.db
+    client = signed_in(app, owner_key)
+    job_id = draft(client)
+    token = csrf(client, f"/portal/tabular/{job_id}")
+    confirm = {"total_rows": "400", "csrf_token": token}
+    assert client.post(f"/portal/tabular/{job_id}/confirm", data=confirm).status_code == 200
+    start_job(db, job_id, "run-1")
+    with db.session() as session:  # started a minute ago, as a run that has been going
+        session.get(TabularJob, job_id).started_at = utcnow() - timedelta(seconds=60)
+    record_progress(db, job_id, completed_chunks=1, total_chunks=4, rows_generated=110,
+                    rows_deduplicated=10)  # fmt: skip
+    panel = client.get(f"/portal/tabular/{job_id}/status").text
+    view = client.get(f"/tabular/jobs/{job_id}").json()
+    assert 'data-status="running"' in panel and 'hx-trigger="every 2s"' in panel
+    assert f'value="{view["progress_percentage"]}"' in panel and view["progress_percentage"] == 25
+    assert "<span data-rows-done>100</span> of 400" in panel
+    left = int(re.search(r"About (\d+) s left", panel).group(1))
+    assert 170 <= left <= 180  # three more chunks at a minute each
+    assert "10 duplicate rows dropped" in panel
+
+    with db.session() as session:  # the run was killed: its lease ran out
+        session.get(TabularJob, job_id).lease_until = utcnow() - timedelta(seconds=1)
+    panel = client.get(f"/portal/tabular/{job_id}/status").text
+    assert 'data-status="failed"' in panel and "hx-get" not in panel
+    assert html.escape(client.get(f"/tabular/jobs/{job_id}").json()["error"]) in panel
+    assert 'id="retry"' in panel

@@ -169,3 +169,12 @@ def test_a_prompt_is_edited_confirmed_and_generated_and_the_page_shows_its_rows(
     first = [cell.text for cell in rows[0].find_elements("tag name", "td")]
     assert first[0] == str(table.column("order_id")[0].as_py())
     assert all(10 <= value <= 99 for value in table.column("amount").to_pylist())
+
+    # The other tabular pages: the upload form and the job list, labelled and legible too.
+    page.get(portal.url + "/portal/tabular/fitted")
+    accessible(page, "fitted")
+    shot(page, "tabular-fitted")
+    page.get(portal.url + "/portal/tabular")
+    assert by_css(page, f"[data-job='{job_id}'] .badge")[0].text == "completed"
+    accessible(page, "list")
+    shot(page, "tabular-list")
