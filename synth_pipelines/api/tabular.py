@@ -42,16 +42,14 @@ from synth_pipelines.core.tabular.jobs import (
 from synth_pipelines.core.tabular.schema import TableSchema
 
 router = APIRouter(prefix="/tabular", tags=["tabular"])
-body_limit(
-    "POST",
-    "/tabular/jobs",
-    BodyLimit(
-        "sample",
-        lambda settings: settings.tabular.sample_max_bytes,
-        "SYNTH_TABULAR_SAMPLE_MAX_MB",
-        "upload a smaller sample; a few thousand rows fit a model well",
-    ),
+# The largest sample upload: this route's, and the portal's upload form's.
+SAMPLE_LIMIT = BodyLimit(
+    "sample",
+    lambda settings: settings.tabular.sample_max_bytes,
+    "SYNTH_TABULAR_SAMPLE_MAX_MB",
+    "upload a smaller sample; a few thousand rows fit a model well",
 )
+body_limit("POST", "/tabular/jobs", SAMPLE_LIMIT)
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422, 503)
 }
@@ -126,7 +124,8 @@ class JobView(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-def _view(job: TabularJob, request: Request) -> JobView:
+def job_view(job: TabularJob, request: Request) -> JobView:
+    """What GET /tabular/jobs/{id} answers for `job` (the portal shows the same)."""
     url = None
     status = effective_status(job)
     error = job.error
@@ -283,12 +282,19 @@ async def create_job_endpoint(request: Request) -> JobView:
         limit = api_state(request).settings.tabular.sample_max_bytes
         data, filename = await run_in_threadpool(fetch_sample, fields.sample, limit)
         return await _fitted(request, who, data, filename, fields.rows, fields.seed)
-    prompt = _validated(DraftBody, body).prompt.strip()
+    prompt = _validated(DraftBody, body).prompt
+    return job_view(await draft_job(api_state(request), prompt), request)
+
+
+async def draft_job(state: Any, prompt: str, owner: str | None = None) -> TabularJob:
+    """A draft job from `prompt` (a DraftBody's): its schema drafted off the event loop by the
+    offline rules or the configured LLM. `owner`: who it is for (the portal's signed-in
+    person; the prompt path of the API takes no key, so none there)."""
+    prompt = prompt.strip()
     if not prompt:
         raise FieldError("prompt", "prompt is empty: describe the table and name its columns")
-    state = api_state(request)
     schema, drafter = await run_in_threadpool(state.serving.draft_schema, prompt)
-    return _view(create_job(state.db, prompt, schema, drafter), request)
+    return create_job(state.db, prompt, schema, drafter, owner=owner)
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
@@ -321,7 +327,8 @@ async def _caller(request: Request) -> Principal:
     return principal(request, await bearer(request))
 
 
-def _form_integer(form: Any, name: str) -> int | None:
+def form_integer(form: Any, name: str) -> int | None:
+    """A multipart form's `rows` (at least 1) or `seed` (at least 0); None when left empty."""
     raw = form.get(name)
     if raw in (None, ""):
         return None
@@ -348,13 +355,28 @@ async def _fitted_from_upload(request: Request) -> JobView:
         files = []
         for upload in uploads:
             files.append((await upload.read(limit + 1), upload.filename or "sample.csv"))
-        rows, seed = _form_integer(form, "rows"), _form_integer(form, "seed") or 0
+        rows, seed = form_integer(form, "rows"), form_integer(form, "seed") or 0
     finally:
         await form.close()
+    return job_view(await fit_uploads(api_state(request), who, files, keys, rows, seed), request)
+
+
+async def fit_uploads(
+    state: Any,
+    who: Principal,
+    files: list[tuple[bytes, str]],
+    keys: list[str],
+    rows: int | None,
+    seed: int,
+) -> TabularJob:
+    """A job fitted to uploaded samples, each (data, file name): one sample, or several joined
+    by `keys` (child.column=parent.column). The API's multipart path and the portal's form."""
     if len(files) > 1 or keys:
-        return await _related(request, who, files, keys, rows, seed)
+        return await fit_job(state, who, create_related_job, files, keys, rows=rows, seed=seed)
     ((data, filename),) = files
-    return await _fitted(request, who, data, filename, rows, seed)
+    return await fit_job(
+        state, who, create_fitted_job, data, filename=filename, rows=rows, seed=seed
+    )
 
 
 async def _fitted(
@@ -386,9 +408,14 @@ async def _related(
 async def _create_fitted(
     request: Request, who: Principal, use_case: Any, *args: Any, **kwargs: Any
 ) -> JobView:
+    return job_view(await fit_job(api_state(request), who, use_case, *args, **kwargs), request)
+
+
+async def fit_job(
+    state: Any, who: Principal, use_case: Any, *args: Any, **kwargs: Any
+) -> TabularJob:
     """Run the fitting `use_case` off the event loop with the app's DB, store, keyring and
     sample settings."""
-    state = api_state(request)
     tabular = state.settings.tabular
     job = await run_in_threadpool(
         functools.partial(
@@ -398,12 +425,12 @@ async def _create_fitted(
             min_category_count=tabular.min_category_count, **kwargs,
         )
     )  # fmt: skip
-    return _view(job, request)
+    return job
 
 
 @router.get("/jobs/{job_id}", response_model=JobView, responses=ERRORS)
 def job_status(job_id: str, request: Request) -> JobView:
-    return _view(get_job(api_state(request).db, job_id), request)
+    return job_view(get_job(api_state(request).db, job_id), request)
 
 
 @router.put(
@@ -412,24 +439,29 @@ def job_status(job_id: str, request: Request) -> JobView:
 def edit_schema(job_id: str, request: Request, body: Any = Body(...)) -> JobView:
     """Replace a draft's schema; 422 names the column at fault, 409 once confirmed."""
     schema = TableSchema.parse(body)
-    return _view(update_schema(api_state(request).db, job_id, schema), request)
+    return job_view(update_schema(api_state(request).db, job_id, schema), request)
 
 
 @router.post("/jobs/{job_id}/confirm", response_model=JobView, responses=ERRORS)
 def confirm(job_id: str, request: Request, body: ConfirmBody | None = None) -> JobView:
     """Confirm the schema and the run parameters: the job sensor starts generation."""
-    state = api_state(request)
+    return job_view(confirm_draft(api_state(request), job_id, body or ConfirmBody()), request)
+
+
+def confirm_draft(state: Any, job_id: str, body: ConfirmBody) -> TabularJob:
+    """Confirm `job_id` with `body`'s parameters, each defaulting to the draft's row count or
+    this deployment's SYNTH_TABULAR_* settings (the API's route and the portal's form)."""
     job = get_job(state.db, job_id)
-    settings = state.settings
+    tabular = state.settings.tabular
     params = JobParams.parse(
-        (body or ConfirmBody()).model_dump(exclude_none=True),
+        body.model_dump(exclude_none=True),
         default_rows=job.schema_json.get("rows"),
-        max_rows=settings.tabular.max_rows,
-        default_chunk_size=settings.tabular.chunk_size,
-        default_workers=settings.tabular.workers,
-        default_threshold=settings.tabular.dedup_threshold,
+        max_rows=tabular.max_rows,
+        default_chunk_size=tabular.chunk_size,
+        default_workers=tabular.workers,
+        default_threshold=tabular.dedup_threshold,
     )
-    return _view(confirm_job(state.db, job_id, params, settings.tabular.max_rows), request)
+    return confirm_job(state.db, job_id, params, tabular.max_rows)
 
 
 @router.post("/jobs/{job_id}/generate", status_code=202, response_model=JobView, responses=ERRORS)
@@ -438,13 +470,13 @@ def generate(job_id: str, request: Request) -> JobView:
     for the job sensor, so this only reports where it stands."""
     job = get_job(api_state(request).db, job_id)
     require_confirmed(job)
-    return _view(job, request)
+    return job_view(job, request)
 
 
 @router.post("/jobs/{job_id}/retry", response_model=JobView, responses=ERRORS)
 def retry(job_id: str, request: Request) -> JobView:
     """Queue a failed job again."""
-    return _view(retry_job(api_state(request).db, job_id), request)
+    return job_view(retry_job(api_state(request).db, job_id), request)
 
 
 @router.get(

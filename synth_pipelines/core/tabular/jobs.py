@@ -9,8 +9,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from synth_pipelines.core.clock import aware, utcnow
 from synth_pipelines.core.errors import ConflictError, FieldError, NotFoundError
+from synth_pipelines.core.security.accounts import Principal
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import TabularJob
 from synth_pipelines.core.tabular.generator import check_schema
@@ -132,6 +135,26 @@ def _find(session, job_id: str) -> TabularJob:
 def get_job(db: FactoryDatabase, job_id: str) -> TabularJob:
     with db.session() as session:
         return _find(session, job_id)
+
+
+def visible_job(db: FactoryDatabase, who: Principal, job_id: str) -> TabularJob:
+    """The job if `who` may see it: its owner or an admin. Someone else's job is a 404, not a
+    403 (its existence is private too, as a persona's is). A job without an owner (drafted
+    through the API's prompt path, which takes no key) is served to whoever has its id, as
+    GET /tabular/jobs/{id} serves every job."""
+    job = get_job(db, job_id)
+    if job.owner is not None and not who.may_see(job.owner):
+        raise NotFoundError(f"tabular job {job_id!r} does not exist")
+    return job
+
+
+def visible_jobs(db: FactoryDatabase, who: Principal, limit: int = 200) -> list[TabularJob]:
+    """The latest `limit` jobs `who` owns (an admin: everyone's), newest first."""
+    query = select(TabularJob).order_by(TabularJob.created_at.desc(), TabularJob.id).limit(limit)
+    if not who.is_admin:
+        query = query.where(TabularJob.owner == who.user)
+    with db.session() as session:
+        return list(session.scalars(query))
 
 
 def job_schema(job: TabularJob) -> TableSchema:
