@@ -7,6 +7,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from synth_pipelines.core.storage.database import FactoryDatabase
+from synth_pipelines.lines.gpu import gpu_tags
 from synth_pipelines.resources.database import FactoryDatabaseResource
 
 # What an attempt sensor reads from the factory DB: each waiting key → its current attempt, and
@@ -106,16 +107,19 @@ def partition_job(
     selection: dg.AssetSelection,
     partitions_def: dg.PartitionsDefinition,
     description: str,
+    gpu: bool = False,
 ):
     """A line's job: one partition of its assets per run, executed in the run's own process
     (each line's work is one step, or parallelises inside its step, so a process per step would
-    only add its start-up and imports)."""
+    only add its start-up and imports). `gpu`: its runs take a `gpu` pool slot, so on Kubernetes
+    their pod goes to a GPU node (lines/gpu.py)."""
     return dg.define_asset_job(
         name,
         selection=selection,
         partitions_def=partitions_def,
         executor_def=dg.in_process_executor,
         description=description,
+        tags=gpu_tags() if gpu else None,
     )
 
 

@@ -20,6 +20,7 @@ flux_job = partition_job(
     dg.AssetSelection.groups("flux"),
     subjects,
     "Photos → LoRA → samples for one subject (one partition of subjects).",
+    gpu=True,  # flux_lora trains and samples on the GPU
 )
 
 

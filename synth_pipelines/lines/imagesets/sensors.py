@@ -22,6 +22,7 @@ image_set_job = partition_job(
     dg.AssetSelection.groups("imagesets"),
     image_sets,
     "Profile → synthetic set → validation → exports for one image set (one partition).",
+    gpu=True,  # synthetic_image_set takes a gpu slot (diffusion, GAN)
 )
 
 

@@ -20,6 +20,7 @@ persona_job = partition_job(
     dg.AssetSelection.groups("personas"),
     personas,
     "Corpus → dataset → adapter for one persona (one partition of personas).",
+    gpu=True,  # persona_adapter trains on the GPU
 )
 
 
