@@ -152,9 +152,12 @@ def _probe(partitions_def: dg.DynamicPartitionsDefinition) -> dg.AssetsDefinitio
 PROBES = {name: _probe(d) for name, d in PARTITIONS.items()}
 
 
-def run_for(instance: dg.DagsterInstance, line: str, key: str) -> str:
-    """A real run of partition `key` (a materialization of it): the history retention keeps."""
-    result = dg.materialize([PROBES[line]], partition_key=key, instance=instance)
+def run_for(
+    instance: dg.DagsterInstance, line: str, key: str, tags: dict[str, str] | None = None
+) -> str:
+    """A real run of partition `key` (a materialization of it, with the `tags` of the run
+    request it answers): the history retention keeps."""
+    result = dg.materialize([PROBES[line]], partition_key=key, instance=instance, tags=tags)
     assert result.success
     return result.run_id
 
@@ -350,12 +353,16 @@ def test_the_sensor_never_adds_a_retired_key_back(defs, db, instance, line: Line
     assert added_keys(first) == {key}
     assert [run.partition_key for run in first.run_requests] == [key]
     apply_partition_requests(instance, first)
-    run_id = run_for(instance, line.partitions, key)
+    run_id = run_for(instance, line.partitions, key, dict(first.run_requests[0].tags))
 
     # The key retires; retention removes its partition.
     retire(db, line.partitions, key, line.retired_age)
     assert run_retention(defs, instance)[line.partitions]["removed_keys"] == [key]
     assert key not in instance.get_dynamic_partitions(line.partitions)
+    # Nothing to do: the sensor does not claim it never saw a key.
+    idle = evaluate_sensor(defs, instance, line.sensor, first.cursor)
+    assert not idle.run_requests and not added_keys(idle)
+    assert idle.skip_reason.skip_message.startswith("nothing new: earlier "), idle.skip_reason
 
     # A newer key is still picked up beside it: the sensor is live, and it adds only that one,
     # from its own cursor and from an empty one (a reset sensor).

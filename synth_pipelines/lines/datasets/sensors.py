@@ -77,6 +77,7 @@ def build_dataset_request_sensor(settings: Settings) -> dg.SensorDefinition:
             waiting,
             "request",
             "a new request, or stock for a backordered one",
+            DATASET_REQUEST_SENSOR,
         )
 
     return dataset_request_sensor
