@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from synth_pipelines.dbt_like_checks import definitions as checks
+from synth_pipelines.lines import retention
 from synth_pipelines.lines.datasets import definitions as datasets
 from synth_pipelines.lines.faces import definitions as faces
 from synth_pipelines.lines.flux import definitions as flux
@@ -24,6 +25,9 @@ from synth_pipelines.settings import Settings
 
 # The product lines, each a package under synth_pipelines/lines with `build_defs(settings)`.
 LINES = (faces, datasets, tabular, personas, flux, imagesets)
+# The lines with dynamic partitions (one per request, job, persona, subject, image set): each
+# says in RETENTION which keys are retired, and partition_retention_job removes their partitions.
+RETAINED = (datasets, tabular, personas, flux, imagesets)
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
@@ -55,6 +59,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions.merge(
         lines,
         checks.build_defs(settings, lines),
+        retention.build_defs(settings, [line.RETENTION for line in RETAINED]),
         dg.Definitions(resources=build_resources(settings)),
     )
 

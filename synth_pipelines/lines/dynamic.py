@@ -7,6 +7,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from synth_pipelines.core.storage.database import FactoryDatabase
+from synth_pipelines.lines.gpu import gpu_tags
 from synth_pipelines.resources.database import FactoryDatabaseResource
 
 # What an attempt sensor reads from the factory DB: each waiting key → its current attempt, and
@@ -31,19 +32,28 @@ def partitioned_runs(
     waiting: dict[str, int],
     noun: str,
     waits_for: str,
+    trigger: str,
 ) -> dg.SensorResult:
     """The tick's answer: `run_requests`, with their partitions not yet known added, and the
     cursor `waiting` (key → attempt already requested), so nothing is picked twice across ticks
     and daemon restarts; when there is nothing to run, a skip reason saying what the sensor
-    waits for (`waits_for`) and how many `noun`s it already handled.
+    waits for (`waits_for`) and how many `noun`s it already handled (its runs carry the tag
+    synth/trigger=`trigger`).
     """
     cursor = json.dumps(waiting, sort_keys=True)
     known = set(context.instance.get_dynamic_partitions(partitions_def.name))
     if not run_requests:
         # Handled: every key this line has a partition for (a delivered request has left
-        # `waiting`, but it was handled: "no requests yet" would be untrue).
+        # `waiting`, but it was handled: "no requests yet" would be untrue). With none left,
+        # retention may have removed them: the sensor's runs say whether there were any.
         handled = len(known | set(waiting))
-        return dg.SensorResult(skip_reason=idle_reason(noun, handled, waits_for), cursor=cursor)
+        earlier = not handled and bool(
+            context.instance.get_run_records(
+                filters=dg.RunsFilter(tags={"synth/trigger": trigger}), limit=1
+            )
+        )
+        reason = idle_reason(noun, handled, waits_for, earlier=earlier)
+        return dg.SensorResult(skip_reason=reason, cursor=cursor)
     new = [run.partition_key for run in run_requests if run.partition_key not in known]
     return dg.SensorResult(
         run_requests=run_requests,
@@ -52,8 +62,11 @@ def partitioned_runs(
     )
 
 
-def idle_reason(noun: str, known: int, waits_for: str) -> str:
-    """Why a tick requested nothing, in the words the Dagster UI shows on the sensor."""
+def idle_reason(noun: str, known: int, waits_for: str, earlier: bool = False) -> str:
+    """Why a tick requested nothing, in the words the Dagster UI shows on the sensor; `earlier`:
+    no partition is left but the sensor ran earlier keys (their partitions were retired)."""
+    if not known and earlier:
+        return f"nothing new: earlier {noun}s handled, partitions retired; waiting for {waits_for}"
     if not known:
         return f"no {noun}s yet; waiting for {waits_for}"
     return f"nothing new: {known} {noun}(s) already handled; waiting for {waits_for}"
@@ -75,7 +88,9 @@ def runs_per_attempt(
         for key, attempt in waiting.items()
         if requested.get(key) != attempt
     ]
-    return partitioned_runs(context, partitions_def, run_requests, waiting, noun, waits_for)
+    return partitioned_runs(
+        context, partitions_def, run_requests, waiting, noun, waits_for, trigger
+    )
 
 
 def removing_partitions(
@@ -106,16 +121,19 @@ def partition_job(
     selection: dg.AssetSelection,
     partitions_def: dg.PartitionsDefinition,
     description: str,
+    gpu: bool = False,
 ):
     """A line's job: one partition of its assets per run, executed in the run's own process
     (each line's work is one step, or parallelises inside its step, so a process per step would
-    only add its start-up and imports)."""
+    only add its start-up and imports). `gpu`: its runs take a `gpu` pool slot, so on Kubernetes
+    their pod goes to a GPU node (lines/gpu.py)."""
     return dg.define_asset_job(
         name,
         selection=selection,
         partitions_def=partitions_def,
         executor_def=dg.in_process_executor,
         description=description,
+        tags=gpu_tags() if gpu else None,
     )
 
 

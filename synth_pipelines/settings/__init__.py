@@ -27,6 +27,7 @@ __all__ = [
     "ImageSetSettings",
     "LLMSettings",
     "PersonaSettings",
+    "RetentionSettings",
     "Settings",
     "StoreSettings",
     "TabularSettings",
@@ -299,6 +300,16 @@ class ImageSetSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RetentionSettings:
+    """Dynamic partitions kept bounded: how long a retired key (an expired request, a completed
+    job or image set) keeps its partition, and when the retention job runs."""
+
+    # 0: retired keys lose their partition at the next run.
+    days: int = setting("SYNTH_PARTITION_RETENTION_DAYS", 30, range=(0, 3650))
+    cron: str = setting("SYNTH_PARTITION_RETENTION_CRON", "45 4 * * *")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """A snapshot of the SYNTH_* environment, one group per line. Build with `from_env()`."""
 
@@ -315,6 +326,7 @@ class Settings:
     personas: PersonaSettings = group()
     flux: FluxSettings = group()
     images: ImageSetSettings = group()
+    retention: RetentionSettings = group()
 
     @property
     def dagster_home(self) -> Path:

@@ -8,6 +8,7 @@ delivery hold) and failed, both of which are retried.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -155,6 +156,15 @@ def mark_expired(db: FactoryDatabase, request_id: str) -> None:
     with db.session() as session:
         request = session.get(DatasetRequest, request_id)
         request.status, request.archive_key = "expired", None
+
+
+def retired_requests(db: FactoryDatabase, ids: Iterable[str], before: datetime) -> set[str]:
+    """Those of `ids` whose request was delivered and then expired (link and archive gone) no
+    later than `before`: nothing can happen to them again, so retention drops their partitions.
+    Failed and backordered requests wait for a retry and stay."""
+    return db.ids_among(
+        DatasetRequest, ids, DatasetRequest.status == "expired", DatasetRequest.expires_at <= before
+    )
 
 
 def requests_in(db: FactoryDatabase, statuses: tuple[str, ...]) -> list[DatasetRequest]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +161,13 @@ def subjects_to_train(db: FactoryDatabase) -> tuple[dict[str, int], set[str]]:
         rows = session.execute(select(Subject.id, Subject.status, Subject.attempts)).all()
     pending = {sid: attempts for sid, status, attempts in sorted(rows) if status == "pending"}
     return pending, {sid for sid, status, _ in rows if status == "revoked"}
+
+
+def retired_subjects(db: FactoryDatabase, ids: Iterable[str], before: datetime) -> set[str]:
+    """Those of `ids` whose subject was revoked, whenever (`before` does not apply: consent
+    withdrawn leaves no partition; subject_sensor removes it at once, retention catches any it
+    missed). A ready subject stays: its LoRA still serves generations."""
+    return db.ids_among(Subject, ids, Subject.status == "revoked")
 
 
 def set_status(db: FactoryDatabase, subject_id: str, status: str, **fields: Any) -> None:

@@ -9,7 +9,8 @@ A set is `pending` until a run takes it (`running`, with its `stage`), then `rea
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,13 @@ def sets_to_run(db: FactoryDatabase) -> tuple[dict[str, int], set[str]]:
             select(ImageSet.id, ImageSet.attempts).where(ImageSet.status == "pending")
         ).all()
     return {set_id: attempts for set_id, attempts in sorted(rows)}, set()
+
+
+def retired_sets(db: FactoryDatabase, ids: Iterable[str], before: datetime) -> set[str]:
+    """Those of `ids` whose set was ready (exported) and unchanged since no later than
+    `before`: delivered, never run again (only a failed set retries), so retention drops their
+    partitions; the exports stay in the store."""
+    return db.ids_among(ImageSet, ids, ImageSet.status == "ready", ImageSet.updated_at <= before)
 
 
 def update_image_set(db: FactoryDatabase, set_id: str, **fields: Any) -> dict[str, Any]:

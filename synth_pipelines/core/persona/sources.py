@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import func, select
 
@@ -130,6 +132,13 @@ def personas_to_train(db: FactoryDatabase) -> tuple[dict[str, int], set[str]]:
         )
         revoked = set(session.scalars(select(Persona.id).where(Persona.status == "revoked")))
     return dict(sorted(uploads.items())), revoked
+
+
+def retired_personas(db: FactoryDatabase, ids: Iterable[str], before: datetime) -> set[str]:
+    """Those of `ids` whose persona was revoked, whenever (`before` does not apply: a person
+    who withdrew consent leaves no partition behind; persona_source_sensor removes it at once,
+    retention catches any it missed)."""
+    return db.ids_among(Persona, ids, Persona.status == "revoked")
 
 
 def list_sources(db: FactoryDatabase, persona_id: str) -> list[PersonaSource]:

@@ -6,10 +6,10 @@ import fcntl
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from synth_pipelines.core.errors import StorageError
 
 T = TypeVar("T")
+# Ids bound in one IN (...) by `ids_among`: below SQLite's oldest limit of 999 parameters.
+IDS_PER_QUERY = 900
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Not `alembic_version`: Dagster's own storage keeps its revision there, and production may put
@@ -181,6 +183,18 @@ class FactoryDatabase:
                     .order_by(model.created_at, model.id)  # type: ignore[attr-defined]
                 )
             )
+
+    def ids_among(self, model: type, ids: Iterable[str], *where: Any) -> set[str]:
+        """Those of `ids` whose row of `model` (a table with an `id`) meets every condition in
+        `where`. Asked in chunks of IDS_PER_QUERY ids, so the cost follows `ids`, not the table:
+        retention asks about the partitions Dagster still has, not every row ever stored."""
+        ids = sorted(set(ids))
+        found: set[str] = set()
+        with self.session(read_only=True) as session:
+            for start in range(0, len(ids), IDS_PER_QUERY):
+                chunk = ids[start : start + IDS_PER_QUERY]
+                found.update(session.scalars(select(model.id).where(model.id.in_(chunk), *where)))
+        return found
 
     def check(self) -> None:
         """Connect and run a trivial query; raise StorageError naming the database if not."""

@@ -5,6 +5,7 @@ jobs; the `tabular_dataset` asset runs them and writes progress per chunk."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -358,6 +359,14 @@ def jobs_to_run(db: FactoryDatabase) -> tuple[dict[str, int], set[str]]:
     """What tabular_job_sensor acts on: each confirmed job's id → its attempt, oldest first (a
     retry is a new attempt: a new run). No job's partition is ever removed."""
     return {row.id: row.attempts for row in jobs_in(db, ("confirmed",))}, set()
+
+
+def retired_jobs(db: FactoryDatabase, ids: Iterable[str], before: datetime) -> set[str]:
+    """Those of `ids` whose job completed no later than `before`: delivered, and never run
+    again (only a failed job retries), so retention drops their partitions."""
+    return db.ids_among(
+        TabularJob, ids, TabularJob.status == "completed", TabularJob.completed_at <= before
+    )
 
 
 def progress(job: TabularJob, now: datetime | None = None) -> dict[str, Any]:

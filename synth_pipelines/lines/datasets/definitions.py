@@ -7,8 +7,12 @@ from synth_pipelines.lines.datasets.sensors import (
     build_dataset_request_sensor,
     build_expire_datasets_schedule,
     package_job,
+    retention,
 )
 from synth_pipelines.settings import Settings
+
+# Which of this line's partitions partition_retention_job removes.
+RETENTION = retention
 
 
 def build_defs(settings: Settings) -> dg.Definitions:

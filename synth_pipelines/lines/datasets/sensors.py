@@ -4,7 +4,7 @@ and expire old archives on a schedule."""
 import dagster as dg
 
 from synth_pipelines.core.delivery.packaging import servable_backorders
-from synth_pipelines.core.delivery.requests import requests_in
+from synth_pipelines.core.delivery.requests import requests_in, retired_requests
 from synth_pipelines.lines.datasets.assets import DATASET_PACKAGE, expire_datasets_job
 from synth_pipelines.lines.dynamic import (
     attempt_run_request,
@@ -12,12 +12,20 @@ from synth_pipelines.lines.dynamic import (
     partitioned_runs,
     requested_attempts,
 )
+from synth_pipelines.lines.retention import Retention
 from synth_pipelines.partitions import dataset_requests
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.settings import Settings
 
 PACKAGE_JOB = "dataset_package_job"
 DATASET_REQUEST_SENSOR = "dataset_request_sensor"
+
+# Delivered, then expired: their partitions go SYNTH_PARTITION_RETENTION_DAYS after expiry.
+retention = Retention(
+    dataset_requests,
+    retired_requests,
+    "requests whose download link expired at least SYNTH_PARTITION_RETENTION_DAYS ago",
+)
 
 package_job = partition_job(
     PACKAGE_JOB,
@@ -69,6 +77,7 @@ def build_dataset_request_sensor(settings: Settings) -> dg.SensorDefinition:
             waiting,
             "request",
             "a new request, or stock for a backordered one",
+            DATASET_REQUEST_SENSOR,
         )
 
     return dataset_request_sensor

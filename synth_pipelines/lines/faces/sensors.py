@@ -18,13 +18,20 @@ REFILL_JOB = "face_inventory_refill"
 REFILL_SENSOR = "inventory_refill_sensor"
 TOP_UP_SCHEDULE = "nightly_inventory_top_up"
 
-refill_job = partition_job(
-    REFILL_JOB,
-    # Checks on the whole inventory run in validation_job, not in every bucket's refill.
-    dg.AssetSelection.assets(FACE_INVENTORY).without_checks(),
-    face_buckets,
-    "Refill one face bucket (one partition of face_inventory).",
-)
+
+def build_refill_job(gpu: bool = False):
+    """The refill job; `gpu` when the generator runs on a GPU (a diffusion model or a GAN)."""
+    return partition_job(
+        REFILL_JOB,
+        # Checks on the whole inventory run in validation_job, not in every bucket's refill.
+        dg.AssetSelection.assets(FACE_INVENTORY).without_checks(),
+        face_buckets,
+        "Refill one face bucket (one partition of face_inventory).",
+        gpu=gpu,
+    )
+
+
+refill_job = build_refill_job()
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,

@@ -3,19 +3,24 @@ after a retry); the partition removed once the subject's consent is revoked."""
 
 import dagster as dg
 
-from synth_pipelines.core.flux.subjects import subjects_to_train
+from synth_pipelines.core.flux.subjects import retired_subjects, subjects_to_train
 from synth_pipelines.lines.dynamic import attempt_sensor, partition_job
+from synth_pipelines.lines.retention import Retention
 from synth_pipelines.partitions import subjects
 from synth_pipelines.settings import Settings
 
 FLUX_JOB = "flux_lora_job"
 SUBJECT_SENSOR = "subject_sensor"
 
+# Revoked subjects, at any age: the sensor removes them at once; retention catches any it missed.
+retention = Retention(subjects, retired_subjects, "revoked subjects (at any age)")
+
 flux_job = partition_job(
     FLUX_JOB,
     dg.AssetSelection.groups("flux"),
     subjects,
     "Photos → LoRA → samples for one subject (one partition of subjects).",
+    gpu=True,  # flux_lora trains and samples on the GPU
 )
 
 

@@ -3,19 +3,26 @@
 
 import dagster as dg
 
-from synth_pipelines.core.imagesets.registry import sets_to_run
+from synth_pipelines.core.imagesets.registry import retired_sets, sets_to_run
 from synth_pipelines.lines.dynamic import attempt_sensor, partition_job
+from synth_pipelines.lines.retention import Retention
 from synth_pipelines.partitions import image_sets
 from synth_pipelines.settings import Settings
 
 IMAGE_SET_JOB = "image_set_job"
 IMAGE_SET_SENSOR = "image_set_sensor"
 
+# Ready sets never run again (only a failed set retries); their exports stay in the store.
+retention = Retention(
+    image_sets, retired_sets, "sets ready (exported) at least SYNTH_PARTITION_RETENTION_DAYS ago"
+)
+
 image_set_job = partition_job(
     IMAGE_SET_JOB,
     dg.AssetSelection.groups("imagesets"),
     image_sets,
     "Profile → synthetic set → validation → exports for one image set (one partition).",
+    gpu=True,  # synthetic_image_set takes a gpu slot (diffusion, GAN)
 )
 
 

@@ -3,19 +3,24 @@ upload; the partition removed once the persona's consent is revoked."""
 
 import dagster as dg
 
-from synth_pipelines.core.persona.sources import personas_to_train
+from synth_pipelines.core.persona.sources import personas_to_train, retired_personas
 from synth_pipelines.lines.dynamic import attempt_sensor, partition_job
+from synth_pipelines.lines.retention import Retention
 from synth_pipelines.partitions import personas
 from synth_pipelines.settings import Settings
 
 PERSONA_JOB = "persona_training_job"
 PERSONA_SOURCE_SENSOR = "persona_source_sensor"
 
+# Revoked personas, at any age: the sensor removes them at once; retention catches any it missed.
+retention = Retention(personas, retired_personas, "revoked personas (at any age)")
+
 persona_job = partition_job(
     PERSONA_JOB,
     dg.AssetSelection.groups("personas"),
     personas,
     "Corpus → dataset → adapter for one persona (one partition of personas).",
+    gpu=True,  # persona_adapter trains on the GPU
 )
 
 

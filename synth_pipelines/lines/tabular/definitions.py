@@ -3,8 +3,11 @@
 import dagster as dg
 
 from synth_pipelines.lines.tabular.assets import build_tabular_dataset
-from synth_pipelines.lines.tabular.sensors import build_tabular_job_sensor, tabular_job
+from synth_pipelines.lines.tabular.sensors import build_tabular_job_sensor, retention, tabular_job
 from synth_pipelines.settings import Settings
+
+# Which of this line's partitions partition_retention_job removes.
+RETENTION = retention
 
 
 def build_defs(settings: Settings) -> dg.Definitions:

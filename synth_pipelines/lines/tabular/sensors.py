@@ -2,14 +2,20 @@
 
 import dagster as dg
 
-from synth_pipelines.core.tabular.jobs import jobs_to_run
+from synth_pipelines.core.tabular.jobs import jobs_to_run, retired_jobs
 from synth_pipelines.lines.dynamic import attempt_sensor, partition_job
+from synth_pipelines.lines.retention import Retention
 from synth_pipelines.lines.tabular.assets import ASSET
 from synth_pipelines.partitions import tabular_jobs
 from synth_pipelines.settings import Settings
 
 TABULAR_JOB = "tabular_dataset_job"
 TABULAR_JOB_SENSOR = "tabular_job_sensor"
+
+# Completed jobs never run again (only a failed job retries).
+retention = Retention(
+    tabular_jobs, retired_jobs, "jobs completed at least SYNTH_PARTITION_RETENTION_DAYS ago"
+)
 
 # Chunks run in parallel processes inside the one step.
 tabular_job = partition_job(
