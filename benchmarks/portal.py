@@ -4,7 +4,8 @@ Prints a table: `python benchmarks/portal.py [--requests 10000 --jobs 1000 --per
 A fresh SYNTH_HOME (SQLite) is filled with `--requests` dataset requests (most ready, some
 pending, packaging and backordered, as a busy factory has them), `--jobs` tabular jobs drafted
 from prompts by the offline drafter (a third confirmed, a third completed) and `--personas`
-personas with their consent records, shared among ten owners. Then each page is asked for
+personas with their consent records, shared among ten owners; the admin pages read a local
+Dagster instance, as under `synth serve`. Then each page is asked for
 `--samples` times through the app in this process (Starlette's test client: no sockets, so
 the time is the server's — routing, session check, DB reads, template — plus the client's
 fraction of a millisecond), after a warm-up, signed in as an owner or as an admin as the page
@@ -53,6 +54,9 @@ def seed(settings, args) -> dict[str, list[str]]:
     from synth_pipelines.core.storage.database import FactoryDatabase
     from synth_pipelines.core.storage.models import DatasetRequest, TabularJob
     from synth_pipelines.core.tabular.drafter import draft_schema
+    from synth_pipelines.core.tabular.jobs import JobParams
+    from synth_pipelines.core.tabular.runner import run_tabular_job
+    from synth_pipelines.resources.object_store import ObjectStoreResource
 
     db = FactoryDatabase(settings.database_url)
     db.upgrade()
@@ -88,6 +92,13 @@ def seed(settings, args) -> dict[str, list[str]]:
             session.flush()
             requests.append(row.id)
     schemas = [draft_schema(p) for p in PROMPTS]
+    # a completed job's page previews its stored Parquet: one real output per prompt, shared
+    store = ObjectStoreResource(backend="local", root=str(settings.store.root)).get_store()
+    params = JobParams(10_000, 10_000, 1, 1.0, 0)
+    outputs = [
+        run_tabular_job(schema, params, store=store, key_prefix=f"tabular/bench-{i}").outputs
+        for i, schema in enumerate(schemas)
+    ]
     jobs: list[str] = []
     with db.session() as session:
         for i in range(args.jobs):
@@ -104,6 +115,8 @@ def seed(settings, args) -> dict[str, list[str]]:
             if status != "draft":
                 job.params = {"total_rows": 10_000, "chunk_size": 1_000, "max_workers": 2,
                               "dedup_threshold": 1.0, "seed": i}  # fmt: skip
+            if status == "completed":
+                job.outputs = outputs[i % len(outputs)]
             session.add(job)
             session.flush()
             jobs.append(job.id)
@@ -120,6 +133,7 @@ def seed(settings, args) -> dict[str, list[str]]:
 def pages(ids: dict[str, list[str]]) -> list[tuple[str, str, object]]:
     """(page, who asks, path or a function of the sample's index giving one)."""
     requests = ids["requests"]
+    own_jobs = ids["jobs"][:: len(OWNERS)]  # the signed-in owner's (OWNERS[0])
     return [
         ("home", "owner", "/"),
         ("dataset request form", "owner", "/portal/datasets/new"),
@@ -128,6 +142,13 @@ def pages(ids: dict[str, list[str]]) -> list[tuple[str, str, object]]:
          lambda i: f"/portal/datasets/{requests[i * 37 % len(requests)]}"),
         ("a request's status panel", "owner",
          lambda i: f"/portal/datasets/{requests[i * 53 % len(requests)]}/status"),
+        ("tabular jobs, own", "owner", "/portal/tabular"),
+        ("tabular jobs, all", "admin", "/portal/tabular"),
+        ("tabular prompt form", "owner", "/portal/tabular/new"),
+        ("a tabular job's page", "owner",
+         lambda i: f"/portal/tabular/{own_jobs[i * 7 % len(own_jobs)]}"),
+        ("a tabular job's status panel", "owner",
+         lambda i: f"/portal/tabular/{own_jobs[i * 11 % len(own_jobs)]}/status"),
         ("admin dashboard", "admin", "/portal/admin"),
         ("admin dashboard panel", "admin", "/portal/admin/panel"),
     ]  # fmt: skip
@@ -157,13 +178,17 @@ def main() -> None:
 def run(args) -> None:
     from synth_pipelines.api.app import create_app
     from synth_pipelines.core.security.accounts import create_api_key
+    from synth_pipelines.dagster_status import DagsterStatus
+    from synth_pipelines.local_instance import prepare_dagster_home
     from synth_pipelines.settings import Settings
 
     settings = Settings.from_env()
     started = time.perf_counter()
     ids = seed(settings, args)
     seeded = time.perf_counter() - started
-    app = create_app(settings)
+    # as `synth serve` runs: the dashboard reads the Dagster instance (refills, sensor ticks)
+    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(Path(settings.home) / "dagster"))
+    app = create_app(settings, orchestrator=DagsterStatus())
     owner_key = create_api_key(app.state.synth.db, OWNERS[0], "owner")
     clients = {"owner": signed_in(app, owner_key), "admin": signed_in(app, ADMIN_TOKEN)}
     print(f"# portal.py — {time.strftime('%Y-%m-%d')}, {cpu_description()}, nproc {os.cpu_count()}")
