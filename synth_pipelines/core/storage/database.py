@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -16,7 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url, select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from synth_pipelines.core.errors import StorageError
@@ -164,13 +165,25 @@ class FactoryDatabase:
         else:
             maker = self._locking_sessions if locking else self._sessions
             writer = self._sqlite_file
-        with _writer_turn(writer), maker() as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        try:
+            with _writer_turn(writer), maker() as session:
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    with contextlib.suppress(SQLAlchemyError):  # the connection may be gone
+                        session.rollback()
+                    raise
+        except (OperationalError, InterfaceError) as exc:
+            raise self._unreachable(exc) from exc
+
+    def _unreachable(self, exc: SQLAlchemyError) -> StorageError:
+        """The database's failure as a StorageError naming it (the API answers 503)."""
+        reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).strip().splitlines()
+        return StorageError(
+            f"factory database {self.describe()} is not reachable or not answering: "
+            f"{exc.__class__.__name__}: {reason[0] if reason else ''}"
+        )
 
     def in_status(self, model: type[T], statuses: tuple[str, ...]) -> list[T]:
         """Rows of `model` (a table with status, created_at, id) in any of `statuses`, oldest
