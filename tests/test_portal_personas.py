@@ -87,6 +87,9 @@ def post(client: TestClient, path: str, page: str, **data) -> object:
                        follow_redirects=False)  # fmt: skip
 
 
+# Training is the cost here and it is the same on either DB (test_personas_flow trains on both);
+# the pages' own reads and writes run on PostgreSQL too in the tests below.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_consent_upload_train_draft_approve_reject_and_revoke(app, settings, db) -> None:
     owner_key = create_api_key(db, "ada-owner", "owner")
     owner = signed_in(app, owner_key)
@@ -198,6 +201,34 @@ def test_consent_upload_train_draft_approve_reject_and_revoke(app, settings, db)
         assert response.status_code == 410, path
         assert "consent was revoked" in response.text and released["text"] not in response.text
     assert pid not in owner.get("/portal/personas").text
+
+
+def test_another_owner_is_refused_every_page_and_form_of_a_persona(app, db) -> None:
+    owner = signed_in(app, create_api_key(db, "ada", "owner"))
+    stranger = signed_in(app, create_api_key(db, "bob", "owner"))
+    pid = create_persona(owner)
+    assert upload(owner, pid, ("chat.txt", EXPORT)).status_code == 200
+    for path in ["", "/status", "/revoke", "/drafts/0123456789abcdef0123456789abcdef"]:
+        response = stranger.get(f"/portal/personas/{pid}{path}")
+        assert response.status_code == 404, path
+        assert "Ada Quill" not in response.text and "does not exist" in response.text
+    token = csrf(stranger, "/portal/personas")
+    for path, data in [("/drafts", {"prompt": "hi"}), ("/revoke", {"confirm": "yes"})]:
+        response = stranger.post(
+            f"/portal/personas/{pid}{path}", data={"csrf_token": token, **data}
+        )
+        assert response.status_code == 404, path
+    response = stranger.post(
+        f"/portal/personas/{pid}/sources",
+        data={"csrf_token": token, "format": "whatsapp"},
+        files=[("files", ("chat.txt", EXPORT, "text/plain"))],
+    )
+    assert response.status_code == 404
+    assert "Ada Quill" not in stranger.get("/portal/personas").text
+    assert "Ada Quill" in owner.get("/portal/personas").text
+    with db.session() as session:
+        assert session.get(Persona, pid).status == "active"
+        assert session.query(PersonaSource).count() == 1
 
 
 def test_the_consent_form_shows_the_apis_messages_beside_the_fields(app, db) -> None:

@@ -86,6 +86,9 @@ def decodes(data: bytes) -> tuple[int, int]:
         return image.size
 
 
+# Training is the cost here and it is the same on either DB (test_flux_flow trains on both);
+# the pages' own reads and writes run on PostgreSQL too in the tests below.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_photos_to_lora_samples_generation_and_revocation(app, settings, db) -> None:
     owner_key = create_api_key(db, "ada", "owner")
     owner = signed_in(app, owner_key)
@@ -204,6 +207,29 @@ def test_too_few_photos_show_each_rejected_one_with_its_reason_and_thumbnail(
         THUMBNAIL,
     )
     assert owner.get(f"/portal/subjects/{sid}/rejected/2.png").status_code == 404
+
+
+def test_another_owner_is_refused_every_page_and_image_of_a_subject(app, settings, db) -> None:
+    owner = signed_in(app, create_api_key(db, "ada", "owner"))
+    stranger = signed_in(app, create_api_key(db, "bob", "owner"))
+    photos = [*list(subject_photos().items())[:3], ("table.png", png())]
+    sid = upload(owner, photos).headers["location"].rsplit("/", 1)[1]
+    with dg.instance_for_test() as instance:
+        run_subjects_in_process(build_definitions(settings), instance, None, False)
+    page = f"/portal/subjects/{sid}"
+    assert owner.get(f"{page}/rejected/0.png").status_code == 200
+    for path in ["", "/status", "/revoke", "/rejected/0.png", "/photos/0.png",
+                 "/samples/v1/final-0.png"]:  # fmt: skip
+        response = stranger.get(page + path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("text/html"), path
+    token = csrf(stranger, "/portal/subjects")
+    for path, data in [("/generate", {"prompt": "[trigger]"}), ("/revoke", {"confirm": "yes"})]:
+        response = stranger.post(page + path, data={"csrf_token": token, **data})
+        assert response.status_code == 404, path
+    assert sid not in stranger.get("/portal/subjects").text
+    with db.session() as session:
+        assert session.get(Subject, sid).status == "failed"  # not revoked by the stranger
 
 
 def test_the_upload_form_shows_the_apis_refusals_beside_the_fields(app, settings, db) -> None:
