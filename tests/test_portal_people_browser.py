@@ -29,7 +29,16 @@ from synth_pipelines.settings import Settings
 from tests.browser import headless_chromium, require_chromium
 from tests.face_photos import subject_photos
 from tests.helpers import auth
-from tests.test_portal_browser import by_css, errors, shot, sign_in, type_into, wait_for
+from tests.test_portal_browser import (
+    _contrasts,
+    _unlabelled,
+    by_css,
+    errors,
+    shot,
+    sign_in,
+    type_into,
+    wait_for,
+)
 
 # One worker runs the module: one live server and one browser.
 pytestmark = pytest.mark.xdist_group("portal_people_browser")
@@ -144,8 +153,11 @@ def test_a_persona_draft_approved_in_the_browser_is_released(portal, page, tmp_p
     released = httpx.get(f"{portal.url}/drafts/{did}/message", headers=auth(portal.owner_key))
     assert by_css(page, "#released")[0].text == released.json()["text"].strip() == draft.strip()
     shot(page, "persona-released")
+    for path in [page.current_url, f"{portal.url}/portal/personas/{pid}"]:
+        page.get(path)
+        assert _unlabelled(page) == [], path
+        assert [r for r, _ in _contrasts(page) if r < 4.5] == [], path
 
-    page.get(f"{portal.url}/portal/personas/{pid}")
     [link] = [a for a in by_css(page, "main a") if a.text.startswith("Revoke consent")]
     link.click()
     wait_for(page, lambda d: by_css(d, "#confirm"), "no confirmation page")
@@ -200,3 +212,13 @@ def test_rejected_photos_and_a_refused_prompt_are_shown_with_their_reasons(
     [message] = wait_for(page, lambda d: by_css(d, "#prompt-error"), "no policy message")
     assert "refused by the content policy" in message.text and "'nude'" in message.text
     shot(page, "subject-prompt-refused")
+
+    # Every input of these pages has a label, and every text enough contrast.
+    subject_page = page.current_url.removesuffix("/generate")
+    for path in ["/portal/personas", "/portal/personas/new", "/portal/subjects",
+                 "/portal/subjects/new", subject_page.removeprefix(portal.url),
+                 subject_page.removeprefix(portal.url) + "/revoke"]:  # fmt: skip
+        page.get(portal.url + path)
+        assert _unlabelled(page) == [], path
+        low = [(round(ratio, 2), html) for ratio, html in _contrasts(page) if ratio < 4.5]
+        assert low == [], path

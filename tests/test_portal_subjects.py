@@ -230,6 +230,10 @@ def test_another_owner_is_refused_every_page_and_image_of_a_subject(app, setting
     assert sid not in stranger.get("/portal/subjects").text
     with db.session() as session:
         assert session.get(Subject, sid).status == "failed"  # not revoked by the stranger
+    # An admin sees every subject, and its images.
+    admin = signed_in(app, create_api_key(db, "root", "admin"))
+    assert f'data-subject="{sid}"' in admin.get("/portal/subjects").text
+    assert admin.get(f"{page}/rejected/0.png").headers["content-type"] == "image/png"
 
 
 def test_the_upload_form_shows_the_apis_refusals_beside_the_fields(app, settings, db) -> None:
