@@ -260,6 +260,9 @@ def test_the_consent_form_shows_the_apis_messages_beside_the_fields(app, db) -> 
         assert session.query(Persona).count() == 0
 
 
+# Serving builds the tiny base model before core refuses the draft (a minute on a busy machine):
+# once, on SQLite.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_draft_without_a_trained_adapter_says_why_beside_the_prompt(app, db) -> None:
     client = signed_in(app, create_api_key(db, "ada", "owner"))
     pid = create_persona(client)
