@@ -11,6 +11,7 @@ register their limit here."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Callable
@@ -31,6 +32,14 @@ class BodyLimit:
     limit: Callable[[Any], int]  # bytes, from the app's settings
     setting: str  # the variable that sets it, for the message
     advice: str = ""
+    page: bool = False  # a portal form's route: the refusal is an HTML page, not JSON
+
+
+HTML_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Upload refused</title>'
+    '</head><body><h1>Upload refused</h1><p class="error" role="alert">{message}</p>'
+    "<p>Go back and choose smaller files.</p></body></html>"
+)
 
 
 LIMITS: dict[tuple[str, str], BodyLimit] = {}
@@ -43,9 +52,10 @@ def body_limit(method: str, path: str, rule: BodyLimit) -> None:
     _PATTERNS[(method.upper(), path)] = compile_path(path)[0]
 
 
-def declared_size_problem(scope: dict, settings: Any) -> FieldError | None:
-    """The FieldError for an upload to a limited route with no Content-Length or a larger one
-    than the route takes; None otherwise (and for every other request)."""
+def declared_size_problem(scope: dict, settings: Any) -> tuple[FieldError, BodyLimit] | None:
+    """The FieldError (and the route's limit) for an upload to a limited route with no
+    Content-Length or a larger one than the route takes; None otherwise (and for every other
+    request)."""
     if scope["type"] != "http" or scope["method"] not in {m for m, _ in LIMITS}:
         return None
     headers = {k.decode("latin1").lower(): v.decode("latin1") for k, v in scope["headers"]}
@@ -61,15 +71,16 @@ def declared_size_problem(scope: dict, settings: Any) -> FieldError | None:
     rule = LIMITS[route]
     declared = headers.get("content-length")
     if declared is None or not declared.isdigit():
-        return FieldError(rule.field, "an upload needs a Content-Length header")
+        return FieldError(rule.field, "an upload needs a Content-Length header"), rule
     limit = rule.limit(settings)
     if int(declared) <= limit + ENVELOPE:
         return None
-    return FieldError(
+    problem = FieldError(
         rule.field,
         f"the upload is {int(declared):,} bytes, over the {rule.field} limit of {limit:,} "
         f"({rule.setting}){': ' + rule.advice if rule.advice else ''}",
     )
+    return problem, rule
 
 
 class BodyLimitMiddleware:
@@ -81,20 +92,26 @@ class BodyLimitMiddleware:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        problem = None
+        found = None
         if scope["type"] == "http":
             app = scope["app"]
-            problem = declared_size_problem(scope, app.state.synth.settings)
-        if problem is None:
+            found = declared_size_problem(scope, app.state.synth.settings)
+        if found is None:
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"detail": str(problem), "field": problem.field}).encode()
+        problem, rule = found
+        if rule.page:
+            body = HTML_PAGE.format(message=html.escape(str(problem))).encode()
+            media = b"text/html; charset=utf-8"
+        else:
+            body = json.dumps({"detail": str(problem), "field": problem.field}).encode()
+            media = b"application/json"
         await send(
             {
                 "type": "http.response.start",
                 "status": 422,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", media),
                     (b"content-length", str(len(body)).encode()),
                     (b"connection", b"close"),  # the unread body ends the connection
                 ],

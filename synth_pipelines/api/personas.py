@@ -94,7 +94,8 @@ class DraftBody(BaseModel):
     seed: int | None = None
 
 
-def _persona_view(persona: Persona, session) -> dict[str, Any]:
+def persona_view(persona: Persona, session) -> dict[str, Any]:
+    """A persona and its active consent, as GET /personas/{id} shows them (the portal too)."""
     consent = active_consent(session, persona.id)
     return {
         "id": persona.id,
@@ -121,6 +122,13 @@ def _persona_view(persona: Persona, session) -> dict[str, Any]:
 def create(request: Request, body: PersonaBody, who: Principal = Depends(principal)) -> dict:
     """A persona and its consent record; every later step checks that consent."""
     state = api_state(request)
+    persona = persona_from_body(state.db, _keys(request), who, body)
+    with state.db.session() as session:
+        return persona_view(session.get(Persona, persona.id), session)
+
+
+def persona_from_body(db, keys: KeyWrapper, who: Principal, body: PersonaBody) -> Persona:
+    """POST /personas' use case on its body (the portal's consent form sends the same)."""
     grant = ConsentGrant(
         sources=tuple(body.consent.sources),
         uses=tuple(body.consent.uses),
@@ -130,34 +138,36 @@ def create(request: Request, body: PersonaBody, who: Principal = Depends(princip
         granted_at=body.consent.granted_at,
         expires_at=body.consent.expires_at,
     )
-    persona, _ = create_persona(
-        state.db, _keys(request), who, body.display_name, body.self_ids, grant
-    )
-    with state.db.session() as session:
-        return _persona_view(session.get(Persona, persona.id), session)
+    persona, _ = create_persona(db, keys, who, body.display_name, body.self_ids, grant)
+    return persona
+
+
+def visible_personas(db, who: Principal) -> list[dict]:
+    """The active personas `who` may see (admins: all), oldest first, as views."""
+    with db.session() as session:
+        query = select(Persona).where(Persona.status == "active").order_by(Persona.created_at)
+        if not who.is_admin:
+            query = query.where(Persona.owner == who.user)
+        return [persona_view(p, session) for p in session.scalars(query)]
 
 
 @router.get("/personas")
 def list_personas(request: Request, who: Principal = Depends(principal)) -> list[dict]:
     """The active personas the caller may see (admins: all)."""
-    with api_state(request).db.session() as session:
-        query = select(Persona).where(Persona.status == "active").order_by(Persona.created_at)
-        if not who.is_admin:
-            query = query.where(Persona.owner == who.user)
-        return [_persona_view(p, session) for p in session.scalars(query)]
+    return visible_personas(api_state(request).db, who)
 
 
 @router.get("/personas/{persona_id}")
 def get_persona(request: Request, persona_id: str, who: Principal = Depends(principal)) -> dict:
     state = api_state(request)
     with state.db.session() as session:
-        view = _persona_view(load_persona(session, who, persona_id), session)
-    view["sources"] = [_source_view(s) for s in list_sources(state.db, persona_id)]
+        view = persona_view(load_persona(session, who, persona_id), session)
+    view["sources"] = [source_view(s) for s in list_sources(state.db, persona_id)]
     audit.log(state.db, who.actor, "persona.read", persona_id=persona_id)
     return view
 
 
-def _source_view(source) -> dict[str, Any]:
+def source_view(source) -> dict[str, Any]:
     return {
         "id": source.id,
         "format": source.format,
@@ -185,15 +195,19 @@ async def upload_source(
     source = await run_in_threadpool(
         add_source, state.db, state.store, _keys(request), who, persona_id, format, data, limit
     )
-    return _source_view(source)
+    return source_view(source)
 
 
 @router.get("/personas/{persona_id}/adapters")
 def list_adapters(request: Request, persona_id: str, who: Principal = Depends(principal)) -> list:
     """The registry: every adapter version with its corpus, consent, base model, method,
     hyper-parameters and metrics."""
-    state = api_state(request)
-    with state.db.session() as session:
+    return adapter_registry(api_state(request).db, who, persona_id)
+
+
+def adapter_registry(db, who: Principal, persona_id: str) -> list[dict]:
+    """The persona's adapter versions, oldest first (404/410 as for the persona)."""
+    with db.session() as session:
         load_persona(session, who, persona_id)
         rows = session.scalars(
             select(PersonaAdapter)
@@ -265,7 +279,11 @@ def released_messages(
 def revoke(request: Request, persona_id: str, who: Principal = Depends(principal)) -> dict:
     """Revoke consent: uploads, corpus, datasets, adapters, drafts and registry rows are deleted
     (and the data key, so no copy can be read); the audit log keeps tombstones."""
-    state = api_state(request)
+    return revoke_persona(api_state(request), who, persona_id)
+
+
+def revoke_persona(state, who: Principal, persona_id: str) -> dict:
+    """DELETE /personas/{id}/consent's use case: the adapter unloaded, then the purge."""
     state.serving.forget_persona(persona_id)
     deleted = revoke_consent(state.db, state.store, who, persona_id, state.settings.home)
     return {"id": persona_id, "status": "revoked", "deleted": deleted}

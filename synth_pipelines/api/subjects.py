@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from synth_pipelines.api.body_limits import BodyLimit, body_limit
 from synth_pipelines.api.common import api_state
 from synth_pipelines.api.personas import ERRORS, principal
+from synth_pipelines.api.serving import Images
 from synth_pipelines.core.clock import iso
 from synth_pipelines.core.errors import ConflictError, FieldError
 from synth_pipelines.core.flux.pipeline import lora_view
@@ -46,7 +47,8 @@ class GenerateBody(BaseModel):
     height: int | None = Field(default=None, ge=64, le=2048, multiple_of=16)
 
 
-def _view(subject: Subject, session) -> dict[str, Any]:
+def subject_view(subject: Subject, session) -> dict[str, Any]:
+    """A subject as GET /subjects/{id} shows it (the portal too)."""
     loras = session.scalars(
         select(FluxLora).where(FluxLora.subject_id == subject.id).order_by(FluxLora.version)
     ).all()
@@ -65,6 +67,18 @@ def _view(subject: Subject, session) -> dict[str, Any]:
     }
 
 
+async def read_photo_uploads(photos: list[UploadFile]) -> list[tuple[str, bytes]]:
+    """The uploaded files as (name, bytes), at most MAX_UPLOAD_BYTES in all (422 on `photos`)."""
+    files, total = [], 0
+    for upload in photos:
+        data = await upload.read(MAX_UPLOAD_BYTES + 1 - total)
+        total += len(data)
+        if total > MAX_UPLOAD_BYTES:
+            raise FieldError("photos", f"the upload is over {MAX_UPLOAD_BYTES // 2**20} MB")
+        files.append((upload.filename or "photo", data))
+    return files
+
+
 @router.post("/subjects", status_code=202)
 async def create(
     request: Request,
@@ -76,25 +90,19 @@ async def create(
     """A subject from photos: stored encrypted and `pending`; subject_sensor prepares the photos
     and trains the LoRA. Without consent nothing is stored (403)."""
     state = api_state(request)
-    files, total = [], 0
-    for upload in photos:
-        data = await upload.read(MAX_UPLOAD_BYTES + 1 - total)
-        total += len(data)
-        if total > MAX_UPLOAD_BYTES:
-            raise FieldError("photos", f"the upload is over {MAX_UPLOAD_BYTES // 2**20} MB")
-        files.append((upload.filename or "photo", data))
+    files = await read_photo_uploads(photos)
     subject = await run_in_threadpool(
         create_subject, state.db, state.store, state.keys(), who, files, trigger, consent
     )
     with state.db.session() as session:
-        return _view(session.get(Subject, subject.id), session)
+        return subject_view(session.get(Subject, subject.id), session)
 
 
 @router.get("/subjects/{subject_id}")
 def get_subject(request: Request, subject_id: str, who: Principal = Depends(principal)) -> dict:
     """Status, accepted photos, every rejected photo with its reason, LoRA versions."""
     with api_state(request).db.session() as session:
-        return _view(load_subject(session, who, subject_id), session)
+        return subject_view(load_subject(session, who, subject_id), session)
 
 
 @router.post("/subjects/{subject_id}/retry", status_code=202)
@@ -106,13 +114,18 @@ def retry(request: Request, subject_id: str, who: Principal = Depends(principal)
             raise ConflictError(f"subject {subject_id} is {subject.status}, not failed")
         subject.status = "pending"
         audit.append(session, who.actor, "subject.retried", target=subject_id)
-        return _view(subject, session)
+        return subject_view(subject, session)
 
 
 @router.get("/subjects/{subject_id}/loras")
 def loras(request: Request, subject_id: str, who: Principal = Depends(principal)) -> list[dict]:
     """The registry: each LoRA version with its base model, settings and metrics."""
-    with api_state(request).db.session() as session:
+    return lora_registry(api_state(request).db, who, subject_id)
+
+
+def lora_registry(db, who: Principal, subject_id: str) -> list[dict]:
+    """The subject's LoRA versions, oldest first (404/410 as for the subject)."""
+    with db.session() as session:
         load_subject(session, who, subject_id)
         rows = session.scalars(
             select(FluxLora).where(FluxLora.subject_id == subject_id).order_by(FluxLora.version)
@@ -127,7 +140,20 @@ def generate_images(
     """Images (base64 PNG) from the subject's newest LoRA. The prompt is checked against the
     content policy first (403); at most SYNTH_FLUX_CONCURRENCY generations run at once and
     SYNTH_FLUX_QUEUE wait, beyond that 429."""
-    state = api_state(request)
+    images = generate_subject_images(api_state(request), who, subject_id, body)
+    return {
+        "subject_id": subject_id,
+        "lora_version": images.lora_version,
+        "seed": body.seed,
+        "queue_seconds": round(images.queue_seconds, 3),
+        "seconds": round(images.seconds, 3),
+        "images": [base64.b64encode(png).decode() for png in images.pngs],
+    }
+
+
+def generate_subject_images(state, who: Principal, subject_id: str, body: GenerateBody) -> Images:
+    """POST /subjects/{id}/generate's use case: the content policy, the queue, the images, and
+    the audit record (the portal's prompt form sends the same body)."""
     images = state.serving.flux_images(
         state.db,
         state.store,
@@ -148,20 +174,17 @@ def generate_images(
         target=subject_id,
         details={"lora_id": images.lora_id, "n": body.n, "seed": body.seed},
     )
-    return {
-        "subject_id": subject_id,
-        "lora_version": images.lora_version,
-        "seed": body.seed,
-        "queue_seconds": round(images.queue_seconds, 3),
-        "seconds": round(images.seconds, 3),
-        "images": [base64.b64encode(png).decode() for png in images.pngs],
-    }
+    return images
 
 
 @router.delete("/subjects/{subject_id}")
 def revoke(request: Request, subject_id: str, who: Principal = Depends(principal)) -> dict:
     """Withdraw consent: photos, LoRAs, samples, registry rows and the data key are deleted."""
-    state = api_state(request)
+    return withdraw_subject(api_state(request), who, subject_id)
+
+
+def withdraw_subject(state, who: Principal, subject_id: str) -> dict:
+    """DELETE /subjects/{id}'s use case: the LoRA unloaded, then the purge."""
     state.serving.forget_subject(subject_id)
     deleted = revoke_subject(state.db, state.store, who, subject_id, state.settings.home)
     return {"id": subject_id, "status": "revoked", "deleted": deleted}

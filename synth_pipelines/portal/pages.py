@@ -3,6 +3,8 @@ CSRF token, form errors in the API's words, and the error page."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from synth_pipelines.core.errors import InvalidInputError
+from synth_pipelines.core.errors import (
+    ConflictError,
+    GoneError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from synth_pipelines.core.security.crypto import KeyUnavailableError
 from synth_pipelines.portal.sessions import (
     CSRF_FIELD,
     PortalError,
@@ -79,6 +88,27 @@ def form_error(exc: InvalidInputError | ValidationError) -> tuple[str, str | Non
         errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
         return _validation_error(RequestValidationError(errors))
     return str(exc), getattr(exc, "field", None)
+
+
+# Core's errors on a page: the API's status codes (a persona someone else owns does not exist).
+PAGE_STATUS = (
+    (NotFoundError, 404),
+    (GoneError, 410),
+    (PermissionDeniedError, 403),
+    (ConflictError, 409),
+    (KeyUnavailableError, 503),
+)
+
+
+@contextmanager
+def core_errors_as_pages() -> Iterator[None]:
+    """Core's NotFound/Gone/PermissionDenied/Conflict/KeyUnavailable errors inside the block
+    become the error page with the API's status and message."""
+    try:
+        yield
+    except tuple(kind for kind, _ in PAGE_STATUS) as exc:
+        status = next(code for kind, code in PAGE_STATUS if isinstance(exc, kind))
+        raise PortalError(status, str(exc)) from None
 
 
 def sign_in_redirect(request: Request) -> RedirectResponse:

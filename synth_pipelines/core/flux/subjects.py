@@ -139,6 +139,15 @@ def load_subject(session: Session, principal: Principal | None, subject_id: str)
     return subject
 
 
+def visible_subjects(session: Session, principal: Principal) -> list[Subject]:
+    """The subjects `principal` may see that are not revoked (admins: everyone's), oldest
+    first."""
+    query = select(Subject).where(Subject.status != "revoked").order_by(Subject.created_at)
+    if not principal.is_admin:
+        query = query.where(Subject.owner == principal.user)
+    return list(session.scalars(query))
+
+
 def subject_key(subject: Subject, keys: KeyWrapper) -> bytes:
     if subject.wrapped_key is None:
         raise GoneError(f"subject {subject.id} has no data key: its data was deleted")
@@ -153,6 +162,17 @@ def read_uploads(store: ObjectStore, data_key: bytes, subject_id: str) -> list[t
         (item["name"], get_decrypted(store, data_key, subject_id, f"{prefix}{item['index']}.enc"))
         for item in names
     ]
+
+
+def read_upload_named(store: ObjectStore, data_key: bytes, subject_id: str, name: str) -> bytes:
+    """One uploaded file, decrypted, by the name the upload gave it (a rejected photo's `name`);
+    NotFoundError when no upload has that name."""
+    prefix = f"{subject_prefix(subject_id)}uploads/"
+    names = json.loads(get_decrypted(store, data_key, subject_id, f"{prefix}manifest.json.enc"))
+    for item in names:
+        if item["name"] == name:
+            return get_decrypted(store, data_key, subject_id, f"{prefix}{item['index']}.enc")
+    raise NotFoundError(f"subject {subject_id} has no upload named {name!r}")
 
 
 def subjects_to_train(db: FactoryDatabase) -> tuple[dict[str, int], set[str]]:
