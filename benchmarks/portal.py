@@ -134,6 +134,7 @@ def pages(ids: dict[str, list[str]]) -> list[tuple[str, str, object]]:
     """(page, who asks, path or a function of the sample's index giving one)."""
     requests = ids["requests"]
     own_jobs = ids["jobs"][:: len(OWNERS)]  # the signed-in owner's (OWNERS[0])
+    own_personas = ids["personas"][:: len(OWNERS)]
     return [
         ("home", "owner", "/"),
         ("dataset request form", "owner", "/portal/datasets/new"),
@@ -149,6 +150,15 @@ def pages(ids: dict[str, list[str]]) -> list[tuple[str, str, object]]:
          lambda i: f"/portal/tabular/{own_jobs[i * 7 % len(own_jobs)]}"),
         ("a tabular job's status panel", "owner",
          lambda i: f"/portal/tabular/{own_jobs[i * 11 % len(own_jobs)]}/status"),
+        ("personas, own", "owner", "/portal/personas"),
+        ("personas, all", "admin", "/portal/personas"),
+        ("consent form", "owner", "/portal/personas/new"),
+        ("a persona's page", "owner",
+         lambda i: f"/portal/personas/{own_personas[i % len(own_personas)]}"),
+        ("a persona's status panel", "owner",
+         lambda i: f"/portal/personas/{own_personas[i * 3 % len(own_personas)]}/status"),
+        ("subjects, own", "owner", "/portal/subjects"),
+        ("subject upload form", "owner", "/portal/subjects/new"),
         ("admin dashboard", "admin", "/portal/admin"),
         ("admin dashboard panel", "admin", "/portal/admin/panel"),
     ]  # fmt: skip
