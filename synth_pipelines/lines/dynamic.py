@@ -107,14 +107,14 @@ def partition_job(
     partitions_def: dg.PartitionsDefinition,
     description: str,
 ):
-    """A line's job: one partition of its assets per run, executed in the run's own process
-    (each line's work is one step, or parallelises inside its step, so a process per step would
-    only add its start-up and imports)."""
+    """A line's job: one partition of its assets per run, on the executor of the definitions
+    (synth_pipelines/execution.py, SYNTH_EXECUTOR): by default in the run's own process (each
+    line's work is one step, or parallelises inside its step, so a process per step would only
+    add its start-up and imports); with `celery`, each step on a Celery worker."""
     return dg.define_asset_job(
         name,
         selection=selection,
         partitions_def=partitions_def,
-        executor_def=dg.in_process_executor,
         description=description,
     )
 
