@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,7 +34,6 @@ from synth_pipelines.core.storage.models import Face
 from synth_pipelines.execution import (
     DEFAULT_QUEUE,
     GPU_QUEUE,
-    QUEUE_TAG,
     BrokerUnreachableError,
     check_reachable,
     worker_command,
@@ -55,6 +53,9 @@ BACKEND = "redis://127.0.0.1:6379/0"
 WORKER_READY_TIMEOUT = 120
 RUN_TIMEOUT = 300
 PER_BUCKET = 3  # faces each bucket's refill adds
+PACKAGES = 20  # dataset requests packaged at once
+KILLED_REFILL = 40  # faces of the refill whose worker is killed: enough for a step of seconds
+KILL_AFTER = 1.0  # seconds into that step
 
 
 def _services_or_skip() -> None:
@@ -75,24 +76,29 @@ class Cluster:
     db: FactoryDatabase
     workers: dict[str, subprocess.Popen] = field(default_factory=dict)
 
-    def start_worker(self, name: str, queue: str = DEFAULT_QUEUE) -> subprocess.Popen:
-        """A worker process on `queue`, once it says it is ready."""
-        log = self.root / f"{name}.log"
-        process = subprocess.Popen(
+    def start_workers(self, names: list[tuple[str, str]]) -> None:
+        """Workers (name, queue), started together, once each says it is ready."""
+        pending = {name: self.spawn_worker(name, queue) for name, queue in names}
+        deadline = time.monotonic() + WORKER_READY_TIMEOUT
+        while pending:
+            for name, process in list(pending.items()):
+                log = (self.root / f"{name}.log").read_text()
+                if " ready." in log:
+                    self.workers[name] = pending.pop(name)
+                elif process.poll() is not None or time.monotonic() > deadline:
+                    for other in pending.values():
+                        other.kill()
+                    raise AssertionError(f"worker {name} did not start:\n{log[-3000:]}")
+            time.sleep(0.5)
+
+    def spawn_worker(self, name: str, queue: str) -> subprocess.Popen:
+        return subprocess.Popen(
             worker_command(queue, name),
             cwd=REPO,
             env=self.env,
-            stdout=log.open("w"),
+            stdout=(self.root / f"{name}.log").open("w"),
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + WORKER_READY_TIMEOUT
-        while " ready." not in log.read_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise AssertionError(f"worker {name} did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        self.workers[name] = process
-        return process
 
     def launch(self, runs: list[dict], env: dict[str, str] | None = None) -> subprocess.Popen:
         """Start `runs` (job, tags, run_config) in the background, each in its own process."""
@@ -207,8 +213,7 @@ def cluster(tmp_path_factory, pg_database, moto_endpoint) -> Iterator[Cluster]:
     cluster = Cluster(root=root, env=env, instance=instance, db=db)
     try:
         _purge_queues()
-        cluster.start_worker("default1")
-        cluster.start_worker("default2")
+        cluster.start_workers([("default1", DEFAULT_QUEUE), ("default2", DEFAULT_QUEUE)])
         yield cluster
     finally:
         for process in cluster.workers.values():
@@ -281,3 +286,123 @@ def test_the_broker_down_at_submit_fails_the_run_naming_it_and_records_nothing(
         result["run_id"], of_type=dg.DagsterEventType.STEP_START
     ).records
     assert inventory_levels(cluster.db) == before
+
+
+def test_concurrent_dataset_packages_each_deliver_their_own_faces(cluster, refilled) -> None:
+    """PACKAGES requests packaged by as many runs at once, through the two workers: every one
+    ready with what it asked for, no face in two of them."""
+    ids = [request(cluster.db, {ALL_BUCKETS[i % 10].key: 1}) for i in range(PACKAGES)]
+    cluster.instance.add_dynamic_partitions(dataset_requests.name, ids)
+    results = cluster.run([package_run(request_id) for request_id in ids])
+    assert [run["success"] for run in results] == [True] * PACKAGES
+    requests = [get_request(cluster.db, request_id) for request_id in ids]
+    assert [r.status for r in requests] == ["ready"] * PACKAGES
+    assert [r.delivered for r in requests] == [
+        {ALL_BUCKETS[i % 10].key: 1} for i in range(PACKAGES)
+    ]
+    with cluster.db.session() as session:
+        owners = session.execute(
+            select(Face.id, Face.request_id).where(Face.request_id.in_(ids))
+        ).all()
+    assert len(owners) == len({face for face, _ in owners}) == PACKAGES
+    assert sorted(owner for _, owner in owners) == sorted(ids)
+    workers = {w.split("@")[0] for run in results for w in cluster.step_workers(run["run_id"])}
+    assert workers == {"default1", "default2"}
+
+
+def test_gpu_steps_go_to_the_gpu_queue_and_keep_the_pool_limit_across_workers(
+    cluster, refilled, tmp_path
+) -> None:
+    """Two refills with a GPU generator (a tiny diffusers pipeline) at once, with two workers on
+    the gpu queue: each step runs on a gpu worker, and the instance's `gpu` pool (limit 1,
+    deploy/dagster.yaml) lets only one run at a time, although both workers are free."""
+    from tests.tiny_models import build_tiny_text_to_image_pipeline
+
+    checkpoint = build_tiny_text_to_image_pipeline(tmp_path / "tiny-sd")
+    env = {
+        **cluster.env,
+        "SYNTH_FACE_GENERATOR": "diffusers",
+        "SYNTH_DIFFUSERS_CHECKPOINT": str(checkpoint),
+    }
+    gpu_workers = Cluster(cluster.root, env, cluster.instance, cluster.db)
+    try:
+        gpu_workers.start_workers([("gpu1", GPU_QUEUE), ("gpu2", GPU_QUEUE)])
+        buckets = [Bucket("female", "teen"), Bucket("male", "teen")]
+        results = cluster.run([refill_run(bucket, 2) for bucket in buckets], env=env)
+    finally:
+        for process in gpu_workers.workers.values():
+            stop_process(process)
+    assert [run["success"] for run in results] == [True, True]
+    for run in results:
+        submitted = [
+            r.event_log_entry.dagster_event.message
+            for r in cluster.instance.get_records_for_run(
+                run["run_id"], of_type=dg.DagsterEventType.ENGINE_EVENT
+            ).records
+            if "Submitting celery task" in (r.event_log_entry.dagster_event.message or "")
+        ]
+        assert submitted == [
+            f'Submitting celery task for step "face_inventory" to queue "{GPU_QUEUE}".'
+        ]
+    workers = [w.split("@")[0] for run in results for w in cluster.step_workers(run["run_id"])]
+    assert len(workers) == 2 and set(workers) <= {"gpu1", "gpu2"}
+    windows = sorted(step_window(cluster.instance, run["run_id"]) for run in results)
+    assert windows[0][1] <= windows[1][0], f"gpu steps overlapped: {windows}"
+    assert cluster.instance.event_log_storage.get_concurrency_info("gpu").slot_count == 1
+
+
+def step_window(instance: dg.DagsterInstance, run_id: str) -> tuple[float, float]:
+    """When the run's one step started and when it succeeded (event timestamps)."""
+    (start,) = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_START).records
+    (end,) = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records
+    return start.event_log_entry.timestamp, end.event_log_entry.timestamp
+
+
+def test_a_worker_killed_mid_step_hands_the_step_to_another_and_nothing_is_doubled(
+    cluster, refilled
+) -> None:
+    """SIGKILL to the worker running a refill's step, mid-step: the broker gives the
+    unacknowledged step to the other worker, which resumes the same batch; the run succeeds
+    with exactly the faces asked for, each stored once. (Last in the module: it kills one of
+    the two workers.)"""
+    bucket, count = Bucket("male", "adult"), KILLED_REFILL
+    before = inventory_levels(cluster.db)[bucket.key]
+    token = uuid.uuid4().hex
+    run = refill_run(bucket, count)
+    run["tags"] = {**run["tags"], "synth/test": token}
+    launched = cluster.launch([run])
+    deadline = time.monotonic() + RUN_TIMEOUT
+    run_id = victim = None
+    while victim is None:
+        assert time.monotonic() < deadline, "the refill's step never started on a worker"
+        runs = cluster.instance.get_runs(filters=dg.RunsFilter(tags={"synth/test": token}))
+        if runs:
+            run_id = runs[0].run_id
+            started = cluster.instance.get_records_for_run(
+                run_id, of_type=dg.DagsterEventType.STEP_START
+            ).records
+            workers = cluster.step_workers(run_id)
+            if started and workers:
+                victim = workers[0].split("@")[0]
+        time.sleep(0.2)
+    time.sleep(KILL_AFTER)  # into the batch
+    assert not cluster.instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.STEP_SUCCESS
+    ).records, "the step ended before the worker could be killed: make KILLED_REFILL larger"
+    cluster.workers[victim].send_signal(signal.SIGKILL)
+    cluster.workers[victim].wait()
+    (result,) = cluster.wait(launched)
+    assert result == {"run_id": run_id, "success": True}
+    workers = [w.split("@")[0] for w in cluster.step_workers(run_id)]
+    survivor = ({"default1", "default2"} - {victim}).pop()
+    assert workers == [victim, survivor]
+    assert inventory_levels(cluster.db)[bucket.key] == before + count
+    with cluster.db.session() as session:
+        hashes = session.execute(
+            select(Face.sha256).where(Face.gender == "male", Face.age_group == "adult")
+        ).all()
+        batch = session.execute(
+            select(func.count()).select_from(Face).where(Face.batch_id == f"{run_id}:{bucket.key}")
+        ).scalar_one()
+    assert len(hashes) == len(set(hashes)) == before + count
+    assert batch == count
