@@ -46,8 +46,12 @@ def main(spec_path: str, result_path: str) -> None:
     runs = json.loads(Path(spec_path).read_text())
     import synth_pipelines.definitions  # noqa: F401  (once, before forking)
 
-    with multiprocessing.get_context("fork").Pool(len(runs)) as pool:
+    pool = multiprocessing.get_context("fork").Pool(len(runs))
+    try:
         results = pool.map(execute, runs, chunksize=1)
+    finally:
+        pool.close()  # the workers exit on their own: no KeyboardInterrupt noise from terminate()
+        pool.join()
     Path(result_path).write_text(json.dumps(results))
 
 

@@ -242,6 +242,49 @@ def _purge_queues() -> None:
                 channel = connection.channel()
 
 
+def test_make_workers_starts_default_and_gpu_workers_and_ctrl_c_stops_them(tmp_path) -> None:
+    """The README's `make workers` is `python -m synth_pipelines.execution workers`: it starts
+    one worker per queue slot asked for, each listening on its queue, and Ctrl-C (SIGINT to the
+    process group, as a terminal sends it) stops them all. (First in the module: the cluster's
+    workers, started later, have the same names.)"""
+    _services_or_skip()
+    from celery import Celery
+
+    from tests.test_readme_commands import make_recipe
+
+    _, recipe = make_recipe("workers")
+    assert recipe == [
+        "$(BIN)/python -m synth_pipelines.execution workers "
+        "--default $(WORKERS) --gpu $(GPU_WORKERS)"
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTH_")}
+    env.update(
+        SYNTH_HOME=str(tmp_path), DAGSTER_HOME=str(tmp_path / "dagster"), PYTHONPATH=str(REPO)
+    )
+    argv = [sys.executable, "-m", "synth_pipelines.execution", "workers", "--default", "1"]
+    process = subprocess.Popen([*argv, "--gpu", "1"], cwd=REPO, env=env, start_new_session=True)
+    app = Celery("inspect", broker=BROKER, backend=BACKEND)
+    try:
+        deadline = time.monotonic() + WORKER_READY_TIMEOUT
+        queues: dict[str, list[str]] = {}
+        while set(queues) != {"default1", "gpu1"}:
+            assert process.poll() is None, "make workers exited"
+            assert time.monotonic() < deadline, f"workers not answering: {queues}"
+            answers = app.control.inspect(timeout=1).active_queues() or {}
+            queues = {
+                name.split("@")[0]: [q["name"] for q in listening]
+                for name, listening in answers.items()
+                if name.split("@")[0] in ("default1", "gpu1")
+            }
+        assert queues == {"default1": [DEFAULT_QUEUE], "gpu1": [GPU_QUEUE]}
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 @pytest.fixture(scope="module")
 def refilled(cluster) -> list[dict]:
     """All ten buckets refilled through the workers: ten runs at once, PER_BUCKET faces each."""
@@ -313,16 +356,16 @@ def test_concurrent_dataset_packages_each_deliver_their_own_faces(cluster, refil
 def test_gpu_steps_go_to_the_gpu_queue_and_keep_the_pool_limit_across_workers(
     cluster, refilled, tmp_path
 ) -> None:
-    """Two refills with a GPU generator (a tiny diffusers pipeline) at once, with two workers on
+    """Two refills with a GPU generator (a tiny StyleGAN2 checkpoint) at once, with two workers on
     the gpu queue: each step runs on a gpu worker, and the instance's `gpu` pool (limit 1,
     deploy/dagster.yaml) lets only one run at a time, although both workers are free."""
-    from tests.tiny_models import build_tiny_text_to_image_pipeline
+    from tests.test_stylegan2 import save_tiny_stylegan2
 
-    checkpoint = build_tiny_text_to_image_pipeline(tmp_path / "tiny-sd")
+    checkpoint = save_tiny_stylegan2(tmp_path / "tiny.pt")
     env = {
         **cluster.env,
-        "SYNTH_FACE_GENERATOR": "diffusers",
-        "SYNTH_DIFFUSERS_CHECKPOINT": str(checkpoint),
+        "SYNTH_FACE_GENERATOR": "stylegan2",
+        "SYNTH_STYLEGAN_CHECKPOINT": str(checkpoint),
     }
     gpu_workers = Cluster(cluster.root, env, cluster.instance, cluster.db)
     try:
@@ -359,7 +402,7 @@ def step_window(instance: dg.DagsterInstance, run_id: str) -> tuple[float, float
 
 
 def test_a_worker_killed_mid_step_hands_the_step_to_another_and_nothing_is_doubled(
-    cluster, refilled
+    cluster,
 ) -> None:
     """SIGKILL to the worker running a refill's step, mid-step: the broker gives the
     unacknowledged step to the other worker, which resumes the same batch; the run succeeds
@@ -367,6 +410,7 @@ def test_a_worker_killed_mid_step_hands_the_step_to_another_and_nothing_is_doubl
     the two workers.)"""
     bucket, count = Bucket("male", "adult"), KILLED_REFILL
     before = inventory_levels(cluster.db)[bucket.key]
+    stored_before = len(bucket_hashes(cluster.db, bucket))
     token = uuid.uuid4().hex
     run = refill_run(bucket, count)
     run["tags"] = {**run["tags"], "synth/test": token}
@@ -397,12 +441,22 @@ def test_a_worker_killed_mid_step_hands_the_step_to_another_and_nothing_is_doubl
     survivor = ({"default1", "default2"} - {victim}).pop()
     assert workers == [victim, survivor]
     assert inventory_levels(cluster.db)[bucket.key] == before + count
+    hashes = bucket_hashes(cluster.db, bucket)  # every face of the bucket, delivered ones too
+    assert len(hashes) == len(set(hashes)) == stored_before + count
     with cluster.db.session() as session:
-        hashes = session.execute(
-            select(Face.sha256).where(Face.gender == "male", Face.age_group == "adult")
-        ).all()
         batch = session.execute(
             select(func.count()).select_from(Face).where(Face.batch_id == f"{run_id}:{bucket.key}")
         ).scalar_one()
-    assert len(hashes) == len(set(hashes)) == before + count
     assert batch == count
+
+
+def bucket_hashes(db: FactoryDatabase, bucket: Bucket) -> list[str]:
+    """The content hash of every face stored in `bucket`, whatever its status."""
+    with db.session() as session:
+        return list(
+            session.execute(
+                select(Face.sha256).where(
+                    Face.gender == bucket.gender, Face.age_group == bucket.age_group
+                )
+            ).scalars()
+        )
