@@ -31,16 +31,25 @@ from synth_pipelines.core.faces.buckets import ALL_BUCKETS, Bucket
 from synth_pipelines.core.faces.inventory import inventory_levels
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import Face
+from synth_pipelines.definitions import build_definitions
 from synth_pipelines.execution import (
     DEFAULT_QUEUE,
     GPU_QUEUE,
+    QUEUE_TAG,
     BrokerUnreachableError,
     check_reachable,
+    executor_config,
+    redacted,
     worker_command,
 )
 from synth_pipelines.lines.datasets.sensors import PACKAGE_JOB
 from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
+from synth_pipelines.lines.flux.sensors import FLUX_JOB
+from synth_pipelines.lines.imagesets.sensors import IMAGE_SET_JOB
+from synth_pipelines.lines.personas.sensors import PERSONA_JOB
+from synth_pipelines.lines.tabular.sensors import TABULAR_JOB
 from synth_pipelines.partitions import dataset_requests, face_buckets, partition_for_bucket
+from synth_pipelines.settings import Settings
 from tests.conftest import REGION, _pg_admin_connect, make_bucket
 from tests.helpers import free_port, request, stop_process
 
@@ -240,6 +249,45 @@ def _purge_queues() -> None:
                 channel.queue_purge(queue)
             except Exception:  # not declared yet: nothing to purge
                 channel = connection.channel()
+
+
+def test_the_lines_run_in_process_unless_celery_is_chosen(synth_home, monkeypatch) -> None:
+    """Nothing changes for a deployment that does not opt in: every line's job keeps the
+    in-process executor. SYNTH_EXECUTOR=celery puts them all on the Celery executor, whose
+    broker and backend URLs (they may hold a password) are read from the environment at run
+    time rather than written into the job's config."""
+    # Every line's partition job (the check jobs keep their own in-process executor).
+    jobs = (REFILL_JOB, PACKAGE_JOB, TABULAR_JOB, PERSONA_JOB, FLUX_JOB, IMAGE_SET_JOB)
+    defs = build_definitions(Settings.from_env())
+    assert all(defs.resolve_job_def(job).executor_def is dg.in_process_executor for job in jobs)
+    monkeypatch.setenv("SYNTH_EXECUTOR", "celery")
+    monkeypatch.setenv("SYNTH_CELERY_BROKER_URL", "amqp://user:s3cret@broker.internal:5672//")
+    settings = Settings.from_env()
+    defs = build_definitions(settings)
+    assert {defs.resolve_job_def(job).executor_def.name for job in jobs} == {"synth_celery"}
+    config = executor_config(settings.execution)
+    assert config["broker"] == {"env": "SYNTH_CELERY_BROKER_URL"}
+    assert config["backend"] == "redis://127.0.0.1:6379/0"  # the default, no secret in it
+    assert config["config_source"]["task_acks_late"] is True
+    assert (
+        redacted(settings.execution.celery_broker_url) == "amqp://user:***@broker.internal:5672//"
+    )
+
+
+def test_every_gpu_pool_step_goes_to_the_gpu_queue_and_no_other(synth_home, monkeypatch) -> None:
+    monkeypatch.setenv("SYNTH_FACE_GENERATOR", "stylegan2")  # face_inventory in the gpu pool
+    defs = build_definitions(Settings.from_env())
+    ops = {a.op.name: a.op for a in defs.resolve_asset_graph().assets_defs}
+    gpu = {name for name, op in ops.items() if op.pool == "gpu"}
+    queued = {name for name, op in ops.items() if op.tags.get(QUEUE_TAG) == GPU_QUEUE}
+    assert gpu == queued
+    assert {"face_inventory", "persona_adapter", "flux_lora", "synthetic_image_set"} <= gpu
+    monkeypatch.setenv("SYNTH_FACE_GENERATOR", "simulator")  # a CPU generator: default queue
+    ops = {
+        a.op.name: a.op
+        for a in build_definitions(Settings.from_env()).resolve_asset_graph().assets_defs
+    }
+    assert QUEUE_TAG not in ops["face_inventory"].tags and ops["face_inventory"].pool is None
 
 
 def test_make_workers_starts_default_and_gpu_workers_and_ctrl_c_stops_them(tmp_path) -> None:
