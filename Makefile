@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(SYNTH_HOME)/dagster
 export HF_HUB_OFFLINE ?= 1
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install browsers demo test ui lint format bench clean
+.PHONY: install browsers demo test ui workers lint format bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ test: install browsers
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev
+
+# Celery workers for SYNTH_EXECUTOR=celery (README, "Celery workers"): WORKERS processes on the
+# default queue and GPU_WORKERS on the gpu queue, one step at a time each, on the broker and
+# backend of SYNTH_CELERY_BROKER_URL / SYNTH_CELERY_BACKEND_URL. Ctrl-C stops them all.
+WORKERS ?= 2
+GPU_WORKERS ?= 1
+workers: install
+	$(BIN)/python -m synth_pipelines.execution workers --default $(WORKERS) --gpu $(GPU_WORKERS)
 
 lint: install
 	$(BIN)/ruff check .

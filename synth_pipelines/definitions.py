@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from synth_pipelines.dbt_like_checks import definitions as checks
+from synth_pipelines.execution import executor_for
 from synth_pipelines.lines import retention
 from synth_pipelines.lines.datasets import definitions as datasets
 from synth_pipelines.lines.faces import definitions as faces
@@ -60,7 +61,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         lines,
         checks.build_defs(settings, lines),
         retention.build_defs(settings, [line.RETENTION for line in RETAINED]),
-        dg.Definitions(resources=build_resources(settings)),
+        # The lines' jobs run on this executor (in process, or Celery by SYNTH_EXECUTOR); the
+        # check jobs keep their own in-process executor.
+        dg.Definitions(resources=build_resources(settings), executor=executor_for(settings)),
     )
 
 

@@ -56,6 +56,7 @@ HOLDS = "tests/test_check_holds.py::test_a_person_lifts_a_hold_from_the_cli_and_
 SERVED = f"{HERE}::test_synth_serve_answers_on_its_port"
 PERSONA_CURLS = f"{HERE}::test_the_persona_curls_create_a_persona_and_upload_its_export"
 ROLES = f"{HERE}::test_apikeys_create_an_admin_list_and_revoke"
+CELERY = "tests/test_celery_execution.py"
 
 # README command (a normalised prefix: the program, its sub-commands, the options that matter)
 # -> the tests that run it (pytest node ids; a parametrised test without its [param]).
@@ -133,6 +134,16 @@ COVERAGE: dict[str, tuple[str, ...] | ByCI] = {
     "synth images register --count": (IMAGES,),
     "synth images status": (IMAGES,),
     "curl POST /imagesets": (f"{HERE}::test_the_imagesets_curl_registers_a_set",),
+    "make workers": (
+        f"{CELERY}::test_make_workers_starts_default_and_gpu_workers_and_ctrl_c_stops_them",
+    ),
+    "export SYNTH_CELERY_BROKER_URL=": (
+        f"{CELERY}::test_the_broker_down_at_submit_fails_the_run_naming_it_and_records_nothing",
+        f"{CELERY}::test_a_refill_of_all_ten_buckets_runs_on_the_celery_workers",
+    ),
+    "export SYNTH_CELERY_BACKEND_URL=": (
+        f"{CELERY}::test_a_refill_of_all_ten_buckets_runs_on_the_celery_workers",
+    ),
     "python benchmarks/contact_sheet.py --out": (
         f"{HERE}::test_the_contact_sheet_command_writes_the_readmes_faces_sheet",
     ),

@@ -123,15 +123,15 @@ def partition_job(
     description: str,
     gpu: bool = False,
 ):
-    """A line's job: one partition of its assets per run, executed in the run's own process
-    (each line's work is one step, or parallelises inside its step, so a process per step would
-    only add its start-up and imports). `gpu`: its runs take a `gpu` pool slot, so on Kubernetes
-    their pod goes to a GPU node (lines/gpu.py)."""
+    """A line's job: one partition of its assets per run, on the executor of the definitions
+    (synth_pipelines/execution.py, SYNTH_EXECUTOR): by default in the run's own process (each
+    line's work is one step, or parallelises inside its step, so a process per step would only
+    add its start-up and imports); with `celery`, each step on a Celery worker. `gpu`: its runs
+    take a `gpu` pool slot, so on Kubernetes their pod goes to a GPU node (lines/gpu.py)."""
     return dg.define_asset_job(
         name,
         selection=selection,
         partitions_def=partitions_def,
-        executor_def=dg.in_process_executor,
         description=description,
         tags=gpu_tags() if gpu else None,
     )

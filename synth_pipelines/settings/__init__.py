@@ -22,6 +22,7 @@ from synth_pipelines.settings.declare import declaration, group, load, setting
 __all__ = [
     "CheckSettings",
     "DatasetSettings",
+    "ExecutionSettings",
     "FaceSettings",
     "FluxSettings",
     "ImageSetSettings",
@@ -47,6 +48,9 @@ ADAPTER_METHODS = ("lora", "bottleneck")
 IMAGE_BACKENDS = ("simulation", "diffusion", "gan")
 IMAGE_EXPORT_FORMATS = ("jsonl", "parquet", "webdataset", "imagefolder", "coco")
 OCR_MODES = ("auto", "on", "off")
+# in_process: each run's steps in the run's own process (the default); celery: each step a task
+# on RabbitMQ, run by Celery workers (synth_pipelines/execution.py, `make workers`).
+EXECUTORS = ("in_process", "celery")
 DAY = 24 * 3600
 
 
@@ -310,6 +314,21 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExecutionSettings:
+    """Where the lines' runs execute their steps: in the run's process, or on Celery workers."""
+
+    executor: str = setting("SYNTH_EXECUTOR", "in_process", choices=EXECUTORS)
+    # The broker's and result backend's URLs may carry a password: the executor reads them from
+    # these variables at run time, so they stay out of run config and the UI.
+    celery_broker_url: str = setting(
+        "SYNTH_CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"
+    )
+    celery_backend_url: str = setting("SYNTH_CELERY_BACKEND_URL", "redis://127.0.0.1:6379/0")
+    # Seconds a run waits for the broker and the backend to answer before it fails naming them.
+    celery_connect_timeout: float = setting("SYNTH_CELERY_CONNECT_TIMEOUT", 5.0, range=(0.1, 300.0))
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """A snapshot of the SYNTH_* environment, one group per line. Build with `from_env()`."""
 
@@ -327,6 +346,7 @@ class Settings:
     flux: FluxSettings = group()
     images: ImageSetSettings = group()
     retention: RetentionSettings = group()
+    execution: ExecutionSettings = group()
 
     @property
     def dagster_home(self) -> Path:

@@ -10,6 +10,7 @@ from synth_pipelines.core.errors import SynthError
 from synth_pipelines.core.faces.preview import contact_sheet
 from synth_pipelines.core.faces.refill import RefillPolicy, RefillReport, refill_bucket
 from synth_pipelines.core.storage.object_store import ObjectStore
+from synth_pipelines.execution import GPU_STEP_TAGS
 from synth_pipelines.lines.run_config import env_default
 from synth_pipelines.partitions import bucket_for_partition, face_buckets
 from synth_pipelines.resources.database import FactoryDatabaseResource
@@ -57,6 +58,7 @@ def build_face_inventory(settings: Settings, pool: str | None = None) -> dg.Asse
         tags={"domain": "faces"},
         kinds={"python", "sql"},
         pool=pool,
+        op_tags=GPU_STEP_TAGS if pool == "gpu" else None,  # the gpu queue on Celery
         description=(
             "Labelled synthetic faces per gender x age group: generated, classified, "
             "deduplicated (exact and perceptual hash), stored as PNGs with a row each in the "

@@ -11,6 +11,7 @@ from synth_pipelines.core.checks.names import FLUX_IDENTITY, PROMPT_RELEVANCE
 from synth_pipelines.core.checks.outcome import ERROR, WARN
 from synth_pipelines.core.markdown_images import png_markdown, thumbnail_png
 from synth_pipelines.dbt_like_checks.results import check_result
+from synth_pipelines.execution import GPU_STEP_TAGS
 from synth_pipelines.lines.run_config import env_default
 from synth_pipelines.partitions import subjects
 from synth_pipelines.resources.database import FactoryDatabaseResource
@@ -96,6 +97,7 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         kinds={"pytorch"},
         deps=[subject_photos],
         pool="gpu",
+        op_tags=GPU_STEP_TAGS,  # its Celery task goes to the gpu queue
         description=(
             "A peft LoRA on the Flux transformer at SYNTH_FLUX_BASE_MODEL: flow-matching loss on "
             "packed latents, VAE latents and text embeddings cached once, gradient checkpointing, "
@@ -197,6 +199,7 @@ def build_flux_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         kinds={"pytorch"},
         deps=[flux_lora],
         pool="gpu",
+        op_tags=GPU_STEP_TAGS,  # its Celery task goes to the gpu queue
         check_specs=check_specs,
         description=(
             "The validation prompts rendered with the newest LoRA (those the content policy "

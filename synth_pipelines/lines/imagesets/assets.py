@@ -21,6 +21,7 @@ from synth_pipelines.core.checks.names import (
 )
 from synth_pipelines.core.markdown_images import png_markdown
 from synth_pipelines.dbt_like_checks.results import check_result
+from synth_pipelines.execution import GPU_STEP_TAGS
 from synth_pipelines.partitions import image_sets
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
@@ -100,6 +101,7 @@ def build_imageset_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         deps=[image_profile],
         kinds={"pytorch", "parquet"},
         pool="gpu",
+        op_tags=GPU_STEP_TAGS,  # its Celery task goes to the gpu queue
         description=(
             "A synthetic image set generated to the real set's profile (its size mix, "
             "brightness, contrast and colour distributions) by the set's backend: simulation "

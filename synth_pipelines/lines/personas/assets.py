@@ -11,6 +11,7 @@ from synth_pipelines.core.checks.outcome import ERROR
 from synth_pipelines.core.checks.personas import SEVERITY
 from synth_pipelines.core.persona.adapter_store import resolve_base_model
 from synth_pipelines.dbt_like_checks.results import check_result
+from synth_pipelines.execution import GPU_STEP_TAGS
 from synth_pipelines.lines.run_config import env_default
 from synth_pipelines.partitions import personas
 from synth_pipelines.resources.database import FactoryDatabaseResource
@@ -138,6 +139,7 @@ def build_persona_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         kinds={"pytorch"},
         deps=[persona_dataset],
         pool="gpu",
+        op_tags=GPU_STEP_TAGS,  # its Celery task goes to the gpu queue
         check_specs=[
             dg.AssetCheckSpec(
                 name, asset=ADAPTER, blocking=SEVERITY[name] == ERROR, description=description
