@@ -84,19 +84,16 @@ def fill(url: str, start: int, stop: int, store, real_below: int) -> float:
 
 
 def explain(db, bucket: str, count: int) -> str:
-    """EXPLAIN (ANALYZE, BUFFERS) of the exclusive reservation query, as reserve_faces builds it."""
-    from sqlalchemy import and_, select, text
+    """EXPLAIN (ANALYZE, BUFFERS) of the reservation's query for available faces, as
+    reserve_faces builds it (the pool nearly every face comes from)."""
+    from sqlalchemy import select, text
 
-    from synth_pipelines.core.clock import utcnow
-    from synth_pipelines.core.faces.inventory import free_for_exclusive
     from synth_pipelines.core.storage.models import Face
 
     gender, age_group = bucket.split("/")
     query = (
         select(Face)
-        .where(
-            and_(Face.gender == gender, Face.age_group == age_group), free_for_exclusive(utcnow())
-        )
+        .where(Face.gender == gender, Face.age_group == age_group, Face.status == "available")
         .order_by(Face.created_at, Face.id)
         .limit(count)
         .with_for_update(skip_locked=True)

@@ -52,3 +52,26 @@ def headless_chromium(window: tuple[int, int] = (1280, 1000)) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+@contextmanager
+def portal_settings(home: Path, **env: str) -> Iterator[Any]:
+    """Settings for a live portal under `home` (a SYNTH_HOME of its own, with a Dagster home
+    and a SQLite factory DB in it, no SYNTH_* of the caller's leaking in), `env` on top; the
+    environment is restored afterwards. Yields Settings."""
+    from synth_pipelines.local_instance import prepare_dagster_home
+    from synth_pipelines.settings import Settings
+
+    with pytest.MonkeyPatch.context() as patch:
+        for key in list(os.environ):
+            if key.startswith("SYNTH_") and key != "SYNTH_TEST_PG":
+                patch.delenv(key)
+        home.mkdir(parents=True, exist_ok=True)
+        base = {
+            "SYNTH_HOME": str(home),
+            "DAGSTER_HOME": str(prepare_dagster_home(home / "dagster")),
+            "SYNTH_DATABASE_URL": f"sqlite:///{home / 'factory.db'}",
+        }
+        for name, value in {**base, **env}.items():
+            patch.setenv(name, value)
+        yield Settings.from_env()

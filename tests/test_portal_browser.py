@@ -6,7 +6,6 @@ and contrast. Screenshots of every page go to test-output/portal/."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,10 +24,9 @@ from synth_pipelines.core.security.accounts import create_api_key
 from synth_pipelines.dagster_status import DagsterStatus
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.lines.datasets.sensors import PACKAGE_JOB
-from synth_pipelines.local_instance import prepare_dagster_home
 from synth_pipelines.partitions import dataset_requests
 from synth_pipelines.settings import Settings
-from tests.browser import headless_chromium, require_chromium
+from tests.browser import headless_chromium, portal_settings, require_chromium
 from tests.helpers import evaluate, refill
 
 # One worker runs the module: one live server, one Dagster instance and one browser.
@@ -66,18 +64,10 @@ def portal(tmp_path_factory) -> Iterator[Portal]:
     instance under one temporary SYNTH_HOME; an owner's API key."""
     require_chromium()  # before the server starts: nothing to do without a browser
     home = tmp_path_factory.mktemp("portal") / "synth_home"
-    with pytest.MonkeyPatch.context() as env:
-        for key in list(os.environ):
-            if key.startswith("SYNTH_") and key != "SYNTH_TEST_PG":
-                env.delenv(key)
-        env.setenv("SYNTH_HOME", str(home))
-        env.setenv("DAGSTER_HOME", str(prepare_dagster_home(home / "dagster")))
-        env.setenv("SYNTH_DATABASE_URL", f"sqlite:///{home / 'factory.db'}")
-        env.setenv("SYNTH_TARGET_PER_BUCKET", "4")
-        env.setenv("SYNTH_FACE_SIZE", "64")
-        env.setenv("SYNTH_ADMIN_TOKEN", ADMIN_TOKEN)
-        env.setenv("SYNTH_PORTAL_SECRET", "browser-test-secret")
-        settings = Settings.from_env()
+    with portal_settings(
+        home, SYNTH_TARGET_PER_BUCKET="4", SYNTH_FACE_SIZE="64", SYNTH_ADMIN_TOKEN=ADMIN_TOKEN,
+        SYNTH_PORTAL_SECRET="browser-test-secret",
+    ) as settings:  # fmt: skip
         app = create_app(settings, orchestrator=DagsterStatus())
         owner_key = create_api_key(app.state.synth.db, "alice", "owner")
         with dg.DagsterInstance.get() as instance, running_server(app) as url:

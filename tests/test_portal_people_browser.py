@@ -8,7 +8,6 @@ Screenshots go to test-output/portal/persona-*.png and subject-*.png."""
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from synth_pipelines.core.security.crypto import generate_master_key
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import run_persona_training_in_process, run_subjects_in_process
 from synth_pipelines.settings import Settings
-from tests.browser import headless_chromium, require_chromium
+from tests.browser import headless_chromium, portal_settings, require_chromium
 from tests.face_photos import subject_photos
 from tests.helpers import auth
 from tests.test_portal_browser import (
@@ -57,24 +56,12 @@ def portal(tmp_path_factory) -> Iterator[Portal]:
     persona model and the tiny Flux pipeline; an owner's API key."""
     require_chromium()
     home = tmp_path_factory.mktemp("people") / "synth_home"
-    with pytest.MonkeyPatch.context() as env:
-        for key in list(os.environ):
-            if key.startswith("SYNTH_") and key != "SYNTH_TEST_PG":
-                env.delenv(key)
-        for name, value in {
-            "SYNTH_HOME": str(home),
-            "SYNTH_DATABASE_URL": f"sqlite:///{home / 'factory.db'}",
-            "SYNTH_PORTAL_SECRET": "people-browser-secret",
-            "SYNTH_MASTER_KEY": generate_master_key(),
-            "SYNTH_PERSONA_BASE_MODEL": "tiny-test",
-            "SYNTH_PERSONA_TRAIN_STEPS": "40",
-            "SYNTH_PERSONA_SAMPLES": "12",
-            "SYNTH_TABULAR_EMBEDDER": "hashing",
-            "SYNTH_FLUX_BASE_MODEL": "tiny-test",
-        }.items():
-            env.setenv(name, value)
-        home.mkdir(parents=True)
-        settings = Settings.from_env()
+    with portal_settings(
+        home, SYNTH_PORTAL_SECRET="people-browser-secret", SYNTH_MASTER_KEY=generate_master_key(),
+        SYNTH_PERSONA_BASE_MODEL="tiny-test", SYNTH_PERSONA_TRAIN_STEPS="40",
+        SYNTH_PERSONA_SAMPLES="12", SYNTH_TABULAR_EMBEDDER="hashing",
+        SYNTH_FLUX_BASE_MODEL="tiny-test",
+    ) as settings:  # fmt: skip
         app = create_app(settings)
         owner_key = create_api_key(app.state.synth.db, "ada", "owner")
         with running_server(app) as url:

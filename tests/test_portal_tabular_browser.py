@@ -8,7 +8,6 @@ test-output/portal/tabular-*.png."""
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +23,8 @@ from synth_pipelines.core.security.accounts import create_api_key
 from synth_pipelines.dagster_status import DagsterStatus
 from synth_pipelines.definitions import build_definitions
 from synth_pipelines.in_process import run_tabular_jobs_in_process
-from synth_pipelines.local_instance import prepare_dagster_home
 from synth_pipelines.settings import Settings
-from tests.browser import headless_chromium, require_chromium
+from tests.browser import headless_chromium, portal_settings, require_chromium
 from tests.test_portal_browser import (
     _contrasts,
     _unlabelled,
@@ -60,18 +58,10 @@ def tabular_portal(tmp_path_factory) -> Iterator[Portal]:
     instance under one temporary SYNTH_HOME; an owner's API key."""
     require_chromium()  # before the server starts: nothing to do without a browser
     home = tmp_path_factory.mktemp("portal_tabular") / "synth_home"
-    with pytest.MonkeyPatch.context() as env:
-        for key in list(os.environ):
-            if key.startswith("SYNTH_") and key != "SYNTH_TEST_PG":
-                env.delenv(key)
-        env.setenv("SYNTH_HOME", str(home))
-        env.setenv("DAGSTER_HOME", str(prepare_dagster_home(home / "dagster")))
-        env.setenv("SYNTH_DATABASE_URL", f"sqlite:///{home / 'factory.db'}")
-        env.setenv("SYNTH_TABULAR_EMBEDDER", "hashing")
-        env.setenv("SYNTH_TABULAR_WORKERS", "1")
-        env.setenv("SYNTH_TABULAR_CHUNK_SIZE", "500")
-        env.setenv("SYNTH_PORTAL_SECRET", "browser-tabular-secret")
-        settings = Settings.from_env()
+    with portal_settings(
+        home, SYNTH_TABULAR_EMBEDDER="hashing", SYNTH_TABULAR_WORKERS="1",
+        SYNTH_TABULAR_CHUNK_SIZE="500", SYNTH_PORTAL_SECRET="browser-tabular-secret",
+    ) as settings:  # fmt: skip
         app = create_app(settings, orchestrator=DagsterStatus())
         owner_key = create_api_key(app.state.synth.db, "alice", "owner")
         with dg.DagsterInstance.get() as instance, running_server(app) as url:

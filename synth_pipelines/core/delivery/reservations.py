@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, select, update
 
 from synth_pipelines.core.clock import utcnow
 from synth_pipelines.core.delivery.spec import DatasetSpec
 from synth_pipelines.core.faces.buckets import Bucket
-from synth_pipelines.core.faces.inventory import free_for_exclusive
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.models import DatasetRequest, Face
 
@@ -50,19 +49,33 @@ def reserve_faces(
         )
         chosen: dict[str, list[Face]] = {}
         shortfall: dict[str, int] = {}
+        lock = db.engine.dialect.name == "postgresql"
         for key, count in spec.buckets.items():
             bucket = Bucket.parse(key)
             in_bucket = and_(Face.gender == bucket.gender, Face.age_group == bucket.age_group)
-            if spec.exclusive:
-                pool = free_for_exclusive(now)
-                order = (Face.created_at, Face.id)
-            else:
-                pool = or_(free_for_exclusive(now), Face.status == "shared")
-                order = ((Face.status != "shared"), Face.created_at, Face.id)
-            query = select(Face).where(in_bucket, pool).order_by(*order).limit(count)
-            if db.engine.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            faces = list(session.scalars(query))
+            # Each pool is one status, oldest first: a range of the (bucket, status, created_at,
+            # id) index, read for `count` rows however large the inventory (a single query over
+            # an OR of statuses sorted every face of the bucket). Shared faces go first to a
+            # non-exclusive request; then faces a dead run held; then available ones.
+            pools = [
+                and_(Face.status == "reserved", Face.reserved_until < now),
+                Face.status == "available",
+            ]
+            if not spec.exclusive:
+                pools.insert(0, Face.status == "shared")
+            faces: list[Face] = []
+            for pool in pools:
+                if len(faces) == count:
+                    break
+                query = (
+                    select(Face)
+                    .where(in_bucket, pool)
+                    .order_by(Face.created_at, Face.id)
+                    .limit(count - len(faces))
+                )
+                if lock:
+                    query = query.with_for_update(skip_locked=True)
+                faces.extend(session.scalars(query))
             chosen[key] = faces
             if len(faces) < count:
                 shortfall[key] = count - len(faces)

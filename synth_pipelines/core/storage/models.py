@@ -92,7 +92,8 @@ class Face(Base):
 
     __table_args__ = (
         UniqueConstraint("sha256"),
-        Index("ix_faces_bucket_status", "gender", "age_group", "status"),
+        # Reservations read one status of one bucket oldest first: a range of this index.
+        Index("ix_faces_bucket_status", "gender", "age_group", "status", "created_at", "id"),
         Index("ix_faces_batch_id", "batch_id"),
         Index("ix_faces_request_id", "request_id"),
     )
