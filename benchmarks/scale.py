@@ -9,6 +9,12 @@ Parts:
   once, as a run worker would; the worker too is started (and warmed by one run) before timing.
   Reported: the median run (launch to end), the median step (STEP_START to STEP_SUCCESS), and
   for Celery the median wait from submitting the task to the step's start on the worker.
+- `api-capacity`: the requests per second the API holds at p99 <= 200 ms, on loopback, bounded.
+  `synth serve` (`--api-workers`, default 2: one per core) on a throwaway PostgreSQL database
+  (and on SQLite), open-loop paced bursts of `--api-requests` requests over 32 keep-alive
+  connections (benchmarks/api.py's client: latency counts from when a request was due, so a
+  server falling behind shows as latency), at rising rates until p99 passes 200 ms or a 5xx
+  appears; per endpoint (a status read, a new request), the highest rate that held.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,7 +32,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PARTS = ("celery-overhead",)
+PARTS = ("celery-overhead", "api-capacity")
+RATES = (100, 200, 300, 400, 600, 800, 1000, 1300, 1600, 2000)
+P99_LIMIT = 0.2
 
 
 def _timed_runs(executor: str, runs: int) -> list[dict]:
@@ -160,6 +169,68 @@ def celery_overhead(runs: int) -> None:
     )
 
 
+def api_capacity(requests: int, workers: int) -> None:
+    import asyncio
+
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import api  # benchmarks/api.py: the paced client and the server it starts
+
+    from tests.helpers import free_port, stop_process
+
+    print(
+        f"\nAPI capacity at p99 <= {P99_LIMIT * 1000:.0f} ms (synth serve --workers {workers}, "
+        f"{requests} requests a step, 32 connections, open loop)"
+    )
+    print(f"host: {platform.node()}, {os.cpu_count()} CPUs, python {platform.python_version()}")
+    print("| database | endpoint | rate held /s | p50 ms | p99 ms | next rate: p99 ms | 5xx |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    targets = [("SQLite", None)]
+    made = api.postgres_database(api.PG_URL)
+    if made:
+        targets.append(("PostgreSQL", made))
+    for label, pg in targets:
+        home = Path(tempfile.mkdtemp(prefix="synth_bench_capacity_"))
+        url = pg[0] if pg else f"sqlite:///{home / 'factory.db'}"
+        env = {**os.environ, "SYNTH_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
+               "SYNTH_DATABASE_URL": url, "HF_HUB_OFFLINE": "1"}  # fmt: skip
+        port = free_port()
+        server = api.start_server(env, port, workers)
+        try:
+            warm = asyncio.run(api.burst(port, "warm", ["/datasets"] * 200, "POST", 8))
+            ids = [json.loads(body)["id"] for body in warm.bodies]
+            endpoints = {
+                "GET /datasets/{id}": ("GET", [f"/datasets/{ids[i % len(ids)]}"
+                                               for i in range(requests)]),
+                "POST /datasets": ("POST", ["/datasets"] * requests),
+            }  # fmt: skip
+            for endpoint, (method, paths) in endpoints.items():
+                held, last = None, None
+                for rate in RATES:
+                    got = asyncio.run(api.burst(port, endpoint, paths, method, 32, rate=rate))
+                    ms = np.percentile(np.array(got.latencies) * 1000, [50, 99])
+                    errors = sum(n for code, n in got.statuses.items() if code >= 500)
+                    last = (rate, ms, errors)
+                    if ms[1] > P99_LIMIT * 1000 or errors:
+                        break
+                    held = last
+                if held is None:
+                    print(f"| {label} | {endpoint} | none | | | {last[1][1]:.0f} | {last[2]} |")
+                    continue
+                beyond = f"{last[1][1]:.0f}" if last is not held else "(not reached)"
+                print(
+                    f"| {label} | {endpoint} | {held[0]:,} | {held[1][0]:.1f} | {held[1][1]:.1f} "
+                    f"| {beyond} | {held[2]} |",
+                    flush=True,
+                )
+        finally:
+            stop_process(server)
+            shutil.rmtree(home, ignore_errors=True)
+            if pg:
+                api.drop_postgres_database(api.PG_URL, pg[1])
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_runs":  # the timed runs, in their own process
         print(json.dumps(_timed_runs(sys.argv[2], int(sys.argv[3]))))
@@ -167,10 +238,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=PARTS, action="append", help="default: every part")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per executor")
+    parser.add_argument("--api-requests", type=int, default=2000, help="requests a rate step")
+    parser.add_argument("--api-workers", type=int, default=2, help="synth serve --workers")
     args = parser.parse_args()
     for part in args.part or PARTS:
         if part == "celery-overhead":
             celery_overhead(args.runs)
+        elif part == "api-capacity":
+            api_capacity(args.api_requests, args.api_workers)
 
 
 if __name__ == "__main__":
