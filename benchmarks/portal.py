@@ -4,7 +4,8 @@ Prints a table: `python benchmarks/portal.py [--requests 10000 --jobs 1000 --per
 A fresh SYNTH_HOME (SQLite) is filled with `--requests` dataset requests (most ready, some
 pending, packaging and backordered, as a busy factory has them), `--jobs` tabular jobs drafted
 from prompts by the offline drafter (a third confirmed, a third completed) and `--personas`
-personas with their consent records, shared among ten owners; the admin pages read a local
+personas with their consent records, shared among ten owners, and `--image-sets` image sets
+run for real by the image set line (a 24-image demo set each); the admin pages read a local
 Dagster instance, as under `synth serve`. Then each page is asked for
 `--samples` times through the app in this process (Starlette's test client: no sockets, so
 the time is the server's — routing, session check, DB reads, template — plus the client's
@@ -130,11 +131,36 @@ def seed(settings, args) -> dict[str, list[str]]:
     return {"requests": requests, "jobs": jobs, "personas": personas}
 
 
+def image_sets(settings, count: int) -> list[str]:
+    """`count` image sets of the signed-in owner, each a 24-image demo set profiled, generated
+    (16 images, simulation) and validated by a real run of the image set line."""
+    import dagster as dg
+
+    from synth_pipelines.core.imagesets.demo_images import write_demo_set
+    from synth_pipelines.core.imagesets.registry import register_image_set
+    from synth_pipelines.core.storage.database import FactoryDatabase
+    from synth_pipelines.definitions import build_definitions
+    from synth_pipelines.in_process import run_image_sets_in_process
+
+    db = FactoryDatabase(settings.database_url)
+    source = write_demo_set(Path(settings.home) / "demo_set", count=24, seed=1)
+    ids = [
+        register_image_set(db, str(source), name=f"set {i}", owner=OWNERS[0], backend="simulation",
+                           count=16, seed=i, formats=["parquet", "coco"], truncation=0.7)["id"]
+        for i in range(count)
+    ]  # fmt: skip
+    with dg.DagsterInstance.get() as instance:
+        runs, _ = run_image_sets_in_process(build_definitions(settings), instance)
+    assert runs and all(run.success for run in runs), "an image set run failed"
+    return ids
+
+
 def pages(ids: dict[str, list[str]]) -> list[tuple[str, str, object]]:
     """(page, who asks, path or a function of the sample's index giving one)."""
     requests = ids["requests"]
     own_jobs = ids["jobs"][:: len(OWNERS)]  # the signed-in owner's (OWNERS[0])
     own_personas = ids["personas"][:: len(OWNERS)]
+    sets = ids["image_sets"]
     return [
         ("home", "owner", "/"),
         ("dataset request form", "owner", "/portal/datasets/new"),
@@ -159,6 +185,12 @@ def pages(ids: dict[str, list[str]]) -> list[tuple[str, str, object]]:
          lambda i: f"/portal/personas/{own_personas[i * 3 % len(own_personas)]}/status"),
         ("subjects, own", "owner", "/portal/subjects"),
         ("subject upload form", "owner", "/portal/subjects/new"),
+        ("image sets, own", "owner", "/portal/imagesets"),
+        ("image set form", "owner", "/portal/imagesets/new"),
+        ("an image set's page (profile, validation)", "owner",
+         lambda i: f"/portal/imagesets/{sets[i % len(sets)]}"),
+        ("an image set's status panel", "owner",
+         lambda i: f"/portal/imagesets/{sets[i % len(sets)]}/status"),
         ("admin dashboard", "admin", "/portal/admin"),
         ("admin dashboard panel", "admin", "/portal/admin/panel"),
     ]  # fmt: skip
@@ -170,11 +202,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1_000)
     parser.add_argument("--personas", type=int, default=100)
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--image-sets", type=int, default=2, help="run for real (~1 min each)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="synth_portal_bench_"))
     os.environ.update(
         SYNTH_HOME=str(home), SYNTH_ADMIN_TOKEN=ADMIN_TOKEN,
         SYNTH_PORTAL_SECRET="portal-benchmark-secret", HF_HUB_OFFLINE="1",
+        SYNTH_IMAGES_OCR="off",
     )  # fmt: skip
     from synth_pipelines.core.security.crypto import generate_master_key
 
@@ -198,13 +232,15 @@ def run(args) -> None:
     seeded = time.perf_counter() - started
     # as `synth serve` runs: the dashboard reads the Dagster instance (refills, sensor ticks)
     os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(Path(settings.home) / "dagster"))
+    ids["image_sets"] = image_sets(settings, args.image_sets)
     app = create_app(settings, orchestrator=DagsterStatus())
     owner_key = create_api_key(app.state.synth.db, OWNERS[0], "owner")
     clients = {"owner": signed_in(app, owner_key), "admin": signed_in(app, ADMIN_TOKEN)}
     print(f"# portal.py — {time.strftime('%Y-%m-%d')}, {cpu_description()}, nproc {os.cpu_count()}")
     print(
         f"# Python {platform.python_version()}; SQLite; {args.requests:,} dataset requests, "
-        f"{args.jobs:,} tabular jobs, {args.personas} personas (seeded in {seeded:.0f} s); "
+        f"{args.jobs:,} tabular jobs, {args.personas} personas, {args.image_sets} image sets "
+        f"(seeded in {seeded:.0f} s); "
         f"{args.samples} samples a page after 10 warm-up"
     )
     print()
