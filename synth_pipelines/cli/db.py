@@ -14,4 +14,5 @@ def db_upgrade() -> None:
     """Migrate the factory database to the latest schema."""
     settings = _settings()
     db = _database(settings)
-    console.print(f"{db.describe()} at revision {db.current_revision()}")
+    # one line, however long the path: a wrapped URL cannot be copied back
+    console.print(f"{db.describe()} at revision {db.current_revision()}", soft_wrap=True)
