@@ -198,6 +198,16 @@ def update_schema(db: FactoryDatabase, job_id: str, schema: TableSchema) -> Tabu
         return job
 
 
+def first_parents(job: TabularJob) -> dict[str, str]:
+    """Each child table of a multi-table job -> the parent of its first relation, the one its
+    count and conditioning come from (`multitable.sample_tables`)."""
+    parents: dict[str, str] = {}
+    for fitted_relation in (job.tables or {}).get("fitted", {}).get("relations", []):
+        relation = fitted_relation["relation"]
+        parents.setdefault(relation["child"], relation["parent"])
+    return parents
+
+
 def expected_table_rows(job: TabularJob, root_rows: int) -> dict[str, int]:
     """A multi-table job's rows per table when each root table gets `root_rows`: each child's
     rows per parent row as in the samples (the fitted counts' mean), down the chain of first
@@ -206,10 +216,7 @@ def expected_table_rows(job: TabularJob, root_rows: int) -> dict[str, int]:
         return {}
     fitted = job.tables["fitted"]
     sampled = {name: t["rows"] for name, t in (job.sample or {}).get("tables", {}).items()}
-    parent_of: dict[str, str] = {}
-    for fitted_relation in fitted["relations"]:
-        relation = fitted_relation["relation"]
-        parent_of.setdefault(relation["child"], relation["parent"])
+    parent_of = first_parents(job)
     rows: dict[str, int] = {}
     for name in fitted["order"]:
         parent = parent_of.get(name)

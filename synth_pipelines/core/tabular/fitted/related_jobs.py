@@ -53,7 +53,12 @@ from synth_pipelines.core.tabular.fitted.related import (
     read_tables,
 )
 from synth_pipelines.core.tabular.fitted.sample_io import SampleError
-from synth_pipelines.core.tabular.jobs import JobParams, check_table_rows, expected_table_rows
+from synth_pipelines.core.tabular.jobs import (
+    JobParams,
+    check_table_rows,
+    expected_table_rows,
+    first_parents,
+)
 from synth_pipelines.core.tabular.runner import (
     ROW_GROUP_ROWS,
     RunProgress,
@@ -286,8 +291,7 @@ def _block_progress(
         return None
     expected = expected_table_rows(job, root_rows)
     # a root's blocks are of its rows, a child's of its parent's rows
-    parents = {fr["relation"]["child"]: fr["relation"]["parent"]
-               for fr in reversed(job.tables["fitted"]["relations"])}  # fmt: skip
+    parents = first_parents(job)
     blocks = sum(
         math.ceil(max(expected[parents.get(name, name)], 1) / BLOCK_ROWS) for name in expected
     )
