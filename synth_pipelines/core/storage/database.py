@@ -215,10 +215,7 @@ class FactoryDatabase:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
         except SQLAlchemyError as exc:
-            raise StorageError(
-                f"factory database {self.describe()} is not reachable: {exc.__class__.__name__}: "
-                f"{str(exc.orig if isinstance(exc, OperationalError) else exc).strip()}"
-            ) from exc
+            raise self._unreachable(exc) from exc
 
     def _alembic_config(self) -> Config:
         config = Config()
