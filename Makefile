@@ -66,7 +66,7 @@ bench: install
 	# SDV is only a yardstick for the tabular benchmark: installed here, not with the product.
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/faces.py
-	$(BIN)/python benchmarks/datasets.py
+	$(BIN)/python benchmarks/dataset_requests.py
 	$(BIN)/python benchmarks/tabular.py
 	$(BIN)/python benchmarks/checks.py
 

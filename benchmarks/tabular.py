@@ -4,8 +4,9 @@ after fitting on 10k of our rows, and semantic dedup rows/s on 100k sentences.
 
 `python benchmarks/tabular.py` (add `--rows`, `--faker-rows`, `--sentences` to scale).
 Targets on a 2-core machine: 1,000,000 rows with exact dedup to Parquet and CSV in <= 3 s;
->= 100x Faker's rows/s; semantic dedup >= 1,000 rows/s. `--repeat N` runs ours N times (the
-best and the median are shown: a shared machine's load moves single runs).
+>= 100x Faker's rows/s; semantic dedup >= 1,000 rows/s. `--repeat N` runs ours N times and
+`--faker-repeat M` Faker M times (the best and the median are shown and compared best against
+best: a shared machine's load moves single runs).
 """
 
 from __future__ import annotations
@@ -188,6 +189,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=3, help="runs of ours (best is shown)")
     parser.add_argument("--faker-rows", type=int, default=20_000)
+    parser.add_argument(
+        "--faker-repeat", type=int, default=3, help="runs of Faker (its best is compared)"
+    )
     parser.add_argument("--sdv-fit-rows", type=int, default=10_000)
     parser.add_argument("--sdv-sample-rows", type=int, default=100_000)
     parser.add_argument("--sentences", type=int, default=100_000)
@@ -217,11 +221,18 @@ def main() -> None:
         f"exact dedup + Parquet (zstd, {mine['parquet_mb']:.0f} MB) + CSV; best of "
         f"{len(runs)}, median {statistics.median(r['seconds'] for r in runs):.2f} s; target ≤ 3 s",
     )  # fmt: skip
-    fake = faker_rows(args.faker_rows)
+    # Best against best (and median against median): one Faker run against our best of N would
+    # flatter us by however much the host's load moved that one run.
+    fakes = [faker_rows(args.faker_rows) for _ in range(args.faker_repeat)]
+    fake = min(fakes, key=lambda r: r["seconds"])
     fake_rate = fake["rows"] / fake["seconds"]
+    median_ratio = statistics.median(f["seconds"] for f in fakes) / args.faker_rows / (
+        statistics.median(r["seconds"] for r in runs) / mine["rows"]
+    )
     table.add_row(
         "Faker, row by row", f"{fake['rows']:,}", f"{fake['seconds']:.2f}", f"{fake_rate:,.0f}",
-        f"ours is {our_rate / fake_rate:,.0f}x faster; target ≥ 100x",
+        f"best of {len(fakes)}; ours is {our_rate / fake_rate:,.0f}x faster (medians: "
+        f"{median_ratio:,.0f}x); target ≥ 100x",
     )  # fmt: skip
     if "sdv" not in args.skip:
         try:

@@ -35,6 +35,7 @@ Rules that span the types:
 from __future__ import annotations
 
 import functools
+import itertools
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -353,8 +354,20 @@ def generate_table(
     workers = min(max_workers, n_chunks)
     with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
         pending: deque[tuple[int, Future[pa.Table | tuple[str, str]]]] = deque()
-        queue = iter(jobs)
+        (first_index, first_rows), *rest = jobs
+        queue = iter(rest)
         try:
+            # The workers' first chunks are submitted before the first chunk is made here: the
+            # forkserver boots (imports, ~0.8 s) on one core while this process generates on
+            # the other, and the chunk is the same wherever it is made (seeded by its index).
+            for index, rows in itertools.islice(queue, 2 * workers - 1):
+                args = (schema_json, rows, seed, index, index * chunk_size)
+                pending.append((index, pool.submit(_worker, *args)))
+            first = _generate(
+                schema, rows=first_rows, seed=seed, chunk_index=first_index,
+                row_offset=first_index * chunk_size,
+            )  # fmt: skip
+            yield emit(first_index, first)
             for index, rows in queue:
                 args = (schema_json, rows, seed, index, index * chunk_size)
                 pending.append((index, pool.submit(_worker, *args)))

@@ -1,5 +1,5 @@
 """Dataset benchmark: request-to-ready for 1,000 faces through the API and a real Dagster run,
-packaging MB/s, download and verification. Prints a table: `python benchmarks/datasets.py`.
+packaging MB/s, download and verification. Prints a table: `python benchmarks/dataset_requests.py`.
 
 Targets on a 2-core machine: <= 10 s request-to-ready for 1,000 faces at 256 px (the sensor
 interval excluded, reported separately), packaging >= 100 MB/s.
