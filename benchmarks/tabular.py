@@ -226,8 +226,10 @@ def main() -> None:
     fakes = [faker_rows(args.faker_rows) for _ in range(args.faker_repeat)]
     fake = min(fakes, key=lambda r: r["seconds"])
     fake_rate = fake["rows"] / fake["seconds"]
-    median_ratio = statistics.median(f["seconds"] for f in fakes) / args.faker_rows / (
-        statistics.median(r["seconds"] for r in runs) / mine["rows"]
+    median_ratio = (
+        statistics.median(f["seconds"] for f in fakes)
+        / args.faker_rows
+        / (statistics.median(r["seconds"] for r in runs) / mine["rows"])
     )
     table.add_row(
         "Faker, row by row", f"{fake['rows']:,}", f"{fake['seconds']:.2f}", f"{fake_rate:,.0f}",
