@@ -18,9 +18,11 @@ from faker.providers.job import en_US as job_us
 from faker.providers.lorem import en_US as lorem_us
 from faker.providers.person import en_US as person_us
 
+from synth_pipelines.core.tabular.dedup import table_keys
 from synth_pipelines.core.tabular.generator import (
     check_schema,
     generate_chunk,
+    generate_keyed_table,
     generate_table,
 )
 from synth_pipelines.core.tabular.schema import TEXT_SEMANTICS, SchemaError, TableSchema
@@ -461,6 +463,21 @@ def test_parallel_generate_table_equals_inline_in_chunk_order():
     for (_, a), (_, b) in zip(inline, parallel, strict=True):
         assert a.equals(b)
     assert pa.concat_tables(t for _, t in parallel)["id"].to_pylist() == list(range(1, 2501))
+
+
+def test_keyed_chunks_carry_the_keys_of_their_own_rows_from_the_workers():
+    """The worker processes hash each chunk for exact dedup; the keys are the chunk's own."""
+    inline = list(generate_table(MIXED, total_rows=2500, chunk_size=700, seed=11))
+    keyed = list(
+        generate_keyed_table(MIXED, total_rows=2500, chunk_size=700, seed=11, max_workers=2)
+    )
+    assert [i for i, _, _ in keyed] == [0, 1, 2, 3]
+    for (_, table), (_, same, keys) in zip(inline, keyed, strict=True):
+        assert table.equals(same)
+        expected = table_keys(table)
+        assert set(keys) == set(table.column_names)
+        for name, (values, valid) in expected.items():
+            assert np.array_equal(keys[name][0], values) and np.array_equal(keys[name][1], valid)
 
 
 def test_schema_errors_in_worker_processes_reach_the_caller():

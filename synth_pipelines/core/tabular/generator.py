@@ -40,12 +40,14 @@ import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from synth_pipelines.core.tabular.chunk import Chunk, column_error
+from synth_pipelines.core.tabular.dedup import Keys, table_keys
 from synth_pipelines.core.tabular.fitted.sampler import check_fitted, fitted_arrays
 from synth_pipelines.core.tabular.patterns import sample_pattern
 from synth_pipelines.core.tabular.scalar_values import (
@@ -282,24 +284,33 @@ def _order_pair(chunk: Chunk, schema: TableSchema, constraint: InequalityConstra
     chunk.values[constraint.high] = pc.if_else(wrong, low, high).cast(high_type, safe=False)
 
 
+@dataclass(frozen=True)
+class _Failed:
+    """A SchemaError raised in a worker process (its constructor does not survive pickling)."""
+
+    field: str
+    message: str
+
+
+def _made(schema: TableSchema, rows: int, seed: int, index: int, offset: int, keyed: bool):
+    table = _generate(schema, rows=rows, seed=seed, chunk_index=index, row_offset=offset)
+    return table, (table_keys(table) if keyed else None)
+
+
 def _worker(
-    schema_json: str, rows: int, seed: int, chunk_index: int, row_offset: int
-) -> pa.Table | tuple[str, str]:
-    """One chunk in a worker process; a SchemaError comes back as (field, message), since
-    SchemaError's constructor does not survive pickling."""
+    schema_json: str, rows: int, seed: int, chunk_index: int, row_offset: int, keyed: bool
+) -> tuple[pa.Table, Keys | None] | _Failed:
+    """One chunk in a worker process, with its dedup keys when `keyed`."""
     try:
-        schema = _checked(schema_json)
-        return _generate(
-            schema, rows=rows, seed=seed, chunk_index=chunk_index, row_offset=row_offset
-        )
+        return _made(_checked(schema_json), rows, seed, chunk_index, row_offset, keyed)
     except SchemaError as exc:
-        return exc.field, str(exc)
+        return _Failed(exc.field, str(exc))
 
 
-def _result(future: Future[pa.Table | tuple[str, str]]) -> pa.Table:
+def _result(future: Future) -> tuple[pa.Table, Keys | None]:
     result = future.result()
-    if isinstance(result, tuple):
-        raise SchemaError(*result)
+    if isinstance(result, _Failed):
+        raise SchemaError(result.field, result.message)
     return result
 
 
@@ -330,6 +341,41 @@ def generate_table(
     index); chunk i starts at global row i * chunk_size. `max_workers > 1` generates in worker
     processes (forkserver, else spawn) with at most 2 x workers chunks in flight;
     `max_workers == 1` runs inline. `on_chunk(chunk_index, rows)` is called as each is yielded."""
+    for index, table, _keys in _chunks(
+        schema, total_rows, chunk_size, seed, max_workers, on_chunk, start_chunk, keyed=False
+    ):
+        yield index, table
+
+
+def generate_keyed_table(
+    schema: TableSchema,
+    *,
+    total_rows: int,
+    chunk_size: int,
+    seed: int,
+    max_workers: int = 1,
+    start_chunk: int = 0,
+) -> Iterator[tuple[int, pa.Table, Keys]]:
+    """`generate_table`, each chunk with its `dedup.table_keys`, hashed where it was made (in
+    the worker processes: the hashing leaves the calling process, which dedups and writes)."""
+    for index, table, keys in _chunks(
+        schema, total_rows, chunk_size, seed, max_workers, None, start_chunk, keyed=True
+    ):
+        assert keys is not None
+        yield index, table, keys
+
+
+def _chunks(
+    schema: TableSchema,
+    total_rows: int,
+    chunk_size: int,
+    seed: int,
+    max_workers: int,
+    on_chunk: Callable[[int, int], None] | None,
+    start_chunk: int,
+    *,
+    keyed: bool,
+) -> Iterator[tuple[int, pa.Table, Keys | None]]:
     if total_rows < 0 or chunk_size < 1 or start_chunk < 0:
         raise ValueError("total_rows must be >= 0, chunk_size >= 1 and start_chunk >= 0")
     check_schema(schema)
@@ -338,39 +384,37 @@ def generate_table(
         (start_chunk + i, min(chunk_size, total_rows - i * chunk_size)) for i in range(n_chunks)
     ]
 
-    def emit(index: int, table: pa.Table) -> tuple[int, pa.Table]:
+    def emit(index: int, made: tuple[pa.Table, Keys | None]) -> tuple[int, pa.Table, Keys | None]:
+        table, keys = made
         if on_chunk is not None:
             on_chunk(index, table.num_rows)
-        return index, table
+        return index, table, keys
 
     if max_workers <= 1 or n_chunks <= 1:
         for index, rows in jobs:
-            table = _generate(
-                schema, rows=rows, seed=seed, chunk_index=index, row_offset=index * chunk_size
-            )
-            yield emit(index, table)
+            yield emit(index, _made(schema, rows, seed, index, index * chunk_size, keyed))
         return
     schema_json = schema.model_dump_json()
     workers = min(max_workers, n_chunks)
     with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
-        pending: deque[tuple[int, Future[pa.Table | tuple[str, str]]]] = deque()
+        pending: deque[tuple[int, Future]] = deque()
         (first_index, first_rows), *rest = jobs
         queue = iter(rest)
+
+        def submit(index: int, rows: int) -> None:
+            args = (schema_json, rows, seed, index, index * chunk_size, keyed)
+            pending.append((index, pool.submit(_worker, *args)))
+
         try:
             # The workers' first chunks are submitted before the first chunk is made here: the
             # forkserver boots (imports, ~0.8 s) on one core while this process generates on
             # the other, and the chunk is the same wherever it is made (seeded by its index).
             for index, rows in itertools.islice(queue, 2 * workers - 1):
-                args = (schema_json, rows, seed, index, index * chunk_size)
-                pending.append((index, pool.submit(_worker, *args)))
-            first = _generate(
-                schema, rows=first_rows, seed=seed, chunk_index=first_index,
-                row_offset=first_index * chunk_size,
-            )  # fmt: skip
+                submit(index, rows)
+            first = _made(schema, first_rows, seed, first_index, first_index * chunk_size, keyed)
             yield emit(first_index, first)
             for index, rows in queue:
-                args = (schema_json, rows, seed, index, index * chunk_size)
-                pending.append((index, pool.submit(_worker, *args)))
+                submit(index, rows)
                 if len(pending) >= 2 * workers:
                     done_index, future = pending.popleft()
                     yield emit(done_index, _result(future))

@@ -18,8 +18,12 @@ import pyarrow.parquet as pq
 
 from synth_pipelines.core.errors import InvalidInputError
 from synth_pipelines.core.storage.object_store import ObjectStore
-from synth_pipelines.core.tabular.dedup import ExactDeduplicator, table_keys
-from synth_pipelines.core.tabular.generator import arrow_schema, generate_chunk, generate_table
+from synth_pipelines.core.tabular.dedup import ExactDeduplicator, Keys, table_keys
+from synth_pipelines.core.tabular.generator import (
+    arrow_schema,
+    generate_chunk,
+    generate_keyed_table,
+)
 from synth_pipelines.core.tabular.jobs import JobParams
 from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.core.tabular.semantic_dedup import Embedder, SemanticDeduplicator
@@ -163,11 +167,11 @@ def run_tabular_job(
                 writes.append(encoders[fmt].submit(write, table))
             pending, pending_rows = [], 0
 
-        def take(chunk: pa.Table) -> int:
-            """Dedup one chunk and keep what the job still needs; the number of rows kept."""
+        def take(chunk: pa.Table, keys: Keys) -> int:
+            """Dedup one chunk (`keys`: its `table_keys`, one hash per value, for dedup and the
+            distinct counts) and keep what the job still needs; the number of rows kept."""
             nonlocal pending_rows
             state.rows_generated += chunk.num_rows
-            keys = table_keys(chunk)  # one hash per value, for dedup and the distinct counts
             keep = exact.keep(chunk, keys)
             state.exact_duplicates += int(chunk.num_rows - keep.sum())
             room = params.total_rows - state.rows_kept
@@ -194,14 +198,14 @@ def run_tabular_job(
                 on_progress(state)
             return chunk.num_rows
 
-        for _, chunk in generate_table(
+        for _, chunk, chunk_keys in generate_keyed_table(
             schema,
             total_rows=params.total_rows,
             chunk_size=params.chunk_size,
             seed=params.seed,
             max_workers=params.max_workers,
         ):
-            take(chunk)
+            take(chunk, chunk_keys)
         # Top up what dedup removed, with further chunks of the same seed.
         index, stalled = params.total_chunks, 0
         while state.rows_kept < params.total_rows:
@@ -214,7 +218,7 @@ def run_tabular_job(
                 row_offset=index * params.chunk_size,
             )
             index += 1
-            stalled = 0 if take(chunk) else stalled + 1
+            stalled = 0 if take(chunk, table_keys(chunk)) else stalled + 1
             if stalled >= STALL_LIMIT:
                 raise InvalidInputError(
                     f"only {state.rows_kept} distinct rows of {params.total_rows} could be "
