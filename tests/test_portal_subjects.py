@@ -207,6 +207,21 @@ def test_too_few_photos_show_each_rejected_one_with_its_reason_and_thumbnail(
         THUMBNAIL,
     )
     assert owner.get(f"/portal/subjects/{sid}/rejected/2.png").status_code == 404
+    # The panel counts what the error counts, and offers a retry that the subject sensor picks up.
+    assert "3 usable, 2 rejected" in page.text and 'id="retry"' in page.text
+    retried = owner.post(
+        f"/portal/subjects/{sid}/retry",
+        data={"csrf_token": csrf(owner, f"/portal/subjects/{sid}")},
+        follow_redirects=False,
+    )
+    assert retried.status_code == 303
+    with db.session() as session:
+        assert session.get(Subject, sid).status == "pending"
+    again = owner.get(f"/portal/subjects/{sid}").text
+    assert 'data-status="pending"' in again and 'id="retry"' not in again
+    early = owner.post(f"/portal/subjects/{sid}/retry",
+                       data={"csrf_token": csrf(owner, f"/portal/subjects/{sid}")})  # fmt: skip
+    assert early.status_code == 409 and "not failed" in html.unescape(early.text)
 
 
 def test_another_owner_is_refused_every_page_and_image_of_a_subject(app, settings, db) -> None:
@@ -224,7 +239,8 @@ def test_another_owner_is_refused_every_page_and_image_of_a_subject(app, setting
         assert response.status_code == 404, path
         assert response.headers["content-type"].startswith("text/html"), path
     token = csrf(stranger, "/portal/subjects")
-    for path, data in [("/generate", {"prompt": "[trigger]"}), ("/revoke", {"confirm": "yes"})]:
+    for path, data in [("/generate", {"prompt": "[trigger]"}), ("/revoke", {"confirm": "yes"}),
+                       ("/retry", {})]:  # fmt: skip
         response = stranger.post(page + path, data={"csrf_token": token, **data})
         assert response.status_code == 404, path
     assert sid not in stranger.get("/portal/subjects").text

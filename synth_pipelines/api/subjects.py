@@ -108,7 +108,13 @@ def get_subject(request: Request, subject_id: str, who: Principal = Depends(prin
 @router.post("/subjects/{subject_id}/retry", status_code=202)
 def retry(request: Request, subject_id: str, who: Principal = Depends(principal)) -> dict:
     """Run a failed subject again (e.g. after fixing SYNTH_FLUX_BASE_MODEL)."""
-    with api_state(request).db.session(locking=True) as session:
+    return retry_subject(api_state(request).db, who, subject_id)
+
+
+def retry_subject(db, who: Principal, subject_id: str) -> dict:
+    """POST /subjects/{id}/retry's use case (the portal's too): a failed subject back to
+    pending, for the subject sensor's next tick; 409 unless it failed."""
+    with db.session(locking=True) as session:
         subject = load_subject(session, who, subject_id)
         if subject.status != "failed":
             raise ConflictError(f"subject {subject_id} is {subject.status}, not failed")

@@ -1,7 +1,7 @@
 """Subject pages: consent and photo upload, the status (polled live) with the accepted photos and
 every rejected one with its reason as thumbnails, the LoRA registry and its sample gallery,
-prompt → generated gallery with the content policy's refusals beside the prompt, and revocation
-behind a confirmation page.
+prompt → generated gallery with the content policy's refusals beside the prompt, a failed
+subject's retry, and revocation behind a confirmation page.
 
 Every page and every image loads the subject through core's `load_subject` first: to anyone but
 its owner or an admin it does not exist (404), and once revoked it is gone (410). Images are
@@ -27,6 +27,7 @@ from synth_pipelines.api.subjects import (
     generate_subject_images,
     lora_registry,
     read_photo_uploads,
+    retry_subject,
     subject_view,
     withdraw_subject,
 )
@@ -253,4 +254,15 @@ async def revoke(request: Request, subject_id: str) -> HTMLResponse | RedirectRe
         return render(request, "subjects/revoke.html", context, status=422)
     with core_errors_as_pages():
         await run_in_threadpool(withdraw_subject, api_state(request), who, subject_id)
+    return redirect(request, f"/portal/subjects/{subject_id}")
+
+
+@router.post("/{subject_id}/retry", response_model=None)
+async def retry(request: Request, subject_id: str) -> RedirectResponse:
+    """POST /subjects/{id}/retry's use case: a failed subject queued again (409 page otherwise),
+    e.g. once more photos are usable or the base model is fixed."""
+    with core_errors_as_pages():
+        await run_in_threadpool(
+            retry_subject, api_state(request).db, require_principal(request), subject_id
+        )
     return redirect(request, f"/portal/subjects/{subject_id}")

@@ -123,7 +123,9 @@ def photos_step(
             captioner=captioner,
         )
     except NotEnoughPhotosError as exc:
-        set_status(db, subject_id, "failed", error=str(exc), photos=0, rejected=_rejected(exc))
+        # `photos` counts the usable ones, as the error does; none of them was stored.
+        usable = len(exc.accepted)
+        set_status(db, subject_id, "failed", error=str(exc), photos=usable, rejected=_rejected(exc))
         raise
     prefix = f"{subject_prefix(subject_id)}photos/"
     manifest = []
