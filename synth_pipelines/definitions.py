@@ -21,6 +21,7 @@ from synth_pipelines.resources.from_settings import (
     master_key_resource,
     object_store_resource,
 )
+from synth_pipelines.resources.step_outputs import STEP_OUTPUTS, StepOutputIOManager
 from synth_pipelines.resources.tabular import TextEmbedderResource
 from synth_pipelines.settings import Settings
 
@@ -31,11 +32,14 @@ LINES = (faces, datasets, tabular, personas, flux, imagesets)
 RETAINED = (datasets, tabular, personas, flux, imagesets)
 
 
-def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+def build_resources(
+    settings: Settings,
+) -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager]:
     """Resources for `settings`: embedded defaults locally, production backends by env."""
     return {
         "factory_db": FactoryDatabaseResource(url=settings.database_url),
         "object_store": object_store_resource(settings),
+        STEP_OUTPUTS: StepOutputIOManager(object_store=object_store_resource(settings)),
         "face_generator": FaceGeneratorResource(
             backend=settings.faces.generator,
             size=settings.faces.size,

@@ -63,8 +63,10 @@ pytestmark = pytest.mark.xdist_group("celery")
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY_YAML = REPO / "deploy" / "dagster.yaml"
-BROKER = "amqp://guest:guest@127.0.0.1:5672//"
-BACKEND = "redis://127.0.0.1:6379/0"
+# The local RabbitMQ and Redis; another vhost and Redis DB keep a run of these tests apart from
+# workers or tests already on the defaults (`rabbitmqctl add_vhost NAME` and its permissions).
+BROKER = os.environ.get("SYNTH_TEST_CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+BACKEND = os.environ.get("SYNTH_TEST_CELERY_BACKEND_URL", "redis://127.0.0.1:6379/0")
 WORKER_READY_TIMEOUT = 120
 RUN_TIMEOUT = 300
 PER_BUCKET = 3  # faces each bucket's refill adds
@@ -146,14 +148,19 @@ class Cluster:
 
     def step_workers(self, run_id: str) -> list[str]:
         """The Celery worker (hostname) of each step execution of the run, in order."""
+        return [worker for _step, worker in self.workers_by_step(run_id)]
+
+    def workers_by_step(self, run_id: str) -> list[tuple[str, str]]:
+        """(step key, Celery worker hostname) of each step execution of the run, in order."""
         records = self.instance.get_records_for_run(
             run_id, of_type=dg.DagsterEventType.ENGINE_EVENT
         ).records
         workers = []
         for record in records:
-            metadata = record.event_log_entry.dagster_event.event_specific_data.metadata
+            event = record.event_log_entry.dagster_event
+            metadata = event.event_specific_data.metadata
             if "Celery worker" in metadata:
-                workers.append(metadata["Celery worker"].value)
+                workers.append((event.step_key, metadata["Celery worker"].value))
         return workers
 
 
@@ -220,6 +227,8 @@ def cluster(tmp_path_factory, pg_database, moto_endpoint) -> Iterator[Cluster]:
         "SYNTH_REFILL_WORKERS": "1",
         "SYNTH_TARGET_PER_BUCKET": "10",
         "SYNTH_TABULAR_EMBEDDER": "hashing",
+        # Each tabular job's chunks in two shards, each a step: on both workers.
+        "SYNTH_TABULAR_SHARDS": "2",
     }
     db = FactoryDatabase(env["SYNTH_DATABASE_URL"])
     db.upgrade()
@@ -418,34 +427,67 @@ TABLE = {
 }
 
 
-def test_tabular_jobs_run_on_both_workers_and_store_every_row_on_s3(cluster) -> None:
-    """Four confirmed tabular jobs at once: each run's step (its chunks generated inside it) on
-    one of the workers, both workers busy, every job completed with all its rows in the S3
-    store. (A job's chunks do not yet run as steps of their own: see the README.)"""
+def _tabular_jobs(cluster: Cluster, seeds: range) -> list[str]:
+    from synth_pipelines.core.tabular.jobs import JobParams, confirm_job, create_job
+    from synth_pipelines.core.tabular.schema import TableSchema
+
+    ids = []
+    for seed in seeds:
+        job = create_job(cluster.db, "orders", TableSchema.parse(TABLE), "celery test")
+        confirm_job(cluster.db, job.id, JobParams(200, 50, 1, 1.0, seed))  # 4 chunks
+        ids.append(job.id)
+    cluster.instance.add_dynamic_partitions(tabular_jobs.name, ids)
+    return ids
+
+
+def _tabular_output(cluster: Cluster, job_id: str):
     import pyarrow.parquet as pq
 
     from synth_pipelines.core.storage.s3_object_store import S3ObjectStore
-    from synth_pipelines.core.tabular.jobs import JobParams, confirm_job, create_job, get_job
-    from synth_pipelines.core.tabular.schema import TableSchema
+    from synth_pipelines.core.tabular.jobs import get_job
 
-    schema = TableSchema.parse(TABLE)
-    ids = []
-    for seed in range(4):
-        job = create_job(cluster.db, "orders", schema, "celery test")
-        confirm_job(cluster.db, job.id, JobParams(200, 50, 1, 1.0, seed))
-        ids.append(job.id)
-    cluster.instance.add_dynamic_partitions(tabular_jobs.name, ids)
-    results = cluster.run([{"job": TABULAR_JOB, "tags": {"dagster/partition": i}} for i in ids])
-    assert [run["success"] for run in results] == [True] * 4
     store = S3ObjectStore(
         cluster.env["SYNTH_S3_BUCKET"],
         endpoint_url=cluster.env["SYNTH_S3_ENDPOINT_URL"],
         region_name=REGION,
     )
+    job = get_job(cluster.db, job_id)
+    assert job.status == "completed"
+    assert list(store.list_keys(f"tabular/{job_id}/shards/")) == []  # shards cleaned up
+    return pq.read_table(io.BytesIO(store.get_bytes(job.outputs["parquet"])))
+
+
+def test_a_tabular_jobs_chunks_run_on_different_workers_and_make_the_one_step_rows(
+    cluster,
+) -> None:
+    """One job, its 4 chunks in 2 shards (SYNTH_TABULAR_SHARDS=2): the plan, then each shard's
+    step on its own worker at once, then the assembling step; the rows on S3 are the rows the
+    same job makes in one step, in process."""
+    import pyarrow as pa
+
+    from synth_pipelines.core.tabular.generator import generate_table
+    from synth_pipelines.core.tabular.schema import TableSchema
+
+    (job_id,) = _tabular_jobs(cluster, range(7, 8))
+    (result,) = cluster.run([{"job": TABULAR_JOB, "tags": {"dagster/partition": job_id}}])
+    assert result["success"]
+    steps = dict(cluster.workers_by_step(result["run_id"]))
+    shards = {step: worker.split("@")[0] for step, worker in steps.items() if "shard[" in step}
+    assert sorted(shards) == [f"tabular_dataset.tabular_shard[shard_{i}]" for i in range(2)]
+    assert set(shards.values()) == {"default1", "default2"}
+    chunks = generate_table(TableSchema.parse(TABLE), total_rows=200, chunk_size=50, seed=7)
+    expected = pa.concat_tables([table for _index, table in chunks])
+    assert _tabular_output(cluster, job_id).equals(expected)
+
+
+def test_tabular_jobs_run_on_both_workers_and_store_every_row_on_s3(cluster) -> None:
+    """Four confirmed tabular jobs at once, each in shards: their steps spread over both
+    workers, every job completed with all its rows in the S3 store."""
+    ids = _tabular_jobs(cluster, range(4))
+    results = cluster.run([{"job": TABULAR_JOB, "tags": {"dagster/partition": i}} for i in ids])
+    assert [run["success"] for run in results] == [True] * 4
     for job_id in ids:
-        job = get_job(cluster.db, job_id)
-        assert job.status == "completed"
-        table = pq.read_table(io.BytesIO(store.get_bytes(job.outputs["parquet"])))
+        table = _tabular_output(cluster, job_id)
         assert table.num_rows == 200 and len(set(table.column("id").to_pylist())) == 200
     workers = {w.split("@")[0] for run in results for w in cluster.step_workers(run["run_id"])}
     assert workers == {"default1", "default2"}

@@ -159,6 +159,9 @@ class TabularSettings:
     max_rows: int = setting("SYNTH_TABULAR_MAX_ROWS", 10_000_000, range=(1, 10**10))
     chunk_size: int = setting("SYNTH_TABULAR_CHUNK_SIZE", 100_000, range=(1, 10_000_000))
     workers: int = setting("SYNTH_TABULAR_WORKERS", factory=_default_workers, range=(1, 64))
+    # Steps a job's chunks are split into (1: one step makes them all; more: each shard a step,
+    # on its own Celery worker with SYNTH_EXECUTOR=celery).
+    shards: int = setting("SYNTH_TABULAR_SHARDS", 1, range=(1, 256))
     dedup_threshold: float = setting("SYNTH_TABULAR_DEDUP_THRESHOLD", 0.85, range=(0.0, 1.0))
     embedder: str = setting("SYNTH_TABULAR_EMBEDDER", "minilm-int8", choices=TABULAR_EMBEDDERS)
     sensor_interval: int = setting("SYNTH_TABULAR_SENSOR_INTERVAL", 5, range=(1, 3600))

@@ -24,6 +24,7 @@ import pyarrow as pa
 from synth_pipelines.core.checks.names import FITTED_DCR, FITTED_IDENTICAL, FITTED_KEYS
 from synth_pipelines.core.checks.outcome import CheckOutcome
 from synth_pipelines.core.checks.tabular_schema import schema_checks
+from synth_pipelines.core.errors import ConflictError
 from synth_pipelines.core.security.crypto import KeyWrapper
 from synth_pipelines.core.storage.database import FactoryDatabase
 from synth_pipelines.core.storage.object_store import ObjectStore
@@ -39,10 +40,12 @@ from synth_pipelines.core.tabular.fitted.jobs import delete_sample, is_fitted, l
 from synth_pipelines.core.tabular.fitted.related_jobs import TableRun, is_related, run_related_job
 from synth_pipelines.core.tabular.jobs import (
     JobParams,
+    claimed_job,
     complete_job,
     fail_job,
     job_params,
     job_schema,
+    record_chunk_done,
     record_progress,
     record_reports,
     start_job,
@@ -50,6 +53,13 @@ from synth_pipelines.core.tabular.jobs import (
 from synth_pipelines.core.tabular.runner import RunProgress, TabularResult, run_tabular_job
 from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.core.tabular.semantic_dedup import Embedder
+from synth_pipelines.core.tabular.shards import (
+    Shard,
+    delete_shards,
+    generate_shard,
+    plan_shards,
+    shard_chunks,
+)
 
 
 class RowFiller(Protocol):
@@ -120,15 +130,24 @@ def run_job(
     on_progress: Callable[[RunProgress], None] | None = None,
     keys: Callable[[], KeyWrapper] | None = None,
     limits: FittedLimits | None = None,
+    shards: list[Shard] | None = None,
 ) -> JobRun:
     """Run `job_id` in `run_id`. ConflictError when it is not waiting to run (completed, or
     running under a live lease). `llm` builds the row filler, called only when the schema has
     LLM columns; `params` overrides the confirmed ones (run config). A fitted job's checks read
     its sample with `keys()` (the master keyring) and are judged by `limits` (both needed only
-    for a fitted job)."""
-    job = start_job(db, job_id, run_id, lease_seconds)
+    for a fitted job).
+
+    `shards`: the job's last step of a sharded run (`start_shards`, `run_shard`): the job is
+    already this run's, and its first chunks are read from the shards (none: made here), which
+    are deleted once the output is written or the run failed."""
+    if shards is None:
+        job = start_job(db, job_id, run_id, lease_seconds)
+    else:
+        job = claimed_job(db, job_id, run_id)
     schema = job_schema(job)
     params = params or job_params(job)
+    floor = _generated(params, shards)
     fill = None
     if schema.llm_columns and llm is not None:
         model = llm()
@@ -137,12 +156,13 @@ def run_job(
             return model.fill(schema, table, columns)
 
     def progress(state: RunProgress) -> None:
+        # After shards, the count does not fall back while their chunks are read again.
         record_progress(
             db,
             job_id,
-            completed_chunks=state.completed_chunks,
+            completed_chunks=max(state.completed_chunks, floor[0]),
             total_chunks=state.total_chunks,
-            rows_generated=state.rows_generated,
+            rows_generated=max(state.rows_generated, floor[1]),
             rows_deduplicated=state.rows_deduplicated,
             llm_rejects=state.llm_rejects,
             lease_seconds=lease_seconds,
@@ -162,6 +182,7 @@ def run_job(
             embedder=embedder,
             llm_fill=fill,
             on_progress=progress,
+            chunks=shard_chunks(store, shards) if shards else None,
         )
         checks = schema_checks(schema, result.table)
         fitted = _fitted_reports(store, job, schema, result, keys, limits, f"{prefix}/report.html")
@@ -173,6 +194,9 @@ def run_job(
     except BaseException as exc:
         fail_job(db, job_id, f"{exc.__class__.__name__}: {exc}")
         raise
+    finally:
+        if shards:
+            delete_shards(store, shards)
     if _blocked(db, job_id, checks):
         return Blocked(job_id, schema, result, checks, fitted)
     stats = {"columns": result.stats, "seconds": round(result.seconds, 3), "bytes": result.bytes}
@@ -180,6 +204,66 @@ def run_job(
     if fitted.reports and limits is not None and limits.retention == "delete":
         delete_sample(db, store, job_id)
     return Completed(job_id, schema, result, checks, fitted)
+
+
+def start_shards(
+    db: FactoryDatabase,
+    job_id: str,
+    run_id: str,
+    *,
+    lease_seconds: int,
+    shards: int,
+    params: JobParams | None = None,
+) -> tuple[JobParams, list[Shard]]:
+    """The first step of a sharded run: the job started in `run_id` (ConflictError as for
+    `run_job`), its params (`params`, else the confirmed ones) and its chunks planned as at most
+    `shards` shards, each then made by `run_shard` in a step of its own. A job fitted to several
+    tables is not sharded: no shards (its last step makes every table)."""
+    job = start_job(db, job_id, run_id, lease_seconds)
+    try:
+        params = params or job_params(job)
+        job_schema(job).check_rows(params.total_rows)
+        record_progress(
+            db, job_id, completed_chunks=0, total_chunks=params.total_chunks, rows_generated=0,
+            rows_deduplicated=0, lease_seconds=lease_seconds,
+        )  # fmt: skip
+        return params, [] if is_related(job) else plan_shards(job_id, run_id, params, shards)
+    except BaseException as exc:
+        fail_job(db, job_id, f"{exc.__class__.__name__}: {exc}")
+        raise
+
+
+def run_shard(
+    db: FactoryDatabase,
+    store: ObjectStore,
+    shard: Shard,
+    *,
+    lease_seconds: int,
+    params: JobParams | None = None,
+) -> dict[str, int]:
+    """One shard of a sharded run, made into the store; each chunk counted on the job and its
+    lease renewed. An error fails the job (its other shards then stop at their next chunk);
+    ConflictError when the job is no longer this run's, which leaves it as it is."""
+    job = claimed_job(db, shard.job_id, shard.run_id)
+    params = params or job_params(job)
+
+    def chunk_done(_index: int, rows: int) -> None:
+        record_chunk_done(db, shard.job_id, shard.run_id, rows, lease_seconds)
+
+    try:
+        return generate_shard(job_schema(job), params, shard, store, on_chunk=chunk_done)
+    except ConflictError:
+        raise
+    except BaseException as exc:
+        fail_job(db, shard.job_id, f"shard {shard.index}: {exc.__class__.__name__}: {exc}")
+        raise
+
+
+def _generated(params: JobParams, shards: list[Shard] | None) -> tuple[int, int]:
+    """Chunks and rows the shards made: the progress a sharded run already showed."""
+    if not shards:
+        return 0, 0
+    return sum(s.chunks for s in shards), sum(s.rows(params) for s in shards)
 
 
 def _blocked(db: FactoryDatabase, job_id: str, checks: list[CheckOutcome]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,11 +96,14 @@ def run_tabular_job(
     embedder: Embedder | None = None,
     llm_fill: LLMFill | None = None,
     on_progress: Progress | None = None,
+    chunks: Iterable[tuple[int, pa.Table, Keys]] | None = None,
 ) -> TabularResult:
     """Generate `params.total_rows` distinct rows of `schema` and store them as Parquet and CSV.
 
     Semantic dedup runs when an embedder is given, the schema has free-text columns and the
     threshold is below 1. Nothing is written to the store until both files are complete.
+    `chunks`: the job's first `params.total_chunks` chunks with their keys, made elsewhere (a
+    sharded job's steps, `shards.shard_chunks`); by default they are generated here.
     """
     started = time.perf_counter()
     schema.check_rows(params.total_rows)
@@ -198,13 +201,15 @@ def run_tabular_job(
                 on_progress(state)
             return chunk.num_rows
 
-        for _, chunk, chunk_keys in generate_keyed_table(
-            schema,
-            total_rows=params.total_rows,
-            chunk_size=params.chunk_size,
-            seed=params.seed,
-            max_workers=params.max_workers,
-        ):
+        if chunks is None:
+            chunks = generate_keyed_table(
+                schema,
+                total_rows=params.total_rows,
+                chunk_size=params.chunk_size,
+                seed=params.seed,
+                max_workers=params.max_workers,
+            )
+        for _, chunk, chunk_keys in chunks:
             take(chunk, chunk_keys)
         # Top up what dedup removed, with further chunks of the same seed.
         index, stalled = params.total_chunks, 0

@@ -1,6 +1,9 @@
 """Tabular datasets: one partition per confirmed job, generated in parallel chunks, deduplicated,
 validated by checks derived from the job's schema, stored as Parquet and CSV."""
 
+from collections.abc import Iterator
+from dataclasses import asdict
+
 import dagster as dg
 from pydantic import Field
 
@@ -8,19 +11,28 @@ from synth_pipelines.core.checks.outcome import ERROR
 from synth_pipelines.core.checks.tabular_schema import CHECKS, SEVERITY
 from synth_pipelines.core.errors import ConflictError, SynthError
 from synth_pipelines.core.markdown_images import png_markdown
-from synth_pipelines.core.tabular.execution import Blocked, FittedLimits, JobRun, run_job
+from synth_pipelines.core.tabular.execution import (
+    Blocked,
+    FittedLimits,
+    JobRun,
+    run_job,
+    run_shard,
+    start_shards,
+)
 from synth_pipelines.core.tabular.fitted.checks import CHECKS as FITTED_CHECKS
 from synth_pipelines.core.tabular.fitted.checks import SEVERITY as FITTED_SEVERITY
-from synth_pipelines.core.tabular.jobs import overridden_params
+from synth_pipelines.core.tabular.jobs import JobParams, overridden_params
 from synth_pipelines.core.tabular.llm import llm_configured
 from synth_pipelines.core.tabular.runner import RunProgress
 from synth_pipelines.core.tabular.schema import TableSchema
+from synth_pipelines.core.tabular.shards import Shard
 from synth_pipelines.dbt_like_checks.results import check_result
 from synth_pipelines.partitions import tabular_jobs
 from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.keys import MasterKeyResource
 from synth_pipelines.resources.llm import LLMResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
+from synth_pipelines.resources.step_outputs import STEP_OUTPUTS
 from synth_pipelines.resources.tabular import TextEmbedderResource
 from synth_pipelines.settings import Settings, TabularSettings
 
@@ -100,29 +112,42 @@ def tabular_dataset_config(tabular: TabularSettings) -> type[dg.Config]:
     return TabularDatasetConfig
 
 
+DESCRIPTION = (
+    "One confirmed tabular job: rows generated in parallel chunks from its schema (or from the "
+    "model fitted to a real sample), exact and semantic dedup with top-up to the requested "
+    "count, Parquet (zstd) and CSV in the object store; checks derived from the schema run on "
+    "every materialization, and a fitted job's quality and privacy checks against its sample "
+    "(privacy blocks delivery). A job fitted to several samples joined by keys generates every "
+    "table (Parquet and CSV each), checks each against its own sample and every foreign key (an "
+    "orphan blocks), each check's result covering all the tables."
+)
+SHARDED = (
+    " Its chunks are split into SYNTH_TABULAR_SHARDS={shards} shards, each a step of its own "
+    "(tabular_shard, on any Celery worker), read back in chunk order by tabular_assemble, which "
+    "dedups, writes and checks as one step would: the rows are the same."
+)
+ASSET_ATTRIBUTES = {
+    "group_name": "tabular",
+    "owners": ["team:synth-tabular"],
+    "tags": {"domain": "tabular"},
+    "kinds": {"python", "parquet"},
+}
+
+
 def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
     """The tabular_dataset asset, with the job lease from `settings` and run config overriding
-    the job's row count, chunk size and dedup threshold."""
+    the job's row count, chunk size and dedup threshold: one step, or with SYNTH_TABULAR_SHARDS
+    above 1, a graph of a plan step, a step per shard and an assembling step."""
+    if settings.tabular.shards > 1:
+        return _sharded_tabular_dataset(settings)
     TabularDatasetConfig = tabular_dataset_config(settings.tabular)
 
     @dg.asset(
         name=ASSET,
         partitions_def=tabular_jobs,
-        group_name="tabular",
-        owners=["team:synth-tabular"],
-        tags={"domain": "tabular"},
-        kinds={"python", "parquet"},
         check_specs=CHECK_SPECS,
-        description=(
-            "One confirmed tabular job: rows generated in parallel chunks from its schema (or "
-            "from the model fitted to a real sample), exact and semantic dedup with top-up to "
-            "the requested count, Parquet (zstd) and CSV in the object store; checks derived "
-            "from the schema run on every materialization, and a fitted job's quality and "
-            "privacy checks against its sample (privacy blocks delivery). A job fitted to "
-            "several samples joined by keys generates every table (Parquet and CSV each), "
-            "checks each against its own sample and every foreign key (an orphan blocks), "
-            "each check's result covering all the tables."
-        ),
+        description=DESCRIPTION,
+        **ASSET_ATTRIBUTES,
     )
     def tabular_dataset(
         context: dg.AssetExecutionContext,
@@ -133,53 +158,186 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
         llm: LLMResource,
         master_key: MasterKeyResource,
     ):
-        job_id, db = context.partition_key, factory_db.get_db()
+        db = factory_db.get_db()
         overrides = config.overrides()
-        try:
-            params = overridden_params(db, job_id, overrides, settings.tabular.max_rows)
-        except SynthError as exc:  # the job is left as it was
-            raise dg.Failure(f"run config of tabular job {job_id}: {exc}") from None
+        params = _params(db, context.partition_key, overrides, settings)
+        yield from _run(context, settings, params, overrides, None,
+                        db, object_store, text_embedder, llm, master_key)  # fmt: skip
 
-        def on_progress(state: RunProgress) -> None:
-            context.log.debug(
-                f"chunk {state.completed_chunks}/{state.total_chunks}: {state.rows_kept} rows kept"
-            )
+    return tabular_dataset
 
+
+def _params(db, job_id: str, overrides: dict, settings: Settings) -> JobParams:
+    try:
+        return overridden_params(db, job_id, overrides, settings.tabular.max_rows)
+    except SynthError as exc:  # the job is left as it was
+        raise dg.Failure(f"run config of tabular job {job_id}: {exc}") from None
+
+
+def _run(
+    context: dg.OpExecutionContext,
+    settings: Settings,
+    params: JobParams,
+    overrides: dict,
+    shards: list[Shard] | None,
+    db,
+    object_store: ObjectStoreResource,
+    text_embedder: TextEmbedderResource,
+    llm: LLMResource,
+    master_key: MasterKeyResource,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """The job run (`shards`: its last step after the shards), its metadata and check results."""
+    job_id = context.partition_key
+
+    def on_progress(state: RunProgress) -> None:
+        context.log.debug(
+            f"chunk {state.completed_chunks}/{state.total_chunks}: {state.rows_kept} rows kept"
+        )
+
+    try:
+        outcome = run_job(
+            db,
+            object_store.get_store(),
+            job_id,
+            context.run_id,
+            lease_seconds=settings.tabular.lease_seconds,
+            embedder=text_embedder.get_embedder(),
+            llm=llm.get_llm if llm_configured(llm.base_url, llm.api_key) else None,
+            params=params,
+            on_progress=on_progress,
+            keys=master_key.get_keys,
+            limits=FittedLimits(
+                max_dcr_share=settings.tabular.max_dcr_share,
+                max_identical_share=settings.tabular.max_identical_share,
+                min_quality=settings.tabular.min_quality,
+                retention=settings.tabular.sample_retention,
+                max_rows=settings.tabular.max_rows,
+            ),
+            shards=shards,
+        )
+    except ConflictError as exc:
+        context.log.warning(str(exc))
+        raise dg.Failure(str(exc)) from None
+    if isinstance(outcome, Blocked):
+        context.log.error(f"tabular job {job_id} blocked: {outcome.reasons}")
+    metadata = {**_metadata(outcome), "run_config_overrides": dg.MetadataValue.json(overrides)}
+    if shards is None:
+        yield dg.MaterializeResult(metadata=metadata)
+    else:
+        metadata["shards"] = len(shards)
+        yield dg.Output(None, output_name=ASSET, metadata=metadata)
+    for check in outcome.checks:
+        yield check_result(ASSET, check)
+
+
+def _sharded_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
+    """tabular_dataset as three kinds of steps: `tabular_plan` starts the job and splits its
+    chunks into shards; `tabular_shard`, one step per shard, makes its chunks into the store;
+    `tabular_assemble` reads them back in chunk order, then dedups, writes and checks."""
+    TabularDatasetConfig = tabular_dataset_config(settings.tabular)
+    lease = settings.tabular.lease_seconds
+
+    @dg.op(
+        name="tabular_plan",
+        out={
+            "params": dg.Out(dict, io_manager_key=STEP_OUTPUTS),
+            "shards": dg.DynamicOut(dict, io_manager_key=STEP_OUTPUTS),
+        },
+    )
+    def tabular_plan(
+        context: dg.OpExecutionContext,
+        config: TabularDatasetConfig,
+        factory_db: FactoryDatabaseResource,
+    ):
+        """Start the job (as a one-step run does) and split its chunks into shards."""
+        db, job_id = factory_db.get_db(), context.partition_key
+        overrides = config.overrides()
+        wanted = _params(db, job_id, overrides, settings)
         try:
-            outcome = run_job(
-                db,
-                object_store.get_store(),
-                job_id,
-                context.run_id,
-                lease_seconds=settings.tabular.lease_seconds,
-                embedder=text_embedder.get_embedder(),
-                llm=llm.get_llm if llm_configured(llm.base_url, llm.api_key) else None,
-                params=params,
-                on_progress=on_progress,
-                keys=master_key.get_keys,
-                limits=FittedLimits(
-                    max_dcr_share=settings.tabular.max_dcr_share,
-                    max_identical_share=settings.tabular.max_identical_share,
-                    min_quality=settings.tabular.min_quality,
-                    retention=settings.tabular.sample_retention,
-                    max_rows=settings.tabular.max_rows,
-                ),
-            )
+            params, shards = start_shards(
+                db, job_id, context.run_id, lease_seconds=lease, shards=settings.tabular.shards,
+                params=wanted,
+            )  # fmt: skip
         except ConflictError as exc:
             context.log.warning(str(exc))
             raise dg.Failure(str(exc)) from None
-        if isinstance(outcome, Blocked):
-            context.log.error(f"tabular job {job_id} blocked: {outcome.reasons}")
-        yield dg.MaterializeResult(
-            metadata={
-                **_metadata(outcome),
-                "run_config_overrides": dg.MetadataValue.json(overrides),
-            }
+        context.log.info(
+            f"tabular job {job_id}: {params.total_chunks} chunks in {len(shards)} shard(s)"
         )
-        for check in outcome.checks:
-            yield check_result(ASSET, check)
+        yield dg.Output({"params": asdict(params), "overrides": overrides}, "params")
+        for shard in shards:
+            yield dg.DynamicOutput(
+                shard.to_dict(), mapping_key=f"shard_{shard.index}", output_name="shards"
+            )
 
-    return tabular_dataset
+    @dg.op(name="tabular_shard", out=dg.Out(dict, io_manager_key=STEP_OUTPUTS))
+    def tabular_shard(
+        context: dg.OpExecutionContext,
+        shard: dict,
+        params: dict,
+        factory_db: FactoryDatabaseResource,
+        object_store: ObjectStoreResource,
+    ) -> dict:
+        """One shard's chunks, made into the object store."""
+        planned = Shard(**shard)
+        try:
+            made = run_shard(factory_db.get_db(), object_store.get_store(), planned,
+                             lease_seconds=lease, params=JobParams(**params["params"]))  # fmt: skip
+        except ConflictError as exc:
+            raise dg.Failure(str(exc)) from None
+        context.log.info(
+            f"shard {planned.index}: chunks {planned.first_chunk}-"
+            f"{planned.first_chunk + planned.chunks - 1}, {made['rows']} rows"
+        )
+        return shard
+
+    @dg.op(
+        name="tabular_assemble",
+        out={
+            ASSET: dg.Out(io_manager_key=STEP_OUTPUTS),
+            **{
+                spec.get_python_identifier(): dg.Out(is_required=False, io_manager_key=STEP_OUTPUTS)
+                for spec in CHECK_SPECS
+            },
+        },
+    )
+    def tabular_assemble(
+        context: dg.OpExecutionContext,
+        params: dict,
+        shards: list[dict],
+        factory_db: FactoryDatabaseResource,
+        object_store: ObjectStoreResource,
+        text_embedder: TextEmbedderResource,
+        llm: LLMResource,
+        master_key: MasterKeyResource,
+    ):
+        """The shards read back in chunk order: dedup, top-up, LLM columns, output, checks."""
+        store = object_store.get_store()
+        yield from _run(context, settings, JobParams(**params["params"]), params["overrides"],
+                        [Shard(**s) for s in shards], factory_db.get_db(), object_store,
+                        text_embedder, llm, master_key)  # fmt: skip
+        store.delete_many(list(store.list_keys(f"dagster/steps/{context.run_id}/")))
+
+    @dg.graph_multi_asset(
+        outs={
+            ASSET: dg.AssetOut(
+                description=DESCRIPTION + SHARDED.format(shards=settings.tabular.shards),
+                io_manager_key=STEP_OUTPUTS,
+                **ASSET_ATTRIBUTES,
+            )
+        },
+        partitions_def=tabular_jobs,
+        check_specs=CHECK_SPECS,
+        name=ASSET,
+    )
+    def tabular_dataset_graph():
+        params, shards = tabular_plan()
+        made = shards.map(lambda shard: tabular_shard(shard, params)).collect()
+        outputs = tabular_assemble(params, made)
+        names = [ASSET, *(s.get_python_identifier() for s in CHECK_SPECS)]
+        return dict(zip(names, outputs, strict=True))
+
+    return tabular_dataset_graph
 
 
 def _metadata(outcome: JobRun) -> dict:
