@@ -27,13 +27,14 @@ from synth_pipelines.definitions import build_definitions
 from synth_pipelines.lines.tabular.sensors import TABULAR_JOB
 from synth_pipelines.resources.object_store import ObjectStoreResource
 from synth_pipelines.settings import Settings
+from tests.fitted_samples import fitted_settings_env, mixed_tables
 from tests.launchpad import step_failure
 from tests.test_tabular_jobs import SMALL, params
 
 
 @pytest.fixture
 def settings_env() -> dict[str, str]:
-    return {"SYNTH_TABULAR_EMBEDDER": "hashing", "SYNTH_TABULAR_WORKERS": "1"}
+    return fitted_settings_env()  # the hashing embedder, one worker, a master key
 
 
 def sharded(settings: Settings, shards: int) -> Settings:
@@ -168,3 +169,29 @@ def test_a_shard_of_a_run_that_lost_the_job_stops(settings, db) -> None:
     with pytest.raises(ConflictError, match="no longer run by run run-a"):
         record_chunk_done(db, job.id, "run-a", 500)
     assert get_job(db, job.id).rows_generated == 500
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the sharding is one path
+def test_a_job_fitted_to_tables_joined_by_keys_is_made_whole_by_the_assembling_step(
+    settings, db, instance
+) -> None:
+    from synth_pipelines.core.security.crypto import keyring_from_env
+    from synth_pipelines.core.tabular.fitted.related_jobs import create_related_job
+
+    samples = mixed_tables(seed=4, customers=300)
+    files = [(frame.to_csv(index=False).encode(), f"{name}.csv") for name, frame in samples.items()]
+    job = create_related_job(
+        db, store_of(settings), keyring_from_env(), files,
+        ["orders.customer_id=customers.customer_id"], owner="ada",
+        max_bytes=settings.tabular.sample_max_bytes, holdout_share=0.5, min_category_count=5,
+        rows=200, seed=1,
+    )  # fmt: skip
+    confirm_job(db, job.id, params(200, 100))
+    result = run(build_definitions(sharded(settings, 3)), instance, job.id)
+    assert result.success
+    assert not any("tabular_shard" in (e.step_key or "") for e in result.all_events)
+    done = get_job(db, job.id)
+    tables = done.outputs["tables"]
+    assert done.status == "completed" and set(tables) == {"customers", "orders"}
+    customers = output(store_of(settings), tables["customers"]["parquet"])
+    assert customers.num_rows == 200
