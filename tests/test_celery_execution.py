@@ -323,8 +323,9 @@ def test_make_workers_starts_default_and_gpu_workers_and_ctrl_c_stops_them(tmp_p
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTH_")}
     env.update(
-        SYNTH_HOME=str(tmp_path), DAGSTER_HOME=str(tmp_path / "dagster"), PYTHONPATH=str(REPO)
-    )
+        SYNTH_HOME=str(tmp_path), DAGSTER_HOME=str(tmp_path / "dagster"), PYTHONPATH=str(REPO),
+        SYNTH_CELERY_BROKER_URL=BROKER, SYNTH_CELERY_BACKEND_URL=BACKEND,
+    )  # fmt: skip
     argv = [sys.executable, "-m", "synth_pipelines.execution", "workers", "--default", "1"]
     process = subprocess.Popen([*argv, "--gpu", "1"], cwd=REPO, env=env, start_new_session=True)
     app = Celery("inspect", broker=BROKER, backend=BACKEND)
