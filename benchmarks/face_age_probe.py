@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np
 from PIL import Image, ImageFilter
 
 from synth_pipelines.core.faces import simulator as sim
@@ -154,6 +155,8 @@ VARIANTS: dict[str, Variant] = {
     "no_brow": Variant("child light without the brow shade", knobs={"CHILD_BROW": 0.0}),
     "no_lip": Variant("child light without boys' lip shadow", knobs={"BOY_LIP": 0.0}),
     "no_apart": Variant("boys' eyes as close as men's", knobs={"BOY_APART": 0.0}),
+    "no_cranium": Variant("children's skull as before (0.35)", knobs={"CHILD_CRANIUM": 0.35}),
+    "no_gain": Variant("child light scaled by `child` alone", knobs={"CHILD_LIGHT_GAIN": 1.0}),
     "before": Variant(
         "the simulator before this probe's changes",
         knobs={
@@ -162,6 +165,7 @@ VARIANTS: dict[str, Variant] = {
             "CHILD_BROW": 0.0,
             "BOY_LIP": 0.0,
             "BOY_APART": 0.0,
+            "CHILD_CRANIUM": 0.35,
         },
     ),
     "eyes_big": Variant("eyes 1.25x wider, 1.35x taller", look=_EYES_BIG),
@@ -180,6 +184,10 @@ VARIANTS: dict[str, Variant] = {
             jaw_y=lambda k, c: k.jaw_y - 0.08 * c,
         ),
     ),
+    "forehead_light_brows": Variant(
+        "higher skull and brows half as thick",
+        look=_chain(_tweak(skull_top=lambda k, c: k.skull_top - 0.2 * c), _LIGHT_BROWS),
+    ),
     "all_shape": Variant(
         "big eyes, round, small nose and mouth together",
         look=_chain(_EYES_BIG, _ROUND, _SMALL_NOSE_MOUTH),
@@ -195,9 +203,7 @@ VARIANTS: dict[str, Variant] = {
 
 
 def _mean(im: Image.Image) -> tuple[int, int, int]:
-    stat = im.resize((16, 16)).getdata()
-    n = len(stat)
-    return tuple(round(sum(p[i] for p in stat) / n) for i in range(3))  # type: ignore[return-value]
+    return tuple(int(v) for v in np.asarray(im).reshape(-1, 3).mean(axis=0))  # type: ignore[return-value]
 
 
 @contextmanager

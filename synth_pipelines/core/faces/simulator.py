@@ -60,10 +60,13 @@ def _backdrop(rng: np.random.Generator) -> tuple[Color, str, float, dict[str, st
     return base, style, depth, {"background": hex_color(base), "background_style": style}
 
 
-# A child's light (`_child_light`), all scaled by `Look.child`, found with
-# benchmarks/face_age_probe.py: the part of the side fall-off of the shading taken away, the
-# lit band over the cheeks (pixel levels added), the shade over the brows and, for boys, the
-# nose's shadow on the upper lip (levels taken from a mid-grey skin).
+# A child's light (`_child_light`), found with benchmarks/face_age_probe.py: the part of the
+# side fall-off of the shading taken away, the lit band over the cheeks (pixel levels added),
+# the shade over the brows and, for boys, the nose's shadow on the upper lip (levels taken from
+# a mid-grey skin). All at full strength for `Look.child` >= 1 / CHILD_LIGHT_GAIN (ages 4 to
+# 8), less for older children (12: 0.6), a little for young teens (13: 0.5, 16: 0.1); without
+# the gain the 11- and 12-year-olds read 18-19 and the child median rose to 13-17.
+CHILD_LIGHT_GAIN = 1.3
 CHILD_FLATTEN = 0.8
 CHILD_BAND = 30.0
 CHILD_BROW = 75.0
@@ -101,7 +104,8 @@ def _light_map(
     half /= np.linalg.norm(half)
     lambert = np.clip(nx * light[0] + ny * light[1] + nz * light[2], 0, 1)
     # A child's face is lit flatter: less fall-off towards the sides.
-    lambert = lambert + (1 - lambert) * CHILD_FLATTEN * look.child * np.clip(1 - r2, 0, 1)
+    youth = min(1.0, CHILD_LIGHT_GAIN * look.child)
+    lambert = lambert + (1 - lambert) * CHILD_FLATTEN * youth * np.clip(1 - r2, 0, 1)
     weight = np.clip((1.06 - np.sqrt(r2)) / 0.14, 0, 1)
     ramp = 0.93 + 0.07 * light_x * (px / size - 0.5) * 2
     style, depth = backdrop
@@ -111,7 +115,7 @@ def _light_map(
     gloss = 30 + 40 * (1 - sum(look.skin) / 765)
     sheen = np.clip(nx * half[0] + ny * half[1] + nz * half[2], 0, 1) ** 12 * weight * gloss
     if look.child > 0:
-        sheen, shade = _child_light(look, u, v, weight * look.child, sheen, shade)
+        sheen, shade = _child_light(look, u, v, weight * youth, sheen, shade)
     maps = (np.clip(shade * 255, 0, 255), np.clip(sheen, 0, 255))
     return tuple(  # type: ignore[return-value]
         Image.fromarray(m.astype(np.uint8), "L").resize((size, size), Image.Resampling.BILINEAR)
