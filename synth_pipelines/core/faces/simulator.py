@@ -123,14 +123,21 @@ def _light_map(
     )
 
 
-def _child_light(look: Look, u, v, inside, sheen, shade):
+def _child_light(
+    look: Look,
+    u: np.ndarray,
+    v: np.ndarray,
+    inside: np.ndarray,
+    sheen: np.ndarray,
+    shade: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Sheen and shade for a child's face: full cheeks lit in a band below the eyes, a round
     forehead (or a fringe) shading the brows, and on boys the nose shading the upper lip.
 
     The classifier reads these drawn children as 23-25 without them (benchmarks/face_cues.py);
     the age model's gradient on the children's aligned face chips (a lit band across the
-    cheeks, a dark one over the brows) is where they came from. `inside` is the child factor
-    times the head's mask, `u`, `v` the face units of the light grid.
+    cheeks, a dark one over the brows; benchmarks/face_age_gradient.py) is where they came from.
+    `inside` is the light's strength times the head's mask, `u`, `v` the face units of the grid.
     """
 
     def bump(cv: float, su: float, sv: float) -> np.ndarray:
