@@ -60,6 +60,18 @@ def _backdrop(rng: np.random.Generator) -> tuple[Color, str, float, dict[str, st
     return base, style, depth, {"background": hex_color(base), "background_style": style}
 
 
+# A child's light (`_child_light`), found with benchmarks/face_age_probe.py: the part of the
+# side fall-off of the shading taken away, the lit band over the cheeks (pixel levels added),
+# the shade over the brows and, for boys, the nose's shadow on the upper lip (levels taken from
+# a mid-grey skin). All at full strength for `Look.child` >= 1 / CHILD_LIGHT_GAIN (ages 4 to
+# 8), less for older children (12: 0.6), a little for young teens (13: 0.5, 16: 0.1); without
+# the gain the 11- and 12-year-olds read 18-19 and the child median rose to 13-17.
+CHILD_LIGHT_GAIN = 1.3
+CHILD_FLATTEN = 0.8
+CHILD_BAND = 30.0
+CHILD_BROW = 75.0
+BOY_LIP = 30.0
+BAND_DY, BROW_DY = 0.1, 0.06  # the band's centre below the nose, the shade's above the brows
 _LIGHT_GRID = 32  # the lighting is smooth: compute it coarse, let PIL interpolate it up
 _GRAIN_BIAS = 16  # grain is stored as unsigned bytes around this value
 
@@ -91,6 +103,9 @@ def _light_map(
     half = light + np.array([0.0, 0.0, 1.0])
     half /= np.linalg.norm(half)
     lambert = np.clip(nx * light[0] + ny * light[1] + nz * light[2], 0, 1)
+    # A child's face is lit flatter: less fall-off towards the sides.
+    youth = min(1.0, CHILD_LIGHT_GAIN * look.child)
+    lambert = lambert + (1 - lambert) * CHILD_FLATTEN * youth * np.clip(1 - r2, 0, 1)
     weight = np.clip((1.06 - np.sqrt(r2)) / 0.14, 0, 1)
     ramp = 0.93 + 0.07 * light_x * (px / size - 0.5) * 2
     style, depth = backdrop
@@ -99,11 +114,40 @@ def _light_map(
     # Darker skin shows its highlights more; without them its features vanish in shadow.
     gloss = 30 + 40 * (1 - sum(look.skin) / 765)
     sheen = np.clip(nx * half[0] + ny * half[1] + nz * half[2], 0, 1) ** 12 * weight * gloss
-    maps = (np.clip(shade * 255, 0, 255), sheen)
+    if look.child > 0:
+        sheen, shade = _child_light(look, u, v, weight * youth, sheen, shade)
+    maps = (np.clip(shade * 255, 0, 255), np.clip(sheen, 0, 255))
     return tuple(  # type: ignore[return-value]
         Image.fromarray(m.astype(np.uint8), "L").resize((size, size), Image.Resampling.BILINEAR)
         for m in maps
     )
+
+
+def _child_light(
+    look: Look,
+    u: np.ndarray,
+    v: np.ndarray,
+    inside: np.ndarray,
+    sheen: np.ndarray,
+    shade: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sheen and shade for a child's face: full cheeks lit in a band below the eyes, a round
+    forehead (or a fringe) shading the brows, and on boys the nose shading the upper lip.
+
+    The classifier reads these drawn children as 23-25 without them (benchmarks/face_cues.py);
+    the age model's gradient on the children's aligned face chips (a lit band across the
+    cheeks, a dark one over the brows; benchmarks/face_age_gradient.py) is where they came from.
+    `inside` is the light's strength times the head's mask, `u`, `v` the face units of the grid.
+    """
+
+    def bump(cv: float, su: float, sv: float) -> np.ndarray:
+        return np.exp(-0.5 * ((u / su) ** 2 + ((v - cv) / sv) ** 2))
+
+    sheen = sheen + inside * CHILD_BAND * bump(look.nose_y + BAND_DY, 1.0, 0.15)
+    dark = CHILD_BROW * bump(look.brow_y - BROW_DY, 1.0, 0.14)
+    if look.gender == "male":
+        dark = dark + BOY_LIP * bump((look.nose_y + look.mouth_y) / 2, 0.2, 0.15)
+    return sheen, shade * (1 - inside * dark / 160)
 
 
 def _gradient_position(style: str, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
