@@ -21,7 +21,8 @@ Parts:
   and a Redis database of its own), its inventory filled in bulk; per worker count,
   `--packages` requests of 1 face are made at once and the daemon's dataset_request_sensor,
   run queue and launcher take them to ready. Reported: packages per minute from the requests'
-  creation to the last one ready, and between the first and the last ready.
+  creation to the last one ready, and between the first and the last ready; the host's CPU
+  seconds per package (every process on it: the cluster's alone only on a quiet host).
 - `soak`: dataset requests through the API (`synth serve`) on PostgreSQL with Celery workers
   packaging them, bounded by `--soak-requests` and `--soak-minutes` (closed loop over
   `--soak-clients` connections: 4 POST /datasets of 1 face, round-robin over the buckets, for
@@ -260,6 +261,12 @@ BENCH_SETTINGS = {
 }
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds the whole host has spent (user, nice, system), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:4]
+    return sum(int(n) for n in fields) / os.sysconf("SC_CLK_TCK")
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -361,16 +368,17 @@ def packaging(worker_counts: list[int], per_count: int) -> None:
         for count in worker_counts:
             more = [(f"w{n}", DEFAULT_QUEUE) for n in range(len(cluster.workers), count)]
             cluster.start_workers(more)
-            load_before = _load()
+            load_before, cpu_before = _load(), _cpu_seconds()
             made = time.time()
             ids = _make_requests(cluster.db, per_count)
             done = _wait_delivered(cluster.db, ids, 1800)
+            cpu = (_cpu_seconds() - cpu_before) / per_count
             total = done[-1] - made
             between = done[-1] - done[0]
             rows.append(
                 (count, per_count, total, per_count / total * 60,
                  (per_count - 1) / between * 60 if between else float("nan"),
-                 load_before, _load())
+                 cpu, load_before, _load())
             )  # fmt: skip
             print(f"{count} worker(s): {per_count} packages in {total:.0f} s", flush=True)
     print(
@@ -380,10 +388,11 @@ def packaging(worker_counts: list[int], per_count: int) -> None:
     )
     print(f"host: {platform.node()}, {os.cpu_count()} CPUs, python {platform.python_version()}")
     print("| workers | packages | made → last ready s | packages/min | first → last ready "
-          "packages/min | load before | load after |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---|---|")
-    for count, n, total, rate, steady, before, after in rows:
-        print(f"| {count} | {n} | {total:.0f} | {rate:.1f} | {steady:.1f} | {before} | {after} |")
+          "packages/min | host CPU-s per package | load before | load after |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---|---|")
+    for count, n, total, rate, steady, cpu, before, after in rows:
+        print(f"| {count} | {n} | {total:.0f} | {rate:.1f} | {steady:.1f} | {cpu:.1f} | {before} "
+              f"| {after} |")  # fmt: skip
 
 
 def _percentiles(values: list[float], scale: float = 1000.0) -> str:
@@ -486,6 +495,8 @@ def soak(
           f"({len(ready) / (total_wall / 60):.1f}/min)")  # fmt: skip
     print(f"queue-to-ready s: p50 | p95 | p99 = {_percentiles(ready, 1.0)}; "
           f"max {max(ready) if ready else 0:.0f}")  # fmt: skip
+    print(f"still pending at the end: {check['statuses'].get('pending', 0):,}, the oldest made "
+          f"{check['oldest_pending_s'] / 60:.1f} min before")  # fmt: skip
     print(f"runs: {runs}")
     print(f"request sensor: {ticks}")
     print(f"end states: {check['statuses']}")
@@ -546,7 +557,7 @@ def _stop_and_settle(cluster, timeout: float = 300) -> str:
 def _consistency(cluster) -> dict:
     """Every request in a valid state; every delivered archive verified, holding exactly the
     faces the database delivered to it; no face in two exclusive datasets."""
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from synth_pipelines.core.clock import aware, utcnow
     from synth_pipelines.core.delivery.spec import request_spec
@@ -558,19 +569,22 @@ def _consistency(cluster) -> dict:
     store = open_object_store(**Settings.from_env(cluster.env).store_options())
     db, problems = cluster.db, []
     now = utcnow()
+    waiting = DatasetRequest.status.in_(("pending", "backordered"))
     with db.session(read_only=True) as session:
-        requests = session.execute(select(DatasetRequest)).scalars().all()
+        # Waiting requests are counted; the others (a few hundred) are read and checked.
+        requests = session.execute(select(DatasetRequest).where(~waiting)).scalars().all()
+        oldest = session.scalar(
+            select(func.min(DatasetRequest.created_at)).where(DatasetRequest.status == "pending")
+        )
         owners: dict[str, list[str]] = {}
         for face_id, request_id in session.execute(
             select(Face.id, Face.request_id).where(Face.request_id.is_not(None))
         ):
             owners.setdefault(request_id, []).append(face_id)
-    statuses = Counter(r.status for r in requests)
+    statuses = _statuses(db)
     in_archives: dict[str, str] = {}
     ready_seconds, archives = [], 0
     for r in requests:
-        if r.status in ("pending", "backordered"):
-            continue
         if r.status == "packaging" and r.lease_until and aware(r.lease_until) > now:
             continue  # its run still holds it
         if r.status != "ready":
@@ -598,6 +612,7 @@ def _consistency(cluster) -> dict:
         "problems": problems,
         "ready_seconds": ready_seconds,
         "archives": archives,
+        "oldest_pending_s": (now - aware(oldest)).total_seconds() if oldest else 0.0,
     }
 
 
