@@ -99,6 +99,7 @@ async def burst(
     clients: int,
     headers=None,
     rate: float | None = None,
+    body: bytes | None = None,
 ) -> Burst:
     """Every path in `paths` requested once over `clients` connections.
 
@@ -106,14 +107,15 @@ async def burst(
     answered, so the burst runs as fast as the server answers. Open loop (`rate` requests/s):
     request i is due at i / rate seconds, on connection i mod clients, and its latency counts
     from when it was due, so a server falling behind shows as latency (no coordinated
-    omission) rather than as a slower client.
+    omission) rather than as a slower client. `body`: what each POST sends (default BODY).
     """
     connections = [await Connection.open("127.0.0.1", port) for _ in range(clients)]
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     bodies: list[bytes] = []
     queue = iter(paths)
-    body = BODY if method == "POST" else b""
+    if body is None:
+        body = BODY if method == "POST" else b""
 
     async def send(conn: Connection, path: str, since: float) -> None:
         status, answer = await conn.request(method, path, body, headers)

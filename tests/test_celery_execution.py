@@ -11,17 +11,13 @@ Redis does not answer (`.ci/run` starts both).
 from __future__ import annotations
 
 import io
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -41,7 +37,6 @@ from synth_pipelines.execution import (
     check_reachable,
     executor_config,
     redacted,
-    worker_command,
 )
 from synth_pipelines.lines.datasets.sensors import PACKAGE_JOB
 from synth_pipelines.lines.faces.sensors import REFILL_JOB, refill_run_config
@@ -56,22 +51,25 @@ from synth_pipelines.partitions import (
     tabular_jobs,
 )
 from synth_pipelines.settings import Settings
-from tests.conftest import REGION, _pg_admin_connect, make_bucket
+from tests.cluster import (
+    BACKEND,
+    BROKER,
+    REPO,
+    RUN_TIMEOUT,
+    WORKER_READY_TIMEOUT,
+    Cluster,
+    open_cluster,
+    purge_queues,
+)
+from tests.conftest import REGION, _pg_admin_connect
 from tests.helpers import free_port, request, stop_process
 
 pytestmark = pytest.mark.xdist_group("celery")
 
-REPO = Path(__file__).resolve().parent.parent
-DEPLOY_YAML = REPO / "deploy" / "dagster.yaml"
-# The local RabbitMQ and Redis; another vhost and Redis DB keep a run of these tests apart from
-# workers or tests already on the defaults (`rabbitmqctl add_vhost NAME` and its permissions).
-BROKER = os.environ.get("SYNTH_TEST_CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
-BACKEND = os.environ.get("SYNTH_TEST_CELERY_BACKEND_URL", "redis://127.0.0.1:6379/0")
-WORKER_READY_TIMEOUT = 120
-RUN_TIMEOUT = 300
 PER_BUCKET = 3  # faces each bucket's refill adds
 PACKAGES = 20  # dataset requests packaged at once
-KILLED_REFILL = 40  # faces of the refill whose worker is killed: enough for a step of seconds
+KILLED_REFILL = 200  # faces of the refill whose worker is killed: a step of seconds (40 took
+# 1.04 s on a quiet host, ending before the kill)
 KILL_AFTER = 1.0  # seconds into that step
 
 
@@ -80,88 +78,6 @@ def _services_or_skip() -> None:
         check_reachable(BROKER, BACKEND, timeout=3)
     except BrokerUnreachableError as exc:
         pytest.skip(f"RabbitMQ or Redis not reachable here: {exc}")
-
-
-@dataclass
-class Cluster:
-    """The engines of this module: the environment every process shares, the workers by name,
-    the Dagster instance and the factory DB."""
-
-    root: Path
-    env: dict[str, str]
-    instance: dg.DagsterInstance
-    db: FactoryDatabase
-    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
-
-    def start_workers(self, names: list[tuple[str, str]]) -> None:
-        """Workers (name, queue), started together, once each says it is ready."""
-        pending = {name: self.spawn_worker(name, queue) for name, queue in names}
-        deadline = time.monotonic() + WORKER_READY_TIMEOUT
-        while pending:
-            for name, process in list(pending.items()):
-                log = (self.root / f"{name}.log").read_text()
-                if " ready." in log:
-                    self.workers[name] = pending.pop(name)
-                elif process.poll() is not None or time.monotonic() > deadline:
-                    for other in pending.values():
-                        other.kill()
-                    raise AssertionError(f"worker {name} did not start:\n{log[-3000:]}")
-            time.sleep(0.5)
-
-    def spawn_worker(self, name: str, queue: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            worker_command(queue, name),
-            cwd=REPO,
-            env=self.env,
-            stdout=(self.root / f"{name}.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
-
-    def launch(self, runs: list[dict], env: dict[str, str] | None = None) -> subprocess.Popen:
-        """Start `runs` (job, tags, run_config) in the background, each in its own process."""
-        token = uuid.uuid4().hex[:8]
-        spec, out = self.root / f"runs-{token}.json", self.root / f"result-{token}.json"
-        spec.write_text(json.dumps(runs))
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.celery_runs", str(spec), str(out)],
-            cwd=REPO,
-            env=env or self.env,
-            stdout=(self.root / f"runs-{token}.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        process.result_path = out  # type: ignore[attr-defined]
-        return process
-
-    def wait(self, process: subprocess.Popen) -> list[dict]:
-        """The results of launched runs, once they have all ended."""
-        try:
-            process.wait(RUN_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-        log = Path(str(process.result_path).replace("result-", "runs-")).with_suffix(".log")
-        assert process.returncode == 0, log.read_text()[-4000:]
-        return json.loads(process.result_path.read_text())  # type: ignore[attr-defined]
-
-    def run(self, runs: list[dict], env: dict[str, str] | None = None) -> list[dict]:
-        return self.wait(self.launch(runs, env))
-
-    def step_workers(self, run_id: str) -> list[str]:
-        """The Celery worker (hostname) of each step execution of the run, in order."""
-        return [worker for _step, worker in self.workers_by_step(run_id)]
-
-    def workers_by_step(self, run_id: str) -> list[tuple[str, str]]:
-        """(step key, Celery worker hostname) of each step execution of the run, in order."""
-        records = self.instance.get_records_for_run(
-            run_id, of_type=dg.DagsterEventType.ENGINE_EVENT
-        ).records
-        workers = []
-        for record in records:
-            event = record.event_log_entry.dagster_event
-            metadata = event.event_specific_data.metadata
-            if "Celery worker" in metadata:
-                workers.append((event.step_key, metadata["Celery worker"].value))
-        return workers
 
 
 def refill_run(bucket: Bucket, count: int) -> dict:
@@ -181,47 +97,11 @@ def package_run(request_id: str) -> dict:
 def cluster(tmp_path_factory, pg_database, moto_endpoint) -> Iterator[Cluster]:
     _services_or_skip()
     root = tmp_path_factory.mktemp("celery")
-    # The Dagster instance on a database of its own; the factory DB in a schema of the session's.
-    dagster_db = f"synth_celery_{uuid.uuid4().hex[:10]}"
-    with _pg_admin_connect() as admin:
-        admin.execute(f'CREATE DATABASE "{dagster_db}"')
+    # The factory DB in a schema of the session's database (the Dagster instance gets its own).
     schema = f"celery_{uuid.uuid4().hex[:10]}"
     with _pg_admin_connect(make_url(pg_database).database) as admin:
         admin.execute(f'CREATE SCHEMA "{schema}"')
-    home = root / "dagster_home"
-    home.mkdir()
-    shutil.copy(DEPLOY_YAML, home / "dagster.yaml")
-    url = make_url(pg_database)
-    aws = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(root / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(root / "no-aws-credentials"),
-    }
-    for name, value in aws.items():
-        os.environ.setdefault(name, value)  # make_bucket below, in this process
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SYNTH_", "AWS_"))},
-        **aws,
-        "PYTHONPATH": str(REPO),
-        "HF_HUB_OFFLINE": "1",
-        "SYNTH_HOME": str(root / "synth_home"),
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_HOST": url.host,
-        "DAGSTER_PG_PORT": str(url.port),
-        "DAGSTER_PG_USER": url.username,
-        "DAGSTER_PG_PASSWORD": url.password or "",
-        "DAGSTER_PG_DB": dagster_db,
-        "SYNTH_DATABASE_URL": f"{pg_database}?options=-csearch_path%3D{schema}",
-        "SYNTH_STORE": "s3",
-        "SYNTH_S3_BUCKET": make_bucket(moto_endpoint),
-        "SYNTH_S3_ENDPOINT_URL": moto_endpoint,
-        "SYNTH_S3_REGION": REGION,
-        "SYNTH_EXECUTOR": "celery",
-        "SYNTH_CELERY_BROKER_URL": BROKER,
-        "SYNTH_CELERY_BACKEND_URL": BACKEND,
+    settings = {
         "SYNTH_FACE_SIZE": "64",
         "SYNTH_LABEL_SOURCE": "generator",
         "SYNTH_REFILL_WORKERS": "1",
@@ -230,41 +110,11 @@ def cluster(tmp_path_factory, pg_database, moto_endpoint) -> Iterator[Cluster]:
         # Each tabular job's chunks in two shards, each a step: on both workers.
         "SYNTH_TABULAR_SHARDS": "2",
     }
-    db = FactoryDatabase(env["SYNTH_DATABASE_URL"])
-    db.upgrade()
-    old_pg = {k: os.environ.get(k) for k in env if k.startswith("DAGSTER_PG_")}
-    os.environ.update({k: env[k] for k in old_pg})
-    instance = dg.DagsterInstance.from_config(str(home))
-    cluster = Cluster(root=root, env=env, instance=instance, db=db)
-    try:
-        _purge_queues()
+    factory_url = f"{pg_database}?options=-csearch_path%3D{schema}"
+    with open_cluster(root, factory_url, moto_endpoint, settings=settings) as cluster:
+        purge_queues()
         cluster.start_workers([("default1", DEFAULT_QUEUE), ("default2", DEFAULT_QUEUE)])
         yield cluster
-    finally:
-        for process in cluster.workers.values():
-            stop_process(process)
-        instance.dispose()
-        db.dispose()
-        for name, value in old_pg.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        with _pg_admin_connect() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{dagster_db}" WITH (FORCE)')
-
-
-def _purge_queues() -> None:
-    """No task left on the queues by an earlier session reaches these workers."""
-    from celery import Celery
-
-    app = Celery("purge", broker=BROKER)
-    with app.connection_for_write() as connection, connection.channel() as channel:
-        for queue in (DEFAULT_QUEUE, GPU_QUEUE):
-            try:
-                channel.queue_purge(queue)
-            except Exception:  # not declared yet: nothing to purge
-                channel = connection.channel()
 
 
 def test_the_lines_run_in_process_unless_celery_is_chosen(synth_home, monkeypatch) -> None:

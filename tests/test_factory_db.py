@@ -79,9 +79,7 @@ def test_upgrade_is_idempotent(factory_db: FactoryDatabase) -> None:
     factory_db.upgrade()
     factory_db.upgrade()
     assert (
-        factory_db.current_revision()
-        == factory_db.head_revision()
-        == "0013_faces_reservation_order"
+        factory_db.current_revision() == factory_db.head_revision() == "0014_dataset_requests_queue"
     )
 
 

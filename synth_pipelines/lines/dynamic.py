@@ -2,7 +2,7 @@
 remembered in a cursor, with the partitions the runs need added in the same SensorResult."""
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import dagster as dg
 
@@ -29,18 +29,21 @@ def partitioned_runs(
     context: dg.SensorEvaluationContext,
     partitions_def: dg.DynamicPartitionsDefinition,
     run_requests: list[dg.RunRequest],
-    waiting: dict[str, int],
+    cursor: str,
+    waiting: Iterable[str],
     noun: str,
     waits_for: str,
     trigger: str,
+    left: int = 0,
 ) -> dg.SensorResult:
     """The tick's answer: `run_requests`, with their partitions not yet known added, and the
-    cursor `waiting` (key → attempt already requested), so nothing is picked twice across ticks
-    and daemon restarts; when there is nothing to run, a skip reason saying what the sensor
-    waits for (`waits_for`) and how many `noun`s it already handled (its runs carry the tag
-    synth/trigger=`trigger`).
+    `cursor` (what was already requested), so nothing is picked twice across ticks and daemon
+    restarts; when there is nothing to run, a skip reason saying what the sensor waits for
+    (`waits_for`) and how many `noun`s it already handled (the keys it has a partition for and
+    those `waiting`; its runs carry the tag synth/trigger=`trigger`). `left`: the `noun`s still
+    waiting for a run after this tick's, for the tick's log (a capped tick leaves them to the
+    next ones).
     """
-    cursor = json.dumps(waiting, sort_keys=True)
     known = set(context.instance.get_dynamic_partitions(partitions_def.name))
     if not run_requests:
         # Handled: every key this line has a partition for (a delivered request has left
@@ -54,6 +57,10 @@ def partitioned_runs(
         )
         reason = idle_reason(noun, handled, waits_for, earlier=earlier)
         return dg.SensorResult(skip_reason=reason, cursor=cursor)
+    context.log.info(
+        f"requested {len(run_requests)} run(s); {left} {noun}(s) still waiting for a run"
+        + (" (next ticks, oldest first)" if left else "")
+    )
     new = [run.partition_key for run in run_requests if run.partition_key not in known]
     return dg.SensorResult(
         run_requests=run_requests,
@@ -79,17 +86,35 @@ def runs_per_attempt(
     trigger: str,
     noun: str,
     waits_for: str,
+    max_runs: int,
 ) -> dg.SensorResult:
     """`partitioned_runs` for the common case: one run, tagged with the `trigger` sensor's name,
-    for each waiting key (in `waiting`'s order) whose current attempt has no run yet."""
+    for each waiting key (in `waiting`'s order, oldest first) whose current attempt has no run
+    yet, at most `max_runs` a tick: the others keep no cursor entry, so the next ticks pick
+    them, still oldest first. The cursor holds only the keys still waiting whose attempt was
+    requested."""
     requested = requested_attempts(context)
+    todo = [key for key, attempt in waiting.items() if requested.get(key) != attempt]
+    chosen = todo[:max_runs]
     run_requests = [
-        attempt_run_request(key, attempt, {"synth/trigger": trigger})
-        for key, attempt in waiting.items()
-        if requested.get(key) != attempt
+        attempt_run_request(key, waiting[key], {"synth/trigger": trigger}) for key in chosen
     ]
+    picked = set(chosen)
+    cursor = {
+        key: attempt
+        for key, attempt in waiting.items()
+        if key in picked or requested.get(key) == attempt
+    }
     return partitioned_runs(
-        context, partitions_def, run_requests, waiting, noun, waits_for, trigger
+        context,
+        partitions_def,
+        run_requests,
+        json.dumps(cursor, sort_keys=True),
+        waiting,
+        noun,
+        waits_for,
+        trigger,
+        left=len(todo) - len(chosen),
     )
 
 
@@ -147,9 +172,11 @@ def attempt_sensor(
     waits_for: str,
     waiting: Waiting,
     description: str,
+    max_runs: int,
 ) -> dg.SensorDefinition:
-    """A sensor asking for one run of `job_name` per attempt of each key `waiting` returns,
-    adding the partitions the runs need and removing those of the keys it says are gone."""
+    """A sensor asking for one run of `job_name` per attempt of each key `waiting` returns (at
+    most `max_runs` a tick, SYNTH_SENSOR_MAX_RUNS_PER_TICK), adding the partitions the runs need
+    and removing those of the keys it says are gone."""
 
     @dg.sensor(
         name=name,
@@ -162,7 +189,7 @@ def attempt_sensor(
         context: dg.SensorEvaluationContext, factory_db: FactoryDatabaseResource
     ) -> dg.SensorResult:
         pending, gone = waiting(factory_db.get_db())
-        result = runs_per_attempt(context, partitions_def, pending, name, noun, waits_for)
+        result = runs_per_attempt(context, partitions_def, pending, name, noun, waits_for, max_runs)
         return removing_partitions(context, partitions_def, result, gone)
 
     return _sensor

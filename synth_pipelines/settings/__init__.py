@@ -29,6 +29,7 @@ __all__ = [
     "LLMSettings",
     "PersonaSettings",
     "RetentionSettings",
+    "SensorSettings",
     "Settings",
     "StoreSettings",
     "TabularSettings",
@@ -317,6 +318,14 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SensorSettings:
+    """What every sensor over dynamic partitions shares: how many runs one tick may request, so
+    a tick's cost stays bounded under a backlog (the rest wait for the next ticks, oldest first)."""
+
+    max_runs_per_tick: int = setting("SYNTH_SENSOR_MAX_RUNS_PER_TICK", 100, range=(1, 10_000))
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExecutionSettings:
     """Where the lines' runs execute their steps: in the run's process, or on Celery workers."""
 
@@ -349,6 +358,7 @@ class Settings:
     flux: FluxSettings = group()
     images: ImageSetSettings = group()
     retention: RetentionSettings = group()
+    sensors: SensorSettings = group()
     execution: ExecutionSettings = group()
 
     @property

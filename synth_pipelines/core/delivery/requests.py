@@ -9,9 +9,10 @@ delivery hold) and failed, both of which are retried.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, tuple_, update
 
 from synth_pipelines.core.clock import aware, utcnow
 from synth_pipelines.core.delivery.download_codes import new_download_code
@@ -19,7 +20,7 @@ from synth_pipelines.core.delivery.spec import DatasetSpec, request_spec
 from synth_pipelines.core.delivery.status import effective_status
 from synth_pipelines.core.errors import ConflictError, NotFoundError
 from synth_pipelines.core.faces.buckets import ALL_BUCKET_KEYS
-from synth_pipelines.core.storage.database import FactoryDatabase
+from synth_pipelines.core.storage.database import IDS_PER_QUERY, FactoryDatabase
 from synth_pipelines.core.storage.models import DatasetRequest, Face
 
 
@@ -167,9 +168,96 @@ def retired_requests(db: FactoryDatabase, ids: Iterable[str], before: datetime) 
     )
 
 
-def requests_in(db: FactoryDatabase, statuses: tuple[str, ...]) -> list[DatasetRequest]:
-    """Requests in any of `statuses`, oldest first (a sensor's query)."""
-    return db.in_status(DatasetRequest, statuses)
+def requests_in(
+    db: FactoryDatabase, statuses: tuple[str, ...], limit: int | None = None
+) -> list[DatasetRequest]:
+    """Requests in any of `statuses`, oldest first, at most `limit` (a sensor's query)."""
+    return db.in_status(DatasetRequest, statuses, limit)
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A request's place in the request sensor's queue: what it reads of a row, not the row."""
+
+    id: str
+    status: str
+    attempts: int
+    created_at: datetime
+
+    @property
+    def position(self) -> tuple[datetime, str]:
+        """Oldest first; the id orders requests made in the same microsecond."""
+        return (self.created_at, self.id)
+
+
+_QUEUED = (
+    DatasetRequest.id,
+    DatasetRequest.status,
+    DatasetRequest.attempts,
+    DatasetRequest.created_at,
+)
+
+
+def _queued(rows) -> list[Queued]:
+    return [Queued(id, status, attempts, aware(created)) for id, status, attempts, created in rows]
+
+
+def _new_after(after: tuple[datetime, str] | None):
+    """New pending requests (no attempt started) after position `after`: a range of the
+    (status, attempts, created_at, id) index."""
+    where = [DatasetRequest.status == "pending", DatasetRequest.attempts == 0]
+    if after is not None:
+        where.append(tuple_(DatasetRequest.created_at, DatasetRequest.id) > tuple(after))
+    return where
+
+
+def new_requests_query(after: tuple[datetime, str] | None, limit: int):
+    """The query of `new_requests_after` (a benchmark shows its plan)."""
+    return (
+        select(*_QUEUED)
+        .where(*_new_after(after))
+        .order_by(DatasetRequest.created_at, DatasetRequest.id)
+        .limit(limit)
+    )
+
+
+def new_requests_after(
+    db: FactoryDatabase, after: tuple[datetime, str] | None, limit: int
+) -> list[Queued]:
+    """The oldest `limit` new pending requests after position `after` (None: from the start)."""
+    with db.session(read_only=True) as session:
+        return _queued(session.execute(new_requests_query(after, limit)))
+
+
+def count_new_after(db: FactoryDatabase, after: tuple[datetime, str] | None) -> int:
+    """How many new pending requests wait after position `after`."""
+    with db.session(read_only=True) as session:
+        return session.scalar(select(func.count()).where(*_new_after(after)))
+
+
+def retried_pending(db: FactoryDatabase, limit: int) -> list[Queued]:
+    """The oldest `limit` pending requests that already had an attempt (a failed one retried,
+    or one whose run has just started): few, whatever the backlog of new ones."""
+    with db.session(read_only=True) as session:
+        query = (
+            select(*_QUEUED)
+            .where(DatasetRequest.status == "pending", DatasetRequest.attempts > 0)
+            .order_by(DatasetRequest.created_at, DatasetRequest.id)
+            .limit(limit)
+        )
+        return _queued(session.execute(query))
+
+
+def queue_states(db: FactoryDatabase, ids: Iterable[str]) -> dict[str, Queued]:
+    """Where each of `ids` stands now (an id with no row is left out), asked in chunks."""
+    ids = sorted(set(ids))
+    found: dict[str, Queued] = {}
+    with db.session(read_only=True) as session:
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            chunk = ids[start : start + IDS_PER_QUERY]
+            rows = session.execute(select(*_QUEUED).where(DatasetRequest.id.in_(chunk)))
+            found.update((queued.id, queued) for queued in _queued(rows))
+    return found
 
 
 def backordered_demand(db: FactoryDatabase) -> dict[str, int]:

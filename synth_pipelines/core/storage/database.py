@@ -185,15 +185,18 @@ class FactoryDatabase:
             f"{exc.__class__.__name__}: {reason[0] if reason else ''}"
         )
 
-    def in_status(self, model: type[T], statuses: tuple[str, ...]) -> list[T]:
+    def in_status(
+        self, model: type[T], statuses: tuple[str, ...], limit: int | None = None
+    ) -> list[T]:
         """Rows of `model` (a table with status, created_at, id) in any of `statuses`, oldest
-        first: what a sensor polls for."""
+        first, at most `limit` of them: what a sensor polls for."""
         with self.session() as session:
             return list(
                 session.scalars(
                     select(model)
                     .where(model.status.in_(statuses))  # type: ignore[attr-defined]
                     .order_by(model.created_at, model.id)  # type: ignore[attr-defined]
+                    .limit(limit)
                 )
             )
 

@@ -147,7 +147,10 @@ class DatasetRequest(Base):
     ready_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (
-        Index("ix_dataset_requests_status", "status", "created_at"),
+        # A sensor reads the oldest requests of a status (backorders) as a range of the first,
+        # and new pending ones (no attempt yet) after its cursor's mark as a range of the second.
+        Index("ix_dataset_requests_status", "status", "created_at", "id"),
+        Index("ix_dataset_requests_queue", "status", "attempts", "created_at", "id"),
         Index("ix_dataset_requests_ready_seconds", "ready_seconds", "downloads"),
     )
 

@@ -30,6 +30,7 @@ def build_subject_sensor(settings: Settings) -> dg.SensorDefinition:
         job_name=FLUX_JOB,
         partitions_def=subjects,
         interval=settings.flux.sensor_interval,
+        max_runs=settings.sensors.max_runs_per_tick,
         noun="subject",
         waits_for="a new subject or a retry",
         waiting=subjects_to_train,

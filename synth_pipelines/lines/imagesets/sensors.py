@@ -32,6 +32,7 @@ def build_image_set_sensor(settings: Settings) -> dg.SensorDefinition:
         job_name=IMAGE_SET_JOB,
         partitions_def=image_sets,
         interval=settings.images.sensor_interval,
+        max_runs=settings.sensors.max_runs_per_tick,
         noun="image set",
         waits_for="a set registered with POST /imagesets or synth images register, or a retry",
         waiting=sets_to_run,

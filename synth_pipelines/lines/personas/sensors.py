@@ -31,6 +31,7 @@ def build_persona_source_sensor(settings: Settings) -> dg.SensorDefinition:
         job_name=PERSONA_JOB,
         partitions_def=personas,
         interval=settings.personas.sensor_interval,
+        max_runs=settings.sensors.max_runs_per_tick,
         noun="persona",
         waits_for="a new upload to an active persona",
         waiting=personas_to_train,

@@ -34,6 +34,7 @@ def build_tabular_job_sensor(settings: Settings) -> dg.SensorDefinition:
         job_name=TABULAR_JOB,
         partitions_def=tabular_jobs,
         interval=settings.tabular.sensor_interval,
+        max_runs=settings.sensors.max_runs_per_tick,
         noun="job",
         waits_for="a job to be confirmed or retried",
         waiting=jobs_to_run,
