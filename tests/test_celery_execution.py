@@ -358,6 +358,10 @@ def test_gpu_steps_go_to_the_gpu_queue_and_keep_the_pool_limit_across_workers(
         "SYNTH_FACE_GENERATOR": "stylegan2",
         "SYNTH_STYLEGAN_CHECKPOINT": str(checkpoint),
     }
+    # The pool's row set once, as a deployment does (README): left to deploy/dagster.yaml's
+    # default, Dagster creates it at the first claim, and two first claims at once on a fresh
+    # instance can collide on its unique key (seen once: UniqueViolation).
+    cluster.instance.event_log_storage.set_concurrency_slots("gpu", 1)
     gpu_workers = Cluster(cluster.root, env, cluster.instance, cluster.db)
     try:
         gpu_workers.start_workers([("gpu1", GPU_QUEUE), ("gpu2", GPU_QUEUE)])
