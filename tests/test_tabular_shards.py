@@ -20,6 +20,7 @@ from synth_pipelines.core.tabular.jobs import (
     get_job,
     record_chunk_done,
     retry_job,
+    start_job,
 )
 from synth_pipelines.core.tabular.schema import TableSchema
 from synth_pipelines.core.tabular.shards import plan_shards
@@ -161,8 +162,6 @@ def test_a_sharded_job_that_fails_when_assembled_is_failed_with_its_reason_and_c
 def test_a_shard_of_a_run_that_lost_the_job_stops(settings, db) -> None:
     job = create_job(db, "orders", TableSchema.parse(SMALL), "offline")
     confirm_job(db, job.id, params(1_000, 500))
-    from synth_pipelines.core.tabular.jobs import start_job
-
     start_job(db, job.id, "run-b")
     record_chunk_done(db, job.id, "run-b", 500)
     assert get_job(db, job.id).completed_chunks == 1

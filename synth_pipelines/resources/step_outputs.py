@@ -12,6 +12,11 @@ from synth_pipelines.resources.object_store import ObjectStoreResource
 STEP_OUTPUTS = "step_outputs"  # the IO manager's resource key
 
 
+def run_prefix(run_id: str) -> str:
+    """Where the step outputs of run `run_id` are kept: delete it once the run is done."""
+    return f"dagster/steps/{run_id}/"
+
+
 class StepOutputIOManager(dg.ConfigurableIOManager):
     """JSON values in the object store under
     `dagster/steps/<run id>/<step key>/<output>[/<mapping key>].json`; an asset's own output
@@ -23,7 +28,7 @@ class StepOutputIOManager(dg.ConfigurableIOManager):
     def _key(context: dg.OutputContext) -> str:
         # run id, step key, output name and, for a dynamic output, its mapping key
         run_id, *rest = context.get_identifier()
-        return f"dagster/steps/{run_id}/{'/'.join(rest)}.json"
+        return f"{run_prefix(run_id)}{'/'.join(rest)}.json"
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if obj is None:

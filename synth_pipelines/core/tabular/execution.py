@@ -147,7 +147,9 @@ def run_job(
         job = claimed_job(db, job_id, run_id)
     schema = job_schema(job)
     params = params or job_params(job)
-    floor = _generated(params, shards)
+    # After shards, progress already counts every first chunk and its rows: it does not fall
+    # back while they are read again.
+    floor = (params.total_chunks, params.total_rows) if shards else (0, 0)
     fill = None
     if schema.llm_columns and llm is not None:
         model = llm()
@@ -156,7 +158,6 @@ def run_job(
             return model.fill(schema, table, columns)
 
     def progress(state: RunProgress) -> None:
-        # After shards, the count does not fall back while their chunks are read again.
         record_progress(
             db,
             job_id,
@@ -257,13 +258,6 @@ def run_shard(
     except BaseException as exc:
         fail_job(db, shard.job_id, f"shard {shard.index}: {exc.__class__.__name__}: {exc}")
         raise
-
-
-def _generated(params: JobParams, shards: list[Shard] | None) -> tuple[int, int]:
-    """Chunks and rows the shards made: the progress a sharded run already showed."""
-    if not shards:
-        return 0, 0
-    return sum(s.chunks for s in shards), sum(s.rows(params) for s in shards)
 
 
 def _blocked(db: FactoryDatabase, job_id: str, checks: list[CheckOutcome]) -> bool:

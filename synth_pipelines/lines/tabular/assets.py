@@ -32,7 +32,7 @@ from synth_pipelines.resources.database import FactoryDatabaseResource
 from synth_pipelines.resources.keys import MasterKeyResource
 from synth_pipelines.resources.llm import LLMResource
 from synth_pipelines.resources.object_store import ObjectStoreResource
-from synth_pipelines.resources.step_outputs import STEP_OUTPUTS
+from synth_pipelines.resources.step_outputs import STEP_OUTPUTS, run_prefix
 from synth_pipelines.resources.tabular import TextEmbedderResource
 from synth_pipelines.settings import Settings, TabularSettings
 
@@ -167,7 +167,8 @@ def build_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
     return tabular_dataset
 
 
-def _params(db, job_id: str, overrides: dict, settings: Settings) -> JobParams:
+def _params(db, job_id: str, overrides: dict, settings: Settings) -> JobParams | None:
+    """The run's params: the confirmed ones with `overrides` (None: none, the confirmed stand)."""
     try:
         return overridden_params(db, job_id, overrides, settings.tabular.max_rows)
     except SynthError as exc:  # the job is left as it was
@@ -177,7 +178,7 @@ def _params(db, job_id: str, overrides: dict, settings: Settings) -> JobParams:
 def _run(
     context: dg.OpExecutionContext,
     settings: Settings,
-    params: JobParams,
+    params: JobParams | None,
     overrides: dict,
     shards: list[Shard] | None,
     db,
@@ -316,7 +317,7 @@ def _sharded_tabular_dataset(settings: Settings) -> dg.AssetsDefinition:
         yield from _run(context, settings, JobParams(**params["params"]), params["overrides"],
                         [Shard(**s) for s in shards], factory_db.get_db(), object_store,
                         text_embedder, llm, master_key)  # fmt: skip
-        store.delete_many(list(store.list_keys(f"dagster/steps/{context.run_id}/")))
+        store.delete_many(list(store.list_keys(run_prefix(context.run_id))))
 
     @dg.graph_multi_asset(
         outs={
